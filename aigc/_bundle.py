@@ -1,0 +1,281 @@
+"""The bundle format (schema v1): validate on load, write atomically. See docs/bundle.md."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "FORMAT_VERSION",
+    "BundleError",
+    "Bundle",
+    "load_bundle_spec",
+    "open_bundle",
+    "sha256_file",
+    "validate_spec",
+    "write_bundle",
+]
+
+FORMAT_VERSION = 1
+KNOWN_VARIANTS = ("fp32", "int8", "fp16")
+_CAL_METHODS = ("none", "temperature", "platt", "isotonic")
+_POOLING = ("mean", "max", "first")
+
+
+class BundleError(ValueError):
+    """A bundle is unusable. The message names the field, what was found and what was expected."""
+
+
+@dataclass
+class Bundle:
+    """A validated bundle on disk: ``root`` is the folder (a zip is extracted to a temporary folder)."""
+
+    root: Path
+    spec: dict[str, Any]
+    source: Path
+    _tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    @property
+    def modality(self) -> str:
+        return str(self.spec["modality"])
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _need(d: dict[str, Any], key: str, where: str, types: type | tuple[type, ...], expected: str) -> Any:
+    if key not in d:
+        raise BundleError(f"{where}{key}: missing, expected {expected}")
+    v = d[key]
+    if not isinstance(v, types) or (isinstance(v, bool) and bool not in (types if isinstance(types, tuple) else (types,))):
+        raise BundleError(f"{where}{key}: found {v!r} ({type(v).__name__}), expected {expected}")
+    return v
+
+
+def _check_threshold(t: Any, where: str) -> None:
+    if not isinstance(t, dict):
+        raise BundleError(f"{where}: found {type(t).__name__}, expected an object with value, n_human, achieved_fpr")
+    v = _need(t, "value", f"{where}.", (int, float), "a probability in [0, 1]")
+    if not 0.0 <= float(v) <= 1.0:
+        raise BundleError(f"{where}.value: found {v}, expected a probability in [0, 1]")
+    _need(t, "n_human", f"{where}.", int, "the number of human calibration items (int)")
+    _need(t, "achieved_fpr", f"{where}.", (int, float), "the false-positive rate measured on calibration data")
+
+
+def validate_spec(spec: Any) -> None:
+    """Check every field of a bundle.json object (not the files); raise BundleError naming the first problem."""
+    if not isinstance(spec, dict):
+        raise BundleError(f"bundle.json: found {type(spec).__name__}, expected a JSON object")
+    fv = spec.get("format_version")
+    if fv != FORMAT_VERSION:
+        raise BundleError(
+            f"format_version: found {fv!r}, expected {FORMAT_VERSION} (this aigc reads schema v{FORMAT_VERSION}; "
+            "upgrade aigc for newer bundles)"
+        )
+    modality = _need(spec, "modality", "", str, "'image' or 'text'")
+    if modality not in ("image", "text"):
+        raise BundleError(f"modality: found {modality!r}, expected 'image' or 'text'")
+    labels = _need(spec, "labels", "", list, "two label names [human, ai]")
+    if len(labels) != 2 or not all(isinstance(x, str) and x for x in labels) or labels[0] == labels[1]:
+        raise BundleError(f"labels: found {labels!r}, expected two distinct names [human, ai]")
+
+    model = _need(spec, "model", "", dict, "an object with variants, inputs, outputs, output_kind")
+    variants = _need(model, "variants", "model.", dict, "{variant: file} with at least fp32")
+    if "fp32" not in variants:
+        raise BundleError(f"model.variants: found {sorted(variants)}, expected an 'fp32' entry")
+    for k, v in variants.items():
+        if k not in KNOWN_VARIANTS:
+            raise BundleError(f"model.variants.{k}: unknown variant, expected one of {list(KNOWN_VARIANTS)}")
+        if not isinstance(v, str) or not v:
+            raise BundleError(f"model.variants.{k}: found {v!r}, expected a file name")
+    inputs = _need(model, "inputs", "model.", list, "a list of {name, rank, dtype}")
+    outputs = _need(model, "outputs", "model.", list, "a list of {name, rank}")
+    for i, io_ in enumerate(inputs + outputs):
+        where = f"model.inputs[{i}]" if i < len(inputs) else f"model.outputs[{i - len(inputs)}]"
+        if not isinstance(io_, dict) or not isinstance(io_.get("name"), str) or not isinstance(io_.get("rank"), int):
+            raise BundleError(f"{where}: found {io_!r}, expected {{name: str, rank: int}}")
+    if not outputs:
+        raise BundleError("model.outputs: found an empty list, expected at least one output")
+    kind = _need(model, "output_kind", "model.", str, "'logits' or 'score'")
+    want_rank = {"logits": 2, "score": 1}.get(kind)
+    if want_rank is None:
+        raise BundleError(f"model.output_kind: found {kind!r}, expected 'logits' or 'score'")
+    if outputs[0]["rank"] != want_rank:
+        raise BundleError(
+            f"model.outputs[0].rank: found {outputs[0]['rank']}, expected {want_rank} for output_kind {kind!r}"
+        )
+    names = [x["name"] for x in inputs]
+    if modality == "image":
+        if len(inputs) != 1 or inputs[0]["rank"] != 4:
+            raise BundleError(f"model.inputs: found {[(x['name'], x['rank']) for x in inputs]}, expected one input of rank 4 (N,3,H,W)")
+    else:
+        for req in ("input_ids", "attention_mask"):
+            if req not in names:
+                raise BundleError(f"model.inputs: found {names}, expected {req!r} (rank 2) for a text bundle")
+        for x in inputs:
+            if x["rank"] != 2:
+                raise BundleError(f"model.inputs.{x['name']}.rank: found {x['rank']}, expected 2 (N,T)")
+            if x["name"] not in ("input_ids", "attention_mask", "token_type_ids"):
+                raise BundleError(f"model.inputs.{x['name']}: unexpected text input, expected input_ids/attention_mask/token_type_ids")
+
+    pre = _need(spec, "preprocessing", "", dict, "the preprocessing spec object")
+    ptype = pre.get("type")
+    if ptype != modality:
+        raise BundleError(f"preprocessing.type: found {ptype!r}, expected {modality!r} (the bundle's modality)")
+    if modality == "image":
+        from ._image import ImageSpec
+
+        try:
+            ImageSpec.from_dict(pre)
+        except (ValueError, TypeError, IndexError) as e:
+            raise BundleError(str(e)) from None
+    else:
+        _need(pre, "tokenizer", "preprocessing.", str, "the tokenizer file name")
+        ml = _need(pre, "max_length", "preprocessing.", int, "tokens per window (int >= 8)")
+        if ml < 8:
+            raise BundleError(f"preprocessing.max_length: found {ml}, expected >= 8")
+        st = _need(pre, "stride", "preprocessing.", int, "window stride in tokens (int >= 1)")
+        if st < 1:
+            raise BundleError(f"preprocessing.stride: found {st}, expected >= 1")
+        pool = pre.get("pooling", "mean")
+        if pool not in _POOLING:
+            raise BundleError(f"preprocessing.pooling: found {pool!r}, expected one of {list(_POOLING)}")
+
+    cal = _need(spec, "calibration", "", dict, "an object with method and params")
+    method = _need(cal, "method", "calibration.", str, f"one of {list(_CAL_METHODS)}")
+    if method not in _CAL_METHODS:
+        raise BundleError(f"calibration.method: found {method!r}, expected one of {list(_CAL_METHODS)}")
+    params = cal.get("params", {})
+    if not isinstance(params, dict):
+        raise BundleError(f"calibration.params: found {params!r}, expected an object")
+    if method == "temperature":
+        t = params.get("temperature")
+        if not isinstance(t, (int, float)) or t <= 0:
+            raise BundleError(f"calibration.params.temperature: found {t!r}, expected a number > 0")
+    elif method == "platt":
+        for k in ("a", "b"):
+            if not isinstance(params.get(k), (int, float)):
+                raise BundleError(f"calibration.params.{k}: found {params.get(k)!r}, expected a number")
+    elif method == "isotonic":
+        x, y = params.get("x"), params.get("y")
+        if not isinstance(x, list) or not isinstance(y, list) or len(x) != len(y) or len(x) < 2:
+            raise BundleError("calibration.params.x/y: expected two lists of equal length >= 2")
+        if any(b < a for a, b in zip(x, x[1:], strict=False)) or any(b < a for a, b in zip(y, y[1:], strict=False)):
+            raise BundleError("calibration.params.x/y: expected non-decreasing values")
+
+    thresholds = _need(spec, "thresholds", "", dict, "named thresholds {name: {value, n_human, achieved_fpr}}")
+    if not thresholds:
+        raise BundleError("thresholds: found none, expected at least one named threshold (e.g. 'fpr@1%')")
+    for name, t in thresholds.items():
+        _check_threshold(t, f"thresholds.{name}")
+    gt = spec.get("group_thresholds")
+    if gt is not None:
+        if not isinstance(gt, dict) or not isinstance(gt.get("column"), str) or not isinstance(gt.get("groups"), dict):
+            raise BundleError("group_thresholds: expected {column: str, groups: {group: {name: threshold}}}")
+        for g, ts in gt["groups"].items():
+            if not isinstance(ts, dict):
+                raise BundleError(f"group_thresholds.groups.{g}: expected {{name: threshold}}")
+            for name, t in ts.items():
+                _check_threshold(t, f"group_thresholds.groups.{g}.{name}")
+    files = _need(spec, "files", "", dict, "{file: sha256} for every file of the bundle")
+    for v in list(variants.values()) + ([pre["tokenizer"]] if modality == "text" else []):
+        if v not in files:
+            raise BundleError(f"files: {v!r} is used by the bundle but has no sha256 entry")
+    _need(spec, "provenance", "", dict, "an object (config, data fingerprint, versions, created)")
+
+
+def _find_root(folder: Path) -> Path:
+    if (folder / "bundle.json").is_file():
+        return folder
+    subs = [p for p in folder.iterdir() if p.is_dir() and (p / "bundle.json").is_file()]
+    if len(subs) == 1:
+        return subs[0]
+    raise BundleError(f"{folder}: no bundle.json at the top level or in a single sub-folder")
+
+
+def load_bundle_spec(root: Path, verify_files: bool = True) -> dict[str, Any]:
+    """Read, validate and (by default) check every file's sha256. Returns the spec dict."""
+    bj = root / "bundle.json"
+    try:
+        spec = json.loads(bj.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BundleError(f"{root}: bundle.json missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BundleError(f"bundle.json: not valid JSON ({e})") from None
+    validate_spec(spec)
+    if verify_files:
+        for name, digest in spec["files"].items():
+            p = root / name
+            if not p.is_file():
+                raise BundleError(f"files.{name}: listed in bundle.json but missing from {root}")
+            got = sha256_file(p)
+            if got != digest:
+                raise BundleError(f"files.{name}: sha256 is {got[:16]}..., expected {str(digest)[:16]}... (file changed or corrupt)")
+    return spec
+
+
+def open_bundle(path: str | os.PathLike[str], verify_files: bool = True) -> Bundle:
+    """Open a bundle folder or ``.zip``, validate it, and return a :class:`Bundle`."""
+    src = Path(path)
+    if not src.exists():
+        raise BundleError(f"{src}: no such bundle (expected a folder or a .zip)")
+    if src.is_dir():
+        root = _find_root(src)
+        return Bundle(root, load_bundle_spec(root, verify_files), src)
+    if zipfile.is_zipfile(src):
+        tmp = tempfile.TemporaryDirectory(prefix="aigc-bundle-")
+        with zipfile.ZipFile(src) as zf:
+            for member in zf.namelist():
+                target = (Path(tmp.name) / member).resolve()
+                if not str(target).startswith(str(Path(tmp.name).resolve())):
+                    raise BundleError(f"{src}: zip member {member!r} escapes the bundle folder")
+            zf.extractall(tmp.name)
+        root = _find_root(Path(tmp.name))
+        return Bundle(root, load_bundle_spec(root, verify_files), src, tmp)
+    raise BundleError(f"{src}: not a folder and not a zip file")
+
+
+def write_bundle(out_dir: str | os.PathLike[str], spec: dict[str, Any], overwrite: bool = False) -> Path:
+    """Finish a bundle whose files already lie in ``out_dir``: fill ``files`` with sha256 digests of
+    every file there (sub-folders excluded), validate, and write ``bundle.json`` atomically.
+
+    Refuses to replace an existing bundle.json unless ``overwrite``.
+    """
+    out = Path(out_dir)
+    bj = out / "bundle.json"
+    if bj.exists() and not overwrite:
+        raise FileExistsError(f"{bj} exists; pass overwrite=True to replace it")
+    spec = dict(spec)
+    spec.setdefault("format_version", FORMAT_VERSION)
+    spec["files"] = {p.name: sha256_file(p) for p in sorted(out.iterdir()) if p.is_file() and p.name != "bundle.json"}
+    validate_spec(spec)
+    fd, tmp = tempfile.mkstemp(prefix=".bundle.", suffix=".json", dir=out)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(spec, f, indent=2, sort_keys=False)
+        f.write("\n")
+    os.replace(tmp, bj)
+    return bj
+
+
+def zip_bundle(folder: str | os.PathLike[str], zip_path: str | os.PathLike[str]) -> Path:
+    """Zip a bundle folder (files at the top level of the archive)."""
+    folder, zp = Path(folder), Path(zip_path)
+    base = shutil.make_archive(str(zp.with_suffix("")), "zip", root_dir=folder)
+    if Path(base) != zp:
+        os.replace(base, zp)
+    return zp

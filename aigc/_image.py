@@ -1,0 +1,299 @@
+"""Image decoding and preprocessing: the one implementation, shared by serving and training's eval path.
+
+Nothing here imports torch. Training calls :func:`preprocess_image` for its evaluation transform, so
+what a detector is evaluated on in training is exactly what it sees when served.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps
+
+__all__ = [
+    "ImageInput",
+    "ImageSpec",
+    "LoadedImage",
+    "ImageDecodeError",
+    "decode_image",
+    "estimate_jpeg_quality",
+    "preprocess_image",
+    "to_rgb",
+]
+
+ImageInput = Any  # str | os.PathLike | bytes | PIL.Image.Image | np.ndarray (uint8)
+
+# Truncated files are an error, never silently padded with grey.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+_INTERP = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+
+
+class ImageDecodeError(ValueError):
+    """An image could not be read or converted; the message says which item and why."""
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """The image part of a bundle's preprocessing spec (see docs/bundle.md)."""
+
+    size: tuple[int, int] = (224, 224)  # (height, width)
+    resize: str = "none"  # none | shorter | exact
+    crop: str = "center"
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    interpolation: str = "bicubic"
+    rgb_rule: str = "v1"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ImageSpec:
+        """Build from a bundle's ``preprocessing`` object; unknown keys are ignored only if they are ``type``."""
+        size = d.get("size", [224, 224])
+        if isinstance(size, int):
+            size = [size, size]
+        spec = cls(
+            size=(int(size[0]), int(size[1])),
+            resize=str(d.get("resize", "none")),
+            crop=str(d.get("crop", "center")),
+            mean=tuple(float(x) for x in d.get("mean", cls.mean)),  # type: ignore[arg-type]
+            std=tuple(float(x) for x in d.get("std", cls.std)),  # type: ignore[arg-type]
+            interpolation=str(d.get("interpolation", "bicubic")),
+            rgb_rule=str(d.get("rgb_rule", "v1")),
+        )
+        spec.validate()
+        return spec
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": "image",
+            "size": list(self.size),
+            "resize": self.resize,
+            "crop": self.crop,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "interpolation": self.interpolation,
+            "rgb_rule": self.rgb_rule,
+        }
+
+    def validate(self) -> None:
+        """Raise ValueError naming the field that is wrong."""
+        if self.resize not in ("none", "shorter", "exact"):
+            raise ValueError(f"preprocessing.resize: found {self.resize!r}, expected one of none|shorter|exact")
+        if self.crop != "center":
+            raise ValueError(f"preprocessing.crop: found {self.crop!r}, expected 'center'")
+        if self.interpolation not in _INTERP:
+            raise ValueError(
+                f"preprocessing.interpolation: found {self.interpolation!r}, expected one of {sorted(_INTERP)}"
+            )
+        if self.rgb_rule != "v1":
+            raise ValueError(f"preprocessing.rgb_rule: found {self.rgb_rule!r}, expected 'v1'")
+        if len(self.mean) != 3 or len(self.std) != 3 or any(s <= 0 for s in self.std):
+            raise ValueError("preprocessing.mean/std: expected three values each, std > 0")
+        if min(self.size) < 1:
+            raise ValueError(f"preprocessing.size: found {list(self.size)}, expected positive integers")
+
+
+@dataclass
+class LoadedImage:
+    """A decoded RGB image with the facts about its source that support checks and reports use."""
+
+    image: Image.Image
+    width: int
+    height: int
+    format: str | None
+    jpeg_quality: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _scale_to_uint8(arr: np.ndarray) -> np.ndarray:
+    """Scale an integer or float array to uint8 by its dtype's full range (16-bit: divide by 257)."""
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == np.uint16:
+        return (arr.astype(np.uint32) // 257).astype(np.uint8)
+    if np.issubdtype(arr.dtype, np.integer):
+        info = np.iinfo(arr.dtype)
+        a = (arr.astype(np.float64) - info.min) / (info.max - info.min)
+        return np.clip(np.round(a * 255.0), 0, 255).astype(np.uint8)
+    a = arr.astype(np.float64)
+    if a.size and a.max() > 1.0:  # float images in 0..255
+        a = a / 255.0
+    return np.clip(np.round(a * 255.0), 0, 255).astype(np.uint8)
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any PIL image to 8-bit RGB by one rule (``rgb_rule: v1``), used by serving and training.
+
+    The rule, in order:
+    1. EXIF orientation is applied (``ImageOps.exif_transpose``).
+    2. Palette images (``P``, ``PA``) are expanded to RGBA when they carry transparency, else to RGB.
+    3. 16-bit and 32-bit integer greyscale (``I;16*``, ``I``) and float (``F``) are scaled to 8 bits by the
+       dtype's full range (16-bit: value // 257), then replicated to three channels.
+    4. Images with alpha (``RGBA``, ``LA``, ``La``, ``RGBa``) are composited on white: a transparent pixel
+       is white, whatever colour it stores.
+    5. ``L``, ``1``, ``CMYK``, ``YCbCr``, ``LAB``, ``HSV`` are converted by PIL's ``convert("RGB")``.
+    """
+    img = ImageOps.exif_transpose(img) or img
+    mode = img.mode
+    if mode in ("P", "PA"):
+        img = img.convert("RGBA" if ("transparency" in img.info or mode == "PA") else "RGB")
+        mode = img.mode
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        arr = np.asarray(img)
+        if mode == "I":
+            # PIL stores 16-bit PNGs as mode I with values 0..65535; treat them as 16-bit.
+            arr = arr.astype(np.uint16) if arr.size and arr.min() >= 0 and arr.max() <= 65535 else arr
+        gray = _scale_to_uint8(np.asarray(arr))
+        return Image.fromarray(np.stack([gray] * 3, axis=-1), "RGB")
+    if mode in ("RGBA", "LA", "La", "RGBa"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if mode != "RGB":
+        return img.convert("RGB")
+    return img
+
+
+def estimate_jpeg_quality(img: Image.Image) -> int | None:
+    """Estimate the JPEG quality (1-100) from the luminance quantization table; None if not a JPEG.
+
+    Inverts libjpeg's scaling of the standard table (IJG formula), averaged over the 64 entries.
+    """
+    q = getattr(img, "quantization", None)
+    if not q or 0 not in q:
+        return None
+    table = np.asarray(list(q[0]), dtype=np.float64)[:64]
+    base = np.asarray(_STD_LUMA, dtype=np.float64)
+    scale = float(np.mean(table * 100.0 / base))  # percent of the standard table
+    quality = (200.0 - scale) / 2.0 if scale <= 100.0 else 5000.0 / scale
+    return int(np.clip(round(quality), 1, 100))
+
+
+# IJG standard luminance quantization table (natural order is irrelevant for the mean).
+_STD_LUMA = [
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+]  # fmt: skip
+
+
+def decode_image(item: ImageInput) -> LoadedImage:
+    """Decode one item (path, bytes, PIL image or uint8 array) into RGB by :func:`to_rgb`.
+
+    Raises ImageDecodeError with a message that says what is wrong (empty file, not an image,
+    truncated, too many pixels, ...). Animated images use their first frame and say so in ``warnings``.
+    """
+    warns: list[str] = []
+    if isinstance(item, Image.Image):
+        img = item
+        fmt = getattr(item, "format", None)
+    elif isinstance(item, np.ndarray):
+        arr = item
+        if arr.ndim == 2:
+            arr = arr[..., None]
+        if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
+            raise ImageDecodeError(f"array of shape {item.shape}: expected (H, W), (H, W, 1|3|4)")
+        if arr.shape[0] < 1 or arr.shape[1] < 1:
+            raise ImageDecodeError(f"array of shape {item.shape} has no pixels")
+        arr = _scale_to_uint8(arr)
+        mode = {1: "L", 3: "RGB", 4: "RGBA"}[arr.shape[2]]
+        img = Image.fromarray(arr[..., 0] if mode == "L" else arr, mode)
+        fmt = None
+    else:
+        if isinstance(item, (bytes, bytearray, memoryview)):
+            data = bytes(item)
+            what = "bytes"
+        elif isinstance(item, (str, os.PathLike)):
+            p = Path(item)
+            what = str(p)
+            try:
+                data = p.read_bytes()
+            except FileNotFoundError:
+                raise ImageDecodeError(f"{what}: no such file") from None
+            except IsADirectoryError:
+                raise ImageDecodeError(f"{what}: is a directory, not an image") from None
+            except OSError as e:
+                raise ImageDecodeError(f"{what}: cannot read ({e.strerror or e})") from None
+        else:
+            raise ImageDecodeError(
+                f"unsupported item type {type(item).__name__}: expected a path, bytes, PIL image or uint8 array"
+            )
+        if len(data) == 0:
+            raise ImageDecodeError("empty file (0 bytes)")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                img = Image.open(io.BytesIO(data))
+                fmt = img.format
+                if getattr(img, "is_animated", False) and getattr(img, "n_frames", 1) > 1:
+                    warns.append(f"animated {fmt} with {img.n_frames} frames: scored the first frame only")
+                    img.seek(0)
+                img.load()
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            raise ImageDecodeError(f"refused: too many pixels for a safe decode ({e})") from None
+        except Image.UnidentifiedImageError:
+            raise ImageDecodeError("not a recognised image format (is the file really an image?)") from None
+        except (OSError, SyntaxError, ValueError) as e:
+            msg = str(e)
+            if "truncated" in msg.lower() or "premature" in msg.lower():
+                raise ImageDecodeError(f"truncated or corrupt image data ({msg})") from None
+            raise ImageDecodeError(f"cannot decode image ({msg})") from None
+    quality = estimate_jpeg_quality(img) if fmt == "JPEG" else None
+    try:
+        rgb = to_rgb(img)
+    except Exception as e:  # conversion of exotic modes
+        raise ImageDecodeError(f"cannot convert {img.mode} image to RGB ({e})") from None
+    if rgb.width < 1 or rgb.height < 1:
+        raise ImageDecodeError(f"image has no pixels ({rgb.width}x{rgb.height})")
+    return LoadedImage(rgb, rgb.width, rgb.height, fmt, quality, warns)
+
+
+def _pad_reflect(arr: np.ndarray, th: int, tw: int) -> np.ndarray:
+    h, w = arr.shape[:2]
+    ph, pw = max(0, th - h), max(0, tw - w)
+    if ph == 0 and pw == 0:
+        return arr
+    mode = "reflect" if (h > 1 and w > 1 and ph < h and pw < w) else "edge"
+    return np.pad(arr, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)), mode=mode)
+
+
+def preprocess_image(img: Image.Image, spec: ImageSpec) -> np.ndarray:
+    """RGB PIL image -> normalised float32 array of shape (3, H, W) with (H, W) = ``spec.size``.
+
+    ``resize="none"``: centre crop at full resolution (images smaller than the crop are padded by
+    reflection); ``"shorter"``: shorter side resized to the crop size, then centre crop; ``"exact"``:
+    resized to the size, aspect ratio ignored. The input must already be RGB (see :func:`to_rgb`).
+    """
+    th, tw = spec.size
+    if img.mode != "RGB":
+        img = to_rgb(img)
+    interp = _INTERP[spec.interpolation]
+    if spec.resize == "exact":
+        img = img.resize((tw, th), interp)
+    elif spec.resize == "shorter":
+        w, h = img.size
+        scale = max(th / h, tw / w)
+        nw, nh = max(tw, round(w * scale)), max(th, round(h * scale))
+        if (nw, nh) != (w, h):
+            img = img.resize((nw, nh), interp)
+    arr = np.asarray(img, dtype=np.uint8)
+    arr = _pad_reflect(arr, th, tw)
+    h, w = arr.shape[:2]
+    top, left = (h - th) // 2, (w - tw) // 2
+    arr = arr[top : top + th, left : left + tw]
+    out = arr.astype(np.float32) * np.float32(1.0 / 255.0)
+    out -= np.asarray(spec.mean, dtype=np.float32)
+    out /= np.asarray(spec.std, dtype=np.float32)
+    return np.ascontiguousarray(out.transpose(2, 0, 1))

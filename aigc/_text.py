@@ -1,0 +1,232 @@
+"""Text normalisation, tokenisation into sliding windows, and token-budget batching.
+
+The one implementation used by serving and by training's evaluation path (and training's own
+windowing), so that a text is cut into the same windows everywhere.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "TextSpec",
+    "TextWindows",
+    "ZERO_WIDTH",
+    "batches_by_token_budget",
+    "dominant_script",
+    "encode_windows",
+    "load_tokenizer",
+    "normalize_text",
+    "pool_scores",
+]
+
+# Zero-width and invisible format characters that carry no visible text but change tokenisation.
+ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+_ZW_TABLE = {ord(c): None for c in ZERO_WIDTH + "\x00"}
+
+
+@dataclass(frozen=True)
+class TextSpec:
+    """The text part of a bundle's preprocessing spec (docs/bundle.md)."""
+
+    tokenizer: str = "tokenizer.json"
+    max_length: int = 256
+    stride: int = 128
+    pooling: str = "mean"
+    max_windows: int = 64
+    normalize: str = "nfc_strip_zw"
+    prefix_ids: tuple[int, ...] = ()
+    suffix_ids: tuple[int, ...] = ()
+    pad_id: int = 0
+    token_type_ids: bool = False
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TextSpec:
+        spec = cls(
+            tokenizer=str(d.get("tokenizer", "tokenizer.json")),
+            max_length=int(d.get("max_length", 256)),
+            stride=int(d.get("stride", 128)),
+            pooling=str(d.get("pooling", "mean")),
+            max_windows=int(d.get("max_windows", 64)),
+            normalize=str(d.get("normalize", "nfc_strip_zw")),
+            prefix_ids=tuple(int(x) for x in d.get("prefix_ids", ())),
+            suffix_ids=tuple(int(x) for x in d.get("suffix_ids", ())),
+            pad_id=int(d.get("pad_id", 0)),
+            token_type_ids=bool(d.get("token_type_ids", False)),
+        )
+        if spec.content_length < 1:
+            raise ValueError(
+                f"preprocessing.max_length: found {spec.max_length}, expected more than the "
+                f"{len(spec.prefix_ids) + len(spec.suffix_ids)} special tokens"
+            )
+        if spec.normalize not in ("nfc_strip_zw", "none"):
+            raise ValueError(f"preprocessing.normalize: found {spec.normalize!r}, expected 'nfc_strip_zw' or 'none'")
+        return spec
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": "text",
+            "tokenizer": self.tokenizer,
+            "max_length": self.max_length,
+            "stride": self.stride,
+            "pooling": self.pooling,
+            "max_windows": self.max_windows,
+            "normalize": self.normalize,
+            "prefix_ids": list(self.prefix_ids),
+            "suffix_ids": list(self.suffix_ids),
+            "pad_id": self.pad_id,
+            "token_type_ids": self.token_type_ids,
+        }
+
+    @property
+    def content_length(self) -> int:
+        """Content tokens per window (max_length less the special tokens)."""
+        return self.max_length - len(self.prefix_ids) - len(self.suffix_ids)
+
+
+@dataclass
+class TextWindows:
+    """One text cut into windows: each window is a list of token ids, special tokens included."""
+
+    windows: list[list[int]]
+    n_tokens: int  # content tokens in the whole text (before windowing)
+    warnings: list[str] = field(default_factory=list)
+
+
+def normalize_text(text: str, mode: str = "nfc_strip_zw") -> str:
+    """NFC-normalise and remove zero-width/invisible format characters and NUL bytes (``nfc_strip_zw``)."""
+    if mode == "none":
+        return text
+    return unicodedata.normalize("NFC", text).translate(_ZW_TABLE)
+
+
+def load_tokenizer(path: str | Path) -> Any:
+    """Load a Hugging Face ``tokenizers`` file (tokenizer.json) with truncation and padding turned off."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(path))
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+def encode_windows(tokenizer: Any, texts: Sequence[str], spec: TextSpec) -> list[TextWindows | str]:
+    """Tokenise texts and cut each into windows of ``spec.max_length`` tokens moving by ``spec.stride``.
+
+    Returns, per text, a :class:`TextWindows` or an error string (empty text, only whitespace or
+    invisible characters, not a str). A text is never dropped silently.
+    """
+    out: list[TextWindows | str | None] = [None] * len(texts)
+    todo: list[int] = []
+    norm: list[str] = []
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            out[i] = f"expected a str, got {type(t).__name__}"
+            continue
+        n = normalize_text(t, spec.normalize)
+        if not n.strip():
+            out[i] = "empty text" if not t else "text has no visible characters (only whitespace or invisible characters)"
+            continue
+        todo.append(i)
+        norm.append(n)
+    if norm:
+        encs = tokenizer.encode_batch(norm, add_special_tokens=False)
+        c = spec.content_length
+        step = max(1, min(spec.stride, c))
+        pre, suf = list(spec.prefix_ids), list(spec.suffix_ids)
+        for i, enc in zip(todo, encs, strict=True):
+            ids = list(enc.ids)
+            if not ids:
+                out[i] = "text produced no tokens"
+                continue
+            starts = [0] if len(ids) <= c else list(range(0, len(ids) - c + step, step))
+            starts = [s for s in starts if s < len(ids)]
+            warns: list[str] = []
+            if len(starts) > spec.max_windows:
+                warns.append(
+                    f"text has {len(ids)} tokens: scored the first {spec.max_windows} windows of {len(starts)} "
+                    f"(max_windows)"
+                )
+                starts = starts[: spec.max_windows]
+            wins = [pre + ids[s : s + c] + suf for s in starts]
+            out[i] = TextWindows(wins, len(ids), warns)
+    return [o if o is not None else "internal error: text not processed" for o in out]
+
+
+def batches_by_token_budget(lengths: Sequence[int], max_tokens: int, max_batch: int) -> Iterator[list[int]]:
+    """Group indices into batches whose padded size (count x longest) stays within ``max_tokens``.
+
+    Indices are sorted by length first so that similar lengths share a batch (less padding); the
+    caller restores the input order. A single sequence longer than the budget gets a batch of its own.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batch: list[int] = []
+    longest = 0
+    for i in order:
+        L = lengths[i]
+        new_longest = max(longest, L)
+        if batch and (new_longest * (len(batch) + 1) > max_tokens or len(batch) >= max_batch):
+            yield batch
+            batch, new_longest = [], L
+        batch.append(i)
+        longest = new_longest
+    if batch:
+        yield batch
+
+
+def pad_windows(windows: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad windows to a (N, T) int64 array of ids and the matching attention mask."""
+    T = max(len(w) for w in windows)
+    ids = np.full((len(windows), T), pad_id, dtype=np.int64)
+    mask = np.zeros((len(windows), T), dtype=np.int64)
+    for r, w in enumerate(windows):
+        ids[r, : len(w)] = w
+        mask[r, : len(w)] = 1
+    return ids, mask
+
+
+def pool_scores(scores: np.ndarray, how: str) -> float:
+    """Pool the raw scores of one text's windows into one raw score (``mean``, ``max`` or ``first``)."""
+    if how == "mean":
+        return float(np.mean(scores))
+    if how == "max":
+        return float(np.max(scores))
+    if how == "first":
+        return float(scores[0])
+    raise ValueError(f"pooling: found {how!r}, expected mean|max|first")
+
+
+_SCRIPTS = [
+    ("latin", 0x0041, 0x024F),
+    ("greek", 0x0370, 0x03FF),
+    ("cyrillic", 0x0400, 0x04FF),
+    ("arabic", 0x0600, 0x06FF),
+    ("devanagari", 0x0900, 0x097F),
+    ("han", 0x4E00, 0x9FFF),
+    ("hiragana_katakana", 0x3040, 0x30FF),
+    ("hangul", 0xAC00, 0xD7AF),
+]
+
+
+def dominant_script(text: str) -> str:
+    """The writing system of most letters in ``text`` (latin, cyrillic, arabic, han, ...; 'other'/'none')."""
+    counts: dict[str, int] = {}
+    for ch in text:
+        if not ch.isalpha():
+            continue
+        o = ord(ch)
+        name = "other"
+        for s, lo, hi in _SCRIPTS:
+            if lo <= o <= hi:
+                name = s
+                break
+        counts[name] = counts.get(name, 0) + 1
+    if not counts:
+        return "none"
+    return max(counts.items(), key=lambda kv: kv[1])[0]

@@ -1,0 +1,68 @@
+"""The ``aigc`` command. Each subcommand lives in its own module with two functions:
+``add_arguments(parser)`` and ``run(args) -> int``; modules are imported only when their command runs,
+so ``aigc score`` never imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+__all__ = ["COMMANDS", "main"]
+
+# name -> (module, one-line help, needs the train extra)
+COMMANDS: dict[str, tuple[str, str, bool]] = {
+    "score": ("aigc.cli._score", "score images or texts with a bundle", False),
+    "info": ("aigc.cli._info", "show a bundle's card", False),
+    "eval": ("aigc.report.cli", "evaluate bundles on labelled data and write a report", False),
+    "train": ("training.cli", "train a detector from a config", True),
+    "list-models": ("training.cli_list", "list the registered model names", True),
+    "export": ("export.cli", "export a trained run to a calibrated bundle", True),
+    "quickstart": ("aigc.cli._quickstart", "build demo data, train, export, score and report, offline", True),
+}
+
+_HEAVY = ("torch", "transformers", "timm", "datasets", "onnx", "onnxscript", "torchvision")
+
+
+def _load(name: str):  # type: ignore[no-untyped-def]
+    module, _, heavy = COMMANDS[name]
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        missing = (e.name or "").split(".")[0]
+        if heavy and missing in _HEAVY:
+            print(
+                f"aigc {name}: needs the train extra ({missing} is not installed): "
+                "pip install torch==2.14.1 torchvision==0.29.1 && pip install 'aigc-sentinel[train]'",
+                file=sys.stderr,
+            )
+            raise SystemExit(2) from None
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``aigc``; returns the exit code (tests call ``main([...])``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="aigc", description="Detect AI-generated images and text.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_, _) in COMMANDS.items():
+        sub.add_parser(name, help=help_, add_help=False)
+    # Parse the command name first, then let only that command's module build its parser.
+    pre, rest = parser.parse_known_args(argv)
+    if pre.command is None:
+        parser.print_help()
+        return 2
+    logging.basicConfig(level=logging.INFO if pre.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    mod = _load(pre.command)
+    cmd_parser = argparse.ArgumentParser(prog=f"aigc {pre.command}", description=COMMANDS[pre.command][1])
+    mod.add_arguments(cmd_parser)
+    idx = argv.index(pre.command)
+    args = cmd_parser.parse_args(argv[idx + 1 :])
+    return int(mod.run(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
