@@ -14,8 +14,8 @@ from typing import Any
 
 __all__ = [
     "FORMAT_VERSION",
-    "BundleError",
     "Bundle",
+    "BundleError",
     "load_bundle_spec",
     "open_bundle",
     "sha256_file",

@@ -17,10 +17,10 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
 __all__ = [
+    "ImageDecodeError",
     "ImageInput",
     "ImageSpec",
     "LoadedImage",
-    "ImageDecodeError",
     "decode_image",
     "estimate_jpeg_quality",
     "preprocess_image",

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "ZERO_WIDTH",
     "TextSpec",
     "TextWindows",
-    "ZERO_WIDTH",
     "batches_by_token_budget",
     "dominant_script",
     "encode_windows",

@@ -1,0 +1,419 @@
+"""The Detector: batched scoring of images or texts with a bundle, calibrated, no torch."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ._bundle import Bundle, BundleError, open_bundle
+from ._calibration import apply_calibration
+from ._image import ImageDecodeError, ImageSpec, decode_image, preprocess_image
+from ._session import create_session
+from ._text import (
+    TextSpec,
+    TextWindows,
+    batches_by_token_budget,
+    dominant_script,
+    encode_windows,
+    load_tokenizer,
+    pad_windows,
+    pool_scores,
+)
+
+__all__ = ["Detector", "Result", "load"]
+
+log = logging.getLogger("aigc")
+
+_ORT_DTYPES = {"tensor(float)": "float32", "tensor(int64)": "int64", "tensor(float16)": "float16", "tensor(int32)": "int32"}
+
+
+@dataclass
+class Result:
+    """The verdict on one item.
+
+    ``probability`` is the calibrated P(ai) (NaN when the item failed); ``label`` is the bundle's AI label
+    when ``probability >= threshold`` else its human label (None when the item failed); ``error`` says
+    why an item could not be scored (None when scored); ``out_of_support`` is True when the item lies
+    outside the data the thresholds were calibrated on (``support_reasons`` says how): route such
+    items to human review rather than trusting the threshold.
+    """
+
+    probability: float
+    label: str | None
+    threshold_name: str
+    threshold: float
+    error: str | None = None
+    out_of_support: bool = False
+    support_reasons: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "probability": None if math.isnan(self.probability) else round(float(self.probability), 6),
+            "label": self.label,
+            "threshold_name": self.threshold_name,
+            "threshold": self.threshold,
+            "out_of_support": self.out_of_support,
+            "support_reasons": self.support_reasons,
+            "warnings": self.warnings,
+            "error": self.error,
+        }
+
+
+@dataclass
+class _Out:
+    score: float = float("nan")
+    error: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def load(
+    path: str | os.PathLike[str],
+    providers: Sequence[str] | str | None = None,
+    threads: int | None = None,
+    variant: str = "fp32",
+    allow_fallback: bool = False,
+    batch_size: int = 32,
+    max_tokens: int = 16384,
+    workers: int | None = None,
+) -> Detector:
+    """Open and validate a bundle (folder or .zip) and create its ONNX Runtime session.
+
+    ``providers``: None picks CUDA when available, else CPU; names like "cuda"/"cpu" or full ORT names.
+    Asking for a provider that is absent raises unless ``allow_fallback``. ``threads``: intra-op threads
+    (None: ORT default). ``variant``: "fp32", "int8" or "fp16", as the bundle offers. ``batch_size``:
+    items (images) or windows (text) per model call; ``max_tokens``: the token budget of a text batch
+    (count x longest window). ``workers``: image decode threads (default min(4, cpu count)).
+    """
+    bundle = open_bundle(path)
+    return Detector(bundle, providers, threads, variant, allow_fallback, batch_size, max_tokens, workers)
+
+
+class Detector:
+    """Scores items with one bundle. Create with :func:`aigc.load`. Thread-safe for concurrent calls."""
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        providers: Sequence[str] | str | None = None,
+        threads: int | None = None,
+        variant: str = "fp32",
+        allow_fallback: bool = False,
+        batch_size: int = 32,
+        max_tokens: int = 16384,
+        workers: int | None = None,
+    ) -> None:
+        spec = bundle.spec
+        variants = spec["model"]["variants"]
+        if variant not in variants:
+            raise BundleError(f"model.variants: no {variant!r} variant in this bundle (it has {sorted(variants)})")
+        if batch_size < 1:
+            raise ValueError(f"batch_size: found {batch_size}, expected >= 1")
+        self.bundle = bundle
+        self.spec: dict[str, Any] = spec
+        self.modality: str = spec["modality"]
+        self.labels: list[str] = list(spec["labels"])
+        self.variant = variant
+        self.batch_size = batch_size
+        self.max_tokens = max_tokens
+        self.threads = threads
+        self.session = create_session(bundle.path(variants[variant]), providers, threads, allow_fallback)
+        self.providers: list[str] = list(self.session.get_providers())
+        self._check_graph()
+        self._input_names = [x["name"] for x in spec["model"]["inputs"]]
+        self._output_name: str = spec["model"]["outputs"][0]["name"]
+        self._output_kind: str = spec["model"]["output_kind"]
+        pre = spec["preprocessing"]
+        if self.modality == "image":
+            self.image_spec: ImageSpec | None = ImageSpec.from_dict(pre)
+            self.text_spec: TextSpec | None = None
+            self.tokenizer = None
+            self._input_dtype = np.float16 if self._ort_input_types[self._input_names[0]] == "float16" else np.float32
+        else:
+            self.image_spec = None
+            try:
+                self.text_spec = TextSpec.from_dict(pre)
+            except ValueError as e:
+                raise BundleError(str(e)) from None
+            try:
+                self.tokenizer = load_tokenizer(bundle.path(self.text_spec.tokenizer))
+            except Exception as e:
+                raise BundleError(f"preprocessing.tokenizer: cannot load {self.text_spec.tokenizer!r} ({e})") from None
+        self.workers = workers if workers is not None else min(4, os.cpu_count() or 1)
+
+    # -- validation -------------------------------------------------------------------------------
+    def _check_graph(self) -> None:
+        spec_in = {x["name"]: x for x in self.spec["model"]["inputs"]}
+        got_in = {i.name: i for i in self.session.get_inputs()}
+        if set(spec_in) != set(got_in):
+            raise BundleError(f"model.inputs: the ONNX graph has inputs {sorted(got_in)}, bundle.json says {sorted(spec_in)}")
+        for name, x in spec_in.items():
+            rank = len(got_in[name].shape)
+            if rank != x["rank"]:
+                raise BundleError(f"model.inputs.{name}.rank: the ONNX graph has rank {rank}, bundle.json says {x['rank']}")
+        self._ort_input_types = {n: _ORT_DTYPES.get(i.type, i.type) for n, i in got_in.items()}
+        outs = {o.name: o for o in self.session.get_outputs()}
+        first = self.spec["model"]["outputs"][0]
+        if first["name"] not in outs:
+            raise BundleError(f"model.outputs[0].name: {first['name']!r} is not an output of the ONNX graph (it has {sorted(outs)})")
+        rank = len(outs[first["name"]].shape)
+        if rank != first["rank"]:
+            raise BundleError(f"model.outputs[0].rank: the ONNX graph has rank {rank}, bundle.json says {first['rank']}")
+
+    # -- raw scores ---------------------------------------------------------------------------------
+    def _raw_from_output(self, out: np.ndarray) -> np.ndarray:
+        out = np.asarray(out, dtype=np.float64)
+        if self._output_kind == "logits":
+            return out[:, 1] - out[:, 0]
+        return out.reshape(-1)
+
+    def _run_images(self, items: Sequence[Any], progress: Callable[[int], None] | None) -> list[_Out]:
+        assert self.image_spec is not None
+        spec = self.image_spec
+        outs = [_Out() for _ in items]
+
+        def prep(i: int) -> tuple[int, np.ndarray | None]:
+            try:
+                li = decode_image(items[i])
+            except ImageDecodeError as e:
+                outs[i].error = str(e)
+                return i, None
+            except Exception as e:  # never let one item take the batch down
+                outs[i].error = f"cannot read image ({type(e).__name__}: {e})"
+                return i, None
+            outs[i].meta = {"width": li.width, "height": li.height, "format": li.format, "jpeg_quality": li.jpeg_quality}
+            outs[i].warnings.extend(li.warnings)
+            if li.width < 8 or li.height < 8:
+                outs[i].warnings.append(f"tiny image ({li.width}x{li.height}): padded to {spec.size[1]}x{spec.size[0]}, score is unreliable")
+            try:
+                return i, preprocess_image(li.image, spec)
+            except Exception as e:
+                outs[i].error = f"preprocessing failed ({type(e).__name__}: {e})"
+                return i, None
+
+        bs = self.batch_size
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="aigc-decode") as pool:
+            pending: deque[Future[tuple[int, np.ndarray | None]]] = deque()
+            it = iter(range(len(items)))
+            prefetch = bs * 3
+
+            def fill() -> None:
+                while len(pending) < prefetch:
+                    i = next(it, None)
+                    if i is None:
+                        return
+                    pending.append(pool.submit(prep, i))
+
+            fill()
+            batch_idx: list[int] = []
+            batch_arr: list[np.ndarray] = []
+            while pending:
+                i, arr = pending.popleft().result()
+                fill()
+                if arr is not None:
+                    batch_idx.append(i)
+                    batch_arr.append(arr)
+                elif progress:
+                    progress(1)
+                if len(batch_idx) == bs or (not pending and batch_idx):
+                    x = np.stack(batch_arr).astype(self._input_dtype, copy=False)
+                    self._score_batch({self._input_names[0]: x}, batch_idx, outs)
+                    if progress:
+                        progress(len(batch_idx))
+                    batch_idx, batch_arr = [], []
+        return outs
+
+    def _score_batch(self, feeds: dict[str, np.ndarray], idx: list[int], outs: list[_Out]) -> np.ndarray | None:
+        try:
+            raw = self._raw_from_output(self.session.run([self._output_name], feeds)[0])
+        except Exception as e:
+            if len(idx) == 1:
+                outs[idx[0]].error = f"model failed on this item ({type(e).__name__}: {e})"
+                return None
+            # isolate the failing item: score one by one
+            log.warning("model failed on a batch of %d; retrying one by one", len(idx))
+            res = np.full(len(idx), np.nan)
+            for k, i in enumerate(idx):
+                one = {n: v[k : k + 1] for n, v in feeds.items()}
+                r = self._score_batch(one, [i], outs)
+                if r is not None:
+                    res[k] = r[0]
+            return res
+        for k, i in enumerate(idx):
+            outs[i].score = float(raw[k])
+        return raw
+
+    def _run_texts(self, items: Sequence[Any], progress: Callable[[int], None] | None) -> list[_Out]:
+        assert self.text_spec is not None
+        spec = self.text_spec
+        outs = [_Out() for _ in items]
+        encoded = encode_windows(self.tokenizer, items, spec)
+        flat: list[list[int]] = []
+        owner: list[int] = []
+        for i, enc in enumerate(encoded):
+            if isinstance(enc, str):
+                outs[i].error = enc
+                continue
+            assert isinstance(enc, TextWindows)
+            text = items[i]
+            outs[i].meta = {"n_tokens": enc.n_tokens, "n_chars": len(text), "script": dominant_script(text[:20000])}
+            outs[i].warnings.extend(enc.warnings)
+            flat.extend(enc.windows)
+            owner.extend([i] * len(enc.windows))
+        if progress:
+            progress(sum(1 for o in outs if o.error))
+        win_scores = np.full(len(flat), np.nan)
+        remaining = {i: 0 for i in owner}
+        for i in owner:
+            remaining[i] += 1
+        lengths = [len(w) for w in flat]
+        use_tt = "token_type_ids" in self._input_names
+        for b in batches_by_token_budget(lengths, self.max_tokens, self.batch_size):
+            ids, mask = pad_windows([flat[j] for j in b], spec.pad_id)
+            feeds = {"input_ids": ids, "attention_mask": mask}
+            if use_tt:
+                feeds["token_type_ids"] = np.zeros_like(ids)
+            sub = [_Out() for _ in b]
+            self._score_batch(feeds, list(range(len(b))), sub)
+            done = 0
+            for k, j in enumerate(b):
+                win_scores[j] = sub[k].score
+                i = owner[j]
+                if sub[k].error and not outs[i].error:
+                    outs[i].error = sub[k].error
+                remaining[i] -= 1
+                done += remaining[i] == 0
+            if progress and done:
+                progress(done)
+        by_item: dict[int, list[float]] = {}
+        for j, i in enumerate(owner):
+            by_item.setdefault(i, []).append(win_scores[j])
+        for i, ws in by_item.items():
+            if outs[i].error:
+                continue
+            arr = np.asarray(ws)
+            outs[i].score = pool_scores(arr, spec.pooling)
+        return outs
+
+    def _run(self, items: Sequence[Any], progress: Callable[[int], None] | None = None) -> list[_Out]:
+        if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
+            items = list(items) if not isinstance(items, (str, bytes)) else [items]
+        if self.modality == "image":
+            return self._run_images(items, progress)
+        return self._run_texts(items, progress)
+
+    # -- public API -----------------------------------------------------------------------------------
+    def raw_scores(self, items: Sequence[Any]) -> tuple[np.ndarray, list[str | None]]:
+        """Uncalibrated raw scores (n,) (log-odds for logit models, pooled over text windows) and the
+        per-item errors (None when scored). Failed items score NaN. Export calibrates on these."""
+        outs = self._run(items)
+        return np.array([o.score for o in outs], dtype=np.float64), [o.error for o in outs]
+
+    def calibrate(self, raw: np.ndarray) -> np.ndarray:
+        """Raw scores -> calibrated P(ai) by the bundle's calibration (NaN stays NaN)."""
+        raw = np.asarray(raw, dtype=np.float64)
+        p = np.full(raw.shape, np.nan)
+        ok = ~np.isnan(raw)
+        if ok.any():
+            p[ok] = apply_calibration(raw[ok], self.spec["calibration"])
+        return p
+
+    def predict_proba(self, items: Sequence[Any]) -> np.ndarray:
+        """Calibrated probabilities, shape (n, 2): column 0 P(human), column 1 P(ai). NaN rows for failed items."""
+        raw, _ = self.raw_scores(items)
+        p = self.calibrate(raw)
+        return np.stack([1.0 - p, p], axis=1)
+
+    def meta(self, items: Sequence[Any]) -> list[dict[str, Any]]:
+        """Per-item facts used for support checks and slices (text: n_tokens, n_chars, script; image:
+        width, height, format, jpeg_quality). Runs the model too; prefer :meth:`score`, which returns both."""
+        return [o.meta for o in self._run(items)]
+
+    def resolve_threshold(self, threshold: str | float, group: str | None = None) -> tuple[str, float]:
+        """A threshold name (``fpr@1%``, ``balanced``, ...) or a probability -> (name, value).
+
+        With ``group`` and group thresholds in the bundle, the group's own threshold of that name wins.
+        """
+        if isinstance(threshold, (int, float)) and not isinstance(threshold, bool):
+            v = float(threshold)
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"threshold: found {v}, expected a probability in [0, 1] or a name")
+            return f"p>={v:g}", v
+        try:
+            v = float(threshold)
+        except (TypeError, ValueError):
+            pass
+        else:
+            return self.resolve_threshold(v)
+        name = str(threshold)
+        gt = self.spec.get("group_thresholds")
+        if group is not None and gt and name in gt["groups"].get(str(group), {}):
+            return f"{name}[{gt['column']}={group}]", float(gt["groups"][str(group)][name]["value"])
+        ts = self.spec["thresholds"]
+        if name not in ts:
+            raise KeyError(f"threshold {name!r} is not in this bundle (it has {sorted(ts)}); or pass a probability")
+        return name, float(ts[name]["value"])
+
+    def score(
+        self,
+        items: Sequence[Any],
+        threshold: str | float = "fpr@1%",
+        groups: Sequence[str | None] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Result]:
+        """Score items and apply a named threshold (or a probability). ``groups`` (one per item, or None)
+        selects per-group thresholds where the bundle has them. One bad item never fails the call: it
+        comes back with its ``error`` set. ``progress`` is called with the number of items finished."""
+        if groups is not None and len(groups) != len(items):
+            raise ValueError(f"groups: found {len(groups)} values for {len(items)} items")
+        default = self.resolve_threshold(threshold)
+        outs = self._run(items, progress)
+        p = self.calibrate(np.array([o.score for o in outs]))
+        support = self.spec.get("support")
+        check = _support_checker() if support else None
+        results: list[Result] = []
+        for i, o in enumerate(outs):
+            name, thr = default if groups is None or groups[i] is None else self.resolve_threshold(threshold, groups[i])
+            if o.error is not None or math.isnan(p[i]):
+                err = o.error or "model returned NaN"
+                results.append(Result(float("nan"), None, name, thr, err, False, [], o.warnings))
+                continue
+            reasons = check(o.meta, support) if check else []
+            label = self.labels[1] if p[i] >= thr else self.labels[0]
+            results.append(Result(float(p[i]), label, name, thr, None, bool(reasons), reasons, o.warnings))
+        return results
+
+    def iter_score(
+        self,
+        items: Iterable[Any],
+        threshold: str | float = "fpr@1%",
+        groups: Iterable[str | None] | None = None,
+        chunk_size: int = 512,
+        progress: Callable[[int], None] | None = None,
+    ) -> Iterator[Result]:
+        """Stream results for an iterable of any length with bounded memory (``chunk_size`` items at a time)."""
+        it = iter(items)
+        git = iter(groups) if groups is not None else None
+        while True:
+            chunk = [x for _, x in zip(range(chunk_size), it, strict=False)]
+            if not chunk:
+                return
+            g = [next(git) for _ in chunk] if git is not None else None
+            yield from self.score(chunk, threshold, g, progress)
+
+
+def _support_checker() -> Callable[[dict[str, Any], dict[str, Any]], list[str]] | None:
+    try:
+        from ._support import check_support
+    except ImportError:  # pragma: no cover - support checks arrive with export
+        return None
+    return check_support
