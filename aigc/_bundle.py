@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -175,7 +176,7 @@ def validate_spec(spec: Any) -> None:
         x, y = params.get("x"), params.get("y")
         if not isinstance(x, list) or not isinstance(y, list) or len(x) != len(y) or len(x) < 2:
             raise BundleError("calibration.params.x/y: expected two lists of equal length >= 2")
-        if any(b < a for a, b in zip(x, x[1:], strict=False)) or any(b < a for a, b in zip(y, y[1:], strict=False)):
+        if any(b < a for a, b in itertools.pairwise(x)) or any(b < a for a, b in itertools.pairwise(y)):
             raise BundleError("calibration.params.x/y: expected non-decreasing values")
 
     thresholds = _need(spec, "thresholds", "", dict, "named thresholds {name: {value, n_human, achieved_fpr}}")

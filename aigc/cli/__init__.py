@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, (_, help_, _) in COMMANDS.items():
         sub.add_parser(name, help=help_, add_help=False)
     # Parse the command name first, then let only that command's module build its parser.
-    pre, rest = parser.parse_known_args(argv)
+    pre, _rest = parser.parse_known_args(argv)
     if pre.command is None:
         parser.print_help()
         return 2

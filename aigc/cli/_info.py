@@ -1,0 +1,93 @@
+"""``aigc info BUNDLE``: the bundle's card, for a person (default) or a program (``--json``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bundle", help="bundle folder or .zip")
+    p.add_argument("--json", action="store_true", help="print bundle.json as validated")
+    p.add_argument("--no-verify", action="store_true", help="skip the sha256 check of the files")
+
+
+def _fmt(v: Any, nd: int = 4) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{nd}g}"
+    return str(v)
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=False)) for r in rows]
+    return "\n".join(out)
+
+
+def render_card(spec: dict[str, Any], sizes: dict[str, int] | None = None) -> str:
+    """A plain-text card of a bundle spec: what it scores, how, how calibrated, its thresholds."""
+    L: list[str] = []
+    L.append(f"{spec.get('name', '(unnamed)')}  [{spec['modality']} detector, bundle format v{spec['format_version']}]")
+    L.append(f"labels: 0 = {spec['labels'][0]}, 1 = {spec['labels'][1]}")
+    m = spec["model"]
+    var = ", ".join(f"{k} ({v}{', %.1f MB' % (sizes[v] / 1e6) if sizes and v in sizes else ''})" for k, v in m["variants"].items())
+    L.append(f"model: {var}; output {m['outputs'][0]['name']} ({m['output_kind']})")
+    L.append("inputs: " + ", ".join(f"{x['name']} rank {x['rank']} {x.get('dtype', '')}".strip() for x in m["inputs"]))
+    pre = {k: v for k, v in spec["preprocessing"].items() if k != "type"}
+    L.append("preprocessing: " + ", ".join(f"{k}={v}" for k, v in pre.items()))
+    cal = spec["calibration"]
+    L.append("")
+    L.append(f"calibration: {cal['method']} {json.dumps(cal.get('params', {}))[:120]} on n={_fmt(cal.get('n'))}")
+    if cal.get("before") or cal.get("after"):
+        rows = [[k, _fmt((cal.get("before") or {}).get(k)), _fmt((cal.get("after") or {}).get(k))] for k in ("ece", "brier", "nll")]
+        L.append(_table(rows, ["metric", "before", "after"]))
+    L.append("")
+    L.append("thresholds (on calibrated P(ai)):")
+    rows = []
+    for name, t in spec["thresholds"].items():
+        rows.append([name, _fmt(t.get("value")), _fmt(t.get("target_fpr")), _fmt(t.get("achieved_fpr")),
+                     _fmt(t.get("fpr_upper_95")), _fmt(t.get("tpr")), _fmt(t.get("n_human")), _fmt(t.get("n_ai"))])
+    L.append(_table(rows, ["name", "value", "target FPR", "achieved FPR", "FPR 95% upper", "TPR", "n human", "n ai"]))
+    gt = spec.get("group_thresholds")
+    if gt:
+        L.append(f"per-group thresholds by {gt['column']}: " + ", ".join(f"{g} ({len(ts)})" for g, ts in gt["groups"].items()))
+    sup = spec.get("support")
+    if sup:
+        L.append("")
+        L.append("calibration support (items outside are flagged out_of_support): " + json.dumps(sup)[:400])
+    if spec.get("variants_eval"):
+        L.append("")
+        L.append("variants on the calibration split:")
+        rows = [[k, _fmt(v.get("auroc")), _fmt(v.get("auroc_delta")), _fmt(v.get("n"))] for k, v in spec["variants_eval"].items()]
+        L.append(_table(rows, ["variant", "AUROC", "change", "n"]))
+    if spec.get("metrics"):
+        L.append("")
+        L.append("metrics: " + json.dumps(spec["metrics"])[:600])
+    prov = spec.get("provenance", {})
+    L.append("")
+    L.append("provenance: " + ", ".join(f"{k}={v}" for k, v in prov.items() if not isinstance(v, (dict, list)))[:600])
+    if isinstance(prov.get("packages"), dict):
+        L.append("packages: " + ", ".join(f"{k} {v}" for k, v in prov["packages"].items()))
+    return "\n".join(L)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .._bundle import BundleError, open_bundle
+
+    try:
+        b = open_bundle(args.bundle, verify_files=not args.no_verify)
+    except BundleError as e:
+        print(f"aigc info: bad bundle {args.bundle}: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(b.spec, indent=2))
+        return 0
+    sizes = {p.name: p.stat().st_size for p in b.root.iterdir() if p.is_file()}
+    print(render_card(b.spec, sizes))
+    return 0
