@@ -78,19 +78,17 @@ class _Writer:
         self.fh.close()
 
 
-def _shard(items: Iterator[InputItem], shard: str | None) -> Iterator[InputItem]:
+def _parse_shard(shard: str | None) -> tuple[int, int] | None:
+    """``"i/n"`` -> (i, n) with 0 <= i < n; None for no sharding; ValueError otherwise."""
     if not shard:
-        yield from items
-        return
+        return None
     try:
         i, n = (int(x) for x in shard.split("/"))
-        if not 0 <= i < n:
-            raise ValueError
     except ValueError:
-        raise SystemExit(f"aigc score: --shard: found {shard!r}, expected i/n with 0 <= i < n") from None
-    for k, it in enumerate(items):
-        if k % n == i:
-            yield it
+        raise ValueError(f"--shard: found {shard!r}, expected i/n with 0 <= i < n") from None
+    if not 0 <= i < n:
+        raise ValueError(f"--shard: found {shard!r}, expected i/n with 0 <= i < n")
+    return i, n
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,6 +98,11 @@ def run(args: argparse.Namespace) -> int:
     fmt = "csv" if out.suffix.lower() == ".csv" else "jsonl" if out.suffix.lower() in (".jsonl", ".json") else None
     if fmt is None:
         print(f"aigc score: --out {out}: expected a .jsonl or .csv file", file=sys.stderr)
+        return 2
+    try:
+        shard = _parse_shard(args.shard)
+    except ValueError as e:
+        print(f"aigc score: {e}", file=sys.stderr)
         return 2
     partial = out.with_name(out.name + ".partial")
     if out.exists() and not (args.overwrite or args.resume):
@@ -128,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
 
     def items() -> Iterator[InputItem]:
         it = iter_inputs(args.inputs, det.modality, args.text_field, args.group_field)
-        return (x for x in _shard(it, args.shard) if x.id not in done)
+        if shard is not None:
+            it = (x for k, x in enumerate(it) if k % shard[1] == shard[0])
+        return (x for x in it if x.id not in done)
 
     total = sum(1 for _ in items())
     from tqdm import tqdm
