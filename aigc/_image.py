@@ -288,12 +288,20 @@ def preprocess_image(img: Image.Image, spec: ImageSpec) -> np.ndarray:
         nw, nh = max(tw, round(w * scale)), max(th, round(h * scale))
         if (nw, nh) != (w, h):
             img = img.resize((nw, nh), interp)
-    arr = np.asarray(img, dtype=np.uint8)
-    arr = _pad_reflect(arr, th, tw)
-    h, w = arr.shape[:2]
-    top, left = (h - th) // 2, (w - tw) // 2
-    arr = arr[top : top + th, left : left + tw]
-    out = arr.astype(np.float32) * np.float32(1.0 / 255.0)
-    out -= np.asarray(spec.mean, dtype=np.float32)
-    out /= np.asarray(spec.std, dtype=np.float32)
-    return np.ascontiguousarray(out.transpose(2, 0, 1))
+    w, h = img.size
+    if w >= tw and h >= th:  # crop in PIL first: only the crop is converted to an array
+        left, top = (w - tw) // 2, (h - th) // 2
+        arr = np.asarray(img.crop((left, top, left + tw, top + th)), dtype=np.uint8)
+    else:
+        arr = _pad_reflect(np.asarray(img, dtype=np.uint8), th, tw)
+        hh, ww = arr.shape[:2]
+        top, left = (hh - th) // 2, (ww - tw) // 2
+        arr = arr[top : top + th, left : left + tw]
+    # (x / 255 - mean) / std, fused as x * scale + bias, written channel-first
+    std = np.asarray(spec.std, dtype=np.float32)
+    scale = (1.0 / (255.0 * std)).astype(np.float32)
+    bias = (-np.asarray(spec.mean, dtype=np.float32) / std).astype(np.float32)
+    out = arr.transpose(2, 0, 1).astype(np.float32)
+    out *= scale[:, None, None]
+    out += bias[:, None, None]
+    return out

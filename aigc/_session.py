@@ -85,6 +85,8 @@ def create_session(
         opts.intra_op_num_threads = int(threads)
         opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
+    # Idle ORT threads must not spin: image decoding runs on other threads at the same time.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     provs = resolve_providers(providers, allow_fallback)
     sess = ort.InferenceSession(str(Path(model_path)), sess_options=opts, providers=provs)
     got = sess.get_providers()
