@@ -26,20 +26,36 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
 _HEAVY = ("torch", "transformers", "timm", "datasets", "onnx", "onnxscript", "torchvision")
 
 
+def _missing_extra() -> str | None:
+    """The first package of the train extra that cannot be found, or None (nothing is imported)."""
+    import importlib.util
+
+    for m in ("torch", "transformers", "timm", "onnx"):
+        try:
+            if importlib.util.find_spec(m) is None:
+                return m
+        except (ModuleNotFoundError, ValueError):
+            return m
+    return None
+
+
 def _load(name: str):  # type: ignore[no-untyped-def]
     module, _, heavy = COMMANDS[name]
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        missing = (e.name or "").split(".")[0]
-        if heavy and missing in _HEAVY:
-            print(
-                f"aigc {name}: needs the train extra ({missing} is not installed): "
-                "pip install torch==2.14.1 torchvision==0.29.1 && pip install 'aigc-sentinel[train]'",
-                file=sys.stderr,
-            )
-            raise SystemExit(2) from None
-        raise
+    missing = _missing_extra() if heavy else None
+    if missing is None:
+        try:
+            return importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            root = (e.name or "").split(".")[0]
+            if not (heavy and root in _HEAVY):
+                raise
+            missing = root
+    print(
+        f"aigc {name}: needs the train extra ({missing} is not installed): "
+        "pip install torch==2.14.1 torchvision==0.29.1 && pip install 'aigc-sentinel[train]'",
+        file=sys.stderr,
+    )
+    raise SystemExit(2)
 
 
 def main(argv: list[str] | None = None) -> int:
