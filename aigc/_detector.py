@@ -378,7 +378,7 @@ class Detector:
         default = self.resolve_threshold(threshold)
         outs = self._run(items, progress)
         p = self.calibrate(np.array([o.score for o in outs]))
-        support = self.spec.get("support")
+        support: dict[str, Any] = self.spec.get("support") or {}
         check = _support_checker() if support else None
         results: list[Result] = []
         for i, o in enumerate(outs):

@@ -237,8 +237,9 @@ def decode_image(item: ImageInput) -> LoadedImage:
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 img = Image.open(io.BytesIO(data))
                 fmt = img.format
-                if getattr(img, "is_animated", False) and getattr(img, "n_frames", 1) > 1:
-                    warns.append(f"animated {fmt} with {img.n_frames} frames: scored the first frame only")
+                n_frames = int(getattr(img, "n_frames", 1))
+                if getattr(img, "is_animated", False) and n_frames > 1:
+                    warns.append(f"animated {fmt} with {n_frames} frames: scored the first frame only")
                     img.seek(0)
                 img.load()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -265,7 +266,7 @@ def _pad_reflect(arr: np.ndarray, th: int, tw: int) -> np.ndarray:
     ph, pw = max(0, th - h), max(0, tw - w)
     if ph == 0 and pw == 0:
         return arr
-    mode = "reflect" if (h > 1 and w > 1 and ph < h and pw < w) else "edge"
+    mode: Any = "reflect" if (h > 1 and w > 1 and ph < h and pw < w) else "edge"
     return np.pad(arr, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)), mode=mode)
 
 
@@ -298,10 +299,10 @@ def preprocess_image(img: Image.Image, spec: ImageSpec) -> np.ndarray:
         top, left = (hh - th) // 2, (ww - tw) // 2
         arr = arr[top : top + th, left : left + tw]
     # (x / 255 - mean) / std, fused as x * scale + bias, written channel-first
-    std = np.asarray(spec.std, dtype=np.float32)
-    scale = (1.0 / (255.0 * std)).astype(np.float32)
-    bias = (-np.asarray(spec.mean, dtype=np.float32) / std).astype(np.float32)
+    std_arr = np.asarray(spec.std, dtype=np.float32)
+    mul = (1.0 / (255.0 * std_arr)).astype(np.float32)
+    bias = (-np.asarray(spec.mean, dtype=np.float32) / std_arr).astype(np.float32)
     out = arr.transpose(2, 0, 1).astype(np.float32)
-    out *= scale[:, None, None]
+    out *= mul[:, None, None]
     out += bias[:, None, None]
     return out
