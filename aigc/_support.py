@@ -1,0 +1,156 @@
+"""The support of a bundle's calibration data, and the check that flags items outside it (numpy only).
+
+Thresholds are chosen on one calibration set; they promise nothing for items unlike it (a 12-token
+tweet scored with thresholds fitted on 500-token essays, a Cyrillic text on English ones, a 64x64 PNG
+on 1024-pixel JPEGs). Export records what the calibration items looked like
+(:func:`compute_support`, the bundle's ``support`` object); the runtime checks each item's meta
+against it (:func:`check_support`) and marks the item ``out_of_support`` with the reasons.
+
+Per-item meta (what ``Detector`` collects while scoring):
+
+- text: ``{"n_tokens": int, "n_chars": int, "script": str}``
+- image: ``{"width": int, "height": int, "format": str | None, "jpeg_quality": int | None}``
+
+A range is the 1st..99th percentile of the calibration items (``p01``..``p99``), so about 2% of
+calibration-like items are flagged by each ranged field by construction; a category (script, format)
+is in support when at least ``MIN_SHARE`` of the calibration items had it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["MIN_SHARE", "check_support", "compute_support"]
+
+MIN_SHARE = 0.01  # a script / format seen in fewer calibration items than this is out of support
+_LO, _HI = 1.0, 99.0
+
+
+def _num(v: Any) -> float | None:
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _range(values: Sequence[float], integer: bool) -> dict[str, float] | None:
+    """p01/p99 (and min/max) of ``values``; integers widen to floor/ceil so that bounds stay inclusive."""
+    if not values:
+        return None
+    a = np.asarray(values, dtype=np.float64)
+    lo, hi = float(np.percentile(a, _LO)), float(np.percentile(a, _HI))
+    if integer:
+        return {"p01": math.floor(lo), "p99": math.ceil(hi), "min": int(a.min()), "max": int(a.max())}
+    return {"p01": round(lo, 4), "p99": round(hi, 4), "min": round(float(a.min()), 4), "max": round(float(a.max()), 4)}
+
+
+def _shares(values: Sequence[str]) -> dict[str, float]:
+    c = Counter(values)
+    n = sum(c.values())
+    return {k: round(v / n, 4) for k, v in c.most_common()} if n else {}
+
+
+def compute_support(metas: Sequence[dict[str, Any]], modality: str) -> dict[str, Any]:
+    """The bundle's ``support`` object from the per-item meta of the calibration items.
+
+    Returns ``{modality: {...}}`` (docs/bundle.md): for text ``n_tokens``, ``n_chars`` and
+    ``chars_per_token`` ranges and ``scripts`` shares; for images ``width``/``height`` ranges,
+    ``formats`` shares and the ``jpeg_quality`` range of the JPEG items. Items with an empty meta
+    (failed items) are skipped; ``n`` counts the items used. Raises ValueError when none is usable.
+    """
+    metas = [m for m in metas if m]
+    if modality == "text":
+        n_tok = [v for m in metas if (v := _num(m.get("n_tokens"))) is not None]
+        n_chr = [v for m in metas if (v := _num(m.get("n_chars"))) is not None]
+        cpt = [
+            c / t
+            for m in metas
+            if (t := _num(m.get("n_tokens"))) and (c := _num(m.get("n_chars"))) is not None
+        ]
+        scripts = [str(m["script"]) for m in metas if m.get("script")]
+        if not n_tok:
+            raise ValueError("support: no calibration item has n_tokens (expected text meta dicts)")
+        out: dict[str, Any] = {"n": len(metas), "n_tokens": _range(n_tok, True)}
+        if n_chr:
+            out["n_chars"] = _range(n_chr, True)
+        if cpt:
+            out["chars_per_token"] = _range(cpt, False)
+        if scripts:
+            out["scripts"] = _shares(scripts)
+        return {"text": out}
+    if modality == "image":
+        w = [v for m in metas if (v := _num(m.get("width"))) is not None]
+        h = [v for m in metas if (v := _num(m.get("height"))) is not None]
+        if not w or not h:
+            raise ValueError("support: no calibration item has width/height (expected image meta dicts)")
+        formats = [str(m.get("format") or "unknown") for m in metas]
+        q = [v for m in metas if m.get("format") == "JPEG" and (v := _num(m.get("jpeg_quality"))) is not None]
+        out = {"n": len(metas), "width": _range(w, True), "height": _range(h, True), "formats": _shares(formats)}
+        if q:
+            out["jpeg_quality"] = _range(q, True)
+        return {"image": out}
+    raise ValueError(f"support: modality {modality!r}, expected 'text' or 'image'")
+
+
+def _check_range(value: Any, rng: dict[str, Any] | None, what: str, unit: str, plural: str) -> str | None:
+    v = _num(value)
+    if v is None or not rng:
+        return None
+    lo, hi = _num(rng.get("p01")), _num(rng.get("p99"))
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        shown = f"{v:g}" if unit else f"{v:.3g}"
+        return f"{what} {shown}{unit}; calibration {plural} had {lo:g}..{hi:g} (1st..99th percentile)"
+    return None
+
+
+def _check_share(value: str, shares: dict[str, Any] | None, what: str, plural: str) -> str | None:
+    if not shares:
+        return None
+    if float(shares.get(value, 0.0)) >= MIN_SHARE:
+        return None
+    seen = ", ".join(f"{k} {float(s):.0%}" for k, s in list(shares.items())[:4])
+    return f"{what} is {value}; calibration {plural} were {seen}"
+
+
+def check_support(meta: dict[str, Any], support: dict[str, Any]) -> list[str]:
+    """Reasons why one item lies outside the calibration support; an empty list when it lies inside.
+
+    ``support`` is the bundle's ``support`` object (``{"text": {...}}`` or ``{"image": {...}}``; the
+    inner object alone is accepted too). Fields missing from either side are not checked, so an item
+    whose meta could not be computed is never flagged here (its error says why).
+    """
+    if not meta or not support:
+        return []
+    reasons: list[str | None] = []
+    if "text" in support or "n_tokens" in support:
+        s = support.get("text", support)
+        if "n_tokens" in meta:
+            reasons.append(_check_range(meta.get("n_tokens"), s.get("n_tokens"), "text has", " tokens", "texts"))
+            reasons.append(_check_range(meta.get("n_chars"), s.get("n_chars"), "text has", " characters", "texts"))
+            t, c = _num(meta.get("n_tokens")), _num(meta.get("n_chars"))
+            if t and c is not None:
+                reasons.append(
+                    _check_range(c / t, s.get("chars_per_token"), "text has characters per token", "", "texts")
+                )
+            if meta.get("script"):
+                reasons.append(_check_share(str(meta["script"]), s.get("scripts"), "text script", "texts"))
+    if "image" in support or "width" in support:
+        s = support.get("image", support)
+        if "width" in meta or "height" in meta:
+            reasons.append(_check_range(meta.get("width"), s.get("width"), "image width", " px", "images"))
+            reasons.append(_check_range(meta.get("height"), s.get("height"), "image height", " px", "images"))
+            fmt = str(meta.get("format") or "unknown")
+            reasons.append(_check_share(fmt, s.get("formats"), "image format", "images"))
+            if fmt == "JPEG":
+                reasons.append(
+                    _check_range(meta.get("jpeg_quality"), s.get("jpeg_quality"), "JPEG quality", "", "JPEG images")
+                )
+    return [r for r in reasons if r]
