@@ -31,7 +31,7 @@ chromium:  ## headless Chromium for the HTML report test (Debian package)
 	  else echo "chromium missing: sudo apt-get install chromium (the report test will skip)"; fi; }
 
 lint: setup
-	$(VENV)/bin/ruff check aigc training export bench tests
+	$(VENV)/bin/ruff check .
 
 test: setup chromium lint  ## the whole test suite (CI runs exactly this)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q --timeout=900
