@@ -1,0 +1,263 @@
+"""Thresholds on calibrated P(ai) that hold a stated false-positive rate (numpy only).
+
+The rule for a target FPR ``alpha`` with ``n`` human calibration items (the finite-sample conformal
+rule): at most ``k = floor(alpha * (n + 1)) - 1`` humans may lie at or above the threshold, and the
+threshold sits in the gap just above the highest human it lets through, halfway to the next score.
+Then the achieved FPR on the calibration set is ``k / n <= alpha`` and, for exchangeable items, the
+expected FPR on fresh humans is at most ``(k + 1) / (n + 1) <= alpha``. The target needs
+``k >= 0``, i.e. ``n >= 1 / alpha - 1`` humans (0.1% needs 999); fewer is refused with that number.
+
+Each threshold also carries ``fpr_upper_95``: the one-sided 95% Clopper-Pearson upper bound on the
+true FPR given ``k`` of ``n`` humans above it. The bound is valid for a threshold chosen on the same
+data: the true FPR of the gap threshold is Beta(k + 1, n - k) distributed, whose 95th percentile is
+exactly the Clopper-Pearson bound.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "ThresholdError",
+    "choose_group_thresholds",
+    "choose_thresholds",
+    "clopper_pearson_upper",
+    "humans_needed",
+    "threshold_name",
+]
+
+
+class ThresholdError(ValueError):
+    """A threshold cannot be chosen as asked (too few humans for the target, one class missing)."""
+
+
+# -- the regularized incomplete beta function and the Clopper-Pearson bound ---------------------------
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 10000):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-15:
+            break
+    return h
+
+
+def betainc(a: float, b: float, x: float) -> float:
+    """Regularized incomplete beta function I_x(a, b) for a, b > 0 and x in [0, 1]."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    lbt = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(lbt) * _betacf(a, b, x) / a
+    return 1.0 - math.exp(lbt) * _betacf(b, a, 1.0 - x) / b
+
+
+def clopper_pearson_upper(k: int, n: int, alpha: float = 0.05) -> float:
+    """One-sided (1 - alpha) Clopper-Pearson upper bound on a rate with ``k`` events in ``n`` trials.
+
+    The p with P(Binomial(n, p) <= k) = alpha, i.e. the (1 - alpha) quantile of Beta(k + 1, n - k),
+    found by bisection on I_p(k + 1, n - k). ``k == n`` gives 1.0; ``n == 0`` gives 1.0.
+    """
+    if n < 0 or k < 0 or k > n:
+        raise ValueError(f"clopper_pearson_upper: need 0 <= k <= n, found k={k}, n={n}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"clopper_pearson_upper: alpha must be in (0, 1), found {alpha}")
+    if n == 0 or k == n:
+        return 1.0
+    if k == 0:  # closed form: 1 - alpha^(1/n)
+        return float(-math.expm1(math.log(alpha) / n))
+    a, b = float(k + 1), float(n - k)
+    lo, hi = 0.0, 1.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if betainc(a, b, mid) < 1.0 - alpha:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-15:
+            break
+    return float(hi)
+
+
+# -- choosing thresholds ---------------------------------------------------------------------------------
+
+
+def threshold_name(target: float) -> str:
+    """``0.01 -> 'fpr@1%'``, ``0.005 -> 'fpr@0.5%'``."""
+    pct = target * 100.0
+    return f"fpr@{pct:.10g}%"
+
+
+def humans_needed(target: float) -> int:
+    """The fewest human calibration items that support a target FPR by the conformal rule (1/target - 1)."""
+    return max(1, math.ceil(1.0 / target - 1.0 - 1e-9))
+
+
+def _check(p: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    p = np.asarray(p, dtype=np.float64).ravel()
+    y = np.asarray(labels).ravel()
+    if p.shape != y.shape:
+        raise ThresholdError(f"thresholds: {p.size} probabilities but {y.size} labels")
+    if not np.isfinite(p).all():
+        raise ThresholdError("thresholds: probabilities contain NaN (drop failed items first)")
+    if not np.isin(y, (0, 1)).all():
+        raise ThresholdError("thresholds: labels must be 0 (human) or 1 (ai)")
+    return p, y.astype(np.int64)
+
+
+def _gap_above(v: float, values: np.ndarray) -> float:
+    """A threshold strictly above ``v``: halfway to the next larger value in ``values`` (or to 1)."""
+    above = values[values > v]
+    nxt = float(above.min()) if above.size else 1.0
+    t = 0.5 * (v + nxt)
+    return t if t > v else float(nxt)
+
+
+def _record(t: float, p: np.ndarray, y: np.ndarray, target: float | None, rule: str) -> dict[str, Any]:
+    h, a = p[y == 0], p[y == 1]
+    k = int((h >= t).sum())
+    n = int(h.size)
+    return {
+        "value": float(t),
+        "target_fpr": target,
+        "n_human": n,
+        "n_ai": int(a.size),
+        "achieved_fpr": k / n if n else None,
+        "fpr_upper_95": round(clopper_pearson_upper(k, n), 6) if n else None,
+        "tpr": float((a >= t).mean()) if a.size else None,
+        "bound": "clopper-pearson",
+        "rule": rule,
+    }
+
+
+def _fpr_threshold(p: np.ndarray, y: np.ndarray, target: float, min_human: int | None) -> dict[str, Any]:
+    h = np.sort(p[y == 0])
+    n = int(h.size)
+    need = max(humans_needed(target), min_human or 0)
+    if n < need:
+        raise ThresholdError(
+            f"target FPR {target:g} ({threshold_name(target)}) needs at least {need} human calibration items, "
+            f"found {n}; add human items or choose a larger target"
+        )
+    k = math.floor(target * (n + 1) + 1e-9) - 1  # humans allowed at or above the threshold
+    k = max(0, min(k, n))
+    # the highest human that must fall below the threshold is h[n - k - 1]; humans tied with it fall below too
+    v = float(h[n - k - 1])
+    if v >= 1.0:
+        raise ThresholdError(
+            f"target FPR {target:g}: {n - int(np.searchsorted(h, 1.0))} human items have P(ai) = 1.0 and no "
+            "threshold in [0, 1] excludes them; the calibration saturates (check the calibration data and method)"
+        )
+    t = _gap_above(v, p)
+    return _record(t, p, y, target, "conformal")
+
+
+def _balanced_threshold(p: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """The threshold maximising (TPR + TNR) / 2 over the gaps between distinct scores."""
+    h, a = p[y == 0], p[y == 1]
+    if not h.size or not a.size:
+        raise ThresholdError(f"balanced threshold needs both classes: found {h.size} human and {a.size} ai items")
+    vals = np.unique(p)
+    cands = np.r_[vals[0], 0.5 * (vals[:-1] + vals[1:]), _gap_above(float(vals[-1]), vals)]
+    hs, as_ = np.sort(h), np.sort(a)
+    fpr = 1.0 - np.searchsorted(hs, cands, side="left") / h.size
+    tpr = 1.0 - np.searchsorted(as_, cands, side="left") / a.size
+    j = tpr - fpr
+    best = int(np.flatnonzero(j == j.max())[0])
+    return _record(float(cands[best]), p, y, None, "max (tpr + tnr) / 2")
+
+
+def choose_thresholds(
+    p: np.ndarray,
+    labels: np.ndarray,
+    targets: Sequence[float] = (0.01, 0.05),
+    min_human: int | None = None,
+    balanced: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """Named thresholds on calibrated P(ai): ``fpr@X%`` per target, and ``balanced``.
+
+    ``p``: calibrated P(ai) of the calibration items (n,), finite; ``labels``: 0 human / 1 ai.
+    Each Threshold object (docs/bundle.md) records the human/AI counts used, the achieved FPR,
+    the Clopper-Pearson 95% upper bound on the true FPR and the TPR. A target that the humans cannot
+    support (fewer than ``1/target - 1``, or than ``min_human``) raises :class:`ThresholdError` with
+    the number needed.
+    """
+    p, y = _check(p, labels)
+    out: dict[str, dict[str, Any]] = {}
+    for tgt in targets:
+        if not 0.0 < float(tgt) < 1.0:
+            raise ThresholdError(f"target FPR must be in (0, 1), found {tgt}")
+        out[threshold_name(float(tgt))] = _fpr_threshold(p, y, float(tgt), min_human)
+    if balanced:
+        out["balanced"] = _balanced_threshold(p, y)
+    return out
+
+
+def choose_group_thresholds(
+    p: np.ndarray,
+    labels: np.ndarray,
+    groups: Sequence[Any],
+    column: str,
+    targets: Sequence[float] = (0.01, 0.05),
+    min_human: int | None = None,
+    min_items: int = 50,
+) -> dict[str, Any]:
+    """Per-group thresholds: the bundle's ``group_thresholds`` object ``{column, groups, skipped}``.
+
+    Each group (items whose ``groups`` value is not None) gets the thresholds its own items support:
+    a target its humans cannot support is left out, and so is ``balanced`` without both classes;
+    ``skipped`` says, per group, what was left out and why. Groups under ``min_items`` items get none
+    (the runtime then uses the global thresholds).
+    """
+    p, y = _check(p, labels)
+    if len(groups) != p.size:
+        raise ThresholdError(f"group thresholds: {len(groups)} group values for {p.size} items")
+    g = np.asarray([None if v is None else str(v) for v in groups], dtype=object)
+    out: dict[str, Any] = {"column": column, "groups": {}, "skipped": {}}
+    for name in sorted({v for v in g if v is not None}):
+        m = g == name
+        pg, yg = p[m], y[m]
+        if pg.size < min_items:
+            out["skipped"][name] = [f"{pg.size} items, fewer than {min_items}: the global thresholds apply"]
+            continue
+        ts: dict[str, dict[str, Any]] = {}
+        why: list[str] = []
+        for tgt in targets:
+            try:
+                ts[threshold_name(float(tgt))] = _fpr_threshold(pg, yg, float(tgt), min_human)
+            except ThresholdError as e:
+                why.append(str(e))
+        try:
+            ts["balanced"] = _balanced_threshold(pg, yg)
+        except ThresholdError as e:
+            why.append(str(e))
+        if ts:
+            out["groups"][name] = ts
+        if why:
+            out["skipped"][name] = why
+    return out
