@@ -94,3 +94,79 @@ def check_zeroshot_parity(
         return float("inf")
     ok = ~np.isnan(want)
     return float(np.max(np.abs(got[ok] - want[ok]))) if ok.any() else 0.0
+
+
+def build_zeroshot_bundle(
+    model: Any,
+    tokenizer: Any,
+    text_spec: Any,
+    out_dir: str | Path,
+    cal_texts: list[str],
+    cal_labels: list[int] | np.ndarray,
+    name: str = "",
+    targets: tuple[float, ...] = (0.01, 0.05),
+    provenance: dict[str, Any] | None = None,
+    threads: int | None = None,
+) -> Path:
+    """Export a zero-shot scorer and write a complete bundle in ``out_dir`` (a new or empty folder).
+
+    ``tokenizer`` is the LM's Hugging Face fast tokenizer (its backend is saved as tokenizer.json);
+    ``text_spec`` an ``aigc._text.TextSpec`` (``training.zeroshot.text_spec_for``). The calibration texts
+    are scored through the runtime itself (``aigc.load(...).raw_scores``: the real windowing), then Platt
+    calibration and the ``fpr@X%`` / ``balanced`` thresholds are fitted on them. Returns the bundle folder.
+    """
+    import datetime
+    import platform
+
+    import torch
+
+    from aigc import _calibration, _thresholds
+    from aigc._bundle import write_bundle
+    from aigc._detector import load
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if any(out.iterdir()):
+        raise FileExistsError(f"{out}: not empty; a bundle is written into a new or empty folder")
+    model = model.float().cpu().eval()
+    _, exporter = export_zeroshot_onnx(model, out / "model.onnx")
+    backend = getattr(tokenizer, "backend_tokenizer", tokenizer)
+    backend.save(str(out / text_spec.tokenizer))
+    stat = type(model).__name__
+    spec: dict[str, Any] = {
+        "name": name or f"zero-shot {stat}",
+        "modality": "text",
+        "labels": ["human", "ai"],
+        "model": {
+            "variants": {"fp32": "model.onnx"},
+            "inputs": [{"name": n, "rank": 2, "dtype": "int64"} for n in INPUT_NAMES],
+            "outputs": [{"name": OUTPUT_NAME, "rank": 1}],
+            "output_kind": "score",
+        },
+        "preprocessing": text_spec.to_dict(),
+        "calibration": {"method": "none", "params": {}},
+        "thresholds": {"provisional": {"value": 0.5, "n_human": 0, "achieved_fpr": 0.0}},
+        "provenance": {
+            "config": {"statistic": stat},
+            "data_fingerprint": "",
+            "source_revision": "",
+            "packages": {"torch": torch.__version__, "python": platform.python_version()},
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "exporter": f"export.zeroshot ({exporter})",
+            **(provenance or {}),
+        },
+    }
+    write_bundle(out, spec)
+    det = load(out, providers="cpu", threads=threads)
+    raw, errors = det.raw_scores(list(cal_texts))
+    y = np.asarray(cal_labels, dtype=np.int64)
+    ok = np.isfinite(raw)
+    if ok.sum() < len(raw):
+        log.warning("%d calibration texts could not be scored (%s)", int((~ok).sum()),
+                    next((e for e in errors if e), "NaN score"))
+    cal = _calibration.fit_calibration(raw[ok], y[ok], method="platt")
+    p = _calibration.apply_calibration(raw[ok], cal)
+    spec["calibration"] = cal
+    spec["thresholds"] = _thresholds.choose_thresholds(p, y[ok], targets=targets)
+    write_bundle(out, spec, overwrite=True)
+    return out
