@@ -38,7 +38,7 @@ def test_auroc_ap_match_sklearn(seed: int, ties: bool) -> None:
 def test_roc_curve_matches_sklearn(seed: int) -> None:
     y, p = _data(seed, ties=True)
     fpr, tpr, thr = M.roc_curve(y, p)
-    f2, t2, _ = sk.roc_curve(y, p, drop_intermediate=False)
+    f2, t2, th2 = sk.roc_curve(y, p, drop_intermediate=False)
     np.testing.assert_allclose(fpr, f2)
     np.testing.assert_allclose(tpr, t2)
     np.testing.assert_allclose(thr[1:], th2[1:])
