@@ -1,0 +1,27 @@
+"""``aigc list-models``: the registered model names, their modality and a line of help."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--modality", choices=["image", "text"], default=None, help="only this modality")
+
+
+def run(args: argparse.Namespace) -> int:
+    from training.registry import MODELS, list_models
+    from training.weights import list_presets
+
+    names = list_models(args.modality)
+    width = max((len(n) + 6 for n in names), default=10)
+    for n in names:
+        e = MODELS[n]
+        shown = n + ("<name>" if e.family else "")
+        print(f"{shown:<{width}} {e.modality:<6} {e.help}")
+    print("\nweights presets (model.pretrained: preset:<name>, or hf:preset:<name>):")
+    for k, v in list_presets().items():
+        print(f"  {k:<20} {v}")
+    return 0

@@ -1,0 +1,476 @@
+"""The training loop, readable top to bottom: ``fit`` sets up, ``train_one_epoch`` steps, ``evaluate`` scores.
+
+One process or many (``torchrun``: DDP, NCCL on GPUs, gloo on CPU). Rank 0 writes the run folder, logs
+and checkpoints; every rank evaluates its shard of dev and the scores are gathered, so every rank
+computes the same metrics. ``--resume`` restores model, optimiser, scheduler, grad scaler, RNG states,
+step and the position inside the epoch; augmentation and shuffling are functions of (seed, epoch,
+index), so a resumed run continues exactly where the interrupted one stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from aigc._image import ImageSpec
+from aigc._text import (
+    TextSpec,
+    TextWindows,
+    batches_by_token_budget,
+    encode_windows,
+    pad_windows,
+    pool_scores,
+)
+from aigc.metrics import auroc as _auroc
+from training.config import Config
+from training.transforms import ImageTrainTransform, eval_image, load_image, sample_rng, text_train_batch
+
+__all__ = [
+    "Context",
+    "Dist",
+    "average_precision",
+    "build_optimizer",
+    "cosine_schedule",
+    "detection_metrics",
+    "evaluate",
+    "init_distributed",
+    "score_rows",
+    "train_one_epoch",
+]
+
+log = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------------------------------ processes
+@dataclass
+class Dist:
+    """Where this process stands: rank, world size, device."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+
+def init_distributed(device: str = "auto") -> Dist:
+    """Join the process group when started by ``torchrun`` (WORLD_SIZE > 1); pick the device."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available() if device == "auto" else device.startswith("cuda")
+    if use_cuda:
+        dev = torch.device(f"cuda:{local}") if (world > 1 or device in ("auto", "cuda")) else torch.device(device)
+        torch.cuda.set_device(dev)
+    else:
+        dev = torch.device("cpu")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return Dist(rank, world, local, dev)
+
+
+def _barrier(d: Dist) -> None:
+    if d.enabled:
+        dist.barrier()
+
+
+def _gather(d: Dist, obj: Any) -> list[Any]:
+    if not d.enabled:
+        return [obj]
+    out: list[Any] = [None] * d.world
+    dist.all_gather_object(out, obj)
+    return out
+
+
+# -------------------------------------------------------------------------------------------- metrics
+def average_precision(y: np.ndarray, s: np.ndarray) -> float:
+    """Average precision (area under precision-recall, step-wise as in scikit-learn), ties grouped."""
+    y = np.asarray(y).astype(np.int64)
+    s = np.asarray(s, dtype=np.float64)
+    n_pos = int(y.sum())
+    if n_pos == 0:
+        return float("nan")
+    order = np.argsort(-s, kind="mergesort")
+    y, s = y[order], s[order]
+    distinct = np.r_[np.where(np.diff(s))[0], y.size - 1]
+    tp = np.cumsum(y)[distinct]
+    fp = (distinct + 1) - tp
+    precision = tp / (tp + fp)
+    recall = tp / n_pos
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def detection_metrics(y: np.ndarray, s: np.ndarray) -> dict[str, float]:
+    """AUROC, AP and accuracy at s > 0 (argmax of two logits) for raw scores (larger = more AI-like)."""
+    y = np.asarray(y).astype(np.int64)
+    s = np.asarray(s, dtype=np.float64)
+    ok = ~np.isnan(s)
+    y, s = y[ok], s[ok]
+    both = 0 < int(y.sum()) < y.size
+    return {
+        "auroc": _auroc(y, s) if both else float("nan"),
+        "ap": average_precision(y, s) if both else float("nan"),
+        "accuracy": float(np.mean((s > 0).astype(np.int64) == y)) if y.size else float("nan"),
+        "n": int(y.size),
+        "n_failed": int((~ok).sum()),
+    }
+
+
+def sliced_auroc(rows: list[dict[str, Any]], s: np.ndarray, column: str) -> dict[str, float]:
+    """AUROC per value of ``column`` (domain: within the value; generator: the value's AI samples vs all humans)."""
+    out: dict[str, float] = {}
+    y = np.asarray([r["label"] for r in rows])
+    vals = sorted({str(r.get(column)) for r in rows})
+    for v in vals:
+        if column == "generator":
+            m = np.asarray([(r["label"] == 0) or str(r.get(column)) == v for r in rows])
+            if all(r["label"] == 0 for r, k in zip(rows, m, strict=True) if k):
+                continue
+        else:
+            m = np.asarray([str(r.get(column)) == v for r in rows])
+        yy, ss = y[m], s[m]
+        ok = ~np.isnan(ss)
+        if 0 < yy[ok].sum() < ok.sum():
+            out[v] = _auroc(yy[ok], ss[ok])
+    return out
+
+
+# --------------------------------------------------------------------------------------------- context
+@dataclass
+class Context:
+    """What the loop needs besides the model: config, modality, preprocessing, tokenizer, process."""
+
+    cfg: Config
+    modality: str
+    dist: Dist
+    image_spec: ImageSpec | None = None
+    text_spec: TextSpec | None = None
+    tokenizer: Any = None  # tokenizers.Tokenizer loaded from the run's tokenizer.json
+    output_kind: str = "logits"
+    amp_dtype: torch.dtype | None = None
+    channels_last: bool = False
+
+
+def _raw_score(out: torch.Tensor, output_kind: str) -> torch.Tensor:
+    """Raw score s per row: logit[1] - logit[0] (logits), or the output itself (score)."""
+    out = out.float()
+    return out if output_kind == "score" else out[:, 1] - out[:, 0]
+
+
+def _autocast(ctx: Context) -> Any:
+    if ctx.amp_dtype is None:
+        return torch.autocast("cpu", enabled=False)
+    return torch.autocast(ctx.dist.device.type, dtype=ctx.amp_dtype)
+
+
+# -------------------------------------------------------------------------------------------- batches
+def epoch_order(n: int, epoch: int, seed: int, d: Dist, shuffle: bool = True) -> list[int]:
+    """This rank's sample order for one epoch, as ``DistributedSampler`` makes it: one permutation seeded
+    by (seed, epoch), padded by wrapping to a multiple of the world size, then every world-th index."""
+    order = np.random.default_rng([seed, epoch]).permutation(n).tolist() if shuffle else list(range(n))
+    if d.world > 1:
+        total = math.ceil(n / d.world) * d.world
+        order = (order * (total // max(n, 1) + 1))[:total]
+        order = order[d.rank :: d.world]
+    return order
+
+
+def _image_batch(rows: list[dict[str, Any]], idx: list[int], tf: ImageTrainTransform, seed: int, epoch: int
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    xs = [tf(load_image(rows[i]), sample_rng(seed, epoch, i)) for i in idx]
+    return torch.from_numpy(np.stack(xs)), torch.tensor([rows[i]["label"] for i in idx], dtype=torch.long)
+
+
+class _ImageTrainSet(torch.utils.data.Dataset):
+    def __init__(self, rows: list[dict[str, Any]], tf: ImageTrainTransform, seed: int, epoch: int) -> None:
+        self.rows, self.tf, self.seed, self.epoch = rows, tf, seed, epoch
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        x = self.tf(load_image(self.rows[i]), sample_rng(self.seed, self.epoch, i))
+        return torch.from_numpy(x), int(self.rows[i]["label"])
+
+
+def train_batches(rows: list[dict[str, Any]], ctx: Context, epoch: int, start_batch: int
+                  ) -> Iterator[tuple[tuple[torch.Tensor, ...], torch.Tensor]]:
+    """This rank's micro-batches of one epoch from ``start_batch`` on: (model inputs, labels)."""
+    cfg = ctx.cfg
+    bs = cfg.train.batch_size
+    order = epoch_order(len(rows), epoch, cfg.train.seed, ctx.dist)
+    n_batches = len(order) // bs if len(order) >= bs else 1  # drop the last partial batch (DDP ranks stay in step)
+    order = order[start_batch * bs : n_batches * bs]
+    if ctx.modality == "image":
+        assert ctx.image_spec is not None
+        tf = ImageTrainTransform(ctx.image_spec, cfg.data)
+        ds = _ImageTrainSet(rows, tf, cfg.train.seed, epoch)
+        loader = torch.utils.data.DataLoader(
+            ds, batch_size=bs, sampler=order, num_workers=cfg.data.num_workers, drop_last=False,
+            pin_memory=ctx.dist.device.type == "cuda",
+        )
+        for x, y in loader:
+            yield (x,), y
+        return
+    assert ctx.text_spec is not None
+    for b in range(0, len(order), bs):
+        idx = order[b : b + bs]
+        texts = [rows[i]["item"] for i in idx]
+        rngs = [sample_rng(cfg.train.seed, epoch, i) for i in idx]
+        ids, mask, kept = text_train_batch(ctx.tokenizer, texts, ctx.text_spec, rngs, cfg.data.train_window)
+        y = torch.tensor([rows[idx[k]]["label"] for k in kept], dtype=torch.long)
+        yield (torch.from_numpy(ids), torch.from_numpy(mask)), y
+
+
+def n_train_batches(n_rows: int, ctx: Context) -> int:
+    per_rank = math.ceil(n_rows / ctx.dist.world) if ctx.dist.world > 1 else n_rows
+    bs = ctx.cfg.train.batch_size
+    return per_rank // bs if per_rank >= bs else 1
+
+
+# --------------------------------------------------------------------------------------------- optimiser
+def build_optimizer(model: nn.Module, cfg: Config) -> torch.optim.Optimizer | None:
+    """AdamW over the trainable parameters; no weight decay on biases and norm weights (1-d tensors)."""
+    decay, no_decay = [], []
+    for _, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    if not decay and not no_decay:
+        return None
+    t = cfg.train
+    groups = [{"params": decay, "weight_decay": t.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=t.lr, betas=(t.betas[0], t.betas[1]))
+
+
+def cosine_schedule(total_steps: int, warmup: int, min_ratio: float = 0.0) -> Callable[[int], float]:
+    """LR multiplier: linear warmup over ``warmup`` steps, then cosine decay to ``min_ratio`` at ``total_steps``."""
+
+    def f(step: int) -> float:
+        if warmup > 0 and step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        return min_ratio + (1 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return f
+
+
+# ------------------------------------------------------------------------------------------- evaluate
+@torch.no_grad()
+def score_rows(model: nn.Module, rows: list[dict[str, Any]], ctx: Context) -> np.ndarray:
+    """Raw scores (n,) of rows on this process, by the runtime's preprocessing; NaN where an item fails."""
+    model.eval()
+    dev = ctx.dist.device
+    scores = np.full(len(rows), np.nan)
+    if not rows:
+        return scores
+    if ctx.modality == "image":
+        assert ctx.image_spec is not None
+        bs = ctx.cfg.eval.batch_size
+        for b in range(0, len(rows), bs):
+            xs, ok = [], []
+            for j in range(b, min(b + bs, len(rows))):
+                try:
+                    xs.append(eval_image(load_image(rows[j]), ctx.image_spec))
+                    ok.append(j)
+                except ValueError as e:
+                    log.warning("eval: %s: %s", rows[j]["item"], e)
+            if not xs:
+                continue
+            x = torch.from_numpy(np.stack(xs)).to(dev)
+            if ctx.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with _autocast(ctx):
+                out = model(x)
+            scores[ok] = _raw_score(out, ctx.output_kind).cpu().numpy()
+        return scores
+    assert ctx.text_spec is not None
+    spec = ctx.text_spec
+    encoded = encode_windows(ctx.tokenizer, [r["item"] for r in rows], spec)
+    flat: list[list[int]] = []
+    owner: list[int] = []
+    for i, enc in enumerate(encoded):
+        if isinstance(enc, TextWindows):
+            flat.extend(enc.windows)
+            owner.extend([i] * len(enc.windows))
+    win = np.full(len(flat), np.nan)
+    for b in batches_by_token_budget([len(w) for w in flat], ctx.cfg.eval.max_tokens, ctx.cfg.eval.batch_size):
+        ids, mask = pad_windows([flat[j] for j in b], spec.pad_id)
+        with _autocast(ctx):
+            out = model(torch.from_numpy(ids).to(dev), torch.from_numpy(mask).to(dev))
+        win[b] = _raw_score(out, ctx.output_kind).cpu().numpy()
+    per: dict[int, list[float]] = {}
+    for j, i in enumerate(owner):
+        per.setdefault(i, []).append(float(win[j]))
+    for i, ws in per.items():
+        scores[i] = pool_scores(np.asarray(ws), spec.pooling)
+    return scores
+
+
+def evaluate(model: nn.Module, rows: list[dict[str, Any]], ctx: Context) -> tuple[dict[str, Any], np.ndarray]:
+    """Score ``rows`` (each rank its shard, gathered) and return (metrics, scores (n,)); identical on all ranks."""
+    d = ctx.dist
+    mine = list(range(d.rank, len(rows), d.world))
+    s_mine = score_rows(model, [rows[i] for i in mine], ctx)
+    scores = np.full(len(rows), np.nan)
+    for idx, s in _gather(d, (mine, s_mine.tolist())):
+        scores[idx] = s
+    y = np.asarray([r["label"] for r in rows])
+    m: dict[str, Any] = detection_metrics(y, scores)
+    return m, scores
+
+
+# ---------------------------------------------------------------------------------------------- train
+@dataclass
+class TrainState:
+    """Counters that a checkpoint carries so that a resumed run continues where it stopped."""
+
+    epoch: int = 0
+    batch: int = 0  # micro-batches of this epoch already consumed by this rank
+    step: int = 0  # optimiser steps taken
+    best_auroc: float = -math.inf
+    best_step: int = -1
+    bad_evals: int = 0
+    stop: bool = False
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite; the message says at which step."""
+
+
+def train_one_epoch(
+    model: nn.Module,
+    rows: list[dict[str, Any]],
+    ctx: Context,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler | None,
+    state: TrainState,
+    total_steps: int,
+    on_step: Callable[[TrainState, dict[str, float]], None],
+) -> None:
+    """One pass (or the rest of one, after a resume) over this rank's training batches.
+
+    Accumulates ``grad_accum`` micro-batches per optimiser step, clips the gradient norm, steps the
+    scheduler, and calls ``on_step(state, stats)`` after every optimiser step (evaluation, checkpoints
+    and logging live there). Raises NonFiniteLossError naming the step when the loss is NaN/inf.
+    """
+    cfg = ctx.cfg.train
+    accum = max(1, cfg.grad_accum)
+    model.train()
+    t0, seen, loss_sum, n_loss = time.perf_counter(), 0, 0.0, 0
+    micro = 0
+    optimizer.zero_grad(set_to_none=True)
+    for inputs, y in train_batches(rows, ctx, state.epoch, state.batch):
+        inputs = tuple(t.to(ctx.dist.device, non_blocking=True) for t in inputs)
+        y = y.to(ctx.dist.device)
+        if ctx.channels_last and ctx.modality == "image":
+            inputs = (inputs[0].contiguous(memory_format=torch.channels_last),)
+        last_micro = (micro + 1) % accum == 0
+        sync = model.no_sync() if (ctx.dist.enabled and hasattr(model, "no_sync") and not last_micro) else _null()
+        with sync:
+            with _autocast(ctx):
+                logits = model(*inputs)  # (N, 2)
+            loss = F.cross_entropy(logits.float(), y) if y.numel() else logits.sum() * 0.0
+            bad = torch.tensor([0.0 if torch.isfinite(loss) else 1.0], device=ctx.dist.device)
+            if ctx.dist.enabled:
+                dist.all_reduce(bad)
+            if bad.item() > 0:
+                raise NonFiniteLossError(
+                    f"loss is {loss.item()} at step {state.step + 1} (epoch {state.epoch}, batch {state.batch}) "
+                    f"on rank {ctx.dist.rank}; the run stopped. Lower train.lr, set train.amp=bf16 or none, or "
+                    "check the data of this batch"
+                )
+            scaled = loss / accum
+            (scaler.scale(scaled) if scaler is not None else scaled).backward()
+        micro += 1
+        state.batch += 1
+        seen += y.numel()
+        loss_sum += float(loss.detach())
+        n_loss += 1
+        if not last_micro:
+            continue
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        gnorm = torch.nn.utils.clip_grad_norm_(
+            [p for p in model.parameters() if p.requires_grad], cfg.clip_grad if cfg.clip_grad > 0 else float("inf")
+        )
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        state.step += 1
+        dt = time.perf_counter() - t0
+        stats = {
+            "loss": loss_sum / max(1, n_loss),
+            "lr": float(scheduler.get_last_lr()[0]),
+            "grad_norm": float(gnorm),
+            "samples_per_s": seen * ctx.dist.world / dt if dt > 0 else 0.0,
+        }
+        loss_sum, n_loss = 0.0, 0
+        on_step(state, stats)
+        if state.stop or (total_steps and state.step >= total_steps):
+            return
+    state.epoch += 1
+    state.batch = 0
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *a: Any) -> None:
+        return None
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, numpy and torch (CPU and CUDA) random states, for a checkpoint."""
+    st: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        st["cuda"] = torch.cuda.get_rng_state_all()
+    return st
+
+
+def set_rng_state(st: dict[str, Any]) -> None:
+    random.setstate(st["python"])
+    np.random.set_state(st["numpy"])
+    torch.set_rng_state(st["torch"])
+    if "cuda" in st and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(st["cuda"])
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file beside ``path``, then rename: a reader never sees half a checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def write_jsonl_line(path: Path, obj: dict[str, Any]) -> None:
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(obj, default=float) + "\n")
