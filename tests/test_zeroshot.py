@@ -286,6 +286,8 @@ def test_registered_names_build_from_model_config(tmp_path_factory: pytest.TempP
     two = name in ("zeroshot:fast-detectgpt", "zeroshot:binoculars")
     m = registry.create_model(ModelConfig(name=name, backbone=str(obs), reference_model=str(perf) if two else ""))
     assert m.output_kind == "score" and m.modality == "text" and len(m.tokenizer) == len(tok)
+    assert not any(p.requires_grad for p in m.parameters())  # nothing to train
+    assert m.text_spec.prefix_ids == (2,) and m.text_spec.pad_id == 0
     ids = torch.tensor([[2, 5, 6, 7, 8]])
     with torch.no_grad():
         assert m(ids, torch.ones_like(ids)).shape == (1,)

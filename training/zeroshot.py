@@ -160,6 +160,10 @@ def _logits(lm: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor
 
 
 def _vocab(*lms: nn.Module) -> int:
+    """The logit width both LMs share; also freezes them (zero-shot: nothing is trained, and a module
+    without trainable parameters is only evaluated by the training loop)."""
+    for lm in lms:
+        lm.requires_grad_(False)
     sizes = [int(lm.get_output_embeddings().weight.shape[0]) for lm in lms]
     return min(sizes)
 
@@ -445,6 +449,7 @@ def _from_config(statistic: str, cfg: Any) -> nn.Module:
     ref = cfg.reference_model or None
     model, tok = create_zeroshot(statistic, lm, ref, dtype="float32", device="cpu")
     model.tokenizer = tok
+    model.text_spec = text_spec_for(tok)  # the run's windows replace max_length/stride/pooling/max_windows
     return model
 
 
