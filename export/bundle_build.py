@@ -1,0 +1,413 @@
+"""Assemble a bundle from a trained model: export, parity, calibration, thresholds, support, variants.
+
+The order (each step through the real runtime, ``aigc.load``):
+
+1. export the fp32 graph (and the asked variants) into a temporary folder beside ``out``;
+2. write a provisional bundle.json (calibration ``none``, a placeholder threshold) with
+   ``aigc._bundle.write_bundle`` and check fp32 parity with torch on raw calibration items (1e-4);
+3. score the calibration items with the fp32 bundle (``Detector.raw_scores``); fit the calibration,
+   the named thresholds (and per-group ones) on those scores; record the support of the items;
+4. score them with each variant; a variant whose AUROC drops by more than 0.005 is refused
+   unless forced;
+5. rewrite bundle.json, then move the folder into place (an existing ``out`` only with ``overwrite``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from aigc import _calibration, _support, _thresholds
+from aigc._bundle import write_bundle, zip_bundle
+from aigc.metrics import auroc
+
+from .onnx_export import ExportError, export_image_model, export_text_model
+from .parity import ATOL, check_parity
+from .variants import VARIANT_FILES, make_variant
+
+__all__ = ["MAX_AUROC_DROP", "ExportRefused", "RunLike", "build_bundle", "item_meta"]
+
+log = logging.getLogger(__name__)
+
+MAX_AUROC_DROP = 0.005
+N_PARITY = 16
+
+
+class ExportRefused(ExportError):
+    """The export would produce a bundle that breaks a promise (a variant loses accuracy, ...)."""
+
+
+class RunLike(Protocol):
+    """What export needs from a trained run (``training.load_run`` returns one)."""
+
+    model: Any
+    modality: str
+    preprocessing: dict[str, Any]
+    tokenizer_file: Path | None
+    input_names: list[str]
+    output_kind: str
+    config: dict[str, Any]
+    provenance: dict[str, Any]
+
+
+@dataclass
+class BuildOptions:
+    """How to build: variants, calibration method, threshold targets, refusals, and output policy."""
+
+    variants: Sequence[str] = ("fp32",)
+    calibration: str | None = None  # None: temperature for logits, platt for score models
+    targets: Sequence[float] = (0.01, 0.05)
+    group_column: str | None = None
+    force: bool = False
+    overwrite: bool = False
+    name: str | None = None
+    labels: tuple[str, str] = ("human", "ai")
+    threads: int | None = None
+    n_parity: int = N_PARITY
+    atol: float = ATOL
+    exporter: str = "auto"
+    calibration_source: dict[str, Any] = field(default_factory=dict)
+
+
+def item_meta(item: Any, modality: str, tokenizer: Any = None, text_spec: Any = None) -> dict[str, Any]:
+    """Per-item facts for the support, the same fields ``Detector`` computes (text: n_tokens, n_chars,
+    script; image: width, height, format, jpeg_quality); ``{}`` for an item that cannot be read."""
+    if modality == "image":
+        from aigc._image import decode_image
+
+        try:
+            li = decode_image(item)
+        except Exception:
+            return {}
+        return {"width": li.width, "height": li.height, "format": li.format, "jpeg_quality": li.jpeg_quality}
+    from aigc._text import TextWindows, dominant_script, encode_windows
+
+    enc = encode_windows(tokenizer, [item], text_spec)[0]
+    if not isinstance(enc, TextWindows):
+        return {}
+    return {"n_tokens": enc.n_tokens, "n_chars": len(item), "script": dominant_script(item[:20000])}
+
+
+def _metas(items: Sequence[Any], modality: str, bundle_dir: Path, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    if modality == "image":
+        return [item_meta(it, "image") for it in items]
+    from aigc._text import TextSpec, load_tokenizer
+
+    ts = TextSpec.from_dict(spec["preprocessing"])
+    tok = load_tokenizer(bundle_dir / ts.tokenizer)
+    return [item_meta(it, "text", tok, ts) for it in items]
+
+
+def _packages() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for p in ("torch", "onnx", "onnxruntime", "onnxscript", "numpy", "tokenizers", "transformers", "timm"):
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            pass
+    try:
+        import aigc
+
+        out["aigc"] = aigc.__version__
+    except Exception:  # pragma: no cover
+        pass
+    return out
+
+
+def _parity_indices(labels: np.ndarray, n: int) -> list[int]:
+    """Up to ``n`` items, half of each class where possible, in calibration order."""
+    h = np.flatnonzero(labels == 0)
+    a = np.flatnonzero(labels == 1)
+    take_a = min(len(a), max(n // 2, n - len(h)))
+    take_h = min(len(h), n - take_a)
+    return sorted([int(i) for i in h[:take_h]] + [int(i) for i in a[:take_a]])
+
+
+def _io_spec(modality: str, input_names: Sequence[str], output_kind: str) -> dict[str, Any]:
+    if modality == "image":
+        inputs = [{"name": input_names[0] if input_names else "pixel_values", "rank": 4, "dtype": "float32"}]
+    else:
+        inputs = [{"name": n, "rank": 2, "dtype": "int64"} for n in input_names]
+    out_name = "logits" if output_kind == "logits" else "score"
+    return {"inputs": inputs, "outputs": [{"name": out_name, "rank": 2 if output_kind == "logits" else 1}]}
+
+
+def _prepare_out(out: Path, overwrite: bool) -> None:
+    target = out.with_suffix("") if out.suffix == ".zip" else out
+    for p in {out, target} if out.suffix == ".zip" else {out}:
+        if p.exists() and not overwrite:
+            if p.is_dir() and not any(p.iterdir()):
+                continue
+            raise FileExistsError(f"{p} exists; pass --overwrite to replace it")
+
+
+def _place(tmp: Path, out: Path, overwrite: bool) -> Path:
+    if out.suffix == ".zip":
+        if out.exists() and overwrite:
+            out.unlink()
+        zip_bundle(tmp, out)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return out
+    if out.exists():
+        if out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        elif overwrite:
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+            return out
+    os.replace(tmp, out)
+    return out
+
+
+def _refuse_early(y: np.ndarray, method: str, opt: BuildOptions) -> None:
+    """Refusals that the labels alone decide, before minutes of export and scoring."""
+    if method not in ("none", "temperature", "platt", "isotonic"):
+        raise _calibration.CalibrationError(
+            f"calibration method: found {method!r}, expected temperature|platt|isotonic|none"
+        )
+    if method == "isotonic" and y.size < _calibration.ISOTONIC_MIN_N and not opt.force:
+        raise _calibration.CalibrationError(
+            f"calibration: isotonic needs at least {_calibration.ISOTONIC_MIN_N} items, found {y.size} "
+            "(it overfits small sets); use temperature or platt, or --force"
+        )
+    n_h = int((y == 0).sum())
+    for t in opt.targets:
+        if not 0.0 < float(t) < 1.0:
+            raise _thresholds.ThresholdError(f"target FPR must be in (0, 1), found {t}")
+        need = _thresholds.humans_needed(float(t))
+        if n_h < need:
+            raise _thresholds.ThresholdError(
+                f"target FPR {float(t):g} ({_thresholds.threshold_name(float(t))}) needs at least {need} human "
+                f"calibration items, found {n_h}; add human items or choose a larger target (--targets)"
+            )
+    if int(y.sum()) == 0 or n_h == 0:
+        raise _calibration.CalibrationError(
+            f"calibration needs both classes: found {n_h} human and {int(y.sum())} ai items"
+        )
+
+
+def build_bundle(
+    run: RunLike,
+    out: str | Path,
+    items: Sequence[Any],
+    labels: Sequence[int] | np.ndarray,
+    groups: Sequence[Any] | None = None,
+    options: BuildOptions | None = None,
+) -> Path:
+    """Export ``run`` into a calibrated bundle at ``out`` (a folder, or a ``.zip``); return its path.
+
+    ``items``/``labels``/``groups``: the calibration split (image paths or texts; 0 human / 1 ai; the
+    group of each item or None), disjoint from training. Raises FileExistsError for an existing ``out``
+    without ``options.overwrite``; :class:`~export.parity.ParityError` when fp32 probabilities differ
+    from torch by more than ``options.atol``; :class:`ExportRefused` for a variant whose AUROC drops by
+    more than 0.005 (unless ``options.force``); CalibrationError/ThresholdError for fits the data
+    cannot support. Nothing is left at ``out`` when it fails.
+    """
+    opt = options or BuildOptions()
+    out = Path(out)
+    _prepare_out(out, opt.overwrite)
+    y = np.asarray(labels, dtype=np.int64)
+    if len(items) != y.size:
+        raise ValueError(f"calibration: {len(items)} items but {y.size} labels")
+    if groups is not None and len(groups) != y.size:
+        raise ValueError(f"calibration: {len(groups)} group values for {y.size} items")
+    variants = list(dict.fromkeys(["fp32", *opt.variants]))
+    for v in variants:
+        if v not in VARIANT_FILES:
+            raise ValueError(f"variants: unknown {v!r}, expected some of {sorted(VARIANT_FILES)}")
+    method, method_note = _calibration.default_method(run.output_kind)
+    if opt.calibration is not None:
+        method = opt.calibration
+        method_note = None
+        if run.output_kind == "score" and method == "temperature":
+            log.warning("temperature scaling cannot centre a score model's statistic; platt is recommended")
+    elif method_note:
+        log.warning("%s", method_note)
+    _refuse_early(y, method, opt)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        spec = _build_in(run, tmp, items, y, groups, opt, variants, method, method_note)
+        log.info("bundle %s: %s", out, spec.get("name"))
+        return _place(tmp, out, opt.overwrite)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _build_in(
+    run: RunLike,
+    tmp: Path,
+    items: Sequence[Any],
+    y: np.ndarray,
+    groups: Sequence[Any] | None,
+    opt: BuildOptions,
+    variants: list[str],
+    method: str,
+    method_note: str | None,
+) -> dict[str, Any]:
+    from aigc import load
+
+    modality = run.modality
+    io = _io_spec(modality, run.input_names, run.output_kind)
+    out_name = io["outputs"][0]["name"]
+    fp32 = tmp / VARIANT_FILES["fp32"]
+    if modality == "image":
+        _, exporter = export_image_model(
+            run.model, run.preprocessing, fp32, io["inputs"][0]["name"], out_name, run.output_kind, opt.exporter
+        )
+    elif modality == "text":
+        _, exporter = export_text_model(
+            run.model, run.input_names, fp32, out_name, run.output_kind, exporter=opt.exporter
+        )
+    else:
+        raise ExportError(f"modality: found {modality!r}, expected image or text")
+    pre = dict(run.preprocessing)
+    if modality == "text":
+        if run.tokenizer_file is None:
+            raise ExportError("a text run needs its tokenizer_file (tokenizer.json)")
+        pre.setdefault("tokenizer", "tokenizer.json")
+        shutil.copyfile(run.tokenizer_file, tmp / pre["tokenizer"])
+    for v in variants[1:]:
+        make_variant(v, fp32, tmp)
+
+    prov_run = dict(run.provenance or {})
+    spec: dict[str, Any] = {
+        "format_version": 1,
+        "name": opt.name or str(run.config.get("name") or prov_run.get("model") or f"{modality} detector"),
+        "modality": modality,
+        "labels": list(opt.labels),
+        "model": {
+            "variants": {v: VARIANT_FILES[v] for v in variants},
+            "inputs": io["inputs"],
+            "outputs": io["outputs"],
+            "output_kind": run.output_kind,
+        },
+        "preprocessing": pre,
+        "calibration": {"method": "none", "params": {}},
+        "thresholds": {"provisional": {"value": 0.5, "n_human": 0, "achieved_fpr": 0.0}},
+        "provenance": {
+            "config": run.config,
+            "data_fingerprint": prov_run.get("data_fingerprint", ""),
+            "source_revision": prov_run.get("source_revision", ""),
+            "packages": _packages(),
+            "training_packages": prov_run.get("packages") or {},
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "exporter": f"torch.onnx {exporter}" + (" (dynamo failed; TorchScript fallback)" if exporter == "torchscript" else ""),
+            "trained": prov_run.get("created", ""),
+            "calibration_data": opt.calibration_source,
+        },
+    }
+    write_bundle(tmp, spec, overwrite=True)
+
+    # fp32 parity with torch, on raw items of both classes
+    idx = _parity_indices(y, opt.n_parity)
+    par = check_parity(
+        run.model,
+        tmp,
+        [items[i] for i in idx],
+        run.preprocessing,
+        run.input_names,
+        run.output_kind,
+        run.tokenizer_file,
+        "fp32",
+        opt.atol,
+        {"method": "none", "params": {}},
+        opt.threads,
+    )
+    log.info("parity fp32: max |dP| = %.2g over %d items", par.max_abs_diff, par.n)
+
+    # calibration split through the runtime
+    det = load(tmp, providers="cpu", threads=opt.threads, variant="fp32")
+    raw, errors = det.raw_scores(list(items))
+    ok = np.isfinite(raw)
+    n_failed = int((~ok).sum())
+    if n_failed:
+        first = next((e for e in errors if e), "NaN score")
+        log.warning("%d of %d calibration items could not be scored (first: %s)", n_failed, len(items), first)
+    if ok.sum() == 0:
+        raise ExportError(f"none of the {len(items)} calibration items could be scored ({errors[0] if errors else ''})")
+    s, yy = raw[ok], y[ok]
+    cal = _calibration.fit_calibration(s, yy, method, force=opt.force)
+    if method_note:
+        cal["note"] = method_note
+    if n_failed:
+        cal["n_failed"] = n_failed
+    p = _calibration.apply_calibration(s, cal)
+    thresholds = _thresholds.choose_thresholds(p, yy, targets=tuple(opt.targets))
+    spec["calibration"] = cal
+    spec["thresholds"] = thresholds
+    if opt.group_column:
+        if groups is None:
+            raise ValueError(f"--group-column {opt.group_column}: the calibration data has no such column")
+        g_ok = [groups[i] for i in np.flatnonzero(ok)]
+        gt = _thresholds.choose_group_thresholds(p, yy, g_ok, opt.group_column, tuple(opt.targets))
+        if gt["groups"]:
+            spec["group_thresholds"] = gt
+        else:
+            log.warning("no group of %r has enough items for its own thresholds: %s", opt.group_column, gt["skipped"])
+    metas = _metas([items[i] for i in np.flatnonzero(ok)], modality, tmp, spec)
+    spec["support"] = _support.compute_support(metas, modality)
+    base_auc = auroc(yy, s)
+    spec["metrics"] = {
+        "calibration_split": {
+            "n": int(ok.sum()),
+            "n_human": int((yy == 0).sum()),
+            "n_ai": int(yy.sum()),
+            "n_failed": n_failed,
+            "auroc": round(base_auc, 6),
+        },
+        "parity": par.to_dict(),
+    }
+
+    # variants: scored on the same split, AUROC compared with fp32
+    evals: dict[str, Any] = {"fp32": {"auroc": round(base_auc, 6), "auroc_delta": 0.0, "n": int(ok.sum())}}
+    refused: list[str] = []
+    for v in variants[1:]:
+        dv = load(tmp, providers="cpu", threads=opt.threads, variant=v)
+        rv, _ = dv.raw_scores(list(items))
+        both = ok & np.isfinite(rv)
+        if both.sum() < ok.sum():
+            refused.append(f"{v}: {int(ok.sum() - both.sum())} items scored by fp32 failed")
+            continue
+        auc_v = auroc(y[both], rv[both])
+        pv = _calibration.apply_calibration(rv[both], cal)
+        delta = auc_v - base_auc
+        evals[v] = {
+            "auroc": round(auc_v, 6),
+            "auroc_delta": round(delta, 6),
+            "n": int(both.sum()),
+            "max_abs_dp_vs_fp32": float(f"{np.max(np.abs(pv - p)):.3g}"),
+            "provider": "CPUExecutionProvider",
+        }
+        if -delta > MAX_AUROC_DROP:
+            refused.append(
+                f"{v}: AUROC {auc_v:.4f} vs fp32 {base_auc:.4f} on {int(both.sum())} calibration items "
+                f"(drop {-delta:.4f} > {MAX_AUROC_DROP})"
+            )
+    if refused:
+        if not opt.force:
+            raise ExportRefused(
+                "variant refused: " + "; ".join(refused) + ". Leave it out of --variants, or pass --force to ship it"
+            )
+        for r in refused:
+            log.warning("shipping a variant despite: %s (--force)", r)
+            evals.setdefault(r.split(":")[0], {})["forced"] = True
+    spec["variants_eval"] = evals
+    write_bundle(tmp, spec, overwrite=True)
+    return spec

@@ -1,0 +1,209 @@
+"""``aigc export RUN_DIR --out BUNDLE``: a trained run folder -> a calibrated, checked bundle.
+
+Calibration data: the run's held-out ``dev`` split (``training.read_split``), or ``--calibration-data``
+(JSONL with ``item`` (or ``text``/``path``) and ``label`` (0 human / 1 ai) columns, plus any group
+column). Exit codes: 0 written; 1 refused (parity, a variant's accuracy, an unsupported target,
+isotonic on too few items, an existing output); 2 bad arguments or an unreadable run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_arguments", "read_calibration_jsonl", "run"]
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``aigc export``."""
+    p.add_argument("run_dir", help="a training run folder (config.yaml, checkpoints/, splits/)")
+    p.add_argument("--out", required=True, help="bundle folder to create (or a path ending in .zip)")
+    p.add_argument("--variants", default="fp32", help="comma list of fp32,int8,fp16 (fp32 is always made)")
+    p.add_argument(
+        "--calibration",
+        default=None,
+        choices=["temperature", "platt", "isotonic", "none"],
+        help="calibration method (default: temperature for logit models, platt for score models)",
+    )
+    p.add_argument("--calibration-data", default=None, help="JSONL of item/label[/group] rows (default: the run's dev split)")
+    p.add_argument("--targets", default="0.01,0.05", help="target false-positive rates for named thresholds")
+    p.add_argument("--group-column", default=None, help="also choose thresholds per value of this column (e.g. domain)")
+    p.add_argument("--checkpoint", default="best", help="checkpoint name in RUN_DIR/checkpoints (default best)")
+    p.add_argument("--name", default=None, help="bundle name shown by aigc info")
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads for calibration scoring")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N calibration items")
+    p.add_argument("--force", action="store_true", help="ship variants that lose accuracy; isotonic on few items")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+
+
+def _resolve_item(item: Any, bases: list[Path]) -> Any:
+    if not isinstance(item, str) or "\n" in item or len(item) > 4096:
+        return item
+    p = Path(item)
+    if p.is_absolute() or p.exists():
+        return item
+    for b in bases:
+        if (b / p).exists():
+            return str(b / p)
+    return item
+
+
+def read_calibration_jsonl(
+    path: str | Path, group_column: str | None = None, modality: str | None = None
+) -> tuple[list[Any], list[int], list[Any] | None]:
+    """Rows of a calibration JSONL -> (items, labels, groups). ``item`` may be called ``text`` or ``path``;
+    ``label`` is 0/1 or ``human``/``ai``. Image paths are resolved against the file's folder.
+    Raises ValueError naming the line that is wrong."""
+    path = Path(path)
+    items: list[Any] = []
+    labels: list[int] = []
+    groups: list[Any] = []
+    with path.open(encoding="utf-8") as f:
+        for ln, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{ln}: not JSON ({e})") from None
+            rows = [row] if isinstance(row, dict) else []
+            if not rows:
+                raise ValueError(f"{path}:{ln}: expected a JSON object")
+            key = next((k for k in ("item", "text", "path", "image") if k in row), None)
+            if key is None:
+                raise ValueError(f"{path}:{ln}: no item column (expected item, text or path)")
+            lab = row.get("label")
+            lab = {"human": 0, "real": 0, "ai": 1, "fake": 1}.get(lab, lab) if isinstance(lab, str) else lab
+            if lab not in (0, 1) or isinstance(lab, bool):
+                raise ValueError(f"{path}:{ln}: label {row.get('label')!r}, expected 0 (human) or 1 (ai)")
+            items.append(row[key])
+            labels.append(int(lab))
+            if group_column:
+                groups.append(row.get(group_column))
+    if modality == "image":
+        items = [_resolve_item(it, [path.parent]) for it in items]
+    return items, labels, (groups if group_column else None)
+
+
+def _rows_to_data(rows: list[dict[str, Any]], group_column: str | None, run_dir: Path, modality: str) -> tuple[list[Any], list[int], list[Any] | None]:
+    items = [r["item"] for r in rows]
+    if modality == "image":
+        items = [_resolve_item(it, [run_dir, run_dir / "splits"]) for it in items]
+    labels = [int(r["label"]) for r in rows]
+    groups = [r.get(group_column) for r in rows] if group_column else None
+    return items, labels, groups
+
+
+def _load_run(run_dir: Path, checkpoint: str) -> Any:
+    try:
+        from training import load_run
+    except ImportError as e:
+        raise RuntimeError(f"training.load_run is not available ({e}); is the training package installed?") from None
+    return load_run(run_dir, checkpoint=checkpoint)
+
+
+def _read_split(run_dir: Path, name: str) -> list[dict[str, Any]]:
+    from training import read_split
+
+    return list(read_split(run_dir, name))
+
+
+def _fingerprint(items: list[Any], labels: list[int]) -> str:
+    h = hashlib.sha256()
+    for it, lab in zip(items, labels, strict=True):
+        h.update(str(it).encode("utf-8", "replace"))
+        h.update(b"\x00" + str(lab).encode() + b"\x01")
+    return h.hexdigest()[:16]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``aigc export``; returns the exit code."""
+    from aigc._calibration import CalibrationError
+    from aigc._thresholds import ThresholdError
+
+    from .bundle_build import BuildOptions, build_bundle
+    from .onnx_export import ExportError
+    from .parity import ParityError
+
+    def fail(msg: str, code: int) -> int:
+        print(f"aigc export: {msg}", file=sys.stderr)
+        return code
+
+    run_dir = Path(args.run_dir)
+    try:
+        variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+        targets = [float(t) for t in args.targets.split(",") if t.strip()]
+    except ValueError as e:
+        return fail(f"bad --targets {args.targets!r} ({e}); expected e.g. 0.01,0.05", 2)
+    bad = [v for v in variants if v not in ("fp32", "int8", "fp16")]
+    if bad:
+        return fail(f"unknown variant {bad[0]!r} in --variants; expected some of fp32,int8,fp16", 2)
+    out = Path(args.out)
+    if out.exists() and not args.overwrite and not (out.is_dir() and not any(out.iterdir())):
+        return fail(f"{out} exists; pass --overwrite to replace it", 1)
+    if not run_dir.is_dir():
+        return fail(f"{run_dir}: no such run folder", 2)
+    try:
+        loaded = _load_run(run_dir, args.checkpoint)
+    except Exception as e:
+        return fail(f"cannot load the run {run_dir} ({type(e).__name__}: {e})", 2)
+    try:
+        if args.calibration_data:
+            items, labels, groups = read_calibration_jsonl(args.calibration_data, args.group_column, loaded.modality)
+            source: dict[str, Any] = {"file": str(args.calibration_data)}
+        else:
+            rows = _read_split(run_dir, "dev")
+            items, labels, groups = _rows_to_data(rows, args.group_column, run_dir, loaded.modality)
+            source = {"run_split": "dev"}
+    except (OSError, ValueError, KeyError) as e:
+        return fail(f"cannot read the calibration data ({type(e).__name__}: {e})", 2)
+    if args.limit:
+        items, labels = items[: args.limit], labels[: args.limit]
+        groups = groups[: args.limit] if groups is not None else None
+    if not items:
+        return fail("the calibration data is empty", 2)
+    source.update({"n": len(items), "fingerprint": _fingerprint(items, labels)})
+    if groups is not None:
+        source["group_column"] = args.group_column
+    opts = BuildOptions(
+        variants=variants,
+        calibration=args.calibration,
+        targets=targets,
+        group_column=args.group_column,
+        force=args.force,
+        overwrite=args.overwrite,
+        name=args.name,
+        threads=args.threads,
+        calibration_source=source,
+    )
+    try:
+        path = build_bundle(loaded, out, items, labels, groups, opts)
+    except FileExistsError as e:
+        return fail(str(e), 1)
+    except (ParityError, ExportError, CalibrationError, ThresholdError) as e:
+        return fail(str(e), 1)
+    from aigc._bundle import open_bundle
+
+    spec = open_bundle(path).spec
+    cal = spec["calibration"]
+    print(f"wrote {path}: {spec['modality']} bundle, variants {sorted(spec['model']['variants'])}")
+    print(
+        f"calibration {cal['method']} on {cal['n']} items: ECE {cal['before']['ece']:.4f} -> {cal['after']['ece']:.4f}, "
+        f"NLL {cal['before']['nll']:.4f} -> {cal['after']['nll']:.4f}"
+    )
+    for name, t in spec["thresholds"].items():
+        print(
+            f"  {name}: P >= {t['value']:.4f}  achieved FPR {t['achieved_fpr']:.4f} "
+            f"(95% upper {t['fpr_upper_95']:.4f}) on {t['n_human']} humans, TPR {t['tpr']:.3f}"
+        )
+    for v, e in spec.get("variants_eval", {}).items():
+        print(f"  {v}: AUROC {e['auroc']:.4f} ({e['auroc_delta']:+.4f})")
+    logging.getLogger(__name__).debug("done")
+    return 0

@@ -1,0 +1,201 @@
+"""ONNX export of a trained detector: one function per modality (no class hierarchy).
+
+Both use the dynamo exporter (``torch.onnx.export(..., dynamo=True)``) with explicit dynamic
+dimensions, traced on examples of size >= 2 in every dynamic dimension so that none specializes,
+weights stored inside the one file (``external_data=False``; the 2 GB protobuf limit is checked
+first). Where dynamo fails, the TorchScript exporter runs instead; the exporter that ran is returned
+so that the bundle's provenance can record it. Every file is checked by ``onnx.checker`` and its
+dynamic dimensions are verified to have stayed symbolic.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aigc._image import ImageSpec
+
+__all__ = ["OPSET", "ExportError", "export_image_model", "export_text_model"]
+
+log = logging.getLogger(__name__)
+
+OPSET = 18
+_TORCHSCRIPT_OPSET = 17
+_MAX_BYTES = 2_000_000_000  # protobuf's single-file limit, with headroom
+
+
+class ExportError(RuntimeError):
+    """The model could not be exported, or the exported graph is not what the bundle needs."""
+
+
+def _param_bytes(model: Any) -> int:
+    return sum(p.numel() * p.element_size() for p in model.parameters()) + sum(
+        b.numel() * b.element_size() for b in model.buffers()
+    )
+
+
+def _check_graph(path: Path, dynamic: dict[str, Sequence[int]], output_name: str, out_rank: int) -> None:
+    """onnx.checker, then: every dynamic input dimension is symbolic, the output has the expected rank."""
+    import onnx
+
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except Exception as e:
+        raise ExportError(f"{path.name}: onnx.checker rejected the exported graph ({type(e).__name__}: {e})") from e
+    model = onnx.load(str(path), load_external_data=False)
+    inputs = {i.name: i for i in model.graph.input}
+    for name, axes in dynamic.items():
+        if name not in inputs:
+            raise ExportError(f"{path.name}: exported graph has inputs {sorted(inputs)}, expected {name!r}")
+        dims = inputs[name].type.tensor_type.shape.dim
+        for ax in axes:
+            if ax >= len(dims) or not dims[ax].dim_param:
+                got = [d.dim_param or d.dim_value for d in dims]
+                raise ExportError(
+                    f"{path.name}: input {name!r} dimension {ax} specialized to {got} (expected a symbolic size); "
+                    "trace with sizes >= 2 and check the model for shape-dependent branches"
+                )
+    outs = [o for o in model.graph.output if o.name == output_name]
+    if not outs:
+        raise ExportError(f"{path.name}: no output named {output_name!r} (it has {[o.name for o in model.graph.output]})")
+    rank = len(outs[0].type.tensor_type.shape.dim)
+    if rank != out_rank:
+        raise ExportError(f"{path.name}: output {output_name!r} has rank {rank}, expected {out_rank}")
+
+
+def _export(
+    model: Any,
+    args: tuple[Any, ...],
+    path: Path,
+    input_names: list[str],
+    output_name: str,
+    dyn: dict[str, dict[int, str]],
+    exporter: str,
+) -> str:
+    """Run the dynamo exporter (or only TorchScript when ``exporter='torchscript'``); return which ran."""
+    import torch
+
+    if _param_bytes(model) >= _MAX_BYTES:
+        raise ExportError(
+            f"model has {_param_bytes(model) / 1e9:.2f} GB of weights: a single-file ONNX bundle holds under 2 GB"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if exporter not in ("auto", "dynamo", "torchscript"):
+        raise ExportError(f"exporter: found {exporter!r}, expected auto|dynamo|torchscript")
+    if exporter in ("auto", "dynamo"):
+        dims = {name: torch.export.Dim(name) for axes in dyn.values() for name in axes.values()}
+        dynamic_shapes = tuple({ax: dims[nm] for ax, nm in dyn.get(n, {}).items()} or None for n in input_names)
+        try:
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    model,
+                    args,
+                    str(path),
+                    input_names=input_names,
+                    output_names=[output_name],
+                    dynamic_shapes=dynamic_shapes,
+                    opset_version=OPSET,
+                    dynamo=True,
+                    external_data=False,
+                    verbose=False,
+                )
+            return "dynamo"
+        except Exception as e:
+            if exporter == "dynamo":
+                raise ExportError(f"dynamo ONNX export failed ({type(e).__name__}: {str(e)[:500]})") from e
+            log.warning(
+                "dynamo ONNX export failed (%s: %s); falling back to the TorchScript exporter",
+                type(e).__name__,
+                str(e)[:300],
+            )
+    axes = {n: dict(a) for n, a in dyn.items()}
+    axes[output_name] = {0: "batch"}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            args,
+            str(path),
+            input_names=input_names,
+            output_names=[output_name],
+            dynamic_axes=axes,
+            opset_version=_TORCHSCRIPT_OPSET,
+            dynamo=False,
+        )
+    return "torchscript"
+
+
+def export_image_model(
+    model: Any,
+    spec: ImageSpec | dict[str, Any],
+    path: str | Path,
+    input_name: str = "pixel_values",
+    output_name: str = "logits",
+    output_kind: str = "logits",
+    exporter: str = "auto",
+) -> tuple[Path, str]:
+    """Export an image detector to ``path``; return ``(path, exporter)`` with exporter ``"dynamo"`` or
+    ``"torchscript"`` (the fallback).
+
+    ``model``: a torch module taking ``(N, 3, H, W)`` float32 and returning logits ``(N, 2)`` (or scores
+    ``(N,)`` for ``output_kind="score"``); it is exported in eval mode on CPU in float32. ``spec``: the
+    preprocessing (ImageSpec or its dict); its ``size`` fixes H and W, the batch stays dynamic.
+    ``exporter``: ``"auto"`` (dynamo, TorchScript on failure), ``"dynamo"`` or ``"torchscript"``.
+    Raises :class:`ExportError` when the exported graph fails the checks.
+    """
+    import torch
+
+    ispec = spec if isinstance(spec, ImageSpec) else ImageSpec.from_dict(spec)
+    model = model.float().cpu().eval()
+    h, w = ispec.size
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, h, w, generator=g)
+    out = Path(path)
+    ran = _export(model, (x,), out, [input_name], output_name, {input_name: {0: "batch"}}, exporter)
+    _check_graph(out, {input_name: [0]}, output_name, 2 if output_kind == "logits" else 1)
+    return out, ran
+
+
+def export_text_model(
+    model: Any,
+    input_names: Sequence[str],
+    path: str | Path,
+    output_name: str = "logits",
+    output_kind: str = "logits",
+    vocab_size: int | None = None,
+    example_length: int = 16,
+    exporter: str = "auto",
+) -> tuple[Path, str]:
+    """Export a text detector to ``path``; return ``(path, exporter)`` as :func:`export_image_model` does.
+
+    ``model(*inputs)`` takes ``input_names`` positionally (``input_ids``, ``attention_mask``, optionally
+    ``token_type_ids``; each ``(N, T)`` int64) and returns logits ``(N, 2)`` (or scores ``(N,)`` for
+    ``output_kind="score"``). Batch and sequence are dynamic; the trace uses a (2, ``example_length``)
+    example with one padded row. ``vocab_size`` bounds the example ids (default: the model's
+    ``config.vocab_size`` when it has one, else 100).
+    """
+    import torch
+
+    names = list(input_names)
+    if names[:2] != ["input_ids", "attention_mask"] or any(n not in ("token_type_ids",) for n in names[2:]):
+        raise ExportError(f"input_names: found {names}, expected input_ids, attention_mask[, token_type_ids]")
+    model = model.float().cpu().eval()
+    if vocab_size is None:
+        cfg = getattr(model, "config", None) or getattr(getattr(model, "model", None), "config", None)
+        vocab_size = int(getattr(cfg, "vocab_size", 100) or 100)
+    g = torch.Generator().manual_seed(0)
+    t = max(4, example_length)
+    ids = torch.randint(min(5, vocab_size - 1), vocab_size, (2, t), generator=g)
+    mask = torch.ones_like(ids)
+    mask[1, t - 3 :] = 0
+    tensors = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+    args = tuple(tensors[n] for n in names)
+    dyn = {n: {0: "batch", 1: "sequence"} for n in names}
+    out = Path(path)
+    ran = _export(model, args, out, names, output_name, dyn, exporter)
+    _check_graph(out, {n: [0, 1] for n in names}, output_name, 2 if output_kind == "logits" else 1)
+    return out, ran

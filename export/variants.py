@@ -1,0 +1,152 @@
+"""Reduced-precision variants of an exported fp32 graph: int8 (CPU) and fp16 (GPU).
+
+- int8: dynamic quantization (weights int8 offline, activations quantized per batch at run time) of
+  ``MatMul`` and ``Gemm`` only. Convolutions stay fp32: dynamic int8 ``ConvInteger`` runs several
+  times slower than MLAS's fp32 convolution on CPU and costs accuracy (bench/ measures it), so int8
+  pays off for transformer text models, not for CNNs.
+- fp16: every float initializer and op in float16, with casts at the graph's inputs and outputs so
+  the runtime still feeds and reads float32. Uses ``onnxruntime.transformers.float16`` when it is
+  importable (it is part of the onnxruntime wheel), else a plain converter written with ``onnx``.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+__all__ = ["INT8_OPS", "VARIANT_FILES", "make_fp16", "make_int8", "make_variant"]
+
+log = logging.getLogger(__name__)
+
+VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "fp16": "model.fp16.onnx"}
+INT8_OPS = ("MatMul", "Gemm")
+
+
+def make_int8(src: str | Path, dst: str | Path, op_types: tuple[str, ...] = INT8_OPS, per_channel: bool = False) -> Path:
+    """Dynamic int8 quantization of ``op_types`` (default MatMul/Gemm) of the fp32 graph ``src`` into ``dst``.
+
+    Weights are signed int8 (S8 weights with U8 activations: the VNNI/AVX2 path of MLAS).
+    ``op_types`` is a parameter so that the benchmark can measure what quantizing ``Conv`` costs.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    dst = Path(dst)
+    with tempfile.TemporaryDirectory(prefix="aigc-int8-") as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        src_for_q = Path(src)
+        try:  # shape inference + graph cleanup first: quantization needs shapes for Gemm/MatMul
+            from onnxruntime.quantization.shape_inference import quant_pre_process
+
+            quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+            src_for_q = pre
+        except Exception as e:  # pragma: no cover - depends on the graph
+            log.info("quant_pre_process skipped (%s: %s)", type(e).__name__, e)
+        quantize_dynamic(
+            str(src_for_q),
+            str(dst),
+            op_types_to_quantize=list(op_types),
+            per_channel=per_channel,
+            weight_type=QuantType.QInt8,
+            extra_options={"MatMulConstBOnly": True},
+        )
+    return dst
+
+
+def _fp16_with_onnx(model: object) -> object:
+    """Fallback converter: float initializers/constants to float16, Cast nodes at inputs and outputs."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    assert isinstance(model, onnx.ModelProto)
+    g = model.graph
+    for init in g.initializer:
+        if init.data_type == TensorProto.FLOAT:
+            arr = numpy_helper.to_array(init).astype(np.float16)
+            init.CopyFrom(numpy_helper.from_array(arr, init.name))
+    for node in g.node:
+        if node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value" and a.t.data_type == TensorProto.FLOAT:
+                    a.t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(a.t).astype(np.float16), a.t.name))
+        if node.op_type == "Cast":
+            for a in node.attribute:
+                if a.name == "to" and a.i == TensorProto.FLOAT:
+                    a.i = TensorProto.FLOAT16
+    new_nodes = []
+    for inp in g.input:
+        if inp.type.tensor_type.elem_type == TensorProto.FLOAT:
+            cast_name = inp.name + "_fp16"
+            for node in g.node:
+                for i, n in enumerate(node.input):
+                    if n == inp.name:
+                        node.input[i] = cast_name
+            new_nodes.append(helper.make_node("Cast", [inp.name], [cast_name], to=TensorProto.FLOAT16))
+    tail = []
+    for out in g.output:
+        if out.type.tensor_type.elem_type == TensorProto.FLOAT:
+            inner = out.name + "_fp16"
+            for node in g.node:
+                for i, n in enumerate(node.output):
+                    if n == out.name:
+                        node.output[i] = inner
+            tail.append(helper.make_node("Cast", [inner], [out.name], to=TensorProto.FLOAT))
+    nodes = new_nodes + list(g.node) + tail
+    del g.node[:]
+    g.node.extend(nodes)
+    del g.value_info[:]
+    return model
+
+
+def _toposort(model: object) -> None:
+    """Reorder the main graph's nodes topologically (the fp16 converter appends its input casts last)."""
+    import onnx
+
+    assert isinstance(model, onnx.ModelProto)
+    g = model.graph
+    known = {i.name for i in g.input} | {i.name for i in g.initializer} | {""}
+    pending = list(g.node)
+    ordered: list[onnx.NodeProto] = []
+    while pending:
+        rest = []
+        for node in pending:
+            if all(i in known for i in node.input):
+                ordered.append(node)
+                known.update(node.output)
+            else:
+                rest.append(node)
+        if len(rest) == len(pending):  # a cycle or an input from a subgraph scope: keep the order given
+            ordered.extend(rest)
+            break
+        pending = rest
+    del g.node[:]
+    g.node.extend(ordered)
+
+
+def make_fp16(src: str | Path, dst: str | Path) -> Path:
+    """float16 copy of the fp32 graph ``src`` in ``dst``; inputs and outputs stay float32 (casts inside)."""
+    import onnx
+
+    dst = Path(dst)
+    model = onnx.load(str(src))
+    try:
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        # LayerNormalization/Softmax-style reductions lose range in fp16 on some kernels: keep the default
+        # op_block_list (ops without fp16 kernels) and the input/output types
+        fp16 = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=False)
+    except ImportError:
+        fp16 = _fp16_with_onnx(model)
+    _toposort(fp16)
+    onnx.save(fp16, str(dst))  # type: ignore[arg-type]
+    onnx.checker.check_model(str(dst))
+    return dst
+
+
+def make_variant(variant: str, src: str | Path, out_dir: str | Path) -> Path:
+    """Write ``variant`` (``int8`` or ``fp16``) of the fp32 graph ``src`` into ``out_dir`` under its bundle name."""
+    if variant not in ("int8", "fp16"):
+        raise ValueError(f"variant: found {variant!r}, expected int8 or fp16 (fp32 is the export itself)")
+    dst = Path(out_dir) / VARIANT_FILES[variant]
+    return make_int8(src, dst) if variant == "int8" else make_fp16(src, dst)
