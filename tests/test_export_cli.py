@@ -1,0 +1,143 @@
+"""``aigc export`` end to end on a tiny BERT text run: bundle, per-group thresholds, support, info, refusals.
+
+The run is a stand-in for ``training.load_run`` (monkeypatched) so these tests do not need a trained
+checkpoint; the calibration data comes from ``--calibration-data`` JSONL.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from _export_tiny import FakeRun, make_texts, text_run, tiny_bert, write_jsonl
+
+import aigc
+from aigc._bundle import open_bundle
+from aigc._calibration import apply_calibration
+from aigc.cli import main
+from export import BuildOptions, build_bundle, torch_raw_scores
+
+pytestmark = [pytest.mark.train]
+
+
+@pytest.fixture(scope="module")
+def text_case(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("export_text")
+    run = text_run(root / "run")
+    texts, labels, groups = make_texts()
+    cal = write_jsonl(root / "cal.jsonl", [{"text": t, "label": y, "domain": g} for t, y, g in zip(texts, labels, groups, strict=True)])
+    (root / "run" / "checkpoints").mkdir(parents=True)
+    return {"root": root, "run": run, "texts": texts, "labels": labels, "groups": groups, "cal": cal}
+
+
+@pytest.fixture(scope="module")
+def text_bundle(text_case: dict[str, Any]) -> Path:
+    mp = pytest.MonkeyPatch()
+    import export.cli as ecli
+
+    mp.setattr(ecli, "_load_run", lambda run_dir, checkpoint: text_case["run"])
+    out = text_case["root"] / "bundle"
+    try:
+        rc = main(["export", str(text_case["root"] / "run"), "--out", str(out), "--calibration-data",
+                   str(text_case["cal"]), "--group-column", "domain"])
+    finally:
+        mp.undo()
+    assert rc == 0
+    return out
+
+
+@pytest.mark.slow
+def test_text_round_trip_through_the_cli(text_case: dict[str, Any], text_bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = open_bundle(text_bundle).spec
+    assert spec["modality"] == "text" and (text_bundle / "tokenizer.json").is_file()
+    assert spec["provenance"]["calibration_data"]["file"].endswith("cal.jsonl")
+    assert spec["provenance"]["exporter"] == "torch.onnx dynamo"
+    assert spec["metrics"]["parity"]["ok"]
+    run, texts = text_case["run"], text_case["texts"]
+    det = aigc.load(text_bundle, providers="cpu")
+    p = det.predict_proba(texts[:10])[:, 1]
+    raw, _ = torch_raw_scores(run.model, "text", run.preprocessing, texts[:10], run.input_names, "logits", run.tokenizer_file)
+    np.testing.assert_allclose(p, apply_calibration(raw, spec["calibration"]), atol=1e-4)
+    # long texts span several windows; the pooled score still matches torch
+    long = " ".join(texts[:6])
+    raw_l, _ = torch_raw_scores(run.model, "text", run.preprocessing, [long], run.input_names, "logits", run.tokenizer_file)
+    assert abs(det.raw_scores([long])[0][0] - raw_l[0]) < 1e-4
+
+    # per-group thresholds: 55 humans per domain support 5% (19 needed) but not 1% (99 needed)
+    gt = spec["group_thresholds"]
+    assert gt["column"] == "domain" and set(gt["groups"]) == {"news", "web"}
+    assert set(gt["groups"]["news"]) == {"fpr@5%", "balanced"} and "needs at least 99" in gt["skipped"]["news"][0]
+    res = det.score(texts[:2], threshold="fpr@5%", groups=["news", None])
+    assert res[0].threshold_name == "fpr@5%[domain=news]" and res[0].threshold == gt["groups"]["news"]["fpr@5%"]["value"]
+    assert res[1].threshold_name == "fpr@5%" and res[1].threshold == spec["thresholds"]["fpr@5%"]["value"]
+
+    # support: in-support texts unflagged; a short text, another script, odd characters per token flagged
+    sup = spec["support"]["text"]
+    assert sup["scripts"] == {"latin": 1.0}
+    mid = "the of and to in is it was for on with as by at the a of and to in moreover."
+    res = det.score([mid, "the", "Это совсем другой текст на русском языке, и довольно длинный к тому же.", "x" * 60])
+    assert [r.out_of_support for r in res] == [False, True, True, True], [r.support_reasons for r in res]
+    assert "tokens; calibration texts had" in res[1].support_reasons[0]
+    assert any("script is cyrillic" in r for r in res[2].support_reasons)
+
+    # aigc info shows calibration and thresholds
+    capsys.readouterr()
+    assert main(["info", str(text_bundle)]) == 0
+    card = capsys.readouterr().out
+    assert "calibration: temperature" in card and "fpr@1%" in card and "per-group thresholds by domain" in card
+
+
+@pytest.mark.slow
+def test_cli_refusals(text_case: dict[str, Any], text_bundle: Path, monkeypatch: pytest.MonkeyPatch,
+                      capsys: pytest.CaptureFixture[str]) -> None:
+    import export.cli as ecli
+
+    monkeypatch.setattr(ecli, "_load_run", lambda run_dir, checkpoint: text_case["run"])
+    run_dir, cal = str(text_case["root"] / "run"), str(text_case["cal"])
+    before = (text_bundle / "bundle.json").read_bytes()
+    assert main(["export", run_dir, "--out", str(text_bundle), "--calibration-data", cal]) == 1
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert (text_bundle / "bundle.json").read_bytes() == before
+    out = str(text_case["root"] / "new")
+    assert main(["export", run_dir, "--out", out, "--calibration-data", cal, "--targets", "0.001"]) == 1
+    assert "needs at least 999 human calibration items, found 110" in capsys.readouterr().err
+    assert main(["export", run_dir, "--out", out, "--calibration-data", cal, "--calibration", "isotonic"]) == 1
+    assert "isotonic needs at least 1000 items, found 220" in capsys.readouterr().err
+    assert main(["export", run_dir, "--out", out, "--calibration-data", cal, "--variants", "int4"]) == 2
+    assert "unknown variant 'int4'" in capsys.readouterr().err
+    bad = write_jsonl(text_case["root"] / "bad.jsonl", [{"text": "a", "label": 3}])
+    assert main(["export", run_dir, "--out", out, "--calibration-data", str(bad)]) == 2
+    assert "bad.jsonl:1: label 3" in capsys.readouterr().err
+    assert not Path(out).exists()
+
+
+@pytest.mark.slow
+def test_score_model_defaults_to_platt(text_case: dict[str, Any], tmp_path: Path) -> None:
+    """A zero-shot-like model outputs a statistic (N,), not logits: Platt by default, and the bundle says why."""
+    import torch
+
+    class Stat(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = tiny_bert()
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:  # (N,T) -> (N,)
+            lg = self.m(input_ids, attention_mask)
+            return 3.0 * (lg[:, 1] - lg[:, 0]) + 40.0  # far from 0: temperature cannot centre it
+
+    base = text_case["run"]
+    run = FakeRun(Stat(), "text", base.preprocessing, base.tokenizer_file, base.input_names, output_kind="score")
+    out = build_bundle(run, tmp_path / "b", text_case["texts"], text_case["labels"], options=BuildOptions(targets=[0.05]))
+    spec = open_bundle(out).spec
+    assert spec["model"]["output_kind"] == "score" and spec["model"]["outputs"] == [{"name": "score", "rank": 1}]
+    cal = spec["calibration"]
+    assert cal["method"] == "platt" and "cannot centre" in cal["note"]
+    assert cal["after"]["nll"] < cal["before"]["nll"] and cal["after"]["ece"] < 0.2
+    assert json.dumps(spec)
