@@ -443,11 +443,14 @@ def create_zeroshot(
 # registry: model.name zeroshot:<statistic>; model.backbone the LM, model.reference_model the second LM
 # --------------------------------------------------------------------------------------------------
 def _from_config(statistic: str, cfg: Any) -> nn.Module:
-    """Factory body shared by the four registered names; CPU, float32 (the training loop moves the module
-    and runs it under autocast on CUDA). The tokenizer is attached as ``model.tokenizer``."""
+    """Factory body shared by the four registered names: built on CPU, in float32 (bf16/fp16 when CUDA is
+    available; the training loop moves the module to the device). Statistics are computed in float32. The tokenizer is attached as ``model.tokenizer``."""
     lm = cfg.backbone or (cfg.pretrained if cfg.pretrained not in ("", "hub") else "") or "smollm2"
     ref = cfg.reference_model or None
-    model, tok = create_zeroshot(statistic, lm, ref, dtype="float32", device="cpu")
+    # bf16 weights where a CUDA device will run them (a 7B pair in float32 would need 56 GB of host memory)
+    dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if torch.cuda.is_available() \
+        else torch.float32
+    model, tok = create_zeroshot(statistic, lm, ref, dtype=dtype, device="cpu")
     model.tokenizer = tok
     model.text_spec = text_spec_for(tok)  # the run's windows replace max_length/stride/pooling/max_windows
     return model
