@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "train": ("training.cli", "train a detector from a config", True),
     "list-models": ("training.cli_list", "list the registered model names", True),
     "export": ("export.cli", "export a trained run to a calibrated bundle", True),
-    "quickstart": ("aigc.cli._quickstart", "build demo data, train, export, score and report, offline", True),
+    "quickstart": ("training.quickstart", "build demo data, train, export, score and report, offline", True),
 }
 
 _HEAVY = ("torch", "transformers", "timm", "datasets", "onnx", "onnxscript", "torchvision")
