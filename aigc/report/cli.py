@@ -1,0 +1,143 @@
+"""``aigc eval BUNDLE [BUNDLE ...] DATA --report DIR``: evaluate one bundle, or compare several on the same items.
+
+Exit codes: 0 report written; 1 report written but no bundle could be evaluated (every item failed, or a
+class is missing among the scored items); 2 bad arguments, unusable data or an unusable bundle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["add_arguments", "run"]
+
+log = logging.getLogger("aigc.report")
+
+
+def _csv_list(values: list[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    out: list[str] = []
+    for v in values:
+        out.extend(x.strip() for x in v.split(",") if x.strip())
+    return out
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``aigc eval``."""
+    p.add_argument("paths", nargs="+", metavar="BUNDLE [BUNDLE ...] DATA",
+                   help="one or more bundles (folders or .zip), then the labelled data: a JSONL of texts, a folder with "
+                        "real/ and ai/ images, or a JSONL/CSV of image paths; the first bundle is the baseline of comparisons")  # fmt: skip
+    p.add_argument("--report", required=True, metavar="DIR", help="folder to write report.html, metrics.json and summary.md into")
+    p.add_argument("--text-field", default="text", help="JSONL field holding the text (default: text)")
+    p.add_argument("--label-field", default="label", help="field holding the label: 0/1, human/ai, real/fake (default: label)")
+    p.add_argument("--path-field", default="path", help="image JSONL/CSV field holding the path (default: path)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate a seeded sample of N items, keeping the class shares")
+    p.add_argument("--seed", type=int, default=0, help="seed of --limit, the bootstrap and the perturbations (default: 0)")
+    p.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap replicates for intervals; 0: none (default: 1000)")
+    p.add_argument("--ci", type=float, default=0.95, help="interval level (default: 0.95)")
+    p.add_argument("--perturbations", action="append", default=None, metavar="NAMES",
+                   help="comma-separated perturbations to run (default: all of the modality; see aigc.perturb)")  # fmt: skip
+    p.add_argument("--no-robustness", action="store_true", help="skip the perturbation passes")
+    p.add_argument("--robustness-limit", type=int, default=1000, metavar="N",
+                   help="perturb a stratified sample of at most N items (default: 1000; 0: all)")  # fmt: skip
+    p.add_argument("--slice-by", action="append", default=None, metavar="FIELDS",
+                   help="fields to slice by (default: every field with at most 50 values, plus length or resolution and format)")  # fmt: skip
+    p.add_argument("--fairness-by", action="append", default=None, metavar="FIELDS",
+                   help="fields grouping the human items for false-positive rates (default: the slice fields except generator)")  # fmt: skip
+    p.add_argument("--min-slice", type=int, default=30, metavar="N", help="figures from fewer items of a needed class are marked small (default: 30)")
+    p.add_argument("--threshold", default=None, help="named threshold shown in the charts (default: fpr@1%%, else the first)")
+    p.add_argument("--batch-size", type=int, default=32, help="items (images) or windows (text) per model call")
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
+    p.add_argument("--provider", default=None, help="execution provider(s), e.g. cpu, cuda, or cuda,cpu")
+    p.add_argument("--allow-fallback", action="store_true", help="fall back to CPU when the asked provider is absent")
+    p.add_argument("--variant", default="fp32", help="model variant of every bundle: fp32, int8 or fp16")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _fail(msg: str) -> int:
+    print(f"aigc eval: {msg}", file=sys.stderr)
+    return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``aigc eval``; returns the exit code."""
+    import aigc
+
+    from .data import load_data
+    from .evaluate import EvalOptions, run_evaluation
+    from .render import write_report
+
+    if len(args.paths) < 2:
+        return _fail("give at least one bundle and the data: aigc eval BUNDLE [BUNDLE ...] DATA --report DIR")
+    *bundle_paths, data_path = args.paths
+    if args.bootstrap < 0:
+        return _fail(f"--bootstrap: found {args.bootstrap}, expected 0 or more")
+    if not 0.5 <= args.ci < 1:
+        return _fail(f"--ci: found {args.ci}, expected a level such as 0.95")
+    if args.limit is not None and args.limit < 2:
+        return _fail(f"--limit: found {args.limit}, expected at least 2 (one item of each class)")
+    providers = args.provider.split(",") if args.provider and "," in args.provider else args.provider
+    detectors = []
+    seen: dict[str, int] = {}
+    for bp in bundle_paths:
+        try:
+            det = aigc.load(bp, providers=providers, threads=args.threads, variant=args.variant,
+                            allow_fallback=args.allow_fallback, batch_size=args.batch_size)  # fmt: skip
+        except (aigc.BundleError, aigc.ProviderError, OSError, ValueError) as e:
+            return _fail(f"{bp}: {e}")
+        name = str(det.spec.get("name") or Path(bp).name)
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            name = f"{name} ({Path(bp).name} #{seen[name]})"
+        detectors.append((name, str(bp), det))
+    modalities = {d.modality for _, _, d in detectors}
+    if len(modalities) > 1:
+        return _fail(f"bundles of different modalities cannot be compared: {', '.join(f'{n}={d.modality}' for n, _, d in detectors)}")
+    modality = detectors[0][2].modality
+    labels = tuple(detectors[0][2].labels)
+    try:
+        data = load_data(data_path, modality, args.text_field, args.label_field, args.path_field, labels)  # type: ignore[arg-type]
+    except (ValueError, OSError) as e:
+        return _fail(str(e))
+    if len(data) == 0:
+        ex = "; ".join(f"{i}: {e}" for i, e in data.problems[:3])
+        return _fail(f"{data_path}: no usable labelled item ({len(data.problems)} unusable rows{': ' + ex if ex else ''})")
+    opts = EvalOptions(
+        n_boot=args.bootstrap,
+        seed=args.seed,
+        level=args.ci,
+        limit=args.limit,
+        min_slice=args.min_slice,
+        robustness=not args.no_robustness,
+        perturbations=_csv_list(args.perturbations),
+        robustness_limit=args.robustness_limit or None,
+        slice_by=_csv_list(args.slice_by),
+        fairness_by=_csv_list(args.fairness_by),
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    try:
+        metrics, scored, data = run_evaluation(detectors, data, opts)
+    except ValueError as e:
+        return _fail(str(e))
+    curves = []
+    for sb in scored:
+        ok = np.isfinite(sb.p)
+        if (data.y[ok] == 0).any() and (data.y[ok] == 1).any():
+            curves.append((sb.name, data.y[ok], sb.p[ok]))
+    paths = write_report(args.report, metrics, curves, args.threshold)
+    for b in metrics["bundles"]:
+        o = b.get("overall")
+        fails = b["failures"]["count"]
+        if o:
+            a = o["auroc"]
+            ci = f" [{a['ci'][0]:.3f}, {a['ci'][1]:.3f}]" if a.get("ci") and None not in a["ci"] else ""
+            print(f"{b['name']}: AUROC {a['value']:.3f}{ci} on {b['n_scored']} items ({fails} failed)")
+        else:
+            print(f"{b['name']}: {b.get('error')} ({fails} failed)")
+    print(f"report: {paths['report.html']}\nmetrics: {paths['metrics.json']}\nsummary: {paths['summary.md']}")
+    return 0 if any(b.get("overall") for b in metrics["bundles"]) else 1

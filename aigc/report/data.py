@@ -1,0 +1,250 @@
+"""Labelled evaluation data: a JSONL of texts, a folder of ``real/`` and ``ai/`` images, or a JSONL/CSV of image paths.
+
+Every row that cannot be used (bad JSON, a missing field, a label that is neither human nor AI, a missing
+image file) is kept as a reported problem, never dropped silently; the rest becomes an :class:`EvalData`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._inputs import IMAGE_EXTENSIONS
+
+__all__ = ["EvalData", "load_data", "parse_label", "stratified_sample"]
+
+HUMAN_LABELS = {"0", "human", "real", "human-written", "human_written", "authentic", "natural", "false"}
+AI_LABELS = {"1", "ai", "fake", "machine", "generated", "synthetic", "ai-generated", "ai_generated", "llm", "true"}
+_MAX_GROUPS = 50  # a field with more distinct values than this is an id, not a slice
+
+
+@dataclass
+class EvalData:
+    """Items with labels (0 human, 1 AI) and their string fields (generator, domain, ...), in data order."""
+
+    modality: str
+    ids: list[str]
+    items: list[Any]  # texts, or image paths
+    y: np.ndarray  # (n,) int64
+    fields: dict[str, list[str | None]] = field(default_factory=dict)
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (row id, what is wrong)
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def subset(self, idx: np.ndarray | list[int]) -> EvalData:
+        idx = [int(i) for i in idx]
+        return EvalData(
+            self.modality,
+            [self.ids[i] for i in idx],
+            [self.items[i] for i in idx],
+            self.y[idx],
+            {k: [v[i] for i in idx] for k, v in self.fields.items()},
+            list(self.problems),
+            self.source,
+        )
+
+    def slice_fields(self) -> list[str]:
+        """Fields worth slicing by: at least one value, and at most 50 distinct values (ids are not slices)."""
+        out = []
+        for k, v in self.fields.items():
+            distinct = {x for x in v if x is not None}
+            if distinct and len(distinct) <= _MAX_GROUPS:
+                out.append(k)
+        return out
+
+
+def parse_label(v: Any, labels: tuple[str, str] | None = None) -> int | None:
+    """0 (human) or 1 (AI) from 0/1, booleans, or words such as human/real/ai/fake/machine; None if unknown."""
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, (int, float)) and v in (0, 1):
+        return int(v)
+    if not isinstance(v, str):
+        return None
+    s = v.strip().lower()
+    if labels is not None:
+        if s == labels[0].lower():
+            return 0
+        if s == labels[1].lower():
+            return 1
+    if s in HUMAN_LABELS:
+        return 0
+    if s in AI_LABELS:
+        return 1
+    return None
+
+
+def _str_fields(obj: dict[str, Any], skip: set[str]) -> dict[str, str]:
+    out = {}
+    for k, v in obj.items():
+        if k in skip or isinstance(v, (dict, list)) or v is None:
+            continue
+        out[k] = str(v)
+    return out
+
+
+def _rows_jsonl(path: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]]]:
+    rows, problems = [], []
+    with open(path, "rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            rid = f"{path.name}:{n}"
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as e:
+                problems.append((rid, f"invalid UTF-8 at byte {e.start}"))
+                continue
+            except json.JSONDecodeError as e:
+                problems.append((rid, f"not valid JSON ({e.msg} at column {e.colno})"))
+                continue
+            if not isinstance(obj, dict):
+                problems.append((rid, f"expected a JSON object, found {type(obj).__name__}"))
+                continue
+            rows.append((rid, obj))
+    return rows, problems
+
+
+def _rows_csv(path: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return [(f"{path.name}:{n}", dict(r)) for n, r in enumerate(csv.DictReader(fh), start=2)], []
+
+
+_PREFIX = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)_")
+
+
+def _image_folder(root: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]]]:
+    """``real/`` and ``ai/`` (also ``human/``, ``fake/``): the generator is the sub-folder under the class
+    folder, else the file-name prefix before the first ``_`` (``gan_01.jpg`` -> ``gan``). For real images
+    the same rule gives the ``domain`` (``animals_1.jpg`` -> ``animals``)."""
+    rows: list[tuple[str, dict[str, Any]]] = []
+    found = False
+    for cls_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        label = parse_label(cls_dir.name)
+        if label is None:
+            continue
+        found = True
+        for dirpath, dirs, files in os.walk(cls_dir):
+            dirs.sort()
+            for f in sorted(files):
+                fp = Path(dirpath) / f
+                if fp.suffix.lower() not in IMAGE_EXTENSIONS or f.startswith("."):
+                    continue
+                rel = fp.relative_to(cls_dir)
+                group = rel.parts[0] if len(rel.parts) > 1 else None
+                if group is None:
+                    m = _PREFIX.match(f)
+                    group = m.group(1) if m else None
+                obj: dict[str, Any] = {"path": str(fp), "label": label}
+                if label == 1:
+                    obj["generator"] = group or "unknown"
+                else:
+                    obj["generator"] = "human"
+                    if group:
+                        obj["domain"] = group
+                rows.append((str(fp.relative_to(root)), obj))
+    if not found:
+        raise ValueError(
+            f"{root}: an image folder needs sub-folders named real/ (or human/) and ai/ (or fake/); "
+            f"found {sorted(p.name for p in root.iterdir() if p.is_dir())[:10]}"
+        )
+    return rows, []
+
+
+def load_data(
+    path: str | os.PathLike[str],
+    modality: str,
+    text_field: str = "text",
+    label_field: str = "label",
+    path_field: str = "path",
+    labels: tuple[str, str] | None = None,
+) -> EvalData:
+    """Read labelled data for ``modality`` ("text" or "image").
+
+    Text: a ``.jsonl`` file with ``text_field`` and ``label_field``; every other scalar field (generator,
+    domain, source, language, ...) is kept for slicing. Images: a folder with ``real/`` and ``ai/`` sub-folders,
+    or a ``.jsonl``/``.csv`` with ``path_field`` (relative to the file's folder) and ``label_field``.
+    Raises ValueError when the source itself is unusable (missing, wrong kind); bad rows go to ``problems``.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ValueError(f"{p}: no such file or folder")
+    if p.is_dir():
+        if modality != "image":
+            raise ValueError(f"{p}: a folder is image data; text data is a .jsonl file with {text_field!r} and {label_field!r}")
+        rows, problems = _image_folder(p)
+    elif p.suffix.lower() == ".jsonl":
+        rows, problems = _rows_jsonl(p)
+    elif p.suffix.lower() == ".csv":
+        rows, problems = _rows_csv(p)
+    else:
+        raise ValueError(f"{p}: expected a .jsonl or .csv file, or (images) a folder with real/ and ai/")
+    payload_field = text_field if modality == "text" else path_field
+    ids: list[str] = []
+    items: list[Any] = []
+    ys: list[int] = []
+    metas: list[dict[str, str]] = []
+    for rid, obj in rows:
+        if payload_field not in obj:
+            flag = "--text-field" if modality == "text" else "--path-field"
+            problems.append((rid, f"no field {payload_field!r} (fields: {sorted(obj)[:10]}; see {flag})"))
+            continue
+        if label_field not in obj:
+            problems.append((rid, f"no field {label_field!r} (fields: {sorted(obj)[:10]}; see --label-field)"))
+            continue
+        y = parse_label(obj[label_field], labels)
+        if y is None:
+            problems.append((rid, f"label {obj[label_field]!r} is neither human (0, human, real) nor AI (1, ai, fake)"))
+            continue
+        val = obj[payload_field]
+        if modality == "text":
+            if not isinstance(val, str):
+                problems.append((rid, f"field {payload_field!r} is {type(val).__name__}, expected a string"))
+                continue
+        else:
+            q = Path(str(val))
+            if not q.is_absolute() and not p.is_dir():
+                q = p.parent / q
+            val = str(q)
+        ids.append(rid)
+        items.append(val)
+        ys.append(y)
+        metas.append(_str_fields(obj, {payload_field, label_field}))
+    keys: list[str] = []
+    for m in metas:
+        for k in m:
+            if k not in keys:
+                keys.append(k)
+    fields = {k: [m.get(k) for m in metas] for k in keys}
+    return EvalData(modality, ids, items, np.asarray(ys, dtype=np.int64), fields, problems, str(p))
+
+
+def stratified_sample(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Indices of a seeded sample of at most ``n`` items keeping the class proportions, in data order."""
+    y = np.asarray(y)
+    if n >= y.size:
+        return np.arange(y.size)
+    rng = np.random.default_rng(seed)
+    out = []
+    classes = [c for c in (0, 1) if (y == c).any()]
+    counts = {c: int((y == c).sum()) for c in classes}
+    take = {c: round(n * counts[c] / y.size) for c in classes}
+    # keep both classes present when there is room, and the total exact
+    for c in classes:
+        take[c] = min(counts[c], max(take[c], 1 if n >= len(classes) else 0))
+    while sum(take.values()) > n:
+        c = max(take, key=lambda k: take[k])
+        take[c] -= 1
+    for c in classes:
+        idx = np.flatnonzero(y == c)
+        out.append(rng.choice(idx, size=take[c], replace=False))
+    return np.sort(np.concatenate(out)) if out else np.arange(0)
