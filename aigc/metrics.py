@@ -452,6 +452,8 @@ def bootstrap(
     with (n_boot,) arrays. Calling it with the same ``y`` and seed gives the same resamples, which is
     what a paired comparison of two detectors needs (compute both inside one ``stat``).
     """
+    if n_boot < 1:
+        raise ValueError(f"bootstrap: n_boot is {n_boot}, expected at least 1")
     parts: list[Any] = [stat(W) for W in bootstrap_weights(y, n_boot, seed, stratified)]
     first = parts[0]
     if isinstance(first, dict):

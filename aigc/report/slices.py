@@ -123,9 +123,10 @@ def slice_table(
         auroc: dict[str, Any] = {"value": None, "ci": None, "reference": ref, "small": True}
         if u_h and u_a:
             auroc["value"] = M.auroc(yu, pu)
-            reps = M.bootstrap(yu, lambda W, yu=yu, pu=pu: M.w_auroc(yu, pu, W), n_boot=n_boot, seed=seed)
-            lo, hi = M.percentile_ci(reps, level)
-            auroc["ci"] = [_num(lo), _num(hi)]
+            if n_boot > 0:
+                reps = M.bootstrap(yu, lambda W, yu=yu, pu=pu: M.w_auroc(yu, pu, W), n_boot=n_boot, seed=seed)
+                lo, hi = M.percentile_ci(reps, level)
+                auroc["ci"] = [_num(lo), _num(hi)]
             auroc["small"] = min(u_h, u_a) < min_n
         thr_rows: dict[str, Any] = {}
         for name, thr in thresholds.items():
