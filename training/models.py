@@ -224,13 +224,21 @@ def resolve_hf_source(name: str) -> str:
 
 
 def special_ids(tokenizer: Any) -> tuple[list[int], list[int], int]:
-    """(prefix ids, suffix ids, pad id) a tokenizer adds around one sequence: BERT [CLS] .. [SEP], RoBERTa <s> .. </s>."""
-    cls_id = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
-    sep_id = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else None
+    """(prefix ids, suffix ids, pad id) that a Hugging Face tokenizer adds around one sequence, found by
+    encoding a probe with and without special tokens: BERT [CLS] .. [SEP], RoBERTa <s> .. </s>, a causal
+    LM's BOS (or nothing). The pad id falls back to EOS, then 0."""
+    with_sp = list(tokenizer("a", add_special_tokens=True)["input_ids"])
+    plain = list(tokenizer("a", add_special_tokens=False)["input_ids"])
+    prefix: list[int] = []
+    suffix: list[int] = []
+    for k in range(len(with_sp) - len(plain) + 1):
+        if plain and with_sp[k : k + len(plain)] == plain:
+            prefix, suffix = with_sp[:k], with_sp[k + len(plain) :]
+            break
     pad = tokenizer.pad_token_id
     if pad is None:
         pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
-    return ([int(cls_id)] if cls_id is not None else []), ([int(sep_id)] if sep_id is not None else []), int(pad)
+    return [int(x) for x in prefix], [int(x) for x in suffix], int(pad)
 
 
 @register_model("hf:", modality="text", help="hf:<hub name or folder>: fine-tune a sequence classifier (hf:preset:minilm-l6 offline)")

@@ -113,7 +113,12 @@ def text_spec_for(model: nn.Module, cfg: Config) -> TextSpec:
         spec = dataclasses.replace(base, tokenizer="tokenizer.json", max_length=d.max_length, stride=d.stride,
                                    pooling=d.pooling, max_windows=d.max_windows)
     else:
-        prefix, suffix, pad = getattr(model, "special_ids", ([], [], 0))
+        ids = getattr(model, "special_ids", None)
+        if ids is None and getattr(model, "tokenizer", None) is not None and callable(model.tokenizer):
+            from training.models import special_ids
+
+            ids = special_ids(model.tokenizer)
+        prefix, suffix, pad = ids or ([], [], 0)
         spec = TextSpec(max_length=d.max_length, stride=d.stride, pooling=d.pooling, max_windows=d.max_windows,
                         prefix_ids=tuple(prefix), suffix_ids=tuple(suffix), pad_id=int(pad))
     return TextSpec.from_dict(spec.to_dict())  # validates
