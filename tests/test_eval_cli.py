@@ -62,6 +62,8 @@ def test_text_end_to_end(tiny_text_bundle: Path, tmp_path: Path, capsys: pytest.
     zw = m["robustness"]["perturbations"]["zero_width"]["results"][0]
     assert zw["delta_auroc"]["value"] == pytest.approx(0, abs=1e-9)  # the runtime strips zero-width characters
     assert m["robustness"]["perturbations"]["lowercase"]["results"][0]["n"] == 80
+    assert m["robustness"]["perturbations"]["lowercase"]["n_changed"] == 0  # the texts are lower case already
+    assert m["robustness"]["perturbations"]["uppercase"]["n_changed"] == 80
     html = (rep / "report.html").read_text()
     for cid in chart_ids(m):
         assert f"id='{cid}'" in html

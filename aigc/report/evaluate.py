@@ -365,7 +365,8 @@ def _perturbed_items(data: EvalData, idx: np.ndarray, decoded: list[Any] | None,
     (``decoded``: a LoadedImage or None per item); one that failed to decode stays a path and fails again in scoring."""
     if data.modality == "text":
         texts = [data.items[i] for i in idx]
-        return perturb_texts(texts, name, seed=seed, tokenizer=tokenizer, indices=[int(i) for i in idx]), len(texts)
+        out_t = perturb_texts(texts, name, seed=seed, tokenizer=tokenizer, indices=[int(i) for i in idx])
+        return list(out_t), sum(a != b for a, b in zip(texts, out_t, strict=True))
     assert decoded is not None
     out: list[Any] = []
     changed = 0

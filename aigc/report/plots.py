@@ -172,7 +172,7 @@ def _hbars(ax: Any, labels: list[str], series: list[tuple[str, list[dict[str, An
                 continue
             ax.barh(yy, x, height=h * 0.9, color=SMALL_C if sm else _color(k), hatch="//" if sm else None,
                     edgecolor="white" if not sm else "grey", label=name if i == 0 else None)  # fmt: skip
-            ax.errorbar(x, yy, xerr=[[el], [eh]], fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
+            ax.errorbar(x, yy, xerr=[[el], [eh]], fmt="o", color="black", ms=2.5, ecolor="black", elinewidth=0.8, capsize=2)
     ax.set_yticks(ypos)
     ax.set_yticklabels(labels, fontsize=8)
     ax.invert_yaxis()
