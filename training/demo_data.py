@@ -22,7 +22,7 @@ import numpy as np
 __all__ = ["build_demo_images", "build_demo_text", "human_passages", "real_photos"]
 
 
-def human_passages(n: int, min_words: int = 35, max_words: int = 160) -> list[str]:
+def human_passages(n: int, min_words: int = 35, max_words: int = 110) -> list[str]:
     """Prose paragraphs (no code) of the Python documentation, deduplicated, in a fixed order."""
     import pydoc_data.topics as topics
 
@@ -64,14 +64,14 @@ def build_demo_text(out: Path, n_pairs: int = 160, prompt_words: int = 12, seed:
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    model = AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch.float32).to(device).eval()
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(device).eval()
     torch.manual_seed(seed)
     rows: list[dict[str, Any]] = []
     for s in tqdm(range(0, len(humans), batch_size), desc="generating machine text", unit="batch"):
         chunk = humans[s : s + batch_size]
         prompts = [" ".join(h.split()[:prompt_words]) for h in chunk]
         enc = tok(prompts, return_tensors="pt", padding=True).to(device)
-        max_new = int(1.4 * max(len(h.split()) for h in chunk)) + 8
+        max_new = min(160, int(1.4 * max(len(h.split()) for h in chunk)) + 8)
         with torch.no_grad():
             gen = model.generate(**enc, do_sample=True, top_p=0.95, temperature=0.9, max_new_tokens=max_new,
                                  pad_token_id=tok.pad_token_id, repetition_penalty=1.1)
