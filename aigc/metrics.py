@@ -97,6 +97,8 @@ def _class_counts_desc(y: np.ndarray, s: np.ndarray, W: np.ndarray) -> tuple[np.
     order, starts, gs = _groups_desc(s)
     Wo = W[:, order]
     yo = y[order]
+    if starts.size == y.size:  # no ties: each item is its own group
+        return Wo * yo, Wo * (1 - yo), gs
     G1 = np.add.reduceat(Wo * yo, starts, axis=1)
     G0 = np.add.reduceat(Wo * (1 - yo), starts, axis=1)
     return G1, G0, gs
