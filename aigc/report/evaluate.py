@@ -118,8 +118,8 @@ def evaluate_scores(
 
     tpr_at = {}
     for t in targets:
-        _, _, thr = M.tpr_at_fpr(y, p, t)
-        tpr_at[fpr_label(t)] = {"target_fpr": t, "tpr": v(f"tpr@{t:g}"), "achieved_fpr": v(f"fpr@{t:g}"), "threshold": _num(thr)}
+        _, _, oracle = M.tpr_at_fpr(y, p, t)
+        tpr_at[fpr_label(t)] = {"target_fpr": t, "tpr": v(f"tpr@{t:g}"), "achieved_fpr": v(f"fpr@{t:g}"), "threshold": _num(oracle)}
     thr_out = {}
     for name, thr in thresholds.items():
         cm = M.confusion(y, p, thr)
@@ -527,7 +527,7 @@ def _run_robustness(data: EvalData, scored: list[ScoredBundle], all_ok: np.ndarr
     with _bar(pool.size * len(names) * len(scored), "robustness", opts.progress) as bar:
         for s in range(0, pool.size, step):
             idx = pool[s : s + step]
-            decoded = None
+            decoded: list[Any] | None = None
             if data.modality == "image":
                 decoded = []
                 for i in idx:

@@ -107,7 +107,7 @@ def reliability_chart(label: str, y: np.ndarray, p: np.ndarray, n_bins: int = 15
     plt = _plt()
     fig, (ax, axh) = plt.subplots(2, 1, figsize=(5.2, 5.2), sharex=True, gridspec_kw={"height_ratios": [3, 1.2]})
     rb = M.reliability_bins(y, p, n_bins)
-    centers = [(a + b) / 2 for a, b in zip(rb["lo"], rb["hi"], strict=True)]
+    centers = [(float(a or 0) + float(b or 0)) / 2 for a, b in zip(rb["lo"], rb["hi"], strict=True)]
     width = 1.0 / n_bins
     frac = [np.nan if f is None else f for f in rb["frac_ai"]]
     mean_p = [np.nan if f is None else f for f in rb["mean_p"]]

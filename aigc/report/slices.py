@@ -7,6 +7,7 @@ its count), never dropped: a reader must see that a group was there and could no
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -75,8 +76,8 @@ def _prop(k: int, n: int, min_n: int, level: float) -> dict[str, Any]:
     return {"value": k / n, "ci": [lo, hi], "k": int(k), "n": int(n), "small": n < min_n}
 
 
-def _thr_at(thr: float | np.ndarray, mask: np.ndarray) -> float | np.ndarray:
-    return thr[mask] if isinstance(thr, np.ndarray) else thr
+def _w_auroc_of(y: np.ndarray, p: np.ndarray, W: np.ndarray) -> np.ndarray:
+    return M.w_auroc(y, p, W)
 
 
 def _order(groups: Sequence[str | None]) -> list[str]:
@@ -124,7 +125,7 @@ def slice_table(
         if u_h and u_a:
             auroc["value"] = M.auroc(yu, pu)
             if n_boot > 0:
-                reps = M.bootstrap(yu, lambda W, yu=yu, pu=pu: M.w_auroc(yu, pu, W), n_boot=n_boot, seed=seed)
+                reps = M.bootstrap(yu, functools.partial(_w_auroc_of, yu, pu), n_boot=n_boot, seed=seed)
                 lo, hi = M.percentile_ci(reps, level)
                 auroc["ci"] = [_num(lo), _num(hi)]
             auroc["small"] = min(u_h, u_a) < min_n
@@ -155,7 +156,7 @@ def fairness_table(
     g_arr = np.array([g if g is not None else "\0none" for g in groups], dtype=object)
     flags = {name: p >= np.broadcast_to(np.asarray(thr, dtype=np.float64), p.shape) for name, thr in thresholds.items()}
     overall = {name: _prop(int((f & human).sum()), int(human.sum()), min_n, level) for name, f in flags.items()}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for g in _order([g if (g is not None and h) else None for g, h in zip(groups, human, strict=True)]):
         m = human & (g_arr == g)
         n = int(m.sum())
