@@ -1,0 +1,147 @@
+"""Generalization of the MiniLM-L6 text detector on ../shared/data/text/fastdetectgpt.jsonl (CPU-sized).
+
+Runs ``configs/text_minilm_l6_shared.yaml`` (split by the human text: pair_id, merged across generators)
+through ``training.fit`` several times, with subsets sized for a 2-core CPU:
+
+- ``main``: all domains and generators; dev AUROC.
+- ``lodo-<domain>``: leave one domain out (train + dev on the other three, test on the fourth); test AUROC,
+  and the false-positive rate on the held-out domain's human texts at the threshold that gives 1% FPR on
+  the training domains' dev humans.
+- ``long``: leave the newest generators out (train on the five open models; test on davinci, gpt-3.5-turbo,
+  gpt-4 and the human texts they continue); AUROC per held-out generator, and the same FPR check.
+
+Nothing is tuned on the held-out parts: every run uses the config's hyper-parameters as shipped, with the
+command-line sizes below. Usage::
+
+    .venv/bin/python bench/generalization_text.py --train 1200 --dev 400 --test 600 --json /tmp/gen.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+DATA = REPO / ".." / "shared" / "data" / "text" / "fastdetectgpt.jsonl"
+DOMAINS = ("xsum", "squad", "writing", "pubmed")
+NEW_GENERATORS = ("davinci", "gpt-3.5-turbo", "gpt-4")
+
+
+def _preds(run: Path, split: str) -> list[dict[str, Any]]:
+    p = run / "predictions" / f"{split}.jsonl"
+    return [json.loads(x) for x in p.read_text().splitlines()] if p.is_file() else []
+
+
+def _auroc(rows: list[dict[str, Any]]) -> float:
+    from aigc.metrics import auroc
+
+    rows = [r for r in rows if r["score"] is not None]
+    y = np.asarray([r["label"] for r in rows])
+    if len(set(y.tolist())) < 2:
+        return float("nan")
+    return auroc(y, np.asarray([r["score"] for r in rows]))
+
+
+def _threshold_1pct(dev: list[dict[str, Any]]) -> float:
+    """The score above which at most 1% of the dev human texts fall (flag: score > threshold)."""
+    h = np.sort([r["score"] for r in dev if r["label"] == 0 and r["score"] is not None])
+    return float(np.quantile(h, 0.99, method="higher"))
+
+
+def _fpr(rows: list[dict[str, Any]], t: float) -> tuple[float, int]:
+    h = np.asarray([r["score"] for r in rows if r["label"] == 0 and r["score"] is not None])
+    return (float(np.mean(h > t)) if h.size else float("nan")), int(h.size)
+
+
+def run_one(name: str, overrides: list[str], out_root: Path, config: Path) -> dict[str, Any]:
+    from training import fit, load_config
+
+    cfg = load_config(config, [*overrides, "train.progress=false"])
+    cfg.name = name
+    t0 = time.perf_counter()
+    run = fit(cfg, out_root / name)
+    dt = time.perf_counter() - t0
+    dev, test = _preds(run, "dev"), _preds(run, "test")
+    info = json.loads((run / "run.json").read_text())
+    res: dict[str, Any] = {"name": name, "seconds": round(dt, 1), "sizes": info["split_sizes"],
+                           "dev_auroc": _auroc(dev)}
+    if test:
+        t = _threshold_1pct(dev)
+        fpr, n_h = _fpr(test, t)
+        dev_fpr, _ = _fpr(dev, t)
+        res.update(test_auroc=_auroc(test), threshold=t, dev_fpr=dev_fpr, heldout_human_fpr=fpr, heldout_humans=n_h)
+        gens = sorted({r["generator"] for r in test if r["label"] == 1})
+        if len(gens) > 1:
+            res["by_generator"] = {g: _auroc([r for r in test if r["label"] == 0 or r["generator"] == g]) for g in gens}
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", default=str(REPO / "configs" / "text_minilm_l6_shared.yaml"))
+    ap.add_argument("--train", type=int, default=1200, help="training texts per run")
+    ap.add_argument("--dev", type=int, default=400, help="dev texts per run")
+    ap.add_argument("--test", type=int, default=600, help="held-out texts per run")
+    ap.add_argument("--max-length", type=int, default=128)
+    ap.add_argument("--stride", type=int, default=0, help="window stride (0: the config's)")
+    ap.add_argument("--runs", default="main,lodo,long", help="comma list of main, lodo, long")
+    ap.add_argument("--out", default="", help="run folders (default: a temporary folder)")
+    ap.add_argument("--json", default="", help="write the results here")
+    args = ap.parse_args(argv)
+    if not DATA.is_file():
+        print(f"{DATA} not found (../shared/data beside the repository)", file=sys.stderr)
+        return 2
+    import torch
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    out_root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="gen-text-"))
+    base = [f"data.train={DATA}", f"data.max_train={args.train}", f"data.max_dev={args.dev}",
+            f"data.max_test={args.test}", f"data.max_length={args.max_length}"]
+    if args.stride:
+        base.append(f"data.stride={args.stride}")
+    todo: list[tuple[str, list[str]]] = []
+    runs = args.runs.split(",")
+    if "main" in runs:
+        todo.append(("main", base))
+    if "lodo" in runs:
+        for d in DOMAINS:
+            todo.append((f"lodo-{d}", [*base, "data.holdout_column=domain", f"data.holdout_values=[{d}]"]))
+    if "long" in runs:
+        todo.append(("long", [*base, "data.holdout_column=generator",
+                              f"data.holdout_values=[{','.join(NEW_GENERATORS)}]"]))
+    t0 = time.perf_counter()
+    results = []
+    for name, ov in todo:
+        r = run_one(name, ov, out_root, Path(args.config))
+        results.append(r)
+        print(json.dumps(r), flush=True)
+    wall = time.perf_counter() - t0
+    print(f"\n{'run':<14} {'train':>6} {'dev':>5} {'test':>5} {'dev AUROC':>10} {'test AUROC':>11} "
+          f"{'dev FPR':>8} {'held-out human FPR @1% thr':>27} {'s':>6}")
+    for r in results:
+        s = r["sizes"]
+        fpr = (f"{100 * r['heldout_human_fpr']:.1f}% (n={r['heldout_humans']})" if "heldout_human_fpr" in r else "-")
+        print(f"{r['name']:<14} {s['train']:>6} {s['dev']:>5} {s['test']:>5} {r['dev_auroc']:>10.4f} "
+              f"{r.get('test_auroc', float('nan')):>11.4f} "
+              f"{(100 * r['dev_fpr']) if 'dev_fpr' in r else float('nan'):>7.1f}% {fpr:>27} {r['seconds']:>6.0f}")
+        for g, a in r.get("by_generator", {}).items():
+            print(f"{'':<14}   {g:<16} AUROC {a:.4f}")
+    print(f"\nwall time {wall:.0f} s; run folders in {out_root}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"results": results, "wall_s": wall, "args": vars(args)}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
