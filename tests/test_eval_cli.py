@@ -181,3 +181,27 @@ def test_shared_image_data(shared_data: Path, tiny_image_bundle: Path, tmp_path:
     assert gens == {"human", "gan", "diffusion1", "diffusion2", "diffusion3", "diffusion4"}
     doms = {r["group"] for r in m["bundles"][0]["fairness"]["domain"]["groups"]}
     assert doms == {"animals", "city", "food", "nature", "people"}
+
+
+@pytest.mark.slow
+def test_eval_imports_no_training_stack_and_import_aigc_stays_light(tiny_text_bundle: Path, tmp_path: Path) -> None:
+    """`aigc eval` runs without torch, transformers, timm, scikit-learn or scipy; `import aigc` (and the report
+    package itself) does not import matplotlib or tqdm: they load only when a report is made."""
+    import subprocess
+    import sys
+
+    data = write_text_data(tmp_path / "d.jsonl", n=30, extra_bad_rows=False)
+    code = f"""
+import sys
+import aigc, aigc.metrics, aigc.perturb, aigc.report, aigc.report.cli
+light = sorted(m for m in sys.modules if m.split(".")[0] in ("matplotlib", "tqdm"))
+print("LIGHT", light)
+from aigc.cli import main
+assert main(["eval", {str(tiny_text_bundle)!r}, {str(data)!r}, "--report", {str(tmp_path / "rep")!r}, "--bootstrap", "10",
+             "--perturbations", "typos", "--no-progress"]) == 0
+heavy = sorted({{m.split(".")[0] for m in sys.modules}} & {{"torch", "transformers", "timm", "datasets", "torchvision", "sklearn", "scipy"}})
+print("HEAVY", heavy)
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "LIGHT []" in r.stdout and "HEAVY []" in r.stdout

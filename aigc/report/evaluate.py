@@ -394,7 +394,8 @@ def run_evaluation(detectors: Sequence[tuple[str, str, Any]], data: EvalData, op
     if not ((y == 0).any() and (y == 1).any()):
         raise ValueError(f"{data.source}: evaluation needs both classes; found {int((y == 0).sum())} human and {int((y == 1).sum())} AI items")
     first_det = detectors[0][2]
-    data.fields.update(_item_meta(data, first_det))
+    for k, v in _item_meta(data, first_det).items():
+        data.fields[k if k not in data.fields else f"meta_{k}"] = v  # the data's own field of that name wins
     slice_fields = opts.slice_by if opts.slice_by is not None else data.slice_fields()
     slice_fields = [f for f in slice_fields if f in data.fields]
     fair_fields = opts.fairness_by if opts.fairness_by is not None else [f for f in slice_fields if f != "generator"]
@@ -417,6 +418,8 @@ def run_evaluation(detectors: Sequence[tuple[str, str, Any]], data: EvalData, op
             "thresholds": {n: {"value": _num(t["value"]), "target_fpr": t.get("target_fpr"), "calibration_n_human": t.get("n_human")}
                            for n, t in det.spec["thresholds"].items()},
             "group_thresholds": (det.spec.get("group_thresholds") or {}).get("column"),
+            "provenance": {k: v for k, v in (det.spec.get("provenance") or {}).items()
+                           if k in ("created", "source_revision", "data_fingerprint", "exporter") and isinstance(v, (str, int, float))},
             "calibration_method": det.spec.get("calibration", {}).get("method"),
             "n_scored": int(ok.sum()),
             "failures": _failures(data.ids, errors),
@@ -477,6 +480,7 @@ def run_evaluation(detectors: Sequence[tuple[str, str, Any]], data: EvalData, op
             "limit": opts.limit,
             "problems": {"count": len(data.problems), "examples": [{"id": i, "error": e} for i, e in data.problems[:_MAX_EXAMPLES]]},
             "fields": sorted(data.fields),
+            "derived_fields": _derived_notes(data, detectors[0][0]),
             "slice_fields": slice_fields,
             "fairness_fields": fair_fields,
         },
@@ -553,6 +557,12 @@ def _run_robustness(data: EvalData, scored: list[ScoredBundle], all_ok: np.ndarr
             per_bundle.append(e)
         out["perturbations"][name] = {"description": desc[name], "n_changed": changed[name], "results": per_bundle}
     return out
+
+
+def _derived_notes(data: EvalData, first: str) -> dict[str, str]:
+    if data.modality == "text":
+        return {"length": f"text length in tokens of the tokenizer of {first} (content tokens, after its normalisation)"}
+    return {"resolution": "shorter image side in pixels, from the file header", "format": "file format from the file header"}
 
 
 def _version() -> str:
