@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test", type=int, default=600, help="held-out texts per run")
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--stride", type=int, default=0, help="window stride (0: the config's)")
+    ap.add_argument("--max-windows", type=int, default=0, help="windows scored per text (0: the config's)")
     ap.add_argument("--runs", default="main,lodo,long", help="comma list of main, lodo, long")
     ap.add_argument("--out", default="", help="run folders (default: a temporary folder)")
     ap.add_argument("--json", default="", help="write the results here")
@@ -110,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             f"data.max_test={args.test}", f"data.max_length={args.max_length}"]
     if args.stride:
         base.append(f"data.stride={args.stride}")
+    if args.max_windows:
+        base.append(f"data.max_windows={args.max_windows}")
     todo: list[tuple[str, list[str]]] = []
     runs = args.runs.split(",")
     if "main" in runs:

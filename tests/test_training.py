@@ -338,3 +338,32 @@ def test_aigc_train_cli(assets: dict[str, Path], tmp_path: Path, capsys: pytest.
     assert (tmp_path / "run" / "checkpoints" / "best.pt").is_file()
     assert main(["train", str(cfgfile), "--set", "train.epoch=2"]) == 2
     assert "did you mean 'train.epochs'" in capsys.readouterr().err
+
+
+def test_metrics_and_schedule() -> None:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from training.loop import cosine_schedule, detection_metrics
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    s = rng.normal(size=200) + y
+    s[:20] = np.round(s[:20])  # ties
+    m = detection_metrics(y, s)
+    assert m["auroc"] == pytest.approx(roc_auc_score(y, s))
+    assert m["ap"] == pytest.approx(average_precision_score(y, s))
+    assert m["accuracy"] == pytest.approx(np.mean((s > 0) == y))
+    f = cosine_schedule(total_steps=10, warmup=2, min_ratio=0.1)
+    assert [round(f(i), 3) for i in (0, 1, 2)] == [0.5, 1.0, 1.0]
+    assert f(10) == pytest.approx(0.1) and f(6) < f(4)
+
+
+def test_early_stop_and_best_checkpoint(assets: dict[str, Path], tmp_path: Path) -> None:
+    # lr 0: dev AUROC never improves after the first evaluation, so early_stop=1 stops at the second
+    cfg = load_config(None, image_overrides(assets["images"], "npr", [
+        "model.width=8", "train.lr=0", "train.max_steps=6", "train.eval_every=1", "train.early_stop=1"]))
+    run = fit(cfg, tmp_path / "run")
+    dev = [x for x in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if x["kind"] == "dev"]
+    assert [x["step"] for x in dev] == [1, 2]
+    assert torch.load(run / "checkpoints" / "best.pt", weights_only=False)["step"] == 1
+    assert torch.load(run / "checkpoints" / "last.pt", weights_only=False)["step"] == 2

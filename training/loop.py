@@ -430,6 +430,7 @@ def train_one_epoch(
             "lr": float(scheduler.get_last_lr()[0]),
             "grad_norm": float(gnorm),
             "samples_per_s": seen * ctx.dist.world / dt if dt > 0 else 0.0,
+            "elapsed_s": dt,
         }
         loss_sum, n_loss = 0.0, 0
         on_step(state, stats)
