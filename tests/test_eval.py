@@ -40,6 +40,8 @@ def test_evaluate_scores_points_match_metrics_and_intervals_cover() -> None:
         e = r["tpr_at_fpr"][key]
         assert e["tpr"]["value"] == pytest.approx(tpr) and e["achieved_fpr"]["value"] == pytest.approx(fpr)
         assert e["achieved_fpr"]["value"] <= t and e["target_fpr"] == t
+        n_h = int((y == 0).sum())
+        assert e["false_positives_allowed"] == int(n_h * t) and e["small"] == (n_h * t < 5)
     cal = r["calibration"]
     assert cal["ece"]["value"] == pytest.approx(M.ece(y, p))
     assert cal["ece_adaptive"]["value"] == pytest.approx(M.adaptive_ece(y, p))

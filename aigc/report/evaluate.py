@@ -119,7 +119,16 @@ def evaluate_scores(
     tpr_at = {}
     for t in targets:
         _, _, oracle = M.tpr_at_fpr(y, p, t)
-        tpr_at[fpr_label(t)] = {"target_fpr": t, "tpr": v(f"tpr@{t:g}"), "achieved_fpr": v(f"fpr@{t:g}"), "threshold": _num(oracle)}
+        n_h = int((y == 0).sum())
+        tpr_at[fpr_label(t)] = {
+            "target_fpr": t,
+            "tpr": v(f"tpr@{t:g}"),
+            "achieved_fpr": v(f"fpr@{t:g}"),
+            "threshold": _num(oracle),
+            "false_positives_allowed": math.floor(n_h * t + 1e-9),
+            # fewer than 5 false positives allowed: the operating point rests on a handful of human items
+            "small": n_h * t < 5,
+        }
     thr_out = {}
     for name, thr in thresholds.items():
         cm = M.confusion(y, p, thr)

@@ -176,13 +176,18 @@ def render_html(
         if o:
             row += f"<td>{_vci(o['auroc'])}</td><td>{_vci(o['ap'])}</td>"
             for t in o["tpr_at_fpr"].values():
-                row += f"<td>{_vci(t['tpr'])}<br><span class=note>FPR {_pct(t['achieved_fpr']['value'])}</span></td>"
+                cell = f"{_vci(t['tpr'])}<br><span class=note>FPR {_pct(t['achieved_fpr']['value'])}</span>"
+                if t.get("small"):
+                    cell = (f"<span class=small title='at this target FPR the data allows only {t['false_positives_allowed']} "
+                            f"false positives: too few human items for a stable figure'>{cell} (small: "
+                            f"{t['false_positives_allowed']} FP allowed)</span>")  # fmt: skip
+                row += f"<td>{cell}</td>"
             row += f"<td>{_vci(o['calibration']['ece'])}</td><td>{_vci(o['calibration']['brier'])}</td>"
         else:
             row += f"<td class='l bad' colspan=8>{_e(b.get('error', 'no metrics'))}</td>"
         w(row + "</tr>")
     w("</table><p class=note>TPR at a target FPR is read off this data's own ROC curve (the best threshold with "
-      "FPR at most the target): an optimistic ceiling. The bundle's shipped thresholds are evaluated under "
+      "FPR at most the target): an optimistic ceiling. Marked small where the data allows fewer than 5 false positives at the target. The bundle's shipped thresholds are evaluated under "
       "<a href='#thresholds'>Thresholds</a>.</p></section>")
 
     # -- comparison
