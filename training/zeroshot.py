@@ -304,8 +304,8 @@ def load_causal_lm(
     """Load ``AutoModelForCausalLM`` and its tokenizer from a hub name or a local path, in eval mode.
 
     ``dtype``: ``None`` picks bf16 (or fp16 where bf16 is unsupported) on CUDA and float32 elsewhere;
-    also ``"float32"``, ``"bfloat16"``, ``"float16"`` or a torch dtype. Eager attention is used so the
-    module exports to ONNX. With ``HF_HUB_OFFLINE=1`` only local files are read.
+    also ``"float32"``, ``"bfloat16"``, ``"float16"`` or a torch dtype. Attention is PyTorch SDPA (fast on
+    CUDA; the dynamo ONNX exporter handles it). With ``HF_HUB_OFFLINE=1`` only local files are read.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -317,13 +317,16 @@ def load_causal_lm(
         else:
             dt = torch.float32
     elif isinstance(dtype, str):
-        dt = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-              "float16": torch.float16, "fp16": torch.float16}[dtype]
+        names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+                 "float16": torch.float16, "fp16": torch.float16}
+        if dtype not in names:
+            raise ValueError(f"dtype: found {dtype!r}, expected one of {sorted(names)}")
+        dt = names[dtype]
     else:
         dt = dtype
     kw: dict[str, Any] = {"local_files_only": _offline()}
     tok = AutoTokenizer.from_pretrained(path, **kw)
-    lm = AutoModelForCausalLM.from_pretrained(path, dtype=dt, attn_implementation="eager", **kw)
+    lm = AutoModelForCausalLM.from_pretrained(path, dtype=dt, attn_implementation="sdpa", **kw)
     lm.to(dev).eval()
     return lm, tok
 
