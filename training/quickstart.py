@@ -59,26 +59,27 @@ def _prepare(out: Path) -> None:
         shutil.rmtree(out / name, ignore_errors=True)
 
 
-def _headline(report_dir: Path) -> dict[str, Any]:
+def _overall(report_dir: Path) -> dict[str, Any]:
+    """The bundle's overall metrics from a report's metrics.json (empty when absent)."""
     p = report_dir / "metrics.json"
     if not p.is_file():
         return {}
-    m = json.loads(p.read_text())
-    return m
+    return json.loads(p.read_text())["bundles"][0].get("overall") or {}
 
 
 def _fmt_metric(m: dict[str, Any], *path: str) -> str:
+    """``{"value": v, "ci": [lo, hi]}`` at ``path`` as ``v [lo, hi]``; ``-`` when missing."""
     cur: Any = m
     for k in path:
         if not isinstance(cur, dict) or k not in cur:
             return "-"
         cur = cur[k]
-    if isinstance(cur, dict) and "value" in cur:
-        v, lo, hi = cur.get("value"), cur.get("lo", cur.get("ci_low")), cur.get("hi", cur.get("ci_high"))
-        if isinstance(v, (int, float)) and isinstance(lo, (int, float)) and isinstance(hi, (int, float)):
-            return f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+    if isinstance(cur, dict):
+        v, ci = cur.get("value"), cur.get("ci")
+        if isinstance(v, (int, float)) and isinstance(ci, list) and len(ci) == 2 and None not in ci:
+            return f"{v:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
         cur = v
-    return f"{cur:.3f}" if isinstance(cur, (int, float)) else str(cur)
+    return f"{cur:.3f}" if isinstance(cur, (int, float)) else "-"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -122,9 +123,9 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for m in modalities:
         spec = json.loads((out / "bundles" / m / "bundle.json").read_text())
-        met = _headline(out / "reports" / m)
+        met = _overall(out / "reports" / m)
         thr = spec["thresholds"].get("fpr@5%") or next(iter(spec["thresholds"].values()))
-        rows.append([m, _fmt_metric(met, "overall", "auroc"), _fmt_metric(met, "overall", "ece"),
+        rows.append([m, _fmt_metric(met, "auroc"), _fmt_metric(met, "calibration", "ece"),
                      f"{thr['value']:.3f}", f"{thr.get('achieved_fpr', float('nan')):.3f}",
                      str(thr.get("n_human")), ",".join(spec["model"]["variants"])])
     header = ["detector", "AUROC [95% CI]", "ECE", "fpr@5% threshold", "achieved FPR", "n human", "variants"]
