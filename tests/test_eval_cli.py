@@ -205,3 +205,19 @@ print("HEAVY", heavy)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "LIGHT []" in r.stdout and "HEAVY []" in r.stdout
+
+
+@pytest.mark.slow
+def test_same_seed_same_report(tiny_text_bundle: Path, tmp_path: Path) -> None:
+    """Sampling, bootstrap and perturbations are seeded: a rerun reproduces metrics.json (but its date)."""
+    data = write_text_data(tmp_path / "d.jsonl", n=60)
+    runs = []
+    for k, seed in enumerate((5, 5, 6)):
+        rep = tmp_path / f"rep{k}"
+        assert _run([tiny_text_bundle, data, "--report", rep, "--bootstrap", "30", "--limit", "40", "--seed", seed,
+                     "--perturbations", "typos,homoglyph,zero_width,whitespace"]) == 0  # fmt: skip
+        m = _load(rep)
+        m.pop("created")
+        runs.append(m)
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]

@@ -283,7 +283,7 @@ def _bar(total: int, desc: str, on: bool) -> Any:
 
 def _score(det: Any, items: Sequence[Any], bar: Any, chunk: int = 1024) -> tuple[np.ndarray, list[str | None], np.ndarray]:
     """Calibrated P(ai) per item (NaN where it failed), the errors, and the out-of-support flags."""
-    thr_name = next(iter(det.spec["thresholds"]))
+    thr_name: str | float = next(iter(det.spec.get("thresholds") or {}), 0.5)
     p = np.full(len(items), np.nan)
     errors: list[str | None] = [None] * len(items)
     oos = np.zeros(len(items), dtype=bool)
@@ -403,8 +403,8 @@ def run_evaluation(detectors: Sequence[tuple[str, str, Any]], data: EvalData, op
     if not ((y == 0).any() and (y == 1).any()):
         raise ValueError(f"{data.source}: evaluation needs both classes; found {int((y == 0).sum())} human and {int((y == 1).sum())} AI items")
     first_det = detectors[0][2]
-    for k, v in _item_meta(data, first_det).items():
-        data.fields[k if k not in data.fields else f"meta_{k}"] = v  # the data's own field of that name wins
+    for fname, values in _item_meta(data, first_det).items():
+        data.fields[fname if fname not in data.fields else f"meta_{fname}"] = values  # the data's own field wins
     slice_fields = opts.slice_by if opts.slice_by is not None else data.slice_fields()
     slice_fields = [f for f in slice_fields if f in data.fields]
     fair_fields = opts.fairness_by if opts.fairness_by is not None else [f for f in slice_fields if f != "generator"]
@@ -427,8 +427,8 @@ def run_evaluation(detectors: Sequence[tuple[str, str, Any]], data: EvalData, op
             "thresholds": {n: {"value": _num(t["value"]), "target_fpr": t.get("target_fpr"), "calibration_n_human": t.get("n_human")}
                            for n, t in det.spec["thresholds"].items()},
             "group_thresholds": (det.spec.get("group_thresholds") or {}).get("column"),
-            "provenance": {k: v for k, v in (det.spec.get("provenance") or {}).items()
-                           if k in ("created", "source_revision", "data_fingerprint", "exporter") and isinstance(v, (str, int, float))},
+            "provenance": {pk: pv for pk, pv in (det.spec.get("provenance") or {}).items()
+                           if pk in ("created", "source_revision", "data_fingerprint", "exporter") and isinstance(pv, (str, int, float))},
             "calibration_method": det.spec.get("calibration", {}).get("method"),
             "n_scored": int(ok.sum()),
             "failures": _failures(data.ids, errors),
