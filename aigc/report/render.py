@@ -36,7 +36,7 @@ th{background:#f3f5f7}td.l,th.l{text-align:left}
 figure.chart{display:inline-block;margin:6px 12px 6px 0;vertical-align:top}
 figure.chart img{max-width:100%;height:auto;border:1px solid #eee;background:#fff}
 figure.chart figcaption{font-size:12px;color:#555;max-width:640px}
-table.cm td{min-width:46px}code{background:#f1f1f1;padding:0 3px}
+table.cm td{min-width:46px}code{background:#f1f1f1;padding:0 3px}header code{background:#37474f;color:#fff}
 """
 
 # Marks a chart that fails to decode and says so on the console (the browser test listens for it).
