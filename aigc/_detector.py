@@ -265,7 +265,7 @@ class Detector:
                 continue
             assert isinstance(enc, TextWindows)
             text = items[i]
-            outs[i].meta = {"n_tokens": enc.n_tokens, "n_chars": len(text), "script": dominant_script(text[:20000])}
+            outs[i].meta = {"n_tokens": enc.n_tokens, "n_chars": len(text), "script": dominant_script(text)}
             outs[i].warnings.extend(enc.warnings)
             flat.extend(enc.windows)
             owner.extend([i] * len(enc.windows))

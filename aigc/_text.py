@@ -208,25 +208,24 @@ _SCRIPTS = [
     ("cyrillic", 0x0400, 0x04FF),
     ("arabic", 0x0600, 0x06FF),
     ("devanagari", 0x0900, 0x097F),
-    ("han", 0x4E00, 0x9FFF),
     ("hiragana_katakana", 0x3040, 0x30FF),
+    ("han", 0x4E00, 0x9FFF),
     ("hangul", 0xAC00, 0xD7AF),
 ]
+_LO = np.array([lo for _, lo, _ in _SCRIPTS])
+_HI = np.array([hi for _, _, hi in _SCRIPTS])
 
 
-def dominant_script(text: str) -> str:
-    """The writing system of most letters in ``text`` (latin, cyrillic, arabic, han, ...; 'other'/'none')."""
-    counts: dict[str, int] = {}
-    for ch in text:
-        if not ch.isalpha():
-            continue
-        o = ord(ch)
-        name = "other"
-        for s, lo, hi in _SCRIPTS:
-            if lo <= o <= hi:
-                name = s
-                break
-        counts[name] = counts.get(name, 0) + 1
-    if not counts:
+def dominant_script(text: str, max_chars: int = 4000) -> str:
+    """The writing system of most letters in the first ``max_chars`` characters of ``text``
+    (latin, cyrillic, arabic, han, ...; ``other`` for letters outside these blocks; ``none`` without letters).
+    """
+    letters = [ord(c) for c in text[:max_chars] if c.isalpha()]
+    if not letters:
         return "none"
-    return max(counts.items(), key=lambda kv: kv[1])[0]
+    cps = np.asarray(letters)
+    k = np.searchsorted(_LO, cps, side="right") - 1
+    inside = (k >= 0) & (cps <= _HI[np.clip(k, 0, None)])
+    counts = np.bincount(np.where(inside, k, len(_SCRIPTS)), minlength=len(_SCRIPTS) + 1)
+    best = int(np.argmax(counts))
+    return "other" if best == len(_SCRIPTS) else _SCRIPTS[best][0]
