@@ -211,9 +211,9 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool = False, _i
     entry = get_entry(cfg.model.name)
     modality = entry.modality
     last_path = run / "checkpoints" / "last.pt"
-    if resume and not last_path.is_file():
+    if resume and d.main and not last_path.is_file():
         raise FileNotFoundError(f"--resume: {last_path} does not exist (nothing to resume)")
-    if not resume and d.main and (run / "checkpoints").exists() and any((run / "checkpoints").iterdir()):
+    if not resume and (run / "checkpoints").exists() and any((run / "checkpoints").iterdir()):
         raise FileExistsError(f"{run} already holds checkpoints: pass --resume to continue, or another --out")
 
     _seed_all(cfg.train.seed)
@@ -243,7 +243,7 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool = False, _i
         pre = ctx.image_spec.to_dict()
     else:
         ctx.text_spec = text_spec_for(model, cfg)
-        ctx.tokenizer = load_tokenizer(run / "tokenizer" / "tokenizer.json")  # what the runtime will load
+        ctx.tokenizer = _runtime_tokenizer(run, model)
         pre = ctx.text_spec.to_dict()
     ctx.amp_dtype, use_scaler = _resolve_device_amp(cfg, d)
     ctx.channels_last = modality == "image" and d.device.type == "cuda" and cfg.train.channels_last
@@ -303,7 +303,8 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool = False, _i
     scaler = torch.amp.GradScaler("cuda") if use_scaler else None
 
     if resume:
-        ck = torch.load(last_path, map_location="cpu", weights_only=False)
+        # rank 0 reads, the others receive (multi-node runs need no shared run folder to resume)
+        ck = _broadcast(d, torch.load(last_path, map_location="cpu", weights_only=False) if d.main else None)
         raw_model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         scheduler.load_state_dict(ck["scheduler"])
@@ -395,6 +396,20 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool = False, _i
     if tb is not None:
         tb.close()
     return run
+
+
+def _runtime_tokenizer(run: Path, model: nn.Module) -> Any:
+    """The tokenizer the runtime will load: the run's tokenizer.json (rank 0 wrote it); on a node that does
+    not share the run folder, the same serialisation taken from the model's own tokenizer."""
+    f = run / "tokenizer" / "tokenizer.json"
+    if f.is_file():
+        return load_tokenizer(f)
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_str(model.tokenizer.backend_tokenizer.to_str())
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
 
 
 def _finish(model: nn.Module, run: Path, splits: dict[str, list[dict[str, Any]]], ctx: Context, cfg: Config,
