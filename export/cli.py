@@ -102,15 +102,17 @@ def _rows_to_data(rows: list[dict[str, Any]], group_column: str | None, run_dir:
 
 
 def _load_run(run_dir: Path, checkpoint: str) -> Any:
+    # training.run, not the package: an editable install made before training/__init__.py existed
+    # resolves ``training`` as a namespace package, whose submodules still import
     try:
-        from training import load_run
+        from training.run import load_run
     except ImportError as e:
         raise RuntimeError(f"training.load_run is not available ({e}); is the training package installed?") from None
     return load_run(run_dir, checkpoint=checkpoint)
 
 
 def _read_split(run_dir: Path, name: str) -> list[dict[str, Any]]:
-    from training import read_split
+    from training.run import read_split
 
     return list(read_split(run_dir, name))
 
