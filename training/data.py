@@ -277,10 +277,11 @@ def make_splits(cfg: DataConfig, modality: str) -> dict[str, list[dict[str, Any]
         _assign_groups(dev, cfg, "dev:")
     else:
         train, dev = _split_groups(train, cfg.dev_fraction, rng)
+    # one random stream per split, so that the dev subset does not change with max_train
     splits = {
-        "train": _subset(train, cfg.max_train, rng),
-        "dev": _subset(dev, cfg.max_dev, rng),
-        "test": _subset(test, cfg.max_test, rng),
+        "train": _subset(train, cfg.max_train, np.random.default_rng([cfg.seed, 1])),
+        "dev": _subset(dev, cfg.max_dev, np.random.default_rng([cfg.seed, 2])),
+        "test": _subset(test, cfg.max_test, np.random.default_rng([cfg.seed, 3])),
     }
     if not splits["train"]:
         raise DataError("the training split is empty after filtering and hold-out")
