@@ -54,6 +54,8 @@ class Result:
     out_of_support: bool = False
     support_reasons: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+    """Facts about the item (text: n_tokens, n_chars, script; image: width, height, format, jpeg_quality)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +67,7 @@ class Result:
             "support_reasons": self.support_reasons,
             "warnings": self.warnings,
             "error": self.error,
+            "meta": self.meta,
         }
 
 
@@ -385,11 +388,11 @@ class Detector:
             name, thr = default if groups is None or groups[i] is None else self.resolve_threshold(threshold, groups[i])
             if o.error is not None or math.isnan(p[i]):
                 err = o.error or "model returned NaN"
-                results.append(Result(float("nan"), None, name, thr, err, False, [], o.warnings))
+                results.append(Result(float("nan"), None, name, thr, err, False, [], o.warnings, o.meta))
                 continue
             reasons = check(o.meta, support) if check else []
             label = self.labels[1] if p[i] >= thr else self.labels[0]
-            results.append(Result(float(p[i]), label, name, thr, None, bool(reasons), reasons, o.warnings))
+            results.append(Result(float(p[i]), label, name, thr, None, bool(reasons), reasons, o.warnings, o.meta))
         return results
 
     def iter_score(

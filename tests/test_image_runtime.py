@@ -185,6 +185,7 @@ def test_bad_inputs_each_reported_others_scored(tiny_image_bundle: Path, tmp_pat
     by = dict(zip(cases, results, strict=True))
     assert any("animated GIF with 3 frames: scored the first frame only" in w for w in by["animated gif"].warnings)
     assert any("tiny image (1x1)" in w for w in by["1x1"].warnings)
+    assert by["good"].meta == {"width": 64, "height": 64, "format": "JPEG", "jpeg_quality": 90}
 
 
 def test_animated_gif_uses_first_frame() -> None:

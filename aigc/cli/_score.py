@@ -193,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _error_row(err: str) -> dict[str, Any]:
     return {"probability": None, "label": None, "threshold_name": None, "threshold": None,
-            "out_of_support": False, "support_reasons": [], "warnings": [], "error": err}
+            "out_of_support": False, "support_reasons": [], "warnings": [], "error": err, "meta": {}}
 
 
 def _error_kind(err: str) -> str:
