@@ -346,6 +346,12 @@ def _build_in(
     cal = _calibration.fit_calibration(s, yy, method, force=opt.force)
     if method_note:
         cal["note"] = method_note
+    if method == "temperature" and cal["after"]["ece"] > cal["before"]["ece"] + 0.005:
+        cal["note"] = (
+            f"temperature scaling lowered the NLL but raised the ECE ({cal['before']['ece']:.3f} -> "
+            f"{cal['after']['ece']:.3f}): the raw scores are off-centre; --calibration platt can shift them"
+        )
+        log.warning("%s", cal["note"])
     if n_failed:
         cal["n_failed"] = n_failed
     p = _calibration.apply_calibration(s, cal)

@@ -23,10 +23,12 @@ VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "fp16": "model
 INT8_OPS = ("MatMul", "Gemm")
 
 
-def make_int8(src: str | Path, dst: str | Path, op_types: tuple[str, ...] = INT8_OPS, per_channel: bool = False) -> Path:
+def make_int8(src: str | Path, dst: str | Path, op_types: tuple[str, ...] = INT8_OPS, per_channel: bool = True) -> Path:
     """Dynamic int8 quantization of ``op_types`` (default MatMul/Gemm) of the fp32 graph ``src`` into ``dst``.
 
-    Weights are signed int8 (S8 weights with U8 activations: the VNNI/AVX2 path of MLAS).
+    Weights are signed int8 (S8 weights with U8 activations: the VNNI/AVX2 path of MLAS), one scale per
+    output channel by default: on a fine-tuned MiniLM-L6 (600 dev texts) per-tensor scales cost 0.007
+    AUROC, per-channel 0.0005, at the same speed.
     ``op_types`` is a parameter so that the benchmark can measure what quantizing ``Conv`` costs.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
