@@ -48,16 +48,24 @@ class ExportRefused(ExportError):
 
 
 class RunLike(Protocol):
-    """What export needs from a trained run (``training.load_run`` returns one)."""
+    """What export needs from a trained run (``training.load_run`` returns one); read-only."""
 
-    model: Any
-    modality: str
-    preprocessing: dict[str, Any]
-    tokenizer_file: Path | None
-    input_names: list[str]
-    output_kind: str
-    config: dict[str, Any]
-    provenance: dict[str, Any]
+    @property
+    def model(self) -> Any: ...
+    @property
+    def modality(self) -> str: ...
+    @property
+    def preprocessing(self) -> dict[str, Any]: ...
+    @property
+    def tokenizer_file(self) -> Path | None: ...
+    @property
+    def input_names(self) -> list[str]: ...
+    @property
+    def output_kind(self) -> str: ...
+    @property
+    def config(self) -> dict[str, Any]: ...
+    @property
+    def provenance(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -361,13 +369,13 @@ def _build_in(
     if opt.group_column:
         if groups is None:
             raise ValueError(f"--group-column {opt.group_column}: the calibration data has no such column")
-        g_ok = [groups[i] for i in np.flatnonzero(ok)]
+        g_ok = [groups[int(i)] for i in np.flatnonzero(ok)]
         gt = _thresholds.choose_group_thresholds(p, yy, g_ok, opt.group_column, tuple(opt.targets))
         if gt["groups"]:
             spec["group_thresholds"] = gt
         else:
             log.warning("no group of %r has enough items for its own thresholds: %s", opt.group_column, gt["skipped"])
-    metas = _metas([items[i] for i in np.flatnonzero(ok)], modality, tmp, spec)
+    metas = _metas([items[int(i)] for i in np.flatnonzero(ok)], modality, tmp, spec)
     spec["support"] = _support.compute_support(metas, modality)
     base_auc = auroc(yy, s)
     spec["metrics"] = {

@@ -205,7 +205,11 @@ def run(args: argparse.Namespace) -> int:
             f"  {name}: P >= {t['value']:.4f}  achieved FPR {t['achieved_fpr']:.4f} "
             f"(95% upper {t['fpr_upper_95']:.4f}) on {t['n_human']} humans, TPR {t['tpr']:.3f}"
         )
-    for v, e in spec.get("variants_eval", {}).items():
-        print(f"  {v}: AUROC {e['auroc']:.4f} ({e['auroc_delta']:+.4f})")
-    logging.getLogger(__name__).debug("done")
+    if cal.get("note"):
+        print(f"note: {cal['note']}")
+    for v, ev in spec.get("variants_eval", {}).items():
+        if "auroc" in ev:
+            print(f"  {v}: AUROC {ev['auroc']:.4f} ({ev['auroc_delta']:+.4f}){' (forced)' if ev.get('forced') else ''}")
+        else:
+            print(f"  {v}: not evaluated (forced)")
     return 0
