@@ -87,49 +87,7 @@ def run_one(name: str, overrides: list[str], out_root: Path, config: Path) -> di
     return res
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--config", default=str(REPO / "configs" / "text_minilm_l6_shared.yaml"))
-    ap.add_argument("--train", type=int, default=1200, help="training texts per run")
-    ap.add_argument("--dev", type=int, default=400, help="dev texts per run")
-    ap.add_argument("--test", type=int, default=600, help="held-out texts per run")
-    ap.add_argument("--max-length", type=int, default=128)
-    ap.add_argument("--stride", type=int, default=0, help="window stride (0: the config's)")
-    ap.add_argument("--max-windows", type=int, default=0, help="windows scored per text (0: the config's)")
-    ap.add_argument("--runs", default="main,lodo,long", help="comma list of main, lodo, long")
-    ap.add_argument("--out", default="", help="run folders (default: a temporary folder)")
-    ap.add_argument("--json", default="", help="write the results here")
-    args = ap.parse_args(argv)
-    if not DATA.is_file():
-        print(f"{DATA} not found (../shared/data beside the repository)", file=sys.stderr)
-        return 2
-    import torch
-
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
-    out_root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="gen-text-"))
-    base = [f"data.train={DATA}", f"data.max_train={args.train}", f"data.max_dev={args.dev}",
-            f"data.max_test={args.test}", f"data.max_length={args.max_length}"]
-    if args.stride:
-        base.append(f"data.stride={args.stride}")
-    if args.max_windows:
-        base.append(f"data.max_windows={args.max_windows}")
-    todo: list[tuple[str, list[str]]] = []
-    runs = args.runs.split(",")
-    if "main" in runs:
-        todo.append(("main", base))
-    if "lodo" in runs:
-        for d in DOMAINS:
-            todo.append((f"lodo-{d}", [*base, "data.holdout_column=domain", f"data.holdout_values=[{d}]"]))
-    if "long" in runs:
-        todo.append(("long", [*base, "data.holdout_column=generator",
-                              f"data.holdout_values=[{','.join(NEW_GENERATORS)}]"]))
-    t0 = time.perf_counter()
-    results = []
-    for name, ov in todo:
-        r = run_one(name, ov, out_root, Path(args.config))
-        results.append(r)
-        print(json.dumps(r), flush=True)
-    wall = time.perf_counter() - t0
+def _table(results: list[dict[str, Any]], cpu_wall: float, wall: float) -> None:
     print(f"\n{'run':<14} {'train':>6} {'dev':>5} {'test':>5} {'dev AUROC':>10} {'test AUROC':>11} "
           f"{'dev FPR':>8} {'held-out human FPR @1% thr':>27} {'s':>6}")
     for r in results:
@@ -140,7 +98,63 @@ def main(argv: list[str] | None = None) -> int:
               f"{(100 * r['dev_fpr']) if 'dev_fpr' in r else float('nan'):>7.1f}% {fpr:>27} {r['seconds']:>6.0f}")
         for g, a in r.get("by_generator", {}).items():
             print(f"{'':<14}   {g:<16} AUROC {a:.4f}")
-    print(f"\nwall time {wall:.0f} s; run folders in {out_root}")
+    print(f"\nwall time {wall:.0f} s (sum over processes {cpu_wall:.0f} s)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", default=str(REPO / "configs" / "text_minilm_l6_shared.yaml"))
+    ap.add_argument("--train", type=int, default=1200, help="training texts per run")
+    ap.add_argument("--dev", type=int, default=400, help="dev texts per run")
+    ap.add_argument("--test", type=int, default=600, help="held-out texts per run")
+    ap.add_argument("--max-length", type=int, default=128)
+    ap.add_argument("--stride", type=int, default=0, help="window stride (0: the config's)")
+    ap.add_argument("--max-windows", type=int, default=0, help="windows scored per text (0: the config's)")
+    ap.add_argument("--runs", default="main,lodo,long",
+                    help="comma list of main, lodo (all four), lodo-<domain>, long")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads per run (0: all cores)")
+    ap.add_argument("--merge", nargs="*", default=None, help="print one table from earlier --json files")
+    ap.add_argument("--out", default="", help="run folders (default: a temporary folder)")
+    ap.add_argument("--json", default="", help="write the results here")
+    args = ap.parse_args(argv)
+    if not DATA.is_file():
+        print(f"{DATA} not found (../shared/data beside the repository)", file=sys.stderr)
+        return 2
+    if args.merge is not None:
+        parts = [json.loads(Path(f).read_text()) for f in args.merge]
+        order = ["main", *[f"lodo-{d}" for d in DOMAINS], "long"]
+        results = sorted([r for p in parts for r in p["results"]], key=lambda r: order.index(r["name"]))
+        _table(results, sum(p["wall_s"] for p in parts), max(p["wall_s"] for p in parts))
+        return 0
+    args.threads = args.threads or os.cpu_count() or 1
+    out_root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="gen-text-"))
+    base = [f"data.train={DATA}", f"data.max_train={args.train}", f"data.max_dev={args.dev}",
+            f"data.max_test={args.test}", f"data.max_length={args.max_length}"]
+    if args.stride:
+        base.append(f"data.stride={args.stride}")
+    if args.max_windows:
+        base.append(f"data.max_windows={args.max_windows}")
+    plan: dict[str, list[str]] = {"main": base}
+    for d in DOMAINS:
+        plan[f"lodo-{d}"] = [*base, "data.holdout_column=domain", f"data.holdout_values=[{d}]"]
+    plan["long"] = [*base, "data.holdout_column=generator", f"data.holdout_values=[{','.join(NEW_GENERATORS)}]"]
+    names: list[str] = []
+    for r in args.runs.split(","):
+        names += [n for n in plan if n.startswith("lodo-")] if r == "lodo" else [r]
+    unknown = [n for n in names if n not in plan]
+    if unknown:
+        print(f"unknown runs {unknown}; known: main, lodo, {', '.join(plan)}", file=sys.stderr)
+        return 2
+    todo = [(n, [*plan[n], f"train.threads={args.threads}"]) for n in names]
+    t0 = time.perf_counter()
+    results = []
+    for name, ov in todo:
+        r = run_one(name, ov, out_root, Path(args.config))
+        results.append(r)
+        print(json.dumps(r), flush=True)
+    wall = time.perf_counter() - t0
+    _table(results, wall, wall)
+    print(f"run folders in {out_root}")
     if args.json:
         Path(args.json).write_text(json.dumps({"results": results, "wall_s": wall, "args": vars(args)}, indent=2))
     return 0
