@@ -226,7 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     lm, tok = zs.load_causal_lm(a.lm, dtype="float32", device="cpu")
     t_load = time.perf_counter() - t0
     spec = zs.text_spec_for(tok, max_length=a.max_length, max_windows=1)
-    print(f"{len(pairs)} pairs, {len(texts)} distinct texts; LM {a.lm} loaded in {t_load:.1f}s; {spec}", file=sys.stderr)
+    attn = getattr(lm.config, "_attn_implementation", "?")
+    print(f"{len(pairs)} pairs, {len(texts)} distinct texts; LM {a.lm} ({attn} attention) loaded in {t_load:.1f}s; "
+          f"{spec}", file=sys.stderr)
     raw, secs, n_now = score_all(lm, tok, texts, spec, a.max_tokens, Path(a.cache) if a.cache else None)
     scores = {st: dict(zip(texts, raw[st].tolist(), strict=True)) for st in STATS}
     table, result = tables(pairs, scores, a.boot)
@@ -235,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     if n_now:
         print(f"\nall four statistics from one forward pass: {n_now} texts in {secs:.1f}s "
               f"({n_now / secs:.2f} texts/s, torch eager, {a.threads} threads)")
-    out: dict[str, Any] = {"args": vars(a), "auroc": result, "score_all_s": secs, "n_scored_now": n_now,
+    out: dict[str, Any] = {"args": vars(a), "attention": attn, "auroc": result, "score_all_s": secs, "n_scored_now": n_now,
                            "n_texts": len(texts)}
     if a.speed_texts:
         used = set(texts)
@@ -250,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             sp = speed(model, tok, spec, cal, timed, a.threads, a.max_tokens, bdir)
         out["speed"] = sp
         print(f"\n## Fast-DetectGPT bundle vs PyTorch eager ({sp['n_texts']} texts, first {a.max_length} tokens, "
-              f"{a.threads} threads, token budget {a.max_tokens})\n")
+              f"{a.threads} threads, token budget {a.max_tokens}, torch attention: {attn})\n")
         print("| path | texts/s |\n|---|---|")
         print(f"| ONNX bundle (aigc.load(...).raw_scores, ORT CPU) | {sp['onnx_texts_per_s']:.2f} |")
         print(f"| PyTorch eager (training.zeroshot.score_texts) | {sp['torch_texts_per_s']:.2f} |")
