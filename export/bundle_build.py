@@ -153,12 +153,8 @@ def _io_spec(modality: str, input_names: Sequence[str], output_kind: str) -> dic
 
 
 def _prepare_out(out: Path, overwrite: bool) -> None:
-    target = out.with_suffix("") if out.suffix == ".zip" else out
-    for p in {out, target} if out.suffix == ".zip" else {out}:
-        if p.exists() and not overwrite:
-            if p.is_dir() and not any(p.iterdir()):
-                continue
-            raise FileExistsError(f"{p} exists; pass --overwrite to replace it")
+    if out.exists() and not overwrite and not (out.is_dir() and not any(out.iterdir())):
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
 
 
 def _place(tmp: Path, out: Path, overwrite: bool) -> Path:

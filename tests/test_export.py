@@ -147,8 +147,10 @@ def test_variant_that_loses_auroc_is_refused_unless_forced(
     with pytest.raises(ExportRefused, match=r"int8: AUROC 0\.\d+ vs fp32 0\.\d+ on 120 calibration items \(drop"):
         build_bundle(image_run(), out, items, labels, options=BuildOptions(variants=["int8"], targets=[0.05]))
     assert not out.exists() and not list(tmp_path.glob(".b.tmp-*"))  # nothing half-written
-    build_bundle(image_run(), out, items, labels, options=BuildOptions(variants=["int8"], targets=[0.05], force=True))
-    ev = open_bundle(out).spec["variants_eval"]["int8"]
+    zp = tmp_path / "b.zip"  # a .zip output: the bundle folder zipped
+    build_bundle(image_run(), zp, items, labels, options=BuildOptions(variants=["int8"], targets=[0.05], force=True))
+    assert zp.is_file() and not out.exists()
+    ev = open_bundle(zp).spec["variants_eval"]["int8"]
     assert ev["forced"] is True and ev["auroc_delta"] < -0.005
 
 

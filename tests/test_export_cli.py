@@ -141,3 +141,25 @@ def test_score_model_defaults_to_platt(text_case: dict[str, Any], tmp_path: Path
     assert cal["method"] == "platt" and "cannot centre" in cal["note"]
     assert cal["after"]["nll"] < cal["before"]["nll"] and cal["after"]["ece"] < 0.2
     assert json.dumps(spec)
+
+
+@pytest.mark.slow
+def test_text_parity_fails_when_special_tokens_change(text_case: dict[str, Any], text_bundle: Path, tmp_path: Path) -> None:
+    """A bundle whose windows differ from the run's (no [CLS] prefix) no longer reproduces the model."""
+    import shutil
+
+    from aigc._bundle import write_bundle
+    from export import ParityError, check_parity
+
+    run = text_case["run"]
+    texts = [t for t in text_case["texts"] if len(t.split()) > 14][:6]
+    rep = check_parity(run.model, text_bundle, texts, run.preprocessing, run.input_names, "logits", run.tokenizer_file)
+    assert rep.ok
+    bad = tmp_path / "bad"
+    shutil.copytree(text_bundle, bad)
+    spec = json.loads((bad / "bundle.json").read_text())
+    spec["preprocessing"]["prefix_ids"] = []
+    spec["preprocessing"]["max_length"] = 15
+    write_bundle(bad, spec, overwrite=True)
+    with pytest.raises(ParityError, match=r"> 0.0001 on item \d+ \("):
+        check_parity(run.model, bad, texts, run.preprocessing, run.input_names, "logits", run.tokenizer_file)
