@@ -10,6 +10,7 @@ step, excluding the first step (warm-up) and the evaluation. Usage::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     ap.add_argument("--json", default="")
+    ap.add_argument("--cases", type=int, nargs="*", default=None, help="indices of CASES to run (default: all)")
     args = ap.parse_args(argv)
     shared = REPO / ".." / "shared" / "data"
     if not shared.is_dir():
@@ -48,18 +50,21 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(REPO)  # the shipped configs name ../shared/data relative to the repository
     out = Path(tempfile.mkdtemp(prefix="bench-train-"))
     results = []
-    for label, cfg_name, ov in CASES:
+    for i, (label, cfg_name, ov) in enumerate(CASES):
+        if args.cases and i not in args.cases:
+            continue
         cfg = load_config(REPO / "configs" / cfg_name, [*ov, f"train.max_steps={args.steps}", "train.log_every=1",
                                                         "train.progress=false", f"train.threads={threads}",
                                                         "train.eval_every=0", "data.num_workers=0"])
         t0 = time.perf_counter()
-        run = fit(cfg, out / cfg.name)
+        run = fit(cfg, out / f"case{i}")
         wall = time.perf_counter() - t0
         steps = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
         steps = [x for x in steps if x["kind"] == "train"]
         bs = cfg.train.batch_size * cfg.train.grad_accum
-        dt = steps[-1]["elapsed_s"] - steps[0]["elapsed_s"]
-        sps = bs * (len(steps) - 1) / dt
+        # elapsed_s restarts with each epoch: sum the step-to-step times inside epochs (first step excluded)
+        gaps = [b["elapsed_s"] - a["elapsed_s"] for a, b in itertools.pairwise(steps) if b["epoch"] == a["epoch"]]
+        sps = bs * len(gaps) / sum(gaps)
         load1 = os.getloadavg()[0]
         r = {"model": label, "config": cfg_name, "batch": bs, "steps": len(steps), "samples_per_s": round(sps, 2),
              "threads": threads, "loadavg_1min": round(load1, 1), "wall_s": round(wall, 1)}
