@@ -310,9 +310,12 @@ class Detector:
     def _run(self, items: Sequence[Any], progress: Callable[[int], None] | None = None) -> list[_Out]:
         if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
             items = list(items) if not isinstance(items, (str, bytes)) else [items]
-        if self.modality == "image":
-            return self._run_images(items, progress)
-        return self._run_texts(items, progress)
+        outs = self._run_images(items, progress) if self.modality == "image" else self._run_texts(items, progress)
+        for o in outs:
+            if o.error is None and not math.isfinite(o.score):
+                o.error = "the model gave no finite score for this item (for a text: too few tokens to score?)"
+                o.score = float("nan")
+        return outs
 
     # -- public API -----------------------------------------------------------------------------------
     def raw_scores(self, items: Sequence[Any]) -> tuple[np.ndarray, list[str | None]]:
