@@ -73,14 +73,15 @@ def text_pipeline(out: Path, small: bool, seed: int) -> dict[str, Any]:
     from training import read_split
 
     run, bundle = out / "text" / "run", out / "text" / "bundle"
-    sizes = dict(max_train=600, max_dev=1600, max_test=300, glimpse=300) if small else \
-        dict(max_train=4000, max_dev=3000, max_test=3000, glimpse=2000)
+    sizes = dict(max_train=480, max_dev=600, max_test=300, glimpse=200, robustness=60) if small else \
+        dict(max_train=4000, max_dev=3000, max_test=3000, glimpse=2000, robustness=600)
     vals = "[" + ", ".join(NEW_GENERATORS) + "]"
     aigc("train", str(ROOT / "configs" / "text_minilm_l6_shared.yaml"), "--out", str(run),
          "--set", f"data.train={SHARED / 'text' / 'fastdetectgpt.jsonl'}",
          "--set", "data.holdout_column=generator", "--set", f"data.holdout_values={vals}",
          "--set", f"data.max_train={sizes['max_train']}", "--set", f"data.max_dev={sizes['max_dev']}",
          "--set", f"data.max_test={sizes['max_test']}", "--set", f"data.seed={seed}",
+         "--set", "data.stride=126", "--set", "data.max_windows=4", "--set", "eval.test_at_end=false",
          "--set", "train.progress=false", "--set", "train.epochs=1")
     cal, indist = halve_by_group(read_split(run, "dev"), seed)
     cal_f, indist_f = write_jsonl(out / "text" / "calibration.jsonl", cal), write_jsonl(out / "text" / "in_distribution.jsonl", indist)
@@ -89,7 +90,7 @@ def text_pipeline(out: Path, small: bool, seed: int) -> dict[str, Any]:
          "--targets", targets, "--name", "minilm-l6-fastdetectgpt-open-generators", "--force")
     rep = out / "text" / "reports"
     common = ["--text-field", "item", "--bootstrap", "200" if small else "1000", "--seed", str(seed)]
-    robust = ["--robustness-limit", "100"] if small else ["--robustness-limit", "600"]
+    robust = ["--robustness-limit", str(sizes["robustness"])]
     aigc("eval", str(bundle), str(indist_f), "--report", str(rep / "in_distribution"), *common, *robust)
     aigc("eval", str(bundle), str(run / "splits" / "test.jsonl"), "--report", str(rep / "cross_generator"), *common,
          "--no-robustness", "--slice-by", "generator,domain")
@@ -143,7 +144,7 @@ def fit_probe(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 500) 
     return w, b, mu, sd
 
 
-def image_pipeline(out: Path, seed: int, small: bool) -> dict[str, Any]:
+def image_pipeline(out: Path, seed: int) -> dict[str, Any]:
     import torch
     from torch import nn
 
@@ -177,7 +178,7 @@ def image_pipeline(out: Path, seed: int, small: bool) -> dict[str, Any]:
     per_gen = {g: auroc(np.r_[np.zeros((y == 0).sum()), np.ones((gens == g).sum())], np.r_[oof[y == 0], oof[gens == g]])
                for g in sorted(set(gens) - {"real"})}
     res: dict[str, Any] = {"cv_auroc": auroc(y, oof), "cv_auroc_ci95": [float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))],
-                           "cv_auroc_per_generator": per_gen, "n": int(len(y))}
+                           "cv_auroc_per_generator": per_gen, "n": len(y)}
 
     # a bundle: probe fit on one stratified half, calibrated and reported on the other
     half = fold % 2 == 0
@@ -189,22 +190,22 @@ def image_pipeline(out: Path, seed: int, small: bool) -> dict[str, Any]:
         head.bias.copy_(torch.tensor([0.0, b - float((mu / sd) @ w)]))
     model = nn.Sequential(backbone, head).eval()
 
-    class Run:  # what export needs from a run (export.bundle_build.RunLike)
-        modality, preprocessing, tokenizer_file = "image", pre, None
-        input_names, output_kind = ["pixel_values"], "logits"
-        config = {"model": "efficientnet_lite0 frozen + linear probe", "data": str(SHARED / "images")}
-        provenance = {"note": "few-shot probe fit on a stratified half of ../shared/data/images"}
+    from types import SimpleNamespace
 
-    Run.model = model  # type: ignore[attr-defined]
+    run = SimpleNamespace(  # what export needs from a run (export.bundle_build.RunLike)
+        model=model, modality="image", preprocessing=pre, tokenizer_file=None, input_names=["pixel_values"],
+        output_kind="logits", config={"model": "efficientnet_lite0 frozen + linear probe", "data": str(SHARED / "images")},
+        provenance={"note": "few-shot probe fit on a stratified half of ../shared/data/images"},
+    )
     cal_paths = [str(p) for p, h in zip(paths, half, strict=True) if not h]
     bundle = out / "images" / "bundle"
-    build_bundle(Run(), bundle, cal_paths, y[~half].tolist(),
+    build_bundle(run, bundle, cal_paths, y[~half].tolist(),
                  options=BuildOptions(variants=("fp32",), targets=(0.1,), name="lite0-probe-shared-images", overwrite=True))
     cal = out / "images" / "calibration_half.jsonl"
     write_jsonl(cal, [{"path": p, "label": int(lbl), "generator": g} for p, lbl, g in zip(cal_paths, y[~half], gens[~half], strict=True)])
     rep = out / "images" / "report"
     aigc("eval", str(bundle), str(cal), "--report", str(rep), "--bootstrap", "200", "--slice-by", "generator",
-         "--robustness-limit", "50" if small else "50")
+         "--robustness-limit", "50")
     res.update({"bundle": str(bundle), "report": str(rep / "report.html"),
                 "half_auroc_in_report": value(overall(rep).get("auroc"))})
     return res
@@ -229,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_text:
         summary["text"] = text_pipeline(out, args.small, args.seed)
     if not args.skip_images:
-        summary["images"] = image_pipeline(out, args.seed, args.small)
+        summary["images"] = image_pipeline(out, args.seed)
     summary["wall_s"] = round(time.perf_counter() - t0, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
