@@ -73,7 +73,7 @@ def text_pipeline(out: Path, small: bool, seed: int) -> dict[str, Any]:
     from training import read_split
 
     run, bundle = out / "text" / "run", out / "text" / "bundle"
-    sizes = dict(max_train=480, max_dev=600, max_test=300, glimpse=200, robustness=60) if small else \
+    sizes = dict(max_train=960, max_dev=600, max_test=300, glimpse=200, robustness=60) if small else \
         dict(max_train=4000, max_dev=3000, max_test=3000, glimpse=2000, robustness=600)
     vals = "[" + ", ".join(NEW_GENERATORS) + "]"
     aigc("train", str(ROOT / "configs" / "text_minilm_l6_shared.yaml"), "--out", str(run),
@@ -81,7 +81,8 @@ def text_pipeline(out: Path, small: bool, seed: int) -> dict[str, Any]:
          "--set", "data.holdout_column=generator", "--set", f"data.holdout_values={vals}",
          "--set", f"data.max_train={sizes['max_train']}", "--set", f"data.max_dev={sizes['max_dev']}",
          "--set", f"data.max_test={sizes['max_test']}", "--set", f"data.seed={seed}",
-         "--set", "data.stride=126", "--set", "data.max_windows=4", "--set", "eval.test_at_end=false",
+         "--set", "data.max_length=64", "--set", "data.stride=62", "--set", "data.max_windows=4",
+         "--set", "eval.test_at_end=false",
          "--set", "train.progress=false", "--set", "train.epochs=1")
     cal, indist = halve_by_group(read_split(run, "dev"), seed)
     cal_f, indist_f = write_jsonl(out / "text" / "calibration.jsonl", cal), write_jsonl(out / "text" / "in_distribution.jsonl", indist)
