@@ -27,10 +27,10 @@ PRODUCTS = ("runs", "bundles", "scores", "reports")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="quickstart-out", help="output folder (everything goes under it)")
-    p.add_argument("--text-pairs", type=int, default=200, help="human/machine text pairs to build")
+    p.add_argument("--text-pairs", type=int, default=120, help="human/machine text pairs to build")
     p.add_argument("--skip-images", action="store_true", help="text only")
     p.add_argument("--skip-text", action="store_true", help="images only")
-    p.add_argument("--epochs", type=int, default=2, help="training epochs for both detectors")
+    p.add_argument("--epochs", type=int, default=3, help="training epochs for both detectors")
 
 
 def _step(title: str) -> float:
@@ -38,12 +38,13 @@ def _step(title: str) -> float:
     return time.perf_counter()
 
 
-def _aigc(*argv: str) -> None:
+def _aigc(*argv: str, ok: tuple[int, ...] = (0,)) -> int:
     from aigc.cli import main
 
     rc = main(list(argv))
-    if rc != 0:
+    if rc not in ok:
         raise SystemExit(f"aigc quickstart: `aigc {' '.join(argv)}` failed with exit code {rc}")
+    return rc
 
 
 def _prepare(out: Path) -> None:
@@ -107,7 +108,13 @@ def run(args: argparse.Namespace) -> int:
         _aigc("train", str(cfg), "--out", str(run_dir), "--set", f"data.train={src}", "--set", f"train.epochs={args.epochs}")
         print(f"   {time.perf_counter() - t:.0f} s", file=sys.stderr)
         t = _step(f"3/4 export, score and report the {m} detector")
-        _aigc("export", str(run_dir), "--out", str(bundle), "--variants", "fp32,int8", "--name", f"quickstart-{m}")
+        export = ["export", str(run_dir), "--out", str(bundle), "--variants", "fp32,int8", "--name", f"quickstart-{m}",
+                  "--targets", "0.05,0.1"]
+        if _aigc(*export, ok=(0, 1)) == 1:  # 1: a variant was refused (its AUROC dropped by more than 0.005)
+            print("   the demo's calibration split is tiny (a few dozen items), so one swapped pair moves AUROC by more "
+                  "than 0.005: shipping int8 anyway (--force) to show the variant; with real data, heed the refusal",
+                  file=sys.stderr)
+            _aigc(*export, "--force")
         made[f"{m} bundle"] = bundle
         score_out = out / "scores" / f"{m}.jsonl"
         _aigc("score", str(bundle), str(src), "--out", str(score_out), "--no-progress")
