@@ -344,6 +344,15 @@ class Detector:
         width, height, format, jpeg_quality). Runs the model too; prefer :meth:`score`, which returns both."""
         return [o.meta for o in self._run(items)]
 
+    @property
+    def default_threshold(self) -> str:
+        """``fpr@1%`` when the bundle has it, else its named threshold with the lowest target FPR."""
+        ts = self.spec["thresholds"]
+        if "fpr@1%" in ts:
+            return "fpr@1%"
+        with_target = [(t.get("target_fpr"), n) for n, t in ts.items() if isinstance(t.get("target_fpr"), (int, float))]
+        return min(with_target)[1] if with_target else next(iter(ts))
+
     def resolve_threshold(self, threshold: str | float, group: str | None = None) -> tuple[str, float]:
         """A threshold name (``fpr@1%``, ``balanced``, ...) or a probability -> (name, value).
 

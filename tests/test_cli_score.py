@@ -165,3 +165,22 @@ sys.exit(1 if heavy else 0)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "HEAVY []" in r.stdout
+
+
+def test_default_threshold_falls_back_to_the_strictest(tiny_image_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    from aigc._bundle import write_bundle
+
+    b = tmp_path / "b"
+    shutil.copytree(tiny_image_bundle, b)
+    spec = json.loads((b / "bundle.json").read_text())
+    del spec["thresholds"]["fpr@1%"]
+    write_bundle(b, spec, overwrite=True)
+    assert aigc.load(b).default_threshold == "fpr@5%"
+    assert aigc.load(tiny_image_bundle).default_threshold == "fpr@1%"
+    img = tmp_path / "a.png"
+    Image.new("RGB", (40, 40)).save(img)
+    assert main(["score", str(b), str(img), "--out", str(tmp_path / "o.jsonl"), "--no-progress"]) == 0
+    assert "using fpr@5%" in capsys.readouterr().err
+    assert _rows(tmp_path / "o.jsonl")[0]["threshold_name"] == "fpr@5%"

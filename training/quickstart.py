@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
             _aigc(*export, "--force")
         made[f"{m} bundle"] = bundle
         score_out = out / "scores" / f"{m}.jsonl"
-        _aigc("score", str(bundle), str(src), "--out", str(score_out), "--no-progress")
+        _aigc("score", str(bundle), str(src), "--out", str(score_out), "--no-progress", "--threshold", "fpr@5%")
         made[f"{m} scores"] = score_out
         test_items = run_dir / "splits" / "test.jsonl"
         eval_data = test_items if test_items.is_file() else run_dir / "splits" / "dev.jsonl"

@@ -22,7 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", help="bundle folder or .zip")
     p.add_argument("inputs", nargs="+", help="files, folders (recursive), a .txt list of image paths, or a JSONL of texts")
     p.add_argument("--out", required=True, help="output file: .jsonl or .csv (written atomically)")
-    p.add_argument("--threshold", default="fpr@1%", help="threshold name in the bundle (fpr@1%%, fpr@5%%, balanced) or a probability")
+    p.add_argument("--threshold", default=None,
+                   help="threshold name in the bundle (fpr@1%%, fpr@5%%, balanced) or a probability "
+                        "(default: fpr@1%%, else the bundle's threshold with the lowest target FPR)")
     p.add_argument("--text-field", default="text", help="JSONL field that holds the text (default: text)")
     p.add_argument("--group-field", default=None, help="JSONL field naming the item's group, for per-group thresholds")
     p.add_argument("--batch-size", type=int, default=32, help="items (images) or windows (text) per model call")
@@ -114,6 +116,10 @@ def run(args: argparse.Namespace) -> int:
     except (aigc.BundleError, aigc.ProviderError) as e:
         print(f"aigc score: bad bundle {args.bundle}: {e}", file=sys.stderr)
         return 2
+    if args.threshold is None:
+        args.threshold = det.default_threshold
+        if args.threshold != "fpr@1%":
+            print(f"aigc score: this bundle has no fpr@1% threshold; using {args.threshold}", file=sys.stderr)
     try:
         det.resolve_threshold(args.threshold)
     except (KeyError, ValueError) as e:
