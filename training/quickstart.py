@@ -122,7 +122,9 @@ def run(args: argparse.Namespace) -> int:
         test_items = run_dir / "splits" / "test.jsonl"
         eval_data = test_items if test_items.is_file() else run_dir / "splits" / "dev.jsonl"
         report = out / "reports" / m
-        _aigc("eval", str(bundle), str(eval_data), "--report", str(report), "--bootstrap", "200")
+        field = "--text-field" if m == "text" else "--path-field"
+        _aigc("eval", str(bundle), str(eval_data), "--report", str(report), "--bootstrap", "200", field, "item",
+              "--threshold", "fpr@5%", "--robustness-limit", "100")
         made[f"{m} report"] = report / "report.html"
         print(f"   {time.perf_counter() - t:.0f} s", file=sys.stderr)
 
