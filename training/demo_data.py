@@ -43,12 +43,13 @@ def human_passages(n: int, min_words: int = 35, max_words: int = 110) -> list[st
     return out[:n]
 
 
-def build_demo_text(out: Path, n_pairs: int = 160, prompt_words: int = 12, seed: int = 0,
-                    batch_size: int = 16, device: str = "cpu") -> Path:
+def build_demo_text(out: Path, n_pairs: int = 120, prompt_words: int = 12, seed: int = 0,
+                    batch_size: int = 40, max_new_tokens: int = 96, device: str = "cpu") -> Path:
     """Write ``out`` (JSONL: text, label, domain, generator, pair_id, source) with human/SmolLM2 pairs.
 
     Reuses an existing file. Generation: sampling (top-p 0.95, temperature 0.9) from the first
-    ``prompt_words`` words of each human passage, up to about the human passage's length.
+    ``prompt_words`` words of each human passage, at most ``max_new_tokens`` new tokens; each pair is then
+    cut to the same number of words.
     """
     if out.is_file():
         return out
@@ -71,7 +72,7 @@ def build_demo_text(out: Path, n_pairs: int = 160, prompt_words: int = 12, seed:
         chunk = humans[s : s + batch_size]
         prompts = [" ".join(h.split()[:prompt_words]) for h in chunk]
         enc = tok(prompts, return_tensors="pt", padding=True).to(device)
-        max_new = min(160, int(1.4 * max(len(h.split()) for h in chunk)) + 8)
+        max_new = min(max_new_tokens, int(1.4 * max(len(h.split()) for h in chunk)) + 8)
         with torch.no_grad():
             gen = model.generate(**enc, do_sample=True, top_p=0.95, temperature=0.9, max_new_tokens=max_new,
                                  pad_token_id=tok.pad_token_id, repetition_penalty=1.1)
@@ -79,8 +80,10 @@ def build_demo_text(out: Path, n_pairs: int = 160, prompt_words: int = 12, seed:
         for k, (h, p, c) in enumerate(zip(chunk, prompts, conts, strict=True)):
             pid = f"doc-{s + k:04d}"
             machine = (p + " " + " ".join(c.split())).strip()
-            machine = " ".join(machine.split()[: len(h.split())])  # same length budget as the human text
-            rows.append({"text": h, "label": 0, "domain": "python-docs", "generator": "human", "pair_id": pid,
+            # the same number of words on both sides, so length is no shortcut
+            n_words = min(len(h.split()), len(machine.split()))
+            human, machine = " ".join(h.split()[:n_words]), " ".join(machine.split()[:n_words])
+            rows.append({"text": human, "label": 0, "domain": "python-docs", "generator": "human", "pair_id": pid,
                          "source": "pydoc_data.topics"})
             rows.append({"text": machine, "label": 1, "domain": "python-docs", "generator": "smollm2-135m",
                          "pair_id": pid, "source": "smollm2-135m-instruct (sampled here)"})
