@@ -25,6 +25,7 @@ __all__ = [
     "adaptive_ece",
     "auroc",
     "average_precision",
+    "basic_ci",
     "bootstrap",
     "bootstrap_weights",
     "brier",
@@ -476,6 +477,19 @@ def percentile_ci(replicates: np.ndarray, level: float = 0.95) -> tuple[float, f
     a = (1.0 - level) / 2.0
     lo, hi = np.quantile(r, [a, 1.0 - a])
     return float(lo), float(hi)
+
+
+def basic_ci(point: float, replicates: np.ndarray, level: float = 0.95, lower: float = 0.0) -> tuple[float, float]:
+    """Basic (reverse-percentile) bootstrap interval ``[2θ - q_hi, 2θ - q_lo]``, floored at ``lower``.
+
+    For statistics that resampling biases upward, such as binned calibration errors (ECE, MCE): their
+    percentile interval can sit wholly above the point estimate; the basic interval reflects the
+    replicates around the estimate, which removes that shift (to first order).
+    """
+    lo, hi = percentile_ci(replicates, level)
+    if math.isnan(lo):
+        return (math.nan, math.nan)
+    return float(max(lower, 2.0 * point - hi)), float(max(lower, 2.0 * point - lo))
 
 
 def wilson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:

@@ -38,6 +38,8 @@ log = logging.getLogger("aigc.report")
 
 _THR_KEYS = ("accuracy", "precision", "recall", "f1", "fpr")
 _CAL_KEYS = ("ece", "ece_adaptive", "mce", "brier", "nll")
+# binned calibration errors grow under resampling: their intervals use the basic bootstrap (metrics.basic_ci)
+_UPWARD_BIASED = ("ece", "ece_adaptive", "mce")
 _MAX_EXAMPLES = 20
 
 
@@ -114,6 +116,9 @@ def evaluate_scores(
     reps = M.bootstrap(y, stat, n_boot=n_boot, seed=seed) if n_boot > 0 else None
 
     def v(k: str) -> dict[str, Any]:
+        if reps is not None and k in _UPWARD_BIASED:
+            lo, hi = M.basic_ci(point[k], reps[k], level)
+            return {"value": _num(point[k]), "ci": [_num(lo), _num(hi)]}
         return _val(point[k], None if reps is None else reps[k], level)
 
     tpr_at = {}
@@ -495,7 +500,7 @@ def run_evaluation(detectors: Sequence[tuple[str, str, Any]], data: EvalData, op
         },
         "settings": {
             "bootstrap": opts.n_boot,
-            "bootstrap_method": "percentile, resampling humans and AI items separately",
+            "bootstrap_method": "percentile (basic for ECE, adaptive ECE and MCE), resampling humans and AI items separately",
             "proportion_interval": "clopper-pearson",
             "level": opts.level,
             "seed": opts.seed,
