@@ -321,8 +321,13 @@ class Detector:
     def raw_scores(self, items: Sequence[Any]) -> tuple[np.ndarray, list[str | None]]:
         """Uncalibrated raw scores (n,) (log-odds for logit models, pooled over text windows) and the
         per-item errors (None when scored). Failed items score NaN. Export calibrates on these."""
+        scores, errors, _ = self.raw_scores_with_meta(items)
+        return scores, errors
+
+    def raw_scores_with_meta(self, items: Sequence[Any]) -> tuple[np.ndarray, list[str | None], list[dict[str, Any]]]:
+        """:meth:`raw_scores` plus each item's meta (see :meth:`meta`) from the same single pass."""
         outs = self._run(items)
-        return np.array([o.score for o in outs], dtype=np.float64), [o.error for o in outs]
+        return np.array([o.score for o in outs], dtype=np.float64), [o.error for o in outs], [o.meta for o in outs]
 
     def calibrate(self, raw: np.ndarray) -> np.ndarray:
         """Raw scores -> calibrated P(ai) by the bundle's calibration (NaN stays NaN)."""

@@ -106,16 +106,6 @@ def item_meta(item: Any, modality: str, tokenizer: Any = None, text_spec: Any = 
     return {"n_tokens": enc.n_tokens, "n_chars": len(item), "script": dominant_script(item[:20000])}
 
 
-def _metas(items: Sequence[Any], modality: str, bundle_dir: Path, spec: dict[str, Any]) -> list[dict[str, Any]]:
-    if modality == "image":
-        return [item_meta(it, "image") for it in items]
-    from aigc._text import TextSpec, load_tokenizer
-
-    ts = TextSpec.from_dict(spec["preprocessing"])
-    tok = load_tokenizer(bundle_dir / ts.tokenizer)
-    return [item_meta(it, "text", tok, ts) for it in items]
-
-
 def _packages() -> dict[str, str]:
     from importlib import metadata
 
@@ -338,7 +328,7 @@ def _build_in(
 
     # calibration split through the runtime
     det = load(tmp, providers="cpu", threads=opt.threads, variant="fp32")
-    raw, errors = det.raw_scores(list(items))
+    raw, errors, all_metas = det.raw_scores_with_meta(list(items))  # meta from the same pass feeds the support
     ok = np.isfinite(raw)
     n_failed = int((~ok).sum())
     if n_failed:
@@ -371,7 +361,7 @@ def _build_in(
             spec["group_thresholds"] = gt
         else:
             log.warning("no group of %r has enough items for its own thresholds: %s", opt.group_column, gt["skipped"])
-    metas = _metas([items[int(i)] for i in np.flatnonzero(ok)], modality, tmp, spec)
+    metas = [all_metas[int(i)] for i in np.flatnonzero(ok)]
     spec["support"] = _support.compute_support(metas, modality)
     base_auc = auroc(yy, s)
     spec["metrics"] = {
