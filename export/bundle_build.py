@@ -278,7 +278,7 @@ def _build_in(
         pre.setdefault("tokenizer", "tokenizer.json")
         shutil.copyfile(run.tokenizer_file, tmp / pre["tokenizer"])
     for v in variants[1:]:
-        make_variant(v, fp32, tmp)
+        make_variant(v, fp32, tmp, modality=modality)
 
     prov_run = dict(run.provenance or {})
     spec: dict[str, Any] = {

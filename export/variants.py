@@ -3,7 +3,10 @@
 - int8: dynamic quantization (weights int8 offline, activations quantized per batch at run time) of
   ``MatMul`` and ``Gemm`` only. Convolutions stay fp32: dynamic int8 ``ConvInteger`` runs several
   times slower than MLAS's fp32 convolution on CPU and costs accuracy (bench/ measures it), so int8
-  pays off for transformer text models, not for CNNs.
+  pays off for transformer text models, not for CNNs. For text encoders, ONNX Runtime's transformer
+  fusions (GELU, SkipLayerNormalization, ...) run on the fp32 graph first and int8 quantizes the fused
+  graph, which is faster than quantizing the plain graph (BENCHMARKS.md); the fusions are kept only when
+  the fused fp32 graph gives the plain one's outputs to 1e-4 on sample inputs.
 - fp16: every float initializer and op in float16, with casts at the graph's inputs and outputs so
   the runtime still feeds and reads float32. Uses ``onnxruntime.transformers.float16`` when it is
   importable (it is part of the onnxruntime wheel), else a plain converter written with ``onnx``.
@@ -15,7 +18,7 @@ import logging
 import tempfile
 from pathlib import Path
 
-__all__ = ["INT8_OPS", "VARIANT_FILES", "make_fp16", "make_int8", "make_variant"]
+__all__ = ["INT8_OPS", "VARIANT_FILES", "fuse_text_encoder", "make_fp16", "make_int8", "make_variant"]
 
 log = logging.getLogger(__name__)
 
@@ -23,35 +26,109 @@ VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "fp16": "model
 INT8_OPS = ("MatMul", "Gemm")
 
 
-def make_int8(src: str | Path, dst: str | Path, op_types: tuple[str, ...] = INT8_OPS, per_channel: bool = True) -> Path:
+def _sample_text_feeds(path: Path) -> dict[str, object]:
+    """Two rows of 16 tokens (the second padded) for a text graph's inputs, ids below every embedding table."""
+    import numpy as np
+    import onnx
+
+    model = onnx.load(str(path))
+    inits = {i.name: list(i.dims) for i in model.graph.initializer}
+    tables = [inits[n.input[0]][0] for n in model.graph.node if n.op_type == "Gather" and n.input[0] in inits
+              and len(inits[n.input[0]]) == 2]
+    high = max(3, min(tables)) if tables else 100
+    rng = np.random.default_rng(0)
+    ids = rng.integers(min(2, high - 1), high, (2, 16)).astype(np.int64)
+    mask = np.ones_like(ids)
+    mask[1, 12:] = 0
+    pool = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    return {i.name: pool[i.name] for i in model.graph.input if i.name in pool}
+
+
+def fuse_text_encoder(src: str | Path, dst: str | Path, atol: float = 1e-4) -> dict[str, int] | None:
+    """ONNX Runtime's BERT-family fusions on the fp32 text graph ``src``, written to ``dst``.
+
+    Returns the fused-operator counts, or ``None`` (and writes nothing) when nothing fused, the
+    optimizer failed, or the fused graph's outputs differ from ``src``'s by more than ``atol`` on
+    sample inputs: a graph that is not a BERT-like encoder is then quantized as it is.
+    """
+    import numpy as np
+
+    from aigc._session import create_session
+
+    src, dst = Path(src), Path(dst)
+    try:
+        from onnxruntime.transformers.optimizer import optimize_model
+
+        opt = optimize_model(str(src), model_type="bert", num_heads=0, hidden_size=0, opt_level=0)
+        stats = {k: int(v) for k, v in opt.get_fused_operator_statistics().items() if v}
+        if not stats:
+            return None
+        opt.save_model_to_file(str(dst))
+        feeds = _sample_text_feeds(src)
+        a = create_session(src, "cpu", 1).run(None, feeds)[0]
+        b = create_session(dst, "cpu", 1).run(None, feeds)[0]
+        diff = float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
+    except Exception as e:
+        log.info("transformer fusions skipped (%s: %s)", type(e).__name__, str(e)[:300])
+        dst.unlink(missing_ok=True)
+        return None
+    if not diff <= atol:
+        log.warning("transformer fusions changed the outputs by %.3g (> %g); quantizing the plain graph", diff, atol)
+        dst.unlink(missing_ok=True)
+        return None
+    return stats
+
+
+def make_int8(
+    src: str | Path,
+    dst: str | Path,
+    op_types: tuple[str, ...] = INT8_OPS,
+    per_channel: bool = True,
+    fuse_text: bool = False,
+) -> Path:
     """Dynamic int8 quantization of ``op_types`` (default MatMul/Gemm) of the fp32 graph ``src`` into ``dst``.
 
     Weights are signed int8 (S8 weights with U8 activations: the VNNI/AVX2 path of MLAS), one scale per
     output channel by default: on a fine-tuned MiniLM-L6 (600 dev texts) per-tensor scales cost 0.007
     AUROC, per-channel 0.0005, at the same speed.
     ``op_types`` is a parameter so that the benchmark can measure what quantizing ``Conv`` costs.
+    ``fuse_text``: run :func:`fuse_text_encoder` first (text encoders); the fusions that were applied
+    are recorded in the int8 file's metadata (``aigc.int8.fusions``).
     """
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     dst = Path(dst)
+    fused: dict[str, int] | None = None
     with tempfile.TemporaryDirectory(prefix="aigc-int8-") as tmp:
-        pre = Path(tmp) / "pre.onnx"
         src_for_q = Path(src)
-        try:  # shape inference + graph cleanup first: quantization needs shapes for Gemm/MatMul
-            from onnxruntime.quantization.shape_inference import quant_pre_process
+        if fuse_text:
+            fused = fuse_text_encoder(src, Path(tmp) / "fused.onnx")
+            if fused:
+                src_for_q = Path(tmp) / "fused.onnx"
+        if not fused:
+            pre = Path(tmp) / "pre.onnx"
+            try:  # shape inference + graph cleanup first: quantization needs shapes for Gemm/MatMul
+                from onnxruntime.quantization.shape_inference import quant_pre_process
 
-            quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-            src_for_q = pre
-        except Exception as e:  # pragma: no cover - depends on the graph
-            log.info("quant_pre_process skipped (%s: %s)", type(e).__name__, e)
+                quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+                src_for_q = pre
+            except Exception as e:  # pragma: no cover - depends on the graph
+                log.info("quant_pre_process skipped (%s: %s)", type(e).__name__, e)
         quantize_dynamic(
             str(src_for_q),
             str(dst),
             op_types_to_quantize=list(op_types),
             per_channel=per_channel,
             weight_type=QuantType.QInt8,
-            extra_options={"MatMulConstBOnly": True},
+            # contrib ops of the fused graph have no ONNX shape inference: their outputs are float
+            extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
         )
+    if fused:
+        model = onnx.load(str(dst))
+        onnx.helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props},
+                                            "aigc.int8.fusions": ",".join(f"{k}:{v}" for k, v in sorted(fused.items()))})
+        onnx.save(model, str(dst))
     return dst
 
 
@@ -146,9 +223,12 @@ def make_fp16(src: str | Path, dst: str | Path) -> Path:
     return dst
 
 
-def make_variant(variant: str, src: str | Path, out_dir: str | Path) -> Path:
-    """Write ``variant`` (``int8`` or ``fp16``) of the fp32 graph ``src`` into ``out_dir`` under its bundle name."""
+def make_variant(variant: str, src: str | Path, out_dir: str | Path, modality: str | None = None) -> Path:
+    """Write ``variant`` (``int8`` or ``fp16``) of the fp32 graph ``src`` into ``out_dir`` under its bundle name.
+
+    ``modality="text"`` lets int8 try the transformer fusions first (:func:`fuse_text_encoder`).
+    """
     if variant not in ("int8", "fp16"):
         raise ValueError(f"variant: found {variant!r}, expected int8 or fp16 (fp32 is the export itself)")
     dst = Path(out_dir) / VARIANT_FILES[variant]
-    return make_int8(src, dst) if variant == "int8" else make_fp16(src, dst)
+    return make_int8(src, dst, fuse_text=modality == "text") if variant == "int8" else make_fp16(src, dst)
