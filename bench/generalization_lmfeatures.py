@@ -1,0 +1,263 @@
+"""Generalization of a likelihood-feature detector (SmolLM2-135M statistics + logistic regression).
+
+The comparison for ``bench/generalization_text.py``: instead of fine-tuning an encoder on the texts,
+score every text once with a small causal LM (SmolLM2-135M-Instruct from the offline wheel, first
+``--max-length`` tokens) and describe it by domain-agnostic statistics of its tokens under that LM:
+
+    mean / std / 10th, 50th, 90th percentile of the token log-probability, mean predictive entropy,
+    mean log-rank, share of tokens that are the LM's top-1 / in its top-10, the Fast-DetectGPT
+    statistic (analytic, the LM as its own sampler), log-likelihood / entropy (Binoculars-like), and
+    the mean and std of the per-token surprise minus its expectation.
+
+A logistic regression (L2, standardised on the training part) on those 13 numbers is fitted on the
+training part and scored on the held-out part; the split is the same as in ``generalization_text.py``:
+
+- ``lodo-<domain>``: train on the other three domains, test on this one; AUROC, and the FPR on the
+  held-out domain's human texts at the threshold that gives 1% FPR on the training domains' humans
+  (cross-fitted: each training human is scored by a model fitted without its fold).
+- ``long``: train on the five open generators, test on davinci / gpt-3.5-turbo / gpt-4.
+- ``main``: 5-fold cross-validation over all texts, grouped by the human text.
+
+The single statistics' AUROC on each held-out part is printed beside, as the zero-shot baselines.
+Features are cached (``--cache``) so a second run costs nothing. Usage::
+
+    .venv/bin/python bench/generalization_lmfeatures.py --per-domain-human 160 --per-cell 25 \\
+        --max-length 128 --threads 2 --cache /tmp/lmfeat.jsonl --json /tmp/lmfeat.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+DATA = REPO / ".." / "shared" / "data" / "text" / "fastdetectgpt.jsonl"
+DOMAINS = ("xsum", "squad", "writing", "pubmed")
+NEW_GENERATORS = ("davinci", "gpt-3.5-turbo", "gpt-4")
+FEATURES = ("lp_mean", "lp_std", "lp_q10", "lp_q50", "lp_q90", "entropy", "log_rank", "top1", "top10",
+            "fast_detectgpt", "lp_over_entropy", "surprise_gap_mean", "surprise_gap_std")
+
+
+def sample_rows(per_domain_human: int, per_cell: int, seed: int) -> list[dict[str, Any]]:
+    """Distinct human texts per domain and machine texts per (domain, generator), seeded."""
+    rows = [json.loads(x) for x in DATA.open(encoding="utf-8")]
+    human_of = {r["pair_id"]: r["text"] for r in rows if r["label"] == 0}
+    rng = np.random.default_rng(seed)
+    out: list[dict[str, Any]] = []
+    for d in DOMAINS:
+        humans = sorted({r["text"]: r for r in rows if r["domain"] == d and r["label"] == 0}.values(),
+                        key=lambda r: r["pair_id"])
+        for i in rng.permutation(len(humans))[:per_domain_human]:
+            out.append(humans[i])
+        for g in sorted({r["generator"] for r in rows if r["domain"] == d and r["label"] == 1}):
+            cell = [r for r in rows if r["domain"] == d and r["generator"] == g]
+            for i in rng.permutation(len(cell))[:per_cell]:
+                out.append(cell[i])
+    for r in out:
+        r["group"] = hashlib.sha1(human_of[r["pair_id"]].encode()).hexdigest()[:16]
+    return out
+
+
+def token_features(lm: Any, tok: Any, texts: list[str], max_length: int, batch: int) -> np.ndarray:
+    """(n, len(FEATURES)) statistics of each text's first ``max_length`` tokens under ``lm``."""
+    import torch
+    from tqdm import tqdm
+
+    feats = np.full((len(texts), len(FEATURES)), np.nan)
+    order = np.argsort([len(t) for t in texts])
+    for s in tqdm(range(0, len(texts), batch), desc="LM features", unit="batch"):
+        idx = order[s: s + batch]
+        enc = [tok(texts[i], add_special_tokens=False)["input_ids"][:max_length] for i in idx]
+        t_max = max(len(e) for e in enc)
+        pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+        ids = torch.full((len(enc), t_max), pad, dtype=torch.long)
+        mask = torch.zeros((len(enc), t_max), dtype=torch.long)
+        for j, e in enumerate(enc):
+            ids[j, : len(e)] = torch.tensor(e)
+            mask[j, : len(e)] = 1
+        with torch.inference_mode():
+            logits = lm(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+        logp = torch.log_softmax(logits, -1)
+        tgt = ids[:, 1:]
+        lp = logp.gather(-1, tgt[..., None])[..., 0]
+        p = logp.exp()
+        ent = -(p * logp).sum(-1)
+        var = (p * logp.square()).sum(-1) - ent.square()
+        rank = (logp > lp[..., None]).sum(-1).float() + 1
+        valid = mask[:, 1:].bool()
+        for j, i in enumerate(idx):
+            v = valid[j]
+            if int(v.sum()) < 2:
+                continue
+            a, e, r, va = lp[j][v].numpy(), ent[j][v].numpy(), rank[j][v].numpy(), var[j][v].numpy()
+            gap = a + e  # log p(x) - E[log p]
+            feats[i] = [a.mean(), a.std(), *np.quantile(a, [0.1, 0.5, 0.9]), e.mean(), np.log(r).mean(),
+                        (r == 1).mean(), (r <= 10).mean(), gap.sum() / np.sqrt(max(va.sum(), 1e-12)),
+                        a.mean() / max(e.mean(), 1e-6), gap.mean(), gap.std()]
+    return feats
+
+
+def fit_logreg(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """L2 logistic regression by Newton steps on standardised features; returns (mean, std, weights)."""
+    mu, sd = x.mean(0), x.std(0) + 1e-9
+    z = np.c_[(x - mu) / sd, np.ones(len(x))]
+    w = np.zeros(z.shape[1])
+    reg = np.full(z.shape[1], l2)
+    reg[-1] = 0.0
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-(z @ w)))
+        g = z.T @ (p - y) + reg * w
+        h = (z * (p * (1 - p))[:, None]).T @ z + np.diag(reg + 1e-9)
+        step = np.linalg.solve(h, g)
+        w -= step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    return mu, sd, w
+
+
+def predict(model: tuple[np.ndarray, np.ndarray, np.ndarray], x: np.ndarray) -> np.ndarray:
+    mu, sd, w = model
+    return np.c_[(x - mu) / sd, np.ones(len(x))] @ w
+
+
+def _folds(groups: list[str], k: int, seed: int) -> np.ndarray:
+    uniq = sorted(set(groups))
+    perm = np.random.default_rng(seed).permutation(len(uniq))
+    fold_of = {uniq[i]: n % k for n, i in enumerate(perm)}
+    return np.asarray([fold_of[g] for g in groups])
+
+
+def crossfit(x: np.ndarray, y: np.ndarray, groups: list[str], k: int = 5, seed: int = 0) -> np.ndarray:
+    """Out-of-fold scores, folds grouped by the human text."""
+    f = _folds(groups, k, seed)
+    s = np.zeros(len(y))
+    for i in range(k):
+        s[f == i] = predict(fit_logreg(x[f != i], y[f != i]), x[f == i])
+    return s
+
+
+def evaluate(rows: list[dict[str, Any]], feats: np.ndarray, name: str, test_mask: np.ndarray,
+             train_mask: np.ndarray | None = None) -> dict[str, Any]:
+    """Fit on ``train_mask`` (default: all but the test part), score ``test_mask``."""
+    from aigc.metrics import auroc
+
+    y = np.asarray([r["label"] for r in rows], dtype=float)
+    tr = ~test_mask if train_mask is None else train_mask
+    model = fit_logreg(feats[tr], y[tr])
+    s_te = predict(model, feats[test_mask])
+    s_tr = crossfit(feats[tr], y[tr], [r["group"] for r, m in zip(rows, tr, strict=True) if m])
+    h = np.sort(s_tr[y[tr] == 0])
+    thr = float(np.quantile(h, 0.99, method="higher"))
+    yt = y[test_mask]
+    out: dict[str, Any] = {
+        "name": name, "n_train": int(tr.sum()), "n_test": int(test_mask.sum()),
+        "train_auroc_crossfit": auroc(y[tr], s_tr), "test_auroc": auroc(yt, s_te),
+        "threshold": thr, "train_fpr": float(np.mean(s_tr[y[tr] == 0] > thr)),
+        "heldout_human_fpr": float(np.mean(s_te[yt == 0] > thr)), "heldout_humans": int((yt == 0).sum()),
+        # single statistics, signed so that higher means machine (a low log-rank is machine-like)
+        "single": {f: auroc(yt, sign * feats[test_mask, FEATURES.index(f)])
+                   for f, sign in (("lp_mean", 1.0), ("log_rank", -1.0), ("fast_detectgpt", 1.0))},
+        "weights": dict(zip([*FEATURES, "bias"], np.round(model[2], 3).tolist(), strict=True)),
+    }
+    gens = sorted({r["generator"] for r, m in zip(rows, test_mask, strict=True) if m and r["label"] == 1})
+    te_rows = [r for r, m in zip(rows, test_mask, strict=True) if m]
+    if len(gens) > 1:
+        out["by_generator"] = {}
+        for g in gens:
+            sel = np.asarray([r["label"] == 0 or r["generator"] == g for r in te_rows])
+            out["by_generator"][g] = auroc(yt[sel], s_te[sel])
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--per-domain-human", type=int, default=160)
+    ap.add_argument("--per-cell", type=int, default=25, help="machine texts per (domain, generator)")
+    ap.add_argument("--max-length", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cache", default="", help="JSONL of per-text features, reused when present")
+    ap.add_argument("--json", default="")
+    args = ap.parse_args(argv)
+    if not DATA.is_file():
+        print(f"{DATA} not found (../shared/data beside the repository)", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    rows = sample_rows(args.per_domain_human, args.per_cell, args.seed)
+    key = f"{args.max_length}"
+    cache: dict[str, list[float]] = {}
+    cpath = Path(args.cache) if args.cache else None
+    if cpath and cpath.is_file():
+        for line in cpath.read_text().splitlines():
+            c = json.loads(line)
+            cache[c["key"]] = c["f"]
+    ck = [hashlib.sha1(f"{key}|{r['text']}".encode()).hexdigest() for r in rows]
+    todo = [i for i, k in enumerate(ck) if k not in cache]
+    if todo:
+        import torch
+
+        from training.weights import smollm2_path
+        from training.zeroshot import load_causal_lm
+
+        torch.set_num_threads(args.threads)
+        torch.manual_seed(0)
+        lm, tok = load_causal_lm(str(smollm2_path()), dtype="float32", device="cpu")
+        f = token_features(lm, tok, [rows[i]["text"] for i in todo], args.max_length, args.batch)
+        for j, i in enumerate(todo):
+            cache[ck[i]] = f[j].tolist()
+        if cpath:
+            with cpath.open("a") as fh:
+                for j, i in enumerate(todo):
+                    fh.write(json.dumps({"key": ck[i], "f": f[j].tolist()}) + "\n")
+    feats = np.asarray([cache[k] for k in ck], dtype=float)
+    ok = np.isfinite(feats).all(1)
+    rows = [r for r, o in zip(rows, ok, strict=True) if o]
+    feats = feats[ok]
+    feat_s = time.perf_counter() - t0
+    from aigc.metrics import auroc
+
+    y = np.asarray([r["label"] for r in rows], dtype=float)
+    results = [{"name": "main (5-fold CV)", "n_train": len(rows), "n_test": len(rows),
+                "test_auroc": auroc(y, crossfit(feats, y, [r["group"] for r in rows]))}]
+    for d in DOMAINS:
+        results.append(evaluate(rows, feats, f"lodo-{d}", np.asarray([r["domain"] == d for r in rows])))
+    # newest generators held out: their machine texts, the human texts they continue and half of the other
+    # human texts (by a hash of the human text) are the test part; nothing that shares a human text with the
+    # test part is trained on
+    new = np.asarray([r["generator"] in NEW_GENERATORS for r in rows])
+    new_groups = {r["group"] for r, m in zip(rows, new, strict=True) if m}
+    test = np.asarray([m or (r["label"] == 0 and (r["group"] in new_groups or int(r["group"], 16) % 2 == 1))
+                       for r, m in zip(rows, new, strict=True)])
+    test_groups = {r["group"] for r, m in zip(rows, test, strict=True) if m}
+    train = np.asarray([not m and r["group"] not in test_groups for r, m in zip(rows, test, strict=True)])
+    results.append(evaluate(rows, feats, "long", test, train))
+    print(f"\n{len(rows)} texts, first {args.max_length} tokens; features {feat_s:.0f} s")
+    print(f"{'run':<18} {'train':>6} {'test':>5} {'train AUROC (cv)':>17} {'test AUROC':>11} "
+          f"{'held-out human FPR @1%':>23}   single statistics on the test part")
+    for r in results:
+        fpr = f"{100 * r['heldout_human_fpr']:.1f}% of {r['heldout_humans']}" if "heldout_human_fpr" in r else "-"
+        single = ", ".join(f"{k} {v:.3f}" for k, v in r.get("single", {}).items())
+        print(f"{r['name']:<18} {r['n_train']:>6} {r['n_test']:>5} {r.get('train_auroc_crossfit', float('nan')):>17.4f} "
+              f"{r['test_auroc']:>11.4f} {fpr:>23}   {single}")
+        for g, a in r.get("by_generator", {}).items():
+            print(f"{'':<18}   {g:<16} AUROC {a:.4f}")
+    print(f"wall time {time.perf_counter() - t0:.0f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"results": results, "args": vars(args), "n": len(rows)}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
