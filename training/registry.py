@@ -6,8 +6,8 @@ A factory is a plain function ``fn(cfg: ModelConfig) -> nn.Module``. Image model
 (zero-shot statistics returning (N,)); the default is ``"logits"``.
 
 Names with a prefix family (``timm:<name>``, ``hf:<name or path>``) resolve to the family's factory.
-The optional module ``training.zeroshot`` is imported on first use so that its ``zeroshot:*`` models
-register themselves.
+The optional modules ``training.zeroshot`` and ``training.lmfeatures`` are imported on first use so
+that their ``zeroshot:*`` models register themselves.
 """
 
 from __future__ import annotations
@@ -60,11 +60,12 @@ def _load_plugins() -> None:
         return
     _plugins_loaded = True
     importlib.import_module("training.models")  # the built-in models
-    try:
-        importlib.import_module("training.zeroshot")
-    except ModuleNotFoundError as e:
-        if e.name != "training.zeroshot":
-            raise
+    for mod in ("training.zeroshot", "training.lmfeatures"):
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                raise
 
 
 def list_models(modality: str | None = None) -> list[str]:

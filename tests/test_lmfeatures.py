@@ -1,0 +1,158 @@
+"""zeroshot:features: ten token statistics under a causal LM and a closed-form logistic head.
+
+The statistics are checked against a float64 numpy computation on the same logits (with padding on
+either side), the head against its optimality condition, and the model through aigc train -> aigc
+export -> aigc.load on a tiny random Llama."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from test_zeroshot import make_lm, make_tokenizer, save_lm  # noqa: E402
+
+from training.lmfeatures import FEATURE_NAMES, LikelihoodFeatures, fit_logistic, token_statistics  # noqa: E402
+
+pytestmark = pytest.mark.train
+
+
+def _np_stats(logits: np.ndarray, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    out = []
+    for r in range(len(ids)):
+        x = logits[r].astype(np.float64)
+        lps = x - x.max(-1, keepdims=True)
+        lps = lps - np.log(np.exp(lps).sum(-1, keepdims=True))
+        pos = [t for t in range(1, len(ids[r])) if mask[r, t] and mask[r, t - 1]]
+        lp = np.array([lps[t - 1, ids[r, t]] for t in pos])
+        p = np.exp(lps[[t - 1 for t in pos]])
+        ent = -(p * lps[[t - 1 for t in pos]]).sum(-1)
+        var = (p * lps[[t - 1 for t in pos]] ** 2).sum(-1) - ent**2
+        rank = np.array([1 + int((lps[t - 1] > lps[t - 1, ids[r, t]]).sum()) for t in pos])
+        gap = lp + ent
+        out.append([lp.mean(), lp.std(), ent.mean(), np.log(rank).mean(), (rank == 1).mean(), (rank <= 10).mean(),
+                    gap.sum() / np.sqrt(var.sum()), lp.mean() / ent.mean(), gap.mean(), gap.std()])
+    return np.asarray(out)
+
+
+def test_token_statistics_match_numpy_with_padding_on_either_side() -> None:
+    rng = np.random.default_rng(0)
+    n, t, v = 4, 12, 30
+    logits = rng.normal(0, 3, (n, t, v)).astype(np.float32)
+    ids = rng.integers(0, v, (n, t))
+    mask = np.ones((n, t), dtype=np.int64)
+    mask[1, 9:] = 0  # right padding
+    mask[2, :4] = 0  # left padding
+    got = token_statistics(torch.from_numpy(logits), torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
+    assert got.shape == (n, len(FEATURE_NAMES))
+    np.testing.assert_allclose(got, _np_stats(logits, ids, mask), rtol=2e-4, atol=2e-4)
+    # what a pad token holds does not matter
+    ids2 = ids.copy()
+    ids2[1, 9:] = 0
+    got2 = token_statistics(torch.from_numpy(logits), torch.from_numpy(ids2), torch.from_numpy(mask)).numpy()
+    np.testing.assert_allclose(got2[1], got[1], rtol=1e-6, atol=1e-6)
+
+
+def test_fit_logistic_meets_its_optimality_condition_and_refuses_bad_input() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(400, 3)) * [1.0, 10.0, 0.1] + [0.0, 5.0, -2.0]
+    y = (x[:, 0] + 0.1 * x[:, 1] + rng.normal(0, 1, 400) > 0.5).astype(int)
+    mean, std, w, b = fit_logistic(x, y, l2=1.0)
+    z = (x - mean) / std
+    p = 1 / (1 + np.exp(-(z @ w + b)))
+    np.testing.assert_allclose(z.T @ (p - y) + 1.0 * w, 0, atol=1e-6)  # gradient of the penalised loss
+    assert abs(np.sum(p - y)) < 1e-6  # the unpenalised bias
+    assert w[0] > 0 and w[1] > 0
+    with pytest.raises(ValueError, match="both 0 and 1"):
+        fit_logistic(x, np.zeros(400))
+    bad = x.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf"):
+        fit_logistic(bad, y)
+
+
+def test_unfitted_head_is_fast_detectgpt_and_fitted_head_is_linear_in_the_features() -> None:
+    from training.zeroshot import FastDetectGPT
+
+    lm = make_lm(40, 0)
+    model = LikelihoodFeatures(lm).eval()
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 0
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(4, 40, (3, 10), generator=g)
+    mask = torch.ones_like(ids)
+    mask[2, 7:] = 0
+    with torch.no_grad():
+        np.testing.assert_allclose(model(ids, mask).numpy(), FastDetectGPT(lm)(ids, mask).numpy(), rtol=1e-5, atol=1e-5)
+        f = model.features(ids, mask).numpy().astype(np.float64)
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(50, len(FEATURE_NAMES)))
+    labels = (feats[:, 0] > 0).astype(int)
+    info = model.fit_head(feats, labels)
+    assert info["n"] == 50 and set(info["weights"]) == set(FEATURE_NAMES) and int(model.fitted) == 1
+    mean, std, w, b = fit_logistic(feats, labels)
+    with torch.no_grad():
+        np.testing.assert_allclose(model(ids, mask).numpy(), ((f - mean) / std) @ w + b, rtol=1e-4, atol=1e-4)
+    # the head travels in the state dict (buffers), so a saved run reloads fitted
+    fresh = LikelihoodFeatures(lm)
+    fresh.load_state_dict(model.state_dict())
+    assert int(fresh.fitted) == 1 and torch.equal(fresh.head_weight, model.head_weight)
+
+
+def test_registered_and_shipped_configs_load() -> None:
+    from training.config import load_config
+    from training.registry import list_models
+
+    assert "zeroshot:features" in list_models("text")
+    repo = Path(__file__).resolve().parents[1]
+    for name in ("text_lmfeatures_smollm2_shared.yaml", "text_lmfeatures_smollm2.yaml"):
+        assert load_config(repo / "configs" / name).model.name == "zeroshot:features"
+
+
+@pytest.mark.slow
+def test_train_fits_the_head_then_export_and_runtime_agree(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("export.cli")
+    from test_zeroshot_pipeline import _data
+
+    from aigc._detector import load
+    from aigc.cli import main as aigc_main
+    from training.run import load_run
+    from training.zeroshot import score_texts
+
+    tok = make_tokenizer()
+    lm_dir = save_lm(make_lm(len(tok), 0), tok, tmp_path / "lm")
+    data = _data(tmp_path, make_lm(len(tok), 0), tok, 60)
+    cfg = {
+        "name": "lmfeat-test",
+        "data": {"train": str(data), "group_by": "pair_id", "dev_fraction": 0.3, "test_fraction": 0.2,
+                 "max_length": 16, "stride": 8, "max_windows": 4},
+        "model": {"name": "zeroshot:features", "backbone": str(lm_dir)},
+        "train": {"device": "cpu", "progress": False},
+        "eval": {"batch_size": 8, "max_tokens": 128},
+    }
+    cfg_path = tmp_path / "c.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    run, bundle = tmp_path / "run", tmp_path / "bundle"
+    assert aigc_main(["train", str(cfg_path), "--out", str(run)]) == 0
+    info = json.loads((run / "run.json").read_text())
+    assert info["output_kind"] == "score" and info["trainable_parameters"] == 0
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    fitted = [m for m in lines if m["kind"] == "fit_head"]
+    assert fitted and fitted[0]["n"] >= 50
+    dev = [m for m in lines if m["kind"] == "dev"]
+    assert dev and dev[0]["auroc"] > 0.8
+    lr = load_run(run)
+    assert int(lr.model.fitted) == 1
+
+    assert aigc_main(["export", str(run), "--out", str(bundle), "--targets", "0.2"]) == 0
+    det = load(bundle, providers="cpu")
+    texts = [r["text"] for r in map(json.loads, data.read_text().splitlines()[:10])]
+    raw, errors = det.raw_scores(texts)
+    assert errors == [None] * len(texts)
+    np.testing.assert_allclose(raw, score_texts(lr.model, tok, texts, det.text_spec), rtol=1e-4, atol=1e-4)

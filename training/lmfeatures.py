@@ -1,0 +1,220 @@
+"""Likelihood-feature detector: statistics of a text's tokens under a causal LM, and a fitted linear head.
+
+``zeroshot:features`` sits between the zero-shot statistics (``training/zeroshot.py``: one number, no
+training data) and fine-tuned encoders (``hf:``): a frozen causal LM describes each window by ten
+domain-agnostic statistics of its tokens, and a logistic regression on those ten numbers is fitted in
+closed form on the training split. Fine-tuned encoders learn the vocabulary of their training domains;
+these statistics only say how predictable the text is to an LM, which is what transfers to domains the
+detector never saw (BENCHMARKS.md, "Training: text generalization": leave-one-domain-out).
+
+Statistics over the scored positions t of a window (the tokens whose own and previous positions are
+unmasked, as in ``training/zeroshot.py``), with lp_t = log p(x_t | x_<t), H_t the predictive entropy,
+mu_t = -H_t and s2_t the variance of log p under the LM's own distribution:
+
+==================  ============================================================
+``lp_mean``         mean_t lp_t
+``lp_std``          standard deviation of lp_t
+``entropy``         mean_t H_t
+``log_rank``        mean_t log rank(x_t) (1 = the LM's top token)
+``top1``            share of positions where x_t is the top token
+``top10``           share of positions where x_t is in the top 10
+``fast_detectgpt``  sum_t (lp_t - mu_t) / sqrt(sum_t s2_t) (one-model Fast-DetectGPT)
+``lp_over_entropy`` lp_mean / entropy (one-model Binoculars, negated)
+``gap_mean``        mean_t (lp_t - mu_t)
+``gap_std``         standard deviation of lp_t - mu_t
+==================  ============================================================
+
+The whole module (LM, statistics, standardisation, head) exports to ONNX as one graph returning a score
+(N,), larger = more AI-like (``output_kind = "score"``). The head lives in buffers, not parameters: the
+training loop sees no trainable parameters and calls :meth:`LikelihoodFeatures.fit_head` on the
+training split's features instead of running an optimiser.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .zeroshot import _logits, _vocab, load_causal_lm, text_spec_for
+
+__all__ = ["FEATURE_NAMES", "LikelihoodFeatures", "fit_logistic", "token_statistics"]
+
+FEATURE_NAMES = ("lp_mean", "lp_std", "entropy", "log_rank", "top1", "top10", "fast_detectgpt",
+                 "lp_over_entropy", "gap_mean", "gap_std")
+
+
+def _mstd(x: torch.Tensor, valid: torch.Tensor, n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Masked mean and (population) standard deviation of x (N,L) per row."""
+    zero = torch.zeros_like(x)
+    mean = torch.where(valid, x, zero).sum(-1) / n
+    var = torch.where(valid, (x - mean[:, None]) ** 2, zero).sum(-1) / n
+    return mean, torch.sqrt(var.clamp_min(0.0))
+
+
+def token_statistics(logits: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The ten statistics of :data:`FEATURE_NAMES` (N, 10) float32 from causal-LM logits (N, T, V).
+
+    A row with no scored position gives NaN (as the zero-shot statistics do).
+    """
+    lp_all = torch.log_softmax(logits[:, :-1, :].float(), dim=-1)  # (N, T-1, V)
+    target = input_ids[:, 1:]
+    valid = (attention_mask[:, 1:] > 0) & (attention_mask[:, :-1] > 0)  # (N, T-1)
+    n = valid.sum(-1).to(torch.float32)
+    lp = lp_all.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # (N, T-1)
+    p = lp_all.exp()
+    ent = -(p * lp_all).sum(-1)  # (N, T-1)
+    var = (p * lp_all * lp_all).sum(-1) - ent * ent  # Var[log p] under p
+    rank = (lp_all > lp.unsqueeze(-1)).to(torch.float32).sum(-1) + 1.0
+    gap = lp + ent  # lp - E[log p]
+    zero = torch.zeros_like(lp)
+    lp_mean, lp_std = _mstd(lp, valid, n)
+    ent_mean, _ = _mstd(ent, valid, n)
+    lrank, _ = _mstd(torch.log(rank), valid, n)
+    top1, _ = _mstd((rank <= 1.0).to(torch.float32), valid, n)
+    top10, _ = _mstd((rank <= 10.0).to(torch.float32), valid, n)
+    fdg = torch.where(valid, gap, zero).sum(-1) / torch.sqrt(torch.where(valid, var, zero).sum(-1).clamp_min(1e-12))
+    gap_mean, gap_std = _mstd(gap, valid, n)
+    ratio = lp_mean / ent_mean.clamp_min(1e-6)
+    return torch.stack([lp_mean, lp_std, ent_mean, lrank, top1, top10, fdg, ratio, gap_mean, gap_std], dim=-1)
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 100
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """L2-penalised logistic regression by Newton's method on standardised features.
+
+    ``x`` (n, F) finite, ``y`` (n,) in {0, 1} with both classes. Returns ``(mean, std, weight, bias)`` so
+    that the score is ``((x - mean) / std) @ weight + bias`` (a log-odds). ``l2`` penalises the weights
+    of the standardised features, not the bias.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.ndim != 2 or len(x) != len(y):
+        raise ValueError(f"fit_logistic: x {x.shape} and y {y.shape} do not match")
+    if not np.isfinite(x).all():
+        raise ValueError("fit_logistic: features hold NaN or inf (drop the texts that have no scored token)")
+    if set(np.unique(y).tolist()) != {0.0, 1.0}:
+        raise ValueError(f"fit_logistic: labels must hold both 0 and 1 (found {sorted(set(y.tolist()))})")
+    mean, std = x.mean(0), x.std(0)
+    std = np.where(std > 1e-12, std, 1.0)
+    z = np.c_[(x - mean) / std, np.ones(len(x))]
+    w = np.zeros(z.shape[1])
+    reg = np.full(z.shape[1], float(l2))
+    reg[-1] = 0.0
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-np.clip(z @ w, -50, 50)))
+        g = z.T @ (p - y) + reg * w
+        h = (z * (p * (1 - p))[:, None]).T @ z + np.diag(reg + 1e-9)
+        step = np.linalg.solve(h, g)
+        w -= step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return mean, std, w[:-1], float(w[-1])
+
+
+class LikelihoodFeatures(nn.Module):
+    """A frozen causal LM, the ten token statistics, standardisation and a linear head: score (N,).
+
+    Until :meth:`fit_head` runs, the head is the one-model Fast-DetectGPT statistic alone (weight 1 on
+    ``fast_detectgpt``), so an unfitted module is still a sensible zero-shot detector.
+    """
+
+    output_kind = "score"
+
+    def __init__(self, lm: nn.Module, l2: float = 1.0) -> None:
+        super().__init__()
+        self.lm = lm
+        self.vocab = _vocab(lm)
+        self.l2 = float(l2)
+        f = len(FEATURE_NAMES)
+        w = torch.zeros(f)
+        w[FEATURE_NAMES.index("fast_detectgpt")] = 1.0
+        self.register_buffer("feat_mean", torch.zeros(f))
+        self.register_buffer("feat_std", torch.ones(f))
+        self.register_buffer("head_weight", w)
+        self.register_buffer("head_bias", torch.zeros(()))
+        self.register_buffer("fitted", torch.zeros((), dtype=torch.int64))
+
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(N, 10) statistics of each window."""
+        return token_statistics(_logits(self.lm, input_ids, attention_mask, self.vocab), input_ids, attention_mask)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        z = (self.features(input_ids, attention_mask) - self.feat_mean) / self.feat_std
+        return z @ self.head_weight + self.head_bias
+
+    def fit_head(self, features: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+        """Fit the head on per-text features (n, 10) and labels (n,); return what was fitted (for the log)."""
+        mean, std, w, b = fit_logistic(features, labels, self.l2)
+        dev = self.head_weight.device
+        self.feat_mean.copy_(torch.as_tensor(mean, dtype=torch.float32, device=dev))
+        self.feat_std.copy_(torch.as_tensor(std, dtype=torch.float32, device=dev))
+        self.head_weight.copy_(torch.as_tensor(w, dtype=torch.float32, device=dev))
+        self.head_bias.fill_(b)
+        self.fitted.fill_(1)
+        return {"n": len(labels), "weights": dict(zip(FEATURE_NAMES, np.round(w, 4).tolist(), strict=True)),
+                "bias": round(b, 4)}
+
+
+@torch.no_grad()
+def window_features(model: LikelihoodFeatures, rows: list[dict[str, Any]], ctx: Any) -> np.ndarray:
+    """Per-text features (n, 10): each text's windows by the run's text spec, features averaged over its
+    windows; NaN rows for texts that cannot be scored."""
+    from aigc._text import TextWindows, batches_by_token_budget, encode_windows, pad_windows
+
+    model.eval()
+    dev = next(model.lm.parameters()).device
+    encoded = encode_windows(ctx.tokenizer, [r["item"] for r in rows], ctx.text_spec)
+    flat: list[list[int]] = []
+    owner: list[int] = []
+    for i, enc in enumerate(encoded):
+        if isinstance(enc, TextWindows):
+            flat.extend(enc.windows)
+            owner.extend([i] * len(enc.windows))
+    win = np.full((len(flat), len(FEATURE_NAMES)), np.nan)
+    batches = list(batches_by_token_budget([len(w) for w in flat], ctx.cfg.eval.max_tokens, ctx.cfg.eval.batch_size))
+    progress = bool(getattr(ctx.cfg.train, "progress", False))
+    if progress:
+        from tqdm import tqdm
+
+        batches = tqdm(batches, desc="LM features of the training split", unit="batch")
+    for b in batches:
+        ids, mask = pad_windows([flat[j] for j in b], ctx.text_spec.pad_id)
+        f = model.features(torch.from_numpy(ids).to(dev), torch.from_numpy(mask).to(dev))
+        win[b] = f.float().cpu().numpy()
+    out = np.full((len(rows), len(FEATURE_NAMES)), np.nan)
+    sums: dict[int, list[np.ndarray]] = {}
+    for j, i in enumerate(owner):
+        sums.setdefault(i, []).append(win[j])
+    for i, ws in sums.items():
+        out[i] = np.mean(np.stack(ws), axis=0)
+    return out
+
+
+def create_lmfeatures(model: str = "smollm2", dtype: Any = None, device: Any = None, l2: float = 1.0
+                      ) -> tuple[LikelihoodFeatures, Any]:
+    """Build the detector on the causal LM ``model`` (hub name or local path; ``smollm2`` offline)."""
+    lm, tok = load_causal_lm(model, dtype, device)
+    return LikelihoodFeatures(lm, l2), tok
+
+
+try:
+    from training.registry import register_model
+except ImportError:  # pragma: no cover - the registry ships with training/
+    register_model = None
+
+if register_model is not None:
+
+    @register_model("zeroshot:features", modality="text", output_kind="score",
+                    help="ten token statistics under model.backbone (default smollm2) + a logistic-regression "
+                         "head fitted in closed form on the training split (generalizes across domains)")
+    def _zs_features(cfg: Any) -> nn.Module:
+        lm = cfg.backbone or (cfg.pretrained if cfg.pretrained not in ("", "hub") else "") or "smollm2"
+        dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if torch.cuda.is_available() \
+            else torch.float32
+        model, tok = create_lmfeatures(lm, dtype=dtype, device="cpu")
+        model.tokenizer = tok
+        model.text_spec = text_spec_for(tok)
+        return model
