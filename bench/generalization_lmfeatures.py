@@ -1,16 +1,11 @@
 """Generalization of a likelihood-feature detector (SmolLM2-135M statistics + logistic regression).
 
-The comparison for ``bench/generalization_text.py``: instead of fine-tuning an encoder on the texts,
-score every text once with a small causal LM (SmolLM2-135M-Instruct from the offline wheel, first
-``--max-length`` tokens) and describe it by domain-agnostic statistics of its tokens under that LM:
-
-    mean / std / 10th, 50th, 90th percentile of the token log-probability, mean predictive entropy,
-    mean log-rank, share of tokens that are the LM's top-1 / in its top-10, the Fast-DetectGPT
-    statistic (analytic, the LM as its own sampler), log-likelihood / entropy (Binoculars-like), and
-    the mean and std of the per-token surprise minus its expectation.
-
-A logistic regression (L2, standardised on the training part) on those 13 numbers is fitted on the
-training part and scored on the held-out part; the split is the same as in ``generalization_text.py``:
+The method of ``zeroshot:features`` (``training/lmfeatures.py``: its ``token_statistics`` and
+``fit_logistic``), measured across domains and generators in one pass: every text is scored once by
+SmolLM2-135M-Instruct (offline wheel, first ``--max-length`` tokens, one window), described by the ten
+token statistics, and a logistic regression on them is fitted on each training part and scored on the
+held-out part (``aigc train`` on the config does the same on one split; this script shares one feature
+pass across all splits). The splits:
 
 - ``lodo-<domain>``: train on the other three domains, test on this one; AUROC, and the FPR on the
   held-out domain's human texts at the threshold that gives 1% FPR on the training domains' humans
@@ -45,8 +40,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 DATA = REPO / ".." / "shared" / "data" / "text" / "fastdetectgpt.jsonl"
 DOMAINS = ("xsum", "squad", "writing", "pubmed")
 NEW_GENERATORS = ("davinci", "gpt-3.5-turbo", "gpt-4")
-FEATURES = ("lp_mean", "lp_std", "lp_q10", "lp_q50", "lp_q90", "entropy", "log_rank", "top1", "top10",
-            "fast_detectgpt", "lp_over_entropy", "surprise_gap_mean", "surprise_gap_std")
+from training.lmfeatures import FEATURE_NAMES as FEATURES  # noqa: E402
 
 
 def sample_rows(per_domain_human: int, per_cell: int, seed: int) -> list[dict[str, Any]]:
@@ -74,11 +68,13 @@ def token_features(lm: Any, tok: Any, texts: list[str], max_length: int, batch: 
     import torch
     from tqdm import tqdm
 
+    from training.lmfeatures import token_statistics
+
     feats = np.full((len(texts), len(FEATURES)), np.nan)
     order = np.argsort([len(t) for t in texts])
     for s in tqdm(range(0, len(texts), batch), desc="LM features", unit="batch"):
         idx = order[s: s + batch]
-        enc = [tok(texts[i], add_special_tokens=False)["input_ids"][:max_length] for i in idx]
+        enc = [tok(texts[i], add_special_tokens=True)["input_ids"][:max_length] for i in idx]
         t_max = max(len(e) for e in enc)
         pad = tok.pad_token_id if tok.pad_token_id is not None else 0
         ids = torch.full((len(enc), t_max), pad, dtype=torch.long)
@@ -87,48 +83,22 @@ def token_features(lm: Any, tok: Any, texts: list[str], max_length: int, batch: 
             ids[j, : len(e)] = torch.tensor(e)
             mask[j, : len(e)] = 1
         with torch.inference_mode():
-            logits = lm(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-        logp = torch.log_softmax(logits, -1)
-        tgt = ids[:, 1:]
-        lp = logp.gather(-1, tgt[..., None])[..., 0]
-        p = logp.exp()
-        ent = -(p * logp).sum(-1)
-        var = (p * logp.square()).sum(-1) - ent.square()
-        rank = (logp > lp[..., None]).sum(-1).float() + 1
-        valid = mask[:, 1:].bool()
-        for j, i in enumerate(idx):
-            v = valid[j]
-            if int(v.sum()) < 2:
-                continue
-            a, e, r, va = lp[j][v].numpy(), ent[j][v].numpy(), rank[j][v].numpy(), var[j][v].numpy()
-            gap = a + e  # log p(x) - E[log p]
-            feats[i] = [a.mean(), a.std(), *np.quantile(a, [0.1, 0.5, 0.9]), e.mean(), np.log(r).mean(),
-                        (r == 1).mean(), (r <= 10).mean(), gap.sum() / np.sqrt(max(va.sum(), 1e-12)),
-                        a.mean() / max(e.mean(), 1e-6), gap.mean(), gap.std()]
+            logits = lm(input_ids=ids, attention_mask=mask).logits
+            f = token_statistics(logits, ids, mask).numpy()
+        feats[idx] = f
     return feats
 
 
-def fit_logreg(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """L2 logistic regression by Newton steps on standardised features; returns (mean, std, weights)."""
-    mu, sd = x.mean(0), x.std(0) + 1e-9
-    z = np.c_[(x - mu) / sd, np.ones(len(x))]
-    w = np.zeros(z.shape[1])
-    reg = np.full(z.shape[1], l2)
-    reg[-1] = 0.0
-    for _ in range(iters):
-        p = 1 / (1 + np.exp(-(z @ w)))
-        g = z.T @ (p - y) + reg * w
-        h = (z * (p * (1 - p))[:, None]).T @ z + np.diag(reg + 1e-9)
-        step = np.linalg.solve(h, g)
-        w -= step
-        if np.max(np.abs(step)) < 1e-8:
-            break
-    return mu, sd, w
+def fit_logreg(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """``training.lmfeatures.fit_logistic`` (L2 1.0 on standardised features), as the detector fits its head."""
+    from training.lmfeatures import fit_logistic
+
+    return fit_logistic(x, y)
 
 
-def predict(model: tuple[np.ndarray, np.ndarray, np.ndarray], x: np.ndarray) -> np.ndarray:
-    mu, sd, w = model
-    return np.c_[(x - mu) / sd, np.ones(len(x))] @ w
+def predict(model: tuple[np.ndarray, np.ndarray, np.ndarray, float], x: np.ndarray) -> np.ndarray:
+    mean, std, w, b = model
+    return ((x - mean) / std) @ w + b
 
 
 def _folds(groups: list[str], k: int, seed: int) -> np.ndarray:
@@ -168,7 +138,7 @@ def evaluate(rows: list[dict[str, Any]], feats: np.ndarray, name: str, test_mask
         # single statistics, signed so that higher means machine (a low log-rank is machine-like)
         "single": {f: auroc(yt, sign * feats[test_mask, FEATURES.index(f)])
                    for f, sign in (("lp_mean", 1.0), ("log_rank", -1.0), ("fast_detectgpt", 1.0))},
-        "weights": dict(zip([*FEATURES, "bias"], np.round(model[2], 3).tolist(), strict=True)),
+        "weights": {**dict(zip(FEATURES, np.round(model[2], 3).tolist(), strict=True)), "bias": round(model[3], 3)},
     }
     gens = sorted({r["generator"] for r, m in zip(rows, test_mask, strict=True) if m and r["label"] == 1})
     te_rows = [r for r, m in zip(rows, test_mask, strict=True) if m]
@@ -196,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     t0 = time.perf_counter()
     rows = sample_rows(args.per_domain_human, args.per_cell, args.seed)
-    key = f"{args.max_length}"
+    key = f"v2|{args.max_length}"  # v2: the ten statistics of training.lmfeatures
     cache: dict[str, list[float]] = {}
     cpath = Path(args.cache) if args.cache else None
     if cpath and cpath.is_file():
