@@ -2,7 +2,7 @@
 
 The method of ``zeroshot:features`` (``training/lmfeatures.py``: its ``token_statistics`` and
 ``fit_logistic``), measured across domains and generators in one pass: every text is scored once by
-SmolLM2-135M-Instruct (offline wheel, first ``--max-length`` tokens, one window), described by the ten
+SmolLM2-135M-Instruct (offline wheel, first ``--max-length`` tokens, one window), described by the seven
 token statistics, and a logistic regression on them is fitted on each training part and scored on the
 held-out part (``aigc train`` on the config does the same on one split; this script shares one feature
 pass across all splits). The splits:
@@ -135,9 +135,9 @@ def evaluate(rows: list[dict[str, Any]], feats: np.ndarray, name: str, test_mask
         "train_auroc_crossfit": auroc(y[tr], s_tr), "test_auroc": auroc(yt, s_te),
         "threshold": thr, "train_fpr": float(np.mean(s_tr[y[tr] == 0] > thr)),
         "heldout_human_fpr": float(np.mean(s_te[yt == 0] > thr)), "heldout_humans": int((yt == 0).sum()),
-        # single statistics, signed so that higher means machine (a low log-rank is machine-like)
+        # single statistics, signed so that higher means machine (a low entropy is machine-like)
         "single": {f: auroc(yt, sign * feats[test_mask, FEATURES.index(f)])
-                   for f, sign in (("lp_mean", 1.0), ("log_rank", -1.0), ("fast_detectgpt", 1.0))},
+                   for f, sign in (("lp_mean", 1.0), ("entropy", -1.0), ("fast_detectgpt", 1.0))},
         "weights": {**dict(zip(FEATURES, np.round(model[2], 3).tolist(), strict=True)), "bias": round(model[3], 3)},
     }
     gens = sorted({r["generator"] for r, m in zip(rows, test_mask, strict=True) if m and r["label"] == 1})
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     t0 = time.perf_counter()
     rows = sample_rows(args.per_domain_human, args.per_cell, args.seed)
-    key = f"v2|{args.max_length}"  # v2: the ten statistics of training.lmfeatures
+    key = f"v3|{args.max_length}"  # v3: the seven statistics of training.lmfeatures
     cache: dict[str, list[float]] = {}
     cpath = Path(args.cache) if args.cache else None
     if cpath and cpath.is_file():

@@ -53,7 +53,7 @@ def features_for(texts: list[str], max_length: int, threads: int, cache_path: Pa
         for line in cache_path.read_text().splitlines():
             c = json.loads(line)
             cache[c["key"]] = c["f"]
-    keys = [hashlib.sha1(f"v2|{max_length}|{t}".encode()).hexdigest() for t in texts]
+    keys = [hashlib.sha1(f"v3|{max_length}|{t}".encode()).hexdigest() for t in texts]
     todo = sorted({k: i for i, k in enumerate(keys) if k not in cache}.values())
     if todo:
         import torch

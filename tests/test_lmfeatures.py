@@ -1,4 +1,4 @@
-"""zeroshot:features: ten token statistics under a causal LM and a closed-form logistic head.
+"""zeroshot:features: seven token statistics under a causal LM and a closed-form logistic head.
 
 The statistics are checked against a float64 numpy computation on the same logits (with padding on
 either side), the head against its optimality condition, and the model through aigc train -> aigc
@@ -34,10 +34,9 @@ def _np_stats(logits: np.ndarray, ids: np.ndarray, mask: np.ndarray) -> np.ndarr
         p = np.exp(lps[[t - 1 for t in pos]])
         ent = -(p * lps[[t - 1 for t in pos]]).sum(-1)
         var = (p * lps[[t - 1 for t in pos]] ** 2).sum(-1) - ent**2
-        rank = np.array([1 + int((lps[t - 1] > lps[t - 1, ids[r, t]]).sum()) for t in pos])
         gap = lp + ent
-        out.append([lp.mean(), lp.std(), ent.mean(), np.log(rank).mean(), (rank == 1).mean(), (rank <= 10).mean(),
-                    gap.sum() / np.sqrt(var.sum()), lp.mean() / ent.mean(), gap.mean(), gap.std()])
+        out.append([lp.mean(), lp.std(), ent.mean(), gap.sum() / np.sqrt(var.sum()), lp.mean() / ent.mean(),
+                    gap.mean(), gap.std()])
     return np.asarray(out)
 
 
