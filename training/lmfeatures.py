@@ -28,12 +28,14 @@ check is 1e-4), and leaving them out cost nothing measurable across domains (BEN
 
 The whole module (LM, statistics, standardisation, head) exports to ONNX as one graph returning a score
 (N,), larger = more AI-like (``output_kind = "score"``). The head lives in buffers, not parameters: the
-training loop sees no trainable parameters and calls :meth:`LikelihoodFeatures.fit_head` on the
-training split's features instead of running an optimiser.
+training loop sees no trainable parameters and calls :func:`fit_head_on_split` (features of the training
+split, then :meth:`LikelihoodFeatures.fit_head`) instead of running an optimiser.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -42,7 +44,10 @@ from torch import nn
 
 from .zeroshot import _logits, _vocab, load_causal_lm, text_spec_for
 
-__all__ = ["FEATURE_NAMES", "LikelihoodFeatures", "fit_logistic", "token_statistics"]
+__all__ = ["FEATURE_NAMES", "LikelihoodFeatures", "fit_head_on_split", "fit_logistic", "token_statistics",
+           "window_features"]
+
+log = logging.getLogger(__name__)
 
 FEATURE_NAMES = ("lp_mean", "lp_std", "entropy", "fast_detectgpt", "lp_over_entropy", "gap_mean", "gap_std")
 
@@ -159,35 +164,44 @@ class LikelihoodFeatures(nn.Module):
 def window_features(model: LikelihoodFeatures, rows: list[dict[str, Any]], ctx: Any) -> np.ndarray:
     """Per-text features (n, 7): each text's windows by the run's text spec, features averaged over its
     windows; NaN rows for texts that cannot be scored."""
-    from aigc._text import TextWindows, batches_by_token_budget, encode_windows, pad_windows
+    from training.loop import window_outputs
 
     model.eval()
     dev = next(model.lm.parameters()).device
-    encoded = encode_windows(ctx.tokenizer, [r["item"] for r in rows], ctx.text_spec)
-    flat: list[list[int]] = []
-    owner: list[int] = []
-    for i, enc in enumerate(encoded):
-        if isinstance(enc, TextWindows):
-            flat.extend(enc.windows)
-            owner.extend([i] * len(enc.windows))
-    win = np.full((len(flat), len(FEATURE_NAMES)), np.nan)
-    batches = list(batches_by_token_budget([len(w) for w in flat], ctx.cfg.eval.max_tokens, ctx.cfg.eval.batch_size))
-    progress = bool(getattr(ctx.cfg.train, "progress", False))
-    if progress:
-        from tqdm import tqdm
 
-        batches = tqdm(batches, desc="LM features of the training split", unit="batch")
-    for b in batches:
-        ids, mask = pad_windows([flat[j] for j in b], ctx.text_spec.pad_id)
-        f = model.features(torch.from_numpy(ids).to(dev), torch.from_numpy(mask).to(dev))
-        win[b] = f.float().cpu().numpy()
+    def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return model.features(torch.from_numpy(ids).to(dev), torch.from_numpy(mask).to(dev)).float().cpu().numpy()
+
+    progress = "LM features of the training split" if getattr(ctx.cfg.train, "progress", False) else None
+    win, per = window_outputs(ctx.tokenizer, [r["item"] for r in rows], ctx.text_spec, run, ctx.cfg.eval.max_tokens,
+                              ctx.cfg.eval.batch_size, width=len(FEATURE_NAMES), progress=progress)
     out = np.full((len(rows), len(FEATURE_NAMES)), np.nan)
-    sums: dict[int, list[np.ndarray]] = {}
-    for j, i in enumerate(owner):
-        sums.setdefault(i, []).append(win[j])
-    for i, ws in sums.items():
-        out[i] = np.mean(np.stack(ws), axis=0)
+    for i, js in per.items():
+        out[i] = win[js].mean(axis=0)
     return out
+
+
+def fit_head_on_split(model: LikelihoodFeatures, rows: list[dict[str, Any]], ctx: Any,
+                      log_line: Callable[[dict[str, Any]], None]) -> None:
+    """What ``training.fit`` does instead of an optimiser: features of the training split (each rank its
+    shard, gathered), then the closed-form head; the fitted weights go to the run's metrics log."""
+    from training.loop import _gather
+
+    d = ctx.dist
+    mine = list(range(d.rank, len(rows), d.world))
+    f_mine = window_features(model, [rows[i] for i in mine], ctx)
+    feats = np.full((len(rows), f_mine.shape[1]), np.nan)
+    for idx, f in _gather(d, (mine, f_mine.tolist())):
+        feats[idx] = np.asarray(f, dtype=np.float64).reshape(len(idx), -1)
+    y = np.asarray([r["label"] for r in rows])
+    ok = np.isfinite(feats).all(axis=1)
+    if not ok.all():
+        log.warning("%d of %d training texts have no scored token; the head is fitted without them",
+                    int((~ok).sum()), len(rows))
+    info = model.fit_head(feats[ok], y[ok])
+    log.info("fitted the head on %d texts: %s", info["n"], info["weights"])
+    log_line({"kind": "fit_head", "step": 0, "epoch": 0, "n": info["n"], "bias": info["bias"],
+              **{f"w_{k}": v for k, v in info["weights"].items()}})
 
 
 def create_lmfeatures(model: str = "smollm2", dtype: Any = None, device: Any = None, l2: float = 1.0

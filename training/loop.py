@@ -15,7 +15,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -277,6 +277,41 @@ def cosine_schedule(total_steps: int, warmup: int, min_ratio: float = 0.0) -> Ca
 
 
 # ------------------------------------------------------------------------------------------- evaluate
+def window_outputs(
+    tokenizer: Any,
+    texts: Sequence[str],
+    spec: TextSpec,
+    fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    max_tokens: int,
+    max_batch: int,
+    width: int | None = None,
+    progress: str | None = None,
+) -> tuple[np.ndarray, dict[int, list[int]]]:
+    """Cut ``texts`` into the spec's windows, as the runtime does, and run ``fn(input_ids, attention_mask)``
+    (right-padded int64 arrays (b, T)) over batches by token budget.
+
+    Returns the per-window outputs, ``(n_windows,)`` or ``(n_windows, width)`` (NaN where ``fn`` gave
+    nothing), and for each text that has windows the rows of its windows; texts that cannot be encoded
+    (empty, no tokens) are absent. ``progress``: a tqdm description, or ``None`` for no bar.
+    """
+    flat: list[list[int]] = []
+    per: dict[int, list[int]] = {}
+    for i, enc in enumerate(encode_windows(tokenizer, list(texts), spec)):
+        if isinstance(enc, TextWindows):
+            per[i] = list(range(len(flat), len(flat) + len(enc.windows)))
+            flat.extend(enc.windows)
+    out = np.full(len(flat) if width is None else (len(flat), width), np.nan)
+    batches: Any = list(batches_by_token_budget([len(w) for w in flat], max_tokens, max_batch))
+    if progress:
+        from tqdm import tqdm
+
+        batches = tqdm(batches, desc=progress, unit="batch")
+    for b in batches:
+        ids, mask = pad_windows([flat[j] for j in b], spec.pad_id)
+        out[b] = fn(ids, mask)
+    return out, per
+
+
 @torch.no_grad()
 def score_rows(model: nn.Module, rows: list[dict[str, Any]], ctx: Context) -> np.ndarray:
     """Raw scores (n,) of rows on this process, by the runtime's preprocessing; NaN where an item fails."""
@@ -307,24 +342,16 @@ def score_rows(model: nn.Module, rows: list[dict[str, Any]], ctx: Context) -> np
         return scores
     assert ctx.text_spec is not None
     spec = ctx.text_spec
-    encoded = encode_windows(ctx.tokenizer, [r["item"] for r in rows], spec)
-    flat: list[list[int]] = []
-    owner: list[int] = []
-    for i, enc in enumerate(encoded):
-        if isinstance(enc, TextWindows):
-            flat.extend(enc.windows)
-            owner.extend([i] * len(enc.windows))
-    win = np.full(len(flat), np.nan)
-    for b in batches_by_token_budget([len(w) for w in flat], ctx.cfg.eval.max_tokens, ctx.cfg.eval.batch_size):
-        ids, mask = pad_windows([flat[j] for j in b], spec.pad_id)
+
+    def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         with _autocast(ctx):
             out = model(torch.from_numpy(ids).to(dev), torch.from_numpy(mask).to(dev))
-        win[b] = _raw_score(out, ctx.output_kind).cpu().numpy()
-    per: dict[int, list[float]] = {}
-    for j, i in enumerate(owner):
-        per.setdefault(i, []).append(float(win[j]))
-    for i, ws in per.items():
-        scores[i] = pool_scores(np.asarray(ws), spec.pooling)
+        return _raw_score(out, ctx.output_kind).cpu().numpy()
+
+    win, per = window_outputs(ctx.tokenizer, [r["item"] for r in rows], spec, run, ctx.cfg.eval.max_tokens,
+                              ctx.cfg.eval.batch_size)
+    for i, js in per.items():
+        scores[i] = pool_scores(win[js], spec.pooling)
     return scores
 
 

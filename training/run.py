@@ -287,7 +287,9 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool = False, _i
     state = TrainState()
     if optimizer is None:
         if hasattr(raw_model, "fit_head"):  # frozen features + a head fitted in closed form (zeroshot:features)
-            _fit_head(raw_model, splits["train"], ctx, log_line)
+            from training.lmfeatures import fit_head_on_split
+
+            fit_head_on_split(raw_model, splits["train"], ctx, log_line)
         else:
             log.info("%s has no trainable parameters: nothing to fit; evaluating and saving", cfg.model.name)
         m, _ = evaluate(model, splits["dev"], ctx)
@@ -413,27 +415,6 @@ def _runtime_tokenizer(run: Path, model: nn.Module) -> Any:
     tok.no_truncation()
     tok.no_padding()
     return tok
-
-
-def _fit_head(model: nn.Module, rows: list[dict[str, Any]], ctx: Context, log_line: Any) -> None:
-    """Features of the training split (each rank its shard, gathered), then the model's closed-form head."""
-    from training.lmfeatures import window_features
-
-    d = ctx.dist
-    mine = list(range(d.rank, len(rows), d.world))
-    f_mine = window_features(model, [rows[i] for i in mine], ctx)  # type: ignore[arg-type]
-    feats = np.full((len(rows), f_mine.shape[1]), np.nan)
-    for idx, f in _gather(d, (mine, f_mine.tolist())):
-        feats[idx] = np.asarray(f, dtype=np.float64).reshape(len(idx), -1)
-    y = np.asarray([r["label"] for r in rows])
-    ok = np.isfinite(feats).all(axis=1)
-    if not ok.all():
-        log.warning("%d of %d training texts have no scored token; the head is fitted without them",
-                    int((~ok).sum()), len(rows))
-    info = model.fit_head(feats[ok], y[ok])  # type: ignore[operator]
-    log.info("fitted the head on %d texts: %s", info["n"], info["weights"])
-    log_line({"kind": "fit_head", "step": 0, "epoch": 0, "n": info["n"], "bias": info["bias"],
-              **{f"w_{k}": v for k, v in info["weights"].items()}})
 
 
 def _finish(model: nn.Module, run: Path, splits: dict[str, list[dict[str, Any]]], ctx: Context, cfg: Config,

@@ -375,29 +375,20 @@ def score_texts(
     right padding, window scores pooled per text. ``tokenizer`` is a ``tokenizers.Tokenizer`` (the
     bundle's tokenizer.json) or a Hugging Face fast tokenizer. Returns float64 (n,), NaN for a text that
     cannot be scored (empty, no tokens)."""
-    from aigc._text import TextWindows, batches_by_token_budget, encode_windows, pad_windows, pool_scores
+    from aigc._text import pool_scores
+    from training.loop import window_outputs
 
     tok = tokenizer if hasattr(tokenizer, "encode_batch") and not hasattr(tokenizer, "backend_tokenizer") \
         else tokenizer.backend_tokenizer
-    encoded = encode_windows(tok, list(texts), spec)
-    flat: list[list[int]] = []
-    owner: list[int] = []
-    for i, enc in enumerate(encoded):
-        if isinstance(enc, TextWindows):
-            flat.extend(enc.windows)
-            owner.extend([i] * len(enc.windows))
     device = next(model.parameters()).device
-    win = np.full(len(flat), np.nan)
-    for b in batches_by_token_budget([len(w) for w in flat], max_tokens, max_batch):
-        ids, mask = pad_windows([flat[j] for j in b], spec.pad_id)
-        out = model(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device))
-        win[b] = out.float().cpu().numpy()
+
+    def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return model(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device)).float().cpu().numpy()
+
+    win, per = window_outputs(tok, list(texts), spec, run, max_tokens, max_batch)
     scores = np.full(len(texts), np.nan)
-    per: dict[int, list[float]] = {}
-    for j, i in enumerate(owner):
-        per.setdefault(i, []).append(float(win[j]))
-    for i, ws in per.items():
-        scores[i] = pool_scores(np.asarray(ws), spec.pooling)
+    for i, js in per.items():
+        scores[i] = pool_scores(win[js], spec.pooling)
     return scores
 
 
