@@ -35,11 +35,11 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-DATA = REPO / ".." / "shared" / "data" / "text" / "fastdetectgpt.jsonl"
-DOMAINS = ("xsum", "squad", "writing", "pubmed")
-NEW_GENERATORS = ("davinci", "gpt-3.5-turbo", "gpt-4")
+from generalization_text import DATA, DOMAINS, NEW_GENERATORS  # noqa: E402
+
 from training.lmfeatures import FEATURE_NAMES as FEATURES  # noqa: E402
 
 
@@ -87,6 +87,37 @@ def token_features(lm: Any, tok: Any, texts: list[str], max_length: int, batch: 
             f = token_statistics(logits, ids, mask).numpy()
         feats[idx] = f
     return feats
+
+
+def cached_features(texts: list[str], max_length: int, threads: int, batch: int, cache_path: Path | None
+                    ) -> np.ndarray:
+    """:func:`token_features` of ``texts`` under SmolLM2, read from / appended to the JSONL ``cache_path``
+    (keyed by the feature version, ``max_length`` and the text), so a second run or script costs nothing."""
+    cache: dict[str, list[float]] = {}
+    if cache_path and cache_path.is_file():
+        for line in cache_path.read_text().splitlines():
+            c = json.loads(line)
+            cache[c["key"]] = c["f"]
+    # v3: the seven statistics of training.lmfeatures
+    keys = [hashlib.sha1(f"v3|{max_length}|{t}".encode()).hexdigest() for t in texts]
+    todo = sorted({k: i for i, k in enumerate(keys) if k not in cache}.values())
+    if todo:
+        import torch
+
+        from training.weights import smollm2_path
+        from training.zeroshot import load_causal_lm
+
+        torch.set_num_threads(threads)
+        torch.manual_seed(0)
+        lm, tok = load_causal_lm(str(smollm2_path()), dtype="float32", device="cpu")
+        f = token_features(lm, tok, [texts[i] for i in todo], max_length, batch)
+        for j, i in enumerate(todo):
+            cache[keys[i]] = f[j].tolist()
+        if cache_path:
+            with cache_path.open("a") as fh:
+                for j, i in enumerate(todo):
+                    fh.write(json.dumps({"key": keys[i], "f": f[j].tolist()}) + "\n")
+    return np.asarray([cache[k] for k in keys], dtype=float)
 
 
 def fit_logreg(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -166,32 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     t0 = time.perf_counter()
     rows = sample_rows(args.per_domain_human, args.per_cell, args.seed)
-    key = f"v3|{args.max_length}"  # v3: the seven statistics of training.lmfeatures
-    cache: dict[str, list[float]] = {}
-    cpath = Path(args.cache) if args.cache else None
-    if cpath and cpath.is_file():
-        for line in cpath.read_text().splitlines():
-            c = json.loads(line)
-            cache[c["key"]] = c["f"]
-    ck = [hashlib.sha1(f"{key}|{r['text']}".encode()).hexdigest() for r in rows]
-    todo = [i for i, k in enumerate(ck) if k not in cache]
-    if todo:
-        import torch
-
-        from training.weights import smollm2_path
-        from training.zeroshot import load_causal_lm
-
-        torch.set_num_threads(args.threads)
-        torch.manual_seed(0)
-        lm, tok = load_causal_lm(str(smollm2_path()), dtype="float32", device="cpu")
-        f = token_features(lm, tok, [rows[i]["text"] for i in todo], args.max_length, args.batch)
-        for j, i in enumerate(todo):
-            cache[ck[i]] = f[j].tolist()
-        if cpath:
-            with cpath.open("a") as fh:
-                for j, i in enumerate(todo):
-                    fh.write(json.dumps({"key": ck[i], "f": f[j].tolist()}) + "\n")
-    feats = np.asarray([cache[k] for k in ck], dtype=float)
+    feats = cached_features([r["text"] for r in rows], args.max_length, args.threads, args.batch,
+                            Path(args.cache) if args.cache else None)
     ok = np.isfinite(feats).all(1)
     rows = [r for r, o in zip(rows, ok, strict=True) if o]
     feats = feats[ok]

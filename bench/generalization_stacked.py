@@ -18,7 +18,6 @@ false-positive rate on the held-out human texts at the threshold that gives 1% F
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -44,33 +43,6 @@ def _load(run: Path, split: str) -> list[dict[str, Any]]:
     for p in preds:
         rows[p["index"]]["score"] = p["score"]
     return [r for r in rows if r.get("score") is not None]
-
-
-def features_for(texts: list[str], max_length: int, threads: int, cache_path: Path | None) -> np.ndarray:
-    """LM features of ``texts`` (cached by text and length in ``cache_path``)."""
-    cache: dict[str, list[float]] = {}
-    if cache_path and cache_path.is_file():
-        for line in cache_path.read_text().splitlines():
-            c = json.loads(line)
-            cache[c["key"]] = c["f"]
-    keys = [hashlib.sha1(f"v3|{max_length}|{t}".encode()).hexdigest() for t in texts]
-    todo = sorted({k: i for i, k in enumerate(keys) if k not in cache}.values())
-    if todo:
-        import torch
-
-        from training.weights import smollm2_path
-        from training.zeroshot import load_causal_lm
-
-        torch.set_num_threads(threads)
-        lm, tok = load_causal_lm(str(smollm2_path()), dtype="float32", device="cpu")
-        f = lmf.token_features(lm, tok, [texts[i] for i in todo], max_length, 8)
-        for j, i in enumerate(todo):
-            cache[keys[i]] = f[j].tolist()
-        if cache_path:
-            with cache_path.open("a") as fh:
-                for j, i in enumerate(todo):
-                    fh.write(json.dumps({"key": keys[i], "f": f[j].tolist()}) + "\n")
-    return np.asarray([cache[k] for k in keys], dtype=float)
 
 
 def _assess(name: str, x_dev: np.ndarray, y_dev: np.ndarray, g_dev: list[str], x_te: np.ndarray,
@@ -105,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     for n in names:
         dev, test = _load(root / n, "dev"), _load(root / n, "test")
-        f_dev = features_for([r["item"] for r in dev], args.max_length, args.threads, cache)
-        f_te = features_for([r["item"] for r in test], args.max_length, args.threads, cache)
+        f_dev = lmf.cached_features([r["item"] for r in dev], args.max_length, args.threads, 8, cache)
+        f_te = lmf.cached_features([r["item"] for r in test], args.max_length, args.threads, 8, cache)
         ok_dev, ok_te = np.isfinite(f_dev).all(1), np.isfinite(f_te).all(1)
         dev = [r for r, o in zip(dev, ok_dev, strict=True) if o]
         test = [r for r, o in zip(test, ok_te, strict=True) if o]
