@@ -25,6 +25,7 @@ __all__ = [
     "ThresholdError",
     "choose_group_thresholds",
     "choose_thresholds",
+    "choose_worst_group_thresholds",
     "clopper_pearson_upper",
     "humans_needed",
     "threshold_name",
@@ -260,4 +261,65 @@ def choose_group_thresholds(
             out["groups"][name] = ts
         if why:
             out["skipped"][name] = why
+    return out
+
+
+def choose_worst_group_thresholds(
+    p: np.ndarray,
+    labels: np.ndarray,
+    groups: Sequence[Any],
+    column: str,
+    targets: Sequence[float] = (0.01, 0.05),
+    min_human: int | None = None,
+    min_group_humans: int = 20,
+    balanced: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """Named thresholds like :func:`choose_thresholds`, but each ``fpr@X%`` holds X for every group's humans.
+
+    A pooled 1% threshold can flag far more than 1% of one source's humans when the sources differ (on
+    ../shared/data, up to 7.5% of a held-out domain; BENCHMARKS.md), so for each target this takes the
+    highest of the pooled threshold and each group's own conformal threshold. A group with fewer humans
+    than the target needs (``1/X - 1``) but at least ``min_group_humans`` contributes a threshold just
+    above its highest human (its expected FPR is then at most ``1/(n+1)``, more than X: said in
+    ``groups``); groups under ``min_group_humans`` humans, and items whose group is None, count only in
+    the pooled threshold and are listed in ``skipped_groups``. Each ``fpr@X%`` record adds ``groups``
+    ``{group: {n_human, achieved_fpr, fpr_upper_95, rule}}`` at the chosen value and ``skipped_groups``;
+    its ``rule`` names the column. ``balanced`` is the pooled one. Raises :class:`ThresholdError` when
+    the pooled humans cannot support a target, or when no group has ``min_group_humans`` humans.
+    """
+    p, y = _check(p, labels)
+    if len(groups) != p.size:
+        raise ThresholdError(f"worst-group thresholds: {len(groups)} group values for {p.size} items")
+    out = choose_thresholds(p, y, targets, min_human, balanced)
+    g = np.asarray([None if v is None else str(v) for v in groups], dtype=object)
+    names = sorted({v for v in g if v is not None})
+    n_h = {name: int(((g == name) & (y == 0)).sum()) for name in names}
+    used = [name for name in names if n_h[name] >= min_group_humans]
+    if not used:
+        raise ThresholdError(
+            f"worst-group thresholds by {column!r}: no group has {min_group_humans} human calibration items "
+            f"(found {n_h or 'no group values'}); add human items per group or drop the worst-group rule"
+        )
+    for tgt in targets:
+        name = threshold_name(float(tgt))
+        value = out[name]["value"]
+        rules: dict[str, str] = {}
+        for grp in used:
+            m = g == grp
+            if n_h[grp] >= max(humans_needed(float(tgt)), min_human or 0):
+                v = _fpr_threshold(p[m], y[m], float(tgt), None)["value"]
+                rules[grp] = "conformal"
+            else:
+                h = p[m & (y == 0)]
+                v = _gap_above(float(h.max()), p)
+                rules[grp] = f"above all {n_h[grp]} humans (fewer than {humans_needed(float(tgt))})"
+            value = max(value, v)
+        rec = _record(value, p, y, float(tgt), f"conformal, worst group of {column}")
+        rec["groups"] = {}
+        for grp in used:
+            r = _record(value, p[g == grp], y[g == grp], float(tgt), rules[grp])
+            rec["groups"][grp] = {k: r[k] for k in ("n_human", "achieved_fpr", "fpr_upper_95", "tpr", "rule")}
+        rec["skipped_groups"] = {grp: f"{n_h[grp]} humans, fewer than {min_group_humans}"
+                                 for grp in names if grp not in used}
+        out[name] = rec
     return out

@@ -76,6 +76,7 @@ class BuildOptions:
     calibration: str | None = None  # None: temperature for logits, platt for score models
     targets: Sequence[float] = (0.01, 0.05)
     group_column: str | None = None
+    worst_group_column: str | None = None  # fpr@X thresholds hold X on every value of this column
     force: bool = False
     overwrite: bool = False
     name: str | None = None
@@ -201,11 +202,14 @@ def build_bundle(
     labels: Sequence[int] | np.ndarray,
     groups: Sequence[Any] | None = None,
     options: BuildOptions | None = None,
+    worst_groups: Sequence[Any] | None = None,
 ) -> Path:
     """Export ``run`` into a calibrated bundle at ``out`` (a folder, or a ``.zip``); return its path.
 
     ``items``/``labels``/``groups``: the calibration split (image paths or texts; 0 human / 1 ai; the
-    group of each item or None), disjoint from training. Raises FileExistsError for an existing ``out``
+    group of each item or None), disjoint from training. ``worst_groups``: each item's value of
+    ``options.worst_group_column`` (needed when it is set): every ``fpr@X`` threshold then holds X on each
+    group's humans (:func:`aigc._thresholds.choose_worst_group_thresholds`). Raises FileExistsError for an existing ``out``
     without ``options.overwrite``; :class:`~export.parity.ParityError` when fp32 probabilities differ
     from torch by more than ``options.atol``; :class:`ExportRefused` for a variant whose AUROC drops by
     more than 0.005 (unless ``options.force``); CalibrationError/ThresholdError for fits the data
@@ -219,6 +223,10 @@ def build_bundle(
         raise ValueError(f"calibration: {len(items)} items but {y.size} labels")
     if groups is not None and len(groups) != y.size:
         raise ValueError(f"calibration: {len(groups)} group values for {y.size} items")
+    if opt.worst_group_column and (worst_groups is None or len(worst_groups) != y.size):
+        n = "no" if worst_groups is None else str(len(worst_groups))
+        raise ValueError(f"calibration: worst_group_column {opt.worst_group_column!r} needs one value per item, "
+                         f"found {n} for {y.size} items")
     variants = list(dict.fromkeys(["fp32", *opt.variants]))
     for v in variants:
         if v not in VARIANT_FILES:
@@ -236,7 +244,7 @@ def build_bundle(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        spec = _build_in(run, tmp, items, y, groups, opt, variants, method, method_note)
+        spec = _build_in(run, tmp, items, y, groups, opt, variants, method, method_note, worst_groups)
         log.info("bundle %s: %s", out, spec.get("name"))
         return _place(tmp, out, opt.overwrite)
     finally:
@@ -254,6 +262,7 @@ def _build_in(
     variants: list[str],
     method: str,
     method_note: str | None,
+    worst_groups: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     from aigc import load
 
@@ -349,7 +358,11 @@ def _build_in(
     if n_failed:
         cal["n_failed"] = n_failed
     p = _calibration.apply_calibration(s, cal)
-    thresholds = _thresholds.choose_thresholds(p, yy, targets=tuple(opt.targets))
+    if opt.worst_group_column and worst_groups is not None:
+        w_ok = [worst_groups[int(i)] for i in np.flatnonzero(ok)]
+        thresholds = _thresholds.choose_worst_group_thresholds(p, yy, w_ok, opt.worst_group_column, tuple(opt.targets))
+    else:
+        thresholds = _thresholds.choose_thresholds(p, yy, targets=tuple(opt.targets))
     spec["calibration"] = cal
     spec["thresholds"] = thresholds
     if opt.group_column:

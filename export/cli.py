@@ -35,6 +35,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibration-data", default=None, help="JSONL of item/label[/group] rows (default: the run's dev split)")
     p.add_argument("--targets", default="0.01,0.05", help="target false-positive rates for named thresholds")
     p.add_argument("--group-column", default=None, help="also choose thresholds per value of this column (e.g. domain)")
+    p.add_argument(
+        "--worst-group",
+        default=None,
+        metavar="COLUMN",
+        help="set each fpr@X threshold so that the humans of every value of this column (e.g. domain) stay at "
+        "or under X, not only all humans pooled",
+    )
     p.add_argument("--checkpoint", default="best", help="checkpoint name in RUN_DIR/checkpoints (default best)")
     p.add_argument("--name", default=None, help="bundle name shown by aigc info")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads for calibration scoring")
@@ -90,6 +97,17 @@ def read_calibration_jsonl(
     if modality == "image":
         items = [_resolve_item(it, [path.parent]) for it in items]
     return items, labels, (groups if group_column else None)
+
+
+def read_column(path: str | Path, column: str) -> list[Any]:
+    """The ``column`` value of each non-blank row of a calibration JSONL (None where a row lacks it), in
+    the order :func:`read_calibration_jsonl` reads the items."""
+    out: list[Any] = []
+    with Path(path).open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                out.append(json.loads(line).get(column))
+    return out
 
 
 def _rows_to_data(rows: list[dict[str, Any]], group_column: str | None, run_dir: Path, modality: str) -> tuple[list[Any], list[int], list[Any] | None]:
@@ -159,26 +177,34 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.calibration_data:
             items, labels, groups = read_calibration_jsonl(args.calibration_data, args.group_column, loaded.modality)
+            worst = read_column(args.calibration_data, args.worst_group) if args.worst_group else None
             source: dict[str, Any] = {"file": str(args.calibration_data)}
         else:
             rows = _read_split(run_dir, "dev")
             items, labels, groups = _rows_to_data(rows, args.group_column, run_dir, loaded.modality)
+            worst = [r.get(args.worst_group) for r in rows] if args.worst_group else None
             source = {"run_split": "dev"}
     except (OSError, ValueError, KeyError) as e:
         return fail(f"cannot read the calibration data ({type(e).__name__}: {e})", 2)
     if args.limit:
         items, labels = items[: args.limit], labels[: args.limit]
         groups = groups[: args.limit] if groups is not None else None
+        worst = worst[: args.limit] if worst is not None else None
     if not items:
         return fail("the calibration data is empty", 2)
     source.update({"n": len(items), "fingerprint": _fingerprint(items, labels)})
     if groups is not None:
         source["group_column"] = args.group_column
+    if worst is not None:
+        if all(v is None for v in worst):
+            return fail(f"--worst-group {args.worst_group}: no calibration row has that column", 2)
+        source["worst_group_column"] = args.worst_group
     opts = BuildOptions(
         variants=variants,
         calibration=args.calibration,
         targets=targets,
         group_column=args.group_column,
+        worst_group_column=args.worst_group,
         force=args.force,
         overwrite=args.overwrite,
         name=args.name,
@@ -186,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
         calibration_source=source,
     )
     try:
-        path = build_bundle(loaded, out, items, labels, groups, opts)
+        path = build_bundle(loaded, out, items, labels, groups, opts, worst_groups=worst)
     except FileExistsError as e:
         return fail(str(e), 1)
     except (ParityError, ExportError, CalibrationError, ThresholdError) as e:
@@ -205,6 +231,8 @@ def run(args: argparse.Namespace) -> int:
             f"  {name}: P >= {t['value']:.4f}  achieved FPR {t['achieved_fpr']:.4f} "
             f"(95% upper {t['fpr_upper_95']:.4f}) on {t['n_human']} humans, TPR {t['tpr']:.3f}"
         )
+        for g, v in (t.get("groups") or {}).items():
+            print(f"    {args.worst_group}={g}: achieved FPR {v['achieved_fpr']:.4f} on {v['n_human']} humans ({v['rule']})")
     if cal.get("note"):
         print(f"note: {cal['note']}")
     for v, ev in spec.get("variants_eval", {}).items():

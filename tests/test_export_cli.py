@@ -46,7 +46,7 @@ def text_bundle(text_case: dict[str, Any]) -> Path:
     out = text_case["root"] / "bundle"
     try:
         rc = main(["export", str(text_case["root"] / "run"), "--out", str(out), "--calibration-data",
-                   str(text_case["cal"]), "--group-column", "domain"])
+                   str(text_case["cal"]), "--group-column", "domain", "--worst-group", "domain"])
     finally:
         mp.undo()
     assert rc == 0
@@ -78,6 +78,23 @@ def test_text_round_trip_through_the_cli(text_case: dict[str, Any], text_bundle:
     assert res[0].threshold_name == "fpr@5%[domain=news]" and res[0].threshold == gt["groups"]["news"]["fpr@5%"]["value"]
     assert res[1].threshold_name == "fpr@5%" and res[1].threshold == spec["thresholds"]["fpr@5%"]["value"]
 
+    # worst-group rule: each fpr@X is at least the pooled threshold and holds X on every domain's humans;
+    # at 1% (55 humans per domain, 99 needed) it clears every human of each domain, and says so
+    from aigc._thresholds import choose_thresholds
+
+    p_all = det.predict_proba(texts)[:, 1]
+    pooled = choose_thresholds(p_all, np.asarray(text_case["labels"]))
+    g, y = np.asarray(text_case["groups"]), np.asarray(text_case["labels"])
+    for name, target in (("fpr@5%", 0.05), ("fpr@1%", 0.01)):
+        t = spec["thresholds"][name]
+        assert t["rule"] == "conformal, worst group of domain" and t["value"] >= pooled[name]["value"] - 1e-9
+        for dom in ("news", "web"):
+            h = p_all[(g == dom) & (y == 0)]
+            assert t["groups"][dom]["achieved_fpr"] == pytest.approx(float(np.mean(h >= t["value"])))
+            assert t["groups"][dom]["achieved_fpr"] <= (target if name == "fpr@5%" else 0.0)
+    assert spec["thresholds"]["fpr@1%"]["groups"]["news"]["rule"] == "above all 55 humans (fewer than 99)"
+    assert spec["provenance"]["calibration_data"]["worst_group_column"] == "domain"
+
     # support: in-support texts unflagged; a short text, another script, odd characters per token flagged
     sup = spec["support"]["text"]
     assert sup["scripts"] == {"latin": 1.0}
@@ -92,6 +109,7 @@ def test_text_round_trip_through_the_cli(text_case: dict[str, Any], text_bundle:
     assert main(["info", str(text_bundle)]) == 0
     card = capsys.readouterr().out
     assert "calibration: temperature" in card and "fpr@1%" in card and "per-group thresholds by domain" in card
+    assert "fpr@1% is the worst group's (conformal, worst group of domain); FPR per group: news 0" in card
 
 
 @pytest.mark.slow
@@ -115,6 +133,8 @@ def test_cli_refusals(text_case: dict[str, Any], text_bundle: Path, monkeypatch:
     bad = write_jsonl(text_case["root"] / "bad.jsonl", [{"text": "a", "label": 3}])
     assert main(["export", run_dir, "--out", out, "--calibration-data", str(bad)]) == 2
     assert "bad.jsonl:1: label 3" in capsys.readouterr().err
+    assert main(["export", run_dir, "--out", out, "--calibration-data", cal, "--worst-group", "language"]) == 2
+    assert "--worst-group language: no calibration row has that column" in capsys.readouterr().err
     assert not Path(out).exists()
 
 

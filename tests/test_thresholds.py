@@ -20,6 +20,7 @@ from aigc._thresholds import (
     betainc,
     choose_group_thresholds,
     choose_thresholds,
+    choose_worst_group_thresholds,
     clopper_pearson_upper,
     humans_needed,
     threshold_name,
@@ -90,6 +91,52 @@ def test_group_thresholds() -> None:
     assert set(gt["groups"]["code"]) == {"fpr@5%", "balanced"}
     assert "needs at least 99" in gt["skipped"]["code"][0]
     assert gt["groups"]["code"]["fpr@5%"]["value"] > gt["groups"]["news"]["fpr@5%"]["value"]
+
+
+def test_worst_group_thresholds_hold_the_target_on_every_group() -> None:
+    p1, y1 = _data(1500, 1500, seed=3)
+    p2, y2 = _data(120, 120, seed=4)
+    p2 = 0.25 + 0.74 * p2  # one source whose humans score higher
+    p3, y3 = _data(40, 40, seed=5)
+    p3 = 0.45 + 0.54 * p3  # a small source, higher still: fewer humans than 1% needs
+    p4, y4 = _data(5, 5, seed=6)
+    p = np.r_[p1, p2, p3, p4, 0.99]
+    y = np.r_[y1, y2, y3, y4, 0]
+    groups = ["news"] * 3000 + ["essays"] * 240 + ["forum"] * 80 + ["tiny"] * 10 + [None]
+    pooled = choose_thresholds(p, y)
+    worst = choose_worst_group_thresholds(p, y, groups, "domain")
+    assert list(worst) == list(pooled) and worst["balanced"] == pooled["balanced"]
+    g = np.asarray(groups, dtype=object)
+
+    def fpr(t: float, name: str) -> float:
+        h = p[(g == name) & (y == 0)]
+        return float(np.mean(h >= t))
+
+    # the pooled 1% threshold lets through far more than 1% of the shifted sources' humans
+    assert fpr(pooled["fpr@1%"]["value"], "essays") > 0.02 and fpr(pooled["fpr@1%"]["value"], "forum") >= 0.05
+    for name in ("fpr@1%", "fpr@5%"):
+        t = worst[name]
+        target = t["target_fpr"]
+        assert t["value"] >= pooled[name]["value"] and t["rule"] == "conformal, worst group of domain"
+        assert t["achieved_fpr"] <= target
+        for grp in ("news", "essays"):  # enough humans: each group's own conformal rule holds
+            assert t["groups"][grp]["achieved_fpr"] <= target
+            assert t["groups"][grp]["achieved_fpr"] == pytest.approx(fpr(t["value"], grp))
+        assert t["skipped_groups"] == {"tiny": "5 humans, fewer than 20"}
+        json.dumps(t)
+    # 40 humans support 5% but not 1%: at 1% the threshold clears every one of them, and says so
+    assert worst["fpr@5%"]["groups"]["forum"]["rule"] == "conformal"
+    assert worst["fpr@1%"]["groups"]["forum"]["achieved_fpr"] == 0.0
+    assert worst["fpr@1%"]["groups"]["forum"]["rule"] == "above all 40 humans (fewer than 99)"
+    assert worst["fpr@1%"]["value"] > p[(g == "forum") & (y == 0)].max()
+
+
+def test_worst_group_refuses_without_a_usable_group() -> None:
+    p, y = _data(300, 300)
+    with pytest.raises(ThresholdError, match=r"by 'domain': no group has 20 human"):
+        choose_worst_group_thresholds(p, y, ["a"] * 10 + [None] * 590, "domain")
+    with pytest.raises(ThresholdError, match="3 group values for 600"):
+        choose_worst_group_thresholds(p, y, ["a"] * 3, "domain")
 
 
 @PROPS

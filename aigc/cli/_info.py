@@ -54,6 +54,10 @@ def render_card(spec: dict[str, Any], sizes: dict[str, int] | None = None) -> st
         rows.append([name, _fmt(t.get("value")), _fmt(t.get("target_fpr")), _fmt(t.get("achieved_fpr")),
                      _fmt(t.get("fpr_upper_95")), _fmt(t.get("tpr")), _fmt(t.get("n_human")), _fmt(t.get("n_ai"))])
     L.append(_table(rows, ["name", "value", "target FPR", "achieved FPR", "FPR 95% upper", "TPR", "n human", "n ai"]))
+    for name, t in spec["thresholds"].items():
+        if isinstance(t.get("groups"), dict) and t["groups"]:
+            per = ", ".join(f"{g} {_fmt(v.get('achieved_fpr'))} of {v.get('n_human')}" for g, v in t["groups"].items())
+            L.append(f"{name} is the worst group's ({t.get('rule', '')}); FPR per group: {per}")
     gt = spec.get("group_thresholds")
     if gt:
         L.append(f"per-group thresholds by {gt['column']}: " + ", ".join(f"{g} ({len(ts)})" for g, ts in gt["groups"].items()))
