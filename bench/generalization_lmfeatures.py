@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from generalization_text import DATA, DOMAINS, NEW_GENERATORS  # noqa: E402
+from generalization_text import DATA, DOMAINS, NEW_GENERATORS, worst_group_threshold  # noqa: E402
 
 from training.lmfeatures import FEATURE_NAMES as FEATURES  # noqa: E402
 
@@ -161,11 +161,17 @@ def evaluate(rows: list[dict[str, Any]], feats: np.ndarray, name: str, test_mask
     h = np.sort(s_tr[y[tr] == 0])
     thr = float(np.quantile(h, 0.99, method="higher"))
     yt = y[test_mask]
+    dom_tr = [r["domain"] for r, m in zip(rows, tr, strict=True) if m]
+    thr_w = worst_group_threshold(s_tr[y[tr] == 0], [d for d, lab in zip(dom_tr, y[tr], strict=True) if lab == 0])
     out: dict[str, Any] = {
         "name": name, "n_train": int(tr.sum()), "n_test": int(test_mask.sum()),
         "train_auroc_crossfit": auroc(y[tr], s_tr), "test_auroc": auroc(yt, s_te),
         "threshold": thr, "train_fpr": float(np.mean(s_tr[y[tr] == 0] > thr)),
         "heldout_human_fpr": float(np.mean(s_te[yt == 0] > thr)), "heldout_humans": int((yt == 0).sum()),
+        "heldout_tpr": float(np.mean(s_te[yt == 1] > thr)),
+        # aigc export --worst-group domain: the highest of the training domains' own 1% thresholds
+        "threshold_worst_domain": thr_w, "heldout_human_fpr_worst_domain": float(np.mean(s_te[yt == 0] > thr_w)),
+        "heldout_tpr_worst_domain": float(np.mean(s_te[yt == 1] > thr_w)),
         # single statistics, signed so that higher means machine (a low entropy is machine-like)
         "single": {f: auroc(yt, sign * feats[test_mask, FEATURES.index(f)])
                    for f, sign in (("lp_mean", 1.0), ("entropy", -1.0), ("fast_detectgpt", 1.0))},
@@ -222,12 +228,14 @@ def main(argv: list[str] | None = None) -> int:
     results.append(evaluate(rows, feats, "long", test, train))
     print(f"\n{len(rows)} texts, first {args.max_length} tokens; features {feat_s:.0f} s")
     print(f"{'run':<18} {'train':>6} {'test':>5} {'train AUROC (cv)':>17} {'test AUROC':>11} "
-          f"{'held-out human FPR @1%':>23}   single statistics on the test part")
+          f"{'held-out human FPR @1%':>23} {'worst-domain thr: FPR / TPR':>28}   single statistics on the test part")
     for r in results:
         fpr = f"{100 * r['heldout_human_fpr']:.1f}% of {r['heldout_humans']}" if "heldout_human_fpr" in r else "-"
+        worst = (f"{100 * r['heldout_human_fpr_worst_domain']:.1f}% / {100 * r['heldout_tpr_worst_domain']:.0f}%"
+                 if "heldout_human_fpr_worst_domain" in r else "-")
         single = ", ".join(f"{k} {v:.3f}" for k, v in r.get("single", {}).items())
         print(f"{r['name']:<18} {r['n_train']:>6} {r['n_test']:>5} {r.get('train_auroc_crossfit', float('nan')):>17.4f} "
-              f"{r['test_auroc']:>11.4f} {fpr:>23}   {single}")
+              f"{r['test_auroc']:>11.4f} {fpr:>23} {worst:>28}   {single}")
         for g, a in r.get("by_generator", {}).items():
             print(f"{'':<18}   {g:<16} AUROC {a:.4f}")
     print(f"wall time {time.perf_counter() - t0:.0f} s")

@@ -59,6 +59,22 @@ def _threshold_1pct(dev: list[dict[str, Any]]) -> float:
     return float(np.quantile(h, 0.99, method="higher"))
 
 
+def worst_group_threshold(scores: np.ndarray, groups: list[str], min_humans: int = 20) -> float:
+    """The highest per-group 1%-FPR threshold (99th percentile of each group's human scores) over groups
+    with ``min_humans`` humans or more: ``aigc export --worst-group``'s rule on empirical quantiles.
+    ``scores`` and ``groups`` are the human texts'."""
+    scores = np.asarray(scores, dtype=float)
+    g = np.asarray(groups, dtype=object)
+    per = [float(np.quantile(scores[g == v], 0.99, method="higher")) for v in sorted(set(groups))
+           if (g == v).sum() >= min_humans]
+    return max([float(np.quantile(scores, 0.99, method="higher")), *per])
+
+
+def _tpr(rows: list[dict[str, Any]], t: float) -> float:
+    a = np.asarray([r["score"] for r in rows if r["label"] == 1 and r["score"] is not None])
+    return float(np.mean(a > t)) if a.size else float("nan")
+
+
 def _fpr(rows: list[dict[str, Any]], t: float) -> tuple[float, int]:
     h = np.asarray([r["score"] for r in rows if r["label"] == 0 and r["score"] is not None])
     return (float(np.mean(h > t)) if h.size else float("nan")), int(h.size)
@@ -71,7 +87,12 @@ def run_one(name: str, overrides: list[str], out_root: Path, config: Path) -> di
     cfg.name = name
     t0 = time.perf_counter()
     run = fit(cfg, out_root / name)
-    dt = time.perf_counter() - t0
+    return summarize(name, run, time.perf_counter() - t0)
+
+
+def summarize(name: str, run: Path, dt: float) -> dict[str, Any]:
+    """One run's figures from its saved predictions: dev AUROC; for a held-out test split its AUROC, and the
+    held-out human FPR (and TPR) at the dev 1% threshold, pooled and worst-domain."""
     dev, test = _preds(run, "dev"), _preds(run, "test")
     info = json.loads((run / "run.json").read_text())
     res: dict[str, Any] = {"name": name, "seconds": round(dt, 1), "sizes": info["split_sizes"],
@@ -80,7 +101,12 @@ def run_one(name: str, overrides: list[str], out_root: Path, config: Path) -> di
         t = _threshold_1pct(dev)
         fpr, n_h = _fpr(test, t)
         dev_fpr, _ = _fpr(dev, t)
-        res.update(test_auroc=_auroc(test), threshold=t, dev_fpr=dev_fpr, heldout_human_fpr=fpr, heldout_humans=n_h)
+        res.update(test_auroc=_auroc(test), threshold=t, dev_fpr=dev_fpr, heldout_human_fpr=fpr, heldout_humans=n_h,
+                   heldout_tpr=_tpr(test, t))
+        hum = [r for r in dev if r["label"] == 0 and r["score"] is not None]
+        tw = worst_group_threshold(np.asarray([r["score"] for r in hum]), [r["domain"] for r in hum])
+        res.update(threshold_worst_domain=tw, heldout_human_fpr_worst_domain=_fpr(test, tw)[0],
+                   heldout_tpr_worst_domain=_tpr(test, tw))
         gens = sorted({r["generator"] for r in test if r["label"] == 1})
         if len(gens) > 1:
             res["by_generator"] = {g: _auroc([r for r in test if r["label"] == 0 or r["generator"] == g]) for g in gens}
@@ -89,16 +115,20 @@ def run_one(name: str, overrides: list[str], out_root: Path, config: Path) -> di
 
 def _table(results: list[dict[str, Any]], cpu_wall: float, wall: float) -> None:
     print(f"\n{'run':<14} {'train':>6} {'dev':>5} {'test':>5} {'dev AUROC':>10} {'test AUROC':>11} "
-          f"{'dev FPR':>8} {'held-out human FPR @1% thr':>27} {'s':>6}")
+          f"{'dev FPR':>8} {'held-out human FPR @1% thr':>27} {'worst-domain thr: FPR / TPR':>28} {'s':>6}")
     for r in results:
         s = r["sizes"]
         fpr = (f"{100 * r['heldout_human_fpr']:.1f}% (n={r['heldout_humans']})" if "heldout_human_fpr" in r else "-")
+        worst = (f"{100 * r['heldout_human_fpr_worst_domain']:.1f}% / {100 * r['heldout_tpr_worst_domain']:.0f}%"
+                 if "heldout_human_fpr_worst_domain" in r else "-")
         print(f"{r['name']:<14} {s['train']:>6} {s['dev']:>5} {s['test']:>5} {r['dev_auroc']:>10.4f} "
               f"{r.get('test_auroc', float('nan')):>11.4f} "
-              f"{(100 * r['dev_fpr']) if 'dev_fpr' in r else float('nan'):>7.1f}% {fpr:>27} {r['seconds']:>6.0f}")
+              f"{(100 * r['dev_fpr']) if 'dev_fpr' in r else float('nan'):>7.1f}% {fpr:>27} {worst:>28} "
+              f"{r['seconds']:>6.0f}")
         for g, a in r.get("by_generator", {}).items():
             print(f"{'':<14}   {g:<16} AUROC {a:.4f}")
-    print(f"\nwall time {wall:.0f} s (sum over processes {cpu_wall:.0f} s)")
+    if wall == wall:  # not NaN (--tabulate has no timing)
+        print(f"\nwall time {wall:.0f} s (sum over processes {cpu_wall:.0f} s)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="comma list of main, lodo (all four), lodo-<domain>, long")
     ap.add_argument("--threads", type=int, default=0, help="torch threads per run (0: all cores)")
     ap.add_argument("--merge", nargs="*", default=None, help="print one table from earlier --json files")
+    ap.add_argument("--tabulate", default="", help="print the table from the run folders of an earlier --out "
+                    "(their saved predictions; nothing is trained)")
     ap.add_argument("--out", default="", help="run folders (default: a temporary folder)")
     ap.add_argument("--json", default="", help="write the results here")
     args = ap.parse_args(argv)
@@ -125,6 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         order = ["main", *[f"lodo-{d}" for d in DOMAINS], "long"]
         results = sorted([r for p in parts for r in p["results"]], key=lambda r: order.index(r["name"]))
         _table(results, sum(p["wall_s"] for p in parts), max(p["wall_s"] for p in parts))
+        return 0
+    if args.tabulate:
+        order = ["main", *[f"lodo-{d}" for d in DOMAINS], "long"]
+        runs = [Path(args.tabulate) / n for n in order if (Path(args.tabulate) / n / "run.json").is_file()]
+        results = [summarize(r.name, r, float("nan")) for r in runs]
+        _table(results, float("nan"), float("nan"))
         return 0
     args.threads = args.threads or os.cpu_count() or 1
     out_root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="gen-text-"))
