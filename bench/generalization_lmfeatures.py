@@ -63,8 +63,10 @@ def sample_rows(per_domain_human: int, per_cell: int, seed: int) -> list[dict[st
     return out
 
 
-def token_features(lm: Any, tok: Any, texts: list[str], max_length: int, batch: int) -> np.ndarray:
-    """(n, len(FEATURES)) statistics of each text's first ``max_length`` tokens under ``lm``."""
+def token_features(lm: Any, tok: Any, texts: list[str], max_length: int, batch: int, skip_tokens: int = 0
+                   ) -> np.ndarray:
+    """(n, len(FEATURES)) statistics of each text's first ``max_length`` tokens under ``lm`` (the first
+    ``skip_tokens`` are context only: the detector's burn-in)."""
     import torch
     from tqdm import tqdm
 
@@ -84,13 +86,13 @@ def token_features(lm: Any, tok: Any, texts: list[str], max_length: int, batch: 
             mask[j, : len(e)] = 1
         with torch.inference_mode():
             logits = lm(input_ids=ids, attention_mask=mask).logits
-            f = token_statistics(logits, ids, mask).numpy()
+            f = token_statistics(logits, ids, mask, skip_tokens).numpy()
         feats[idx] = f
     return feats
 
 
-def cached_features(texts: list[str], max_length: int, threads: int, batch: int, cache_path: Path | None
-                    ) -> np.ndarray:
+def cached_features(texts: list[str], max_length: int, threads: int, batch: int, cache_path: Path | None,
+                    skip_tokens: int = 0) -> np.ndarray:
     """:func:`token_features` of ``texts`` under SmolLM2, read from / appended to the JSONL ``cache_path``
     (keyed by the feature version, ``max_length`` and the text), so a second run or script costs nothing."""
     cache: dict[str, list[float]] = {}
@@ -99,7 +101,8 @@ def cached_features(texts: list[str], max_length: int, threads: int, batch: int,
             c = json.loads(line)
             cache[c["key"]] = c["f"]
     # v3: the seven statistics of training.lmfeatures
-    keys = [hashlib.sha1(f"v3|{max_length}|{t}".encode()).hexdigest() for t in texts]
+    tag = f"v3|{max_length}" + (f"|skip{skip_tokens}" if skip_tokens else "")
+    keys = [hashlib.sha1(f"{tag}|{t}".encode()).hexdigest() for t in texts]
     todo = sorted({k: i for i, k in enumerate(keys) if k not in cache}.values())
     if todo:
         import torch
@@ -110,7 +113,7 @@ def cached_features(texts: list[str], max_length: int, threads: int, batch: int,
         torch.set_num_threads(threads)
         torch.manual_seed(0)
         lm, tok = load_causal_lm(str(smollm2_path()), dtype="float32", device="cpu")
-        f = token_features(lm, tok, [texts[i] for i in todo], max_length, batch)
+        f = token_features(lm, tok, [texts[i] for i in todo], max_length, batch, skip_tokens)
         for j, i in enumerate(todo):
             cache[keys[i]] = f[j].tolist()
         if cache_path:
@@ -172,11 +175,12 @@ def evaluate(rows: list[dict[str, Any]], feats: np.ndarray, name: str, test_mask
         # aigc export --worst-group domain: the highest of the training domains' own 1% thresholds
         "threshold_worst_domain": thr_w, "heldout_human_fpr_worst_domain": float(np.mean(s_te[yt == 0] > thr_w)),
         "heldout_tpr_worst_domain": float(np.mean(s_te[yt == 1] > thr_w)),
-        # single statistics, signed so that higher means machine (a low entropy is machine-like)
-        "single": {f: auroc(yt, sign * feats[test_mask, FEATURES.index(f)])
-                   for f, sign in (("lp_mean", 1.0), ("entropy", -1.0), ("fast_detectgpt", 1.0))},
-        "weights": {**dict(zip(FEATURES, np.round(model[2], 3).tolist(), strict=True)), "bias": round(model[3], 3)},
     }
+    names = FEATURES if feats.shape[1] == len(FEATURES) else tuple(f"f{i}" for i in range(feats.shape[1]))
+    out["weights"] = {**dict(zip(names, np.round(model[2], 3).tolist(), strict=True)), "bias": round(model[3], 3)}
+    if names == FEATURES:  # single statistics, signed so that higher means machine (a low entropy is machine-like)
+        out["single"] = {f: auroc(yt, sign * feats[test_mask, FEATURES.index(f)])
+                         for f, sign in (("lp_mean", 1.0), ("entropy", -1.0), ("fast_detectgpt", 1.0))}
     gens = sorted({r["generator"] for r, m in zip(rows, test_mask, strict=True) if m and r["label"] == 1})
     te_rows = [r for r, m in zip(rows, test_mask, strict=True) if m]
     if len(gens) > 1:
@@ -193,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-cell", type=int, default=25, help="machine texts per (domain, generator)")
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--skip-tokens", type=int, default=0, help="burn-in: the first N tokens are context only")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", default="", help="JSONL of per-text features, reused when present")
@@ -204,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     rows = sample_rows(args.per_domain_human, args.per_cell, args.seed)
     feats = cached_features([r["text"] for r in rows], args.max_length, args.threads, args.batch,
-                            Path(args.cache) if args.cache else None)
+                            Path(args.cache) if args.cache else None, args.skip_tokens)
     ok = np.isfinite(feats).all(1)
     rows = [r for r, o in zip(rows, ok, strict=True) if o]
     feats = feats[ok]
@@ -226,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     test_groups = {r["group"] for r, m in zip(rows, test, strict=True) if m}
     train = np.asarray([not m and r["group"] not in test_groups for r, m in zip(rows, test, strict=True)])
     results.append(evaluate(rows, feats, "long", test, train))
-    print(f"\n{len(rows)} texts, first {args.max_length} tokens; features {feat_s:.0f} s")
+    print(f"\n{len(rows)} texts, first {args.max_length} tokens, burn-in {args.skip_tokens}; features {feat_s:.0f} s")
     print(f"{'run':<18} {'train':>6} {'test':>5} {'train AUROC (cv)':>17} {'test AUROC':>11} "
           f"{'held-out human FPR @1%':>23} {'worst-domain thr: FPR / TPR':>28}   single statistics on the test part")
     for r in results:

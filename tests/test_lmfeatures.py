@@ -23,13 +23,15 @@ from training.lmfeatures import FEATURE_NAMES, LikelihoodFeatures, fit_logistic,
 pytestmark = pytest.mark.train
 
 
-def _np_stats(logits: np.ndarray, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _np_stats(logits: np.ndarray, ids: np.ndarray, mask: np.ndarray, skip: int = 0) -> np.ndarray:
     out = []
     for r in range(len(ids)):
         x = logits[r].astype(np.float64)
         lps = x - x.max(-1, keepdims=True)
         lps = lps - np.log(np.exp(lps).sum(-1, keepdims=True))
-        pos = [t for t in range(1, len(ids[r])) if mask[r, t] and mask[r, t - 1]]
+        real = [t for t in range(len(ids[r])) if mask[r, t]]
+        k = min(skip, len(real) // 2)  # burn-in: the row's first k real tokens are context only
+        pos = [t for t in range(1, len(ids[r])) if mask[r, t] and mask[r, t - 1] and real.index(t) >= k]
         lp = np.array([lps[t - 1, ids[r, t]] for t in pos])
         p = np.exp(lps[[t - 1 for t in pos]])
         ent = -(p * lps[[t - 1 for t in pos]]).sum(-1)
@@ -58,6 +60,27 @@ def test_token_statistics_match_numpy_with_padding_on_either_side() -> None:
     np.testing.assert_allclose(got2[1], got[1], rtol=1e-6, atol=1e-6)
 
 
+def test_burn_in_skips_the_first_tokens_of_each_row_and_keeps_half_of_a_short_row() -> None:
+    rng = np.random.default_rng(3)
+    n, t, v = 4, 14, 30
+    logits = rng.normal(0, 3, (n, t, v)).astype(np.float32)
+    ids = rng.integers(0, v, (n, t))
+    mask = np.ones((n, t), dtype=np.int64)
+    mask[1, 10:] = 0  # right padding: 10 tokens
+    mask[2, :5] = 0  # left padding: 9 tokens
+    mask[3, 6:] = 0  # 6 tokens: the burn-in shrinks to 3
+    args = (torch.from_numpy(logits), torch.from_numpy(ids), torch.from_numpy(mask))
+    got = token_statistics(*args, skip_tokens=4).numpy()
+    np.testing.assert_allclose(got, _np_stats(logits, ids, mask, skip=4), rtol=2e-4, atol=2e-4)
+    assert not np.allclose(got, token_statistics(*args).numpy())
+    # a left-padded row scores the same tokens as the same row without its padding
+    trimmed = token_statistics(torch.from_numpy(logits[2:3, 5:]), torch.from_numpy(ids[2:3, 5:]),
+                               torch.ones((1, t - 5), dtype=torch.long), skip_tokens=4).numpy()
+    np.testing.assert_allclose(got[2], trimmed[0], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="skip_tokens"):
+        LikelihoodFeatures(make_lm(40, 0), skip_tokens=-1)
+
+
 def test_fit_logistic_meets_its_optimality_condition_and_refuses_bad_input() -> None:
     rng = np.random.default_rng(1)
     x = rng.normal(size=(400, 3)) * [1.0, 10.0, 0.1] + [0.0, 5.0, -2.0]
@@ -74,6 +97,27 @@ def test_fit_logistic_meets_its_optimality_condition_and_refuses_bad_input() -> 
     bad[3, 1] = np.nan
     with pytest.raises(ValueError, match="NaN or inf"):
         fit_logistic(bad, y)
+
+
+def test_weighted_fit_logistic_equals_duplicated_rows_and_meets_its_weighted_optimality_condition() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(300, 2)) * [1.0, 3.0]
+    y = (x[:, 0] - 0.2 * x[:, 1] + rng.normal(0, 1, 300) > 0).astype(int)
+    reps = rng.integers(1, 4, size=300)
+    dup = fit_logistic(np.repeat(x, reps, axis=0), np.repeat(y, reps), l2=1e-8)
+    wtd = fit_logistic(x, y, l2=1e-8, sample_weight=reps.astype(float))
+    for a, b in zip(dup, wtd, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    mean, std, w, b = fit_logistic(x, y, l2=2.0, sample_weight=reps * 10.0)  # the scale of the weights is free
+    sw = reps * (len(reps) / reps.sum())
+    z = (x - mean) / std
+    p = 1 / (1 + np.exp(-(z @ w + b)))
+    np.testing.assert_allclose(z.T @ (sw * (p - y)) + 2.0 * w, 0, atol=1e-6)
+    np.testing.assert_allclose(mean, (sw[:, None] * x).sum(0) / sw.sum(), rtol=1e-12)
+    with pytest.raises(ValueError, match="sample_weight"):
+        fit_logistic(x, y, sample_weight=-np.ones(300))
+    with pytest.raises(ValueError, match="sample_weight"):
+        fit_logistic(x, y, sample_weight=np.ones(7))
 
 
 def test_unfitted_head_is_fast_detectgpt_and_fitted_head_is_linear_in_the_features() -> None:
@@ -131,7 +175,7 @@ def test_train_fits_the_head_then_export_and_runtime_agree(tmp_path: Path) -> No
         "name": "lmfeat-test",
         "data": {"train": str(data), "group_by": "pair_id", "dev_fraction": 0.3, "test_fraction": 0.2,
                  "max_length": 16, "stride": 8, "max_windows": 4},
-        "model": {"name": "zeroshot:features", "backbone": str(lm_dir)},
+        "model": {"name": "zeroshot:features", "backbone": str(lm_dir), "skip_tokens": 3},
         "train": {"device": "cpu", "progress": False},
         "eval": {"batch_size": 8, "max_tokens": 128},
     }
@@ -155,3 +199,7 @@ def test_train_fits_the_head_then_export_and_runtime_agree(tmp_path: Path) -> No
     raw, errors = det.raw_scores(texts)
     assert errors == [None] * len(texts)
     np.testing.assert_allclose(raw, score_texts(lr.model, tok, texts, det.text_spec), rtol=1e-4, atol=1e-4)
+    # the burn-in travelled from the config into the rebuilt model and the ONNX graph
+    assert lr.model.skip_tokens == 3
+    lr.model.skip_tokens = 0
+    assert not np.allclose(raw, score_texts(lr.model, tok, texts, det.text_spec), rtol=1e-3, atol=1e-3)

@@ -147,6 +147,10 @@ class ModelConfig:
     """Train the head only (``clip-probe`` is always frozen)."""
     width: int = 64
     """``npr``: channels of the first stage of the residual network."""
+    skip_tokens: int = 0
+    """``zeroshot:features``: burn-in; the first N tokens of every window are context only, not scored (at
+    most half a window's tokens). Early tokens have little context, so their likelihood says more about
+    the opening than about who wrote the text (BENCHMARKS.md, "burn-in")."""
 
 
 @dataclass

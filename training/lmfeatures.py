@@ -1,7 +1,7 @@
 """Likelihood-feature detector: statistics of a text's tokens under a causal LM, and a fitted linear head.
 
 ``zeroshot:features`` sits between the zero-shot statistics (``training/zeroshot.py``: one number, no
-training data) and fine-tuned encoders (``hf:``): a frozen causal LM describes each window by ten
+training data) and fine-tuned encoders (``hf:``): a frozen causal LM describes each window by seven
 domain-agnostic statistics of its tokens, and a logistic regression on those seven numbers is fitted in
 closed form on the training split. Fine-tuned encoders learn the vocabulary of their training domains;
 these statistics only say how predictable the text is to an LM, which is what transfers to domains the
@@ -60,14 +60,24 @@ def _mstd(x: torch.Tensor, valid: torch.Tensor, n: torch.Tensor) -> tuple[torch.
     return mean, torch.sqrt(var.clamp_min(0.0))
 
 
-def token_statistics(logits: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+def token_statistics(logits: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                     skip_tokens: int = 0) -> torch.Tensor:
     """The statistics of :data:`FEATURE_NAMES` (N, 7) float32 from causal-LM logits (N, T, V).
 
-    A row with no scored position gives NaN (as the zero-shot statistics do).
+    ``skip_tokens`` (burn-in): the first ``k`` tokens of each row serve as context only and are not
+    scored, with ``k = min(skip_tokens, n // 2)`` for a row of ``n`` tokens, so a short row keeps half its
+    tokens; tokens are counted from the row's first unmasked one, so padding may sit on either side. The
+    first token is never scored (nothing predicts it). A row with no scored position gives NaN (as the
+    zero-shot statistics do).
     """
     lp_all = torch.log_softmax(logits[:, :-1, :].float(), dim=-1)  # (N, T-1, V)
     target = input_ids[:, 1:]
     valid = (attention_mask[:, 1:] > 0) & (attention_mask[:, :-1] > 0)  # (N, T-1)
+    if skip_tokens > 0:
+        real = (attention_mask > 0).long()
+        k = torch.clamp(real.sum(-1, keepdim=True) // 2, max=int(skip_tokens))  # (N, 1)
+        pos = torch.cumsum(real, dim=-1) - 1  # each token's index among the row's real tokens
+        valid = valid & (pos[:, 1:] >= k)
     n = valid.sum(-1).to(torch.float32)
     lp = lp_all.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # (N, T-1)
     p = lp_all.exp()
@@ -83,13 +93,14 @@ def token_statistics(logits: torch.Tensor, input_ids: torch.Tensor, attention_ma
     return torch.stack([lp_mean, lp_std, ent_mean, fdg, ratio, gap_mean, gap_std], dim=-1)
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 100
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 100,
+                 sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """L2-penalised logistic regression by Newton's method on standardised features.
 
     ``x`` (n, F) finite, ``y`` (n,) in {0, 1} with both classes. Returns ``(mean, std, weight, bias)`` so
     that the score is ``((x - mean) / std) @ weight + bias`` (a log-odds). ``l2`` penalises the weights
-    of the standardised features, not the bias.
+    of the standardised features, not the bias. ``sample_weight`` (n,) >= 0, default all ones, weights
+    each text's loss and the standardisation; it is rescaled to sum to n so that ``l2`` means the same.
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -99,7 +110,15 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 100
         raise ValueError("fit_logistic: features hold NaN or inf (drop the texts that have no scored token)")
     if set(np.unique(y).tolist()) != {0.0, 1.0}:
         raise ValueError(f"fit_logistic: labels must hold both 0 and 1 (found {sorted(set(y.tolist()))})")
-    mean, std = x.mean(0), x.std(0)
+    if sample_weight is None:
+        sw = np.ones(len(y))
+    else:
+        sw = np.asarray(sample_weight, dtype=np.float64)
+        if sw.shape != y.shape or not np.isfinite(sw).all() or (sw < 0).any() or sw.sum() <= 0:
+            raise ValueError(f"fit_logistic: sample_weight must be {y.shape} finite, >= 0 and not all zero")
+        sw = sw * (len(sw) / sw.sum())
+    mean = (sw[:, None] * x).sum(0) / sw.sum()
+    std = np.sqrt((sw[:, None] * (x - mean) ** 2).sum(0) / sw.sum())
     std = np.where(std > 1e-12, std, 1.0)
     z = np.c_[(x - mean) / std, np.ones(len(x))]
     w = np.zeros(z.shape[1])
@@ -107,8 +126,8 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 100
     reg[-1] = 0.0
     for _ in range(iters):
         p = 1.0 / (1.0 + np.exp(-np.clip(z @ w, -50, 50)))
-        g = z.T @ (p - y) + reg * w
-        h = (z * (p * (1 - p))[:, None]).T @ z + np.diag(reg + 1e-9)
+        g = z.T @ (sw * (p - y)) + reg * w
+        h = (z * (sw * p * (1 - p))[:, None]).T @ z + np.diag(reg + 1e-9)
         step = np.linalg.solve(h, g)
         w -= step
         if np.max(np.abs(step)) < 1e-10:
@@ -125,11 +144,14 @@ class LikelihoodFeatures(nn.Module):
 
     output_kind = "score"
 
-    def __init__(self, lm: nn.Module, l2: float = 1.0) -> None:
+    def __init__(self, lm: nn.Module, l2: float = 1.0, skip_tokens: int = 0) -> None:
         super().__init__()
+        if skip_tokens < 0:
+            raise ValueError(f"skip_tokens: found {skip_tokens}, expected 0 or more")
         self.lm = lm
         self.vocab = _vocab(lm)
         self.l2 = float(l2)
+        self.skip_tokens = int(skip_tokens)
         f = len(FEATURE_NAMES)
         w = torch.zeros(f)
         w[FEATURE_NAMES.index("fast_detectgpt")] = 1.0
@@ -141,7 +163,8 @@ class LikelihoodFeatures(nn.Module):
 
     def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(N, 7) statistics of each window."""
-        return token_statistics(_logits(self.lm, input_ids, attention_mask, self.vocab), input_ids, attention_mask)
+        return token_statistics(_logits(self.lm, input_ids, attention_mask, self.vocab), input_ids, attention_mask,
+                                self.skip_tokens)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         z = (self.features(input_ids, attention_mask) - self.feat_mean) / self.feat_std
@@ -204,11 +227,11 @@ def fit_head_on_split(model: LikelihoodFeatures, rows: list[dict[str, Any]], ctx
               **{f"w_{k}": v for k, v in info["weights"].items()}})
 
 
-def create_lmfeatures(model: str = "smollm2", dtype: Any = None, device: Any = None, l2: float = 1.0
-                      ) -> tuple[LikelihoodFeatures, Any]:
+def create_lmfeatures(model: str = "smollm2", dtype: Any = None, device: Any = None, l2: float = 1.0,
+                      skip_tokens: int = 0) -> tuple[LikelihoodFeatures, Any]:
     """Build the detector on the causal LM ``model`` (hub name or local path; ``smollm2`` offline)."""
     lm, tok = load_causal_lm(model, dtype, device)
-    return LikelihoodFeatures(lm, l2), tok
+    return LikelihoodFeatures(lm, l2, skip_tokens), tok
 
 
 try:
@@ -225,7 +248,7 @@ if register_model is not None:
         lm = cfg.backbone or (cfg.pretrained if cfg.pretrained not in ("", "hub") else "") or "smollm2"
         dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if torch.cuda.is_available() \
             else torch.float32
-        model, tok = create_lmfeatures(lm, dtype=dtype, device="cpu")
+        model, tok = create_lmfeatures(lm, dtype=dtype, device="cpu", skip_tokens=cfg.skip_tokens)
         model.tokenizer = tok
         model.text_spec = text_spec_for(tok)
         return model
