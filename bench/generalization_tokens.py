@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -34,6 +35,19 @@ from generalization_lmfeatures import evaluate, sample_rows  # noqa: E402
 from generalization_text import DATA, DOMAINS, NEW_GENERATORS  # noqa: E402
 
 CHAT_PREFIX = "<|im_start|>user\nWrite a passage.<|im_end|>\n<|im_start|>assistant\n"
+
+
+def drop_shared_prefix(row: dict[str, Any], words: int = 35) -> str:
+    """The text without the part a machine text shares with its human text (README of ../shared/data: each
+    machine text continues the first words of its human text): pubmed up to and including ``Answer:``
+    (its question), the other domains their first ``words`` words (the shared prefix is at most 33 words);
+    applied to both classes alike, formatting kept. Used by ``--drop-prefix`` to tell a burn-in's gain from
+    the removal of text that both classes share."""
+    text = row["text"]
+    if row["domain"] == "pubmed":
+        return text.split("Answer:", 1)[1].strip() if "Answer:" in text else text
+    spans = [m.start() for m in re.finditer(r"\S+", text)]
+    return text[spans[words]:] if len(spans) > words else ""
 
 
 def token_arrays(texts: list[str], max_length: int, threads: int, batch: int, context: str = "") -> list[np.ndarray]:
@@ -165,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", default="")
     ap.add_argument("--chat-cache", default="", help="also a pass with SmolLM2's chat turn before each text "
                     "(cached here), for the chat feature sets")
+    ap.add_argument("--drop-prefix", action="store_true",
+                    help="score every text without the words a machine text shares with its human text "
+                         "(drop_shared_prefix), to measure the burn-in on text that no class shares")
     ap.add_argument("--burn-in", default="0,4,8,16,24,32,48",
                     help="burn-in sweep of the shipped seven statistics: held-out figures beside the training part's "
                     "5-fold CV AUROC (grouped by human text), by which the shipped burn-in is chosen")
@@ -176,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     t0 = time.perf_counter()
     rows = sample_rows(args.per_domain_human, args.per_cell, args.seed)
+    if args.drop_prefix:
+        rows = [{**r, "text": drop_shared_prefix(r)} for r in rows]
+        rows = [r for r in rows if len(r["text"].split()) >= 10]
     arrs = cached_arrays([r["text"] for r in rows], args.max_length, args.threads, args.batch,
                          Path(args.cache) if args.cache else None)
     sets = dict(FEATURE_SETS)

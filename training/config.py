@@ -149,8 +149,9 @@ class ModelConfig:
     """``npr``: channels of the first stage of the residual network."""
     skip_tokens: int = 0
     """``zeroshot:features``: burn-in; the first N tokens of every window are context only, not scored (at
-    most half a window's tokens). Early tokens have little context, so their likelihood says more about
-    the opening than about who wrote the text (BENCHMARKS.md, "burn-in")."""
+    most half a window's tokens). For texts that open with a known shared prompt (a quoted question, a
+    template); on ../shared/data it helped only by hiding the human prefix that every machine text
+    shares with its human text, and did nothing on texts without it (BENCHMARKS.md, "burn-in")."""
 
 
 @dataclass
