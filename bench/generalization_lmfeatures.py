@@ -191,6 +191,19 @@ def evaluate(rows: list[dict[str, Any]], feats: np.ndarray, name: str, test_mask
     return out
 
 
+def newest_generators_split(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """(test, train) masks with the newest generators held out: their machine texts, the human texts they
+    continue and half of the other human texts (by a hash of the human text) are the test part; nothing that
+    shares a human text with the test part is trained on."""
+    new = np.asarray([r["generator"] in NEW_GENERATORS for r in rows])
+    new_groups = {r["group"] for r, m in zip(rows, new, strict=True) if m}
+    test = np.asarray([m or (r["label"] == 0 and (r["group"] in new_groups or int(r["group"], 16) % 2 == 1))
+                       for r, m in zip(rows, new, strict=True)])
+    test_groups = {r["group"] for r, m in zip(rows, test, strict=True) if m}
+    train = np.asarray([not m and r["group"] not in test_groups for r, m in zip(rows, test, strict=True)])
+    return test, train
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--per-domain-human", type=int, default=160)
@@ -221,16 +234,7 @@ def main(argv: list[str] | None = None) -> int:
                 "test_auroc": auroc(y, crossfit(feats, y, [r["group"] for r in rows]))}]
     for d in DOMAINS:
         results.append(evaluate(rows, feats, f"lodo-{d}", np.asarray([r["domain"] == d for r in rows])))
-    # newest generators held out: their machine texts, the human texts they continue and half of the other
-    # human texts (by a hash of the human text) are the test part; nothing that shares a human text with the
-    # test part is trained on
-    new = np.asarray([r["generator"] in NEW_GENERATORS for r in rows])
-    new_groups = {r["group"] for r, m in zip(rows, new, strict=True) if m}
-    test = np.asarray([m or (r["label"] == 0 and (r["group"] in new_groups or int(r["group"], 16) % 2 == 1))
-                       for r, m in zip(rows, new, strict=True)])
-    test_groups = {r["group"] for r, m in zip(rows, test, strict=True) if m}
-    train = np.asarray([not m and r["group"] not in test_groups for r, m in zip(rows, test, strict=True)])
-    results.append(evaluate(rows, feats, "long", test, train))
+    results.append(evaluate(rows, feats, "long", *newest_generators_split(rows)))
     print(f"\n{len(rows)} texts, first {args.max_length} tokens, burn-in {args.skip_tokens}; features {feat_s:.0f} s")
     print(f"{'run':<18} {'train':>6} {'test':>5} {'train AUROC (cv)':>17} {'test AUROC':>11} "
           f"{'held-out human FPR @1%':>23} {'worst-domain thr: FPR / TPR':>28}   single statistics on the test part")

@@ -7,9 +7,14 @@ then computed from those arrays with numpy and each is fitted with the shipped c
 regression (``training.lmfeatures.fit_logistic``) on every leave-one-domain-out split and the newest-
 generators split, exactly as ``generalization_lmfeatures`` scores them (held-out AUROC; held-out human FPR
 at the training part's cross-fitted 1% threshold, pooled and worst-domain). Nothing is chosen on a held-out
-part: the table prints every feature set side by side. Usage::
+part: the table prints every feature set side by side, then a sweep of the burn-in (``model.skip_tokens``).
 
-    .venv/bin/python bench/generalization_tokens.py --max-length 256 --cache /tmp/tok256.npz
+Every machine text of fastdetectgpt.jsonl starts with the first ~30 tokens of its human text, so a burn-in
+that skips them hides text both classes share; ``--drop-prefix`` cuts that prefix from every text (both
+classes) to tell that apart from a genuine gain (BENCHMARKS.md: there was none). Usage::
+
+    .venv/bin/python bench/generalization_tokens.py --max-length 384 --cache /tmp/tok384.npz \
+        [--chat-cache /tmp/chat384.npz] [--drop-prefix]
 """
 
 from __future__ import annotations
@@ -31,8 +36,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from generalization_lmfeatures import evaluate, sample_rows  # noqa: E402
-from generalization_text import DATA, DOMAINS, NEW_GENERATORS  # noqa: E402
+from generalization_lmfeatures import evaluate, newest_generators_split, sample_rows  # noqa: E402
+from generalization_text import DATA, DOMAINS  # noqa: E402
 
 CHAT_PREFIX = "<|im_start|>user\nWrite a passage.<|im_end|>\n<|im_start|>assistant\n"
 
@@ -184,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
                          "(drop_shared_prefix), to measure the burn-in on text that no class shares")
     ap.add_argument("--burn-in", default="0,4,8,16,24,32,48",
                     help="burn-in sweep of the shipped seven statistics: held-out figures beside the training part's "
-                    "5-fold CV AUROC (grouped by human text), by which the shipped burn-in is chosen")
+                    "5-fold CV AUROC (grouped by human text); run it with and without --drop-prefix")
     ap.add_argument("--sets", default="", help="comma-separated feature-set names (default: all)")
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
@@ -207,12 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     keep = [i for i, a in enumerate(arrs) if len(a) >= 2]
     rows, arrs = [rows[i] for i in keep], [arrs[i] for i in keep]
     print(f"{len(rows)} texts, token arrays in {time.perf_counter() - t0:.0f} s")
-    new = np.asarray([r["generator"] in NEW_GENERATORS for r in rows])
-    new_groups = {r["group"] for r, m in zip(rows, new, strict=True) if m}
-    test_long = np.asarray([m or (r["label"] == 0 and (r["group"] in new_groups or int(r["group"], 16) % 2 == 1))
-                            for r, m in zip(rows, new, strict=True)])
-    tg = {r["group"] for r, m in zip(rows, test_long, strict=True) if m}
-    train_long = np.asarray([not m and r["group"] not in tg for r, m in zip(rows, test_long, strict=True)])
+    test_long, train_long = newest_generators_split(rows)
     names = [s for s in args.sets.split(",") if s] or list(sets)
     table: dict[str, Any] = {}
     for name in names:
