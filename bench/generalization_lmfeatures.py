@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from generalization_text import DATA, DOMAINS, NEW_GENERATORS, worst_group_threshold  # noqa: E402
+from generalization_text import DATA, DOMAINS, NEW_GENERATORS, drop_shared_prefix, worst_group_threshold  # noqa: E402
 
 from training.lmfeatures import FEATURE_NAMES as FEATURES  # noqa: E402
 
@@ -211,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--skip-tokens", type=int, default=0, help="burn-in: the first N tokens are context only")
+    ap.add_argument("--drop-prefix", action="store_true",
+                    help="score every text without the words a machine text shares with its human text (both classes)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", default="", help="JSONL of per-text features, reused when present")
@@ -221,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     t0 = time.perf_counter()
     rows = sample_rows(args.per_domain_human, args.per_cell, args.seed)
+    if args.drop_prefix:
+        rows = [{**r, "text": drop_shared_prefix(r)} for r in rows]
+        rows = [r for r in rows if len(r["text"].split()) >= 10]
     feats = cached_features([r["text"] for r in rows], args.max_length, args.threads, args.batch,
                             Path(args.cache) if args.cache else None, args.skip_tokens)
     ok = np.isfinite(feats).all(1)
@@ -235,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     for d in DOMAINS:
         results.append(evaluate(rows, feats, f"lodo-{d}", np.asarray([r["domain"] == d for r in rows])))
     results.append(evaluate(rows, feats, "long", *newest_generators_split(rows)))
-    print(f"\n{len(rows)} texts, first {args.max_length} tokens, burn-in {args.skip_tokens}; features {feat_s:.0f} s")
+    print(f"\n{len(rows)} texts{' without the shared prefix' if args.drop_prefix else ''}, first {args.max_length} "
+          f"tokens, burn-in {args.skip_tokens}; features {feat_s:.0f} s")
     print(f"{'run':<18} {'train':>6} {'test':>5} {'train AUROC (cv)':>17} {'test AUROC':>11} "
           f"{'held-out human FPR @1%':>23} {'worst-domain thr: FPR / TPR':>28}   single statistics on the test part")
     for r in results:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -36,6 +37,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 DATA = REPO / ".." / "shared" / "data" / "text" / "fastdetectgpt.jsonl"
 DOMAINS = ("xsum", "squad", "writing", "pubmed")
 NEW_GENERATORS = ("davinci", "gpt-3.5-turbo", "gpt-4")
+
+
+def drop_shared_prefix(row: dict[str, Any], words: int = 35) -> str:
+    """The text without the part a machine text shares with its human text (README of ../shared/data: each
+    machine text continues the first words of its human text): pubmed up to and including ``Answer:``
+    (its question), the other domains their first ``words`` words (the shared prefix is at most 33 words);
+    applied to both classes alike, formatting kept. Used by the LM benches' ``--drop-prefix`` to tell a burn-in's gain from
+    the removal of text that both classes share."""
+    text = row["text"]
+    if row["domain"] == "pubmed":
+        return text.split("Answer:", 1)[1].strip() if "Answer:" in text else text
+    spans = [m.start() for m in re.finditer(r"\S+", text)]
+    return text[spans[words]:] if len(spans) > words else ""
 
 
 def _preds(run: Path, split: str) -> list[dict[str, Any]]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -37,22 +36,9 @@ sys.path.insert(0, str(REPO / "bench"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from generalization_lmfeatures import evaluate, newest_generators_split, sample_rows  # noqa: E402
-from generalization_text import DATA, DOMAINS  # noqa: E402
+from generalization_text import DATA, DOMAINS, drop_shared_prefix  # noqa: E402
 
 CHAT_PREFIX = "<|im_start|>user\nWrite a passage.<|im_end|>\n<|im_start|>assistant\n"
-
-
-def drop_shared_prefix(row: dict[str, Any], words: int = 35) -> str:
-    """The text without the part a machine text shares with its human text (README of ../shared/data: each
-    machine text continues the first words of its human text): pubmed up to and including ``Answer:``
-    (its question), the other domains their first ``words`` words (the shared prefix is at most 33 words);
-    applied to both classes alike, formatting kept. Used by ``--drop-prefix`` to tell a burn-in's gain from
-    the removal of text that both classes share."""
-    text = row["text"]
-    if row["domain"] == "pubmed":
-        return text.split("Answer:", 1)[1].strip() if "Answer:" in text else text
-    spans = [m.start() for m in re.finditer(r"\S+", text)]
-    return text[spans[words]:] if len(spans) > words else ""
 
 
 def token_arrays(texts: list[str], max_length: int, threads: int, batch: int, context: str = "") -> list[np.ndarray]:
