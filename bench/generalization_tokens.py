@@ -140,6 +140,31 @@ def chat(a: np.ndarray) -> list[float]:
             lpc.mean() / max(entc.mean(), 1e-6)]
 
 
+def context_free_prior(max_length: int, texts: list[str]) -> list[np.ndarray]:
+    """Per text, the log-probability of each scored token (tokens 1..T-1) under SmolLM2 with no context: the
+    mean of its next-token distributions after a few neutral one-token contexts, a token-level unigram prior
+    (Ghostbuster compares LM and unigram probabilities). A constant vector, so an ONNX graph could hold it."""
+    import torch
+
+    from training.weights import smollm2_path
+    from training.zeroshot import load_causal_lm
+
+    lm, tok = load_causal_lm(str(smollm2_path()), dtype="float32", device="cpu")
+    with torch.inference_mode():
+        lps = [torch.log_softmax(lm(input_ids=torch.tensor([tok(c, add_special_tokens=False)["input_ids"]]))
+                                 .logits[0, -1].float(), -1) for c in ("<|endoftext|>", "\n", "The", "<|im_start|>")]
+        prior = (torch.logsumexp(torch.stack(lps), 0) - np.log(len(lps))).numpy()
+    return [prior[np.asarray(tok(t, add_special_tokens=True)["input_ids"][1:max_length], dtype=np.int64)]
+            .astype(np.float32) for t in texts]
+
+
+def prior(a: np.ndarray) -> list[float]:
+    """How much the context lifts each token above its context-free prior (the last column), and how rare
+    the tokens are."""
+    d = a[:, 0].astype(float) - a[:, -1].astype(float)
+    return [d.mean(), d.std(), float(a[:, -1].mean()), float(a[:, -1].std())]
+
+
 FEATURE_SETS: dict[str, Callable[[np.ndarray], list[float]]] = {
     "base7 (shipped)": base7,
     "base7+quantiles": lambda a: base7(a) + quantiles(a),
@@ -170,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", default="")
     ap.add_argument("--chat-cache", default="", help="also a pass with SmolLM2's chat turn before each text "
                     "(cached here), for the chat feature sets")
+    ap.add_argument("--prior", action="store_true",
+                    help="also feature sets against SmolLM2's context-free token prior (context_free_prior)")
     ap.add_argument("--drop-prefix", action="store_true",
                     help="score every text without the words a machine text shares with its human text "
                          "(drop_shared_prefix), to measure the burn-in on text that no class shares")
@@ -195,6 +222,10 @@ def main(argv: list[str] | None = None) -> int:
                                   Path(args.chat_cache), CHAT_PREFIX)
         arrs = [np.concatenate([a, c], 1) for a, c in zip(arrs, chat_arrs, strict=True)]
         sets.update(CHAT_SETS)
+    if args.prior:
+        pri = context_free_prior(args.max_length, [r["text"] for r in rows])
+        arrs = [np.concatenate([a, p[:, None]], 1) for a, p in zip(arrs, pri, strict=True)]
+        sets.update({"prior only": prior, "base7+prior": lambda a: base7(a) + prior(a)})
     keep = [i for i, a in enumerate(arrs) if len(a) >= 2]
     rows, arrs = [rows[i] for i in keep], [arrs[i] for i in keep]
     print(f"{len(rows)} texts, token arrays in {time.perf_counter() - t0:.0f} s")
