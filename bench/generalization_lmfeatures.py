@@ -28,6 +28,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,10 @@ from generalization_text import DATA, DOMAINS, NEW_GENERATORS, drop_shared_prefi
 from training.lmfeatures import FEATURE_NAMES as FEATURES  # noqa: E402
 
 
-def sample_rows(per_domain_human: int, per_cell: int, seed: int) -> list[dict[str, Any]]:
-    """Distinct human texts per domain and machine texts per (domain, generator), seeded."""
+def sample_rows(per_domain_human: int, per_cell: int, seed: int, drop_prefix: bool = False) -> list[dict[str, Any]]:
+    """Distinct human texts per domain and machine texts per (domain, generator), seeded. ``drop_prefix``:
+    every text without the words a machine text shares with its human text (``drop_shared_prefix``, both
+    classes), and texts left with fewer than 10 words dropped."""
     rows = [json.loads(x) for x in DATA.open(encoding="utf-8")]
     human_of = {r["pair_id"]: r["text"] for r in rows if r["label"] == 0}
     rng = np.random.default_rng(seed)
@@ -60,7 +63,31 @@ def sample_rows(per_domain_human: int, per_cell: int, seed: int) -> list[dict[st
                 out.append(cell[i])
     for r in out:
         r["group"] = hashlib.sha1(human_of[r["pair_id"]].encode()).hexdigest()[:16]
+    if drop_prefix:
+        out = [{**r, "text": drop_shared_prefix(r)} for r in out]
+        out = [r for r in out if len(r["text"].split()) >= 10]
     return out
+
+
+def lm_batches(tok: Any, texts: list[str], max_length: int, batch: int, desc: str, prefix: list[int] | None = None
+               ) -> Iterator[tuple[np.ndarray, list[list[int]], Any, Any]]:
+    """Length-sorted batches for an LM pass with a progress bar: ``(idx, enc, ids, mask)`` with each text's
+    first ``max_length`` tokens (after ``prefix`` ids, if given) right-padded into ``ids`` / ``mask``."""
+    import torch
+    from tqdm import tqdm
+
+    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    order = np.argsort([len(t) for t in texts])
+    for s in tqdm(range(0, len(texts), batch), desc=desc, unit="batch"):
+        idx = order[s: s + batch]
+        enc = [(prefix or []) + tok(texts[i], add_special_tokens=True)["input_ids"][:max_length] for i in idx]
+        t_max = max(len(e) for e in enc)
+        ids = torch.full((len(enc), t_max), pad, dtype=torch.long)
+        mask = torch.zeros((len(enc), t_max), dtype=torch.long)
+        for j, e in enumerate(enc):
+            ids[j, : len(e)] = torch.tensor(e)
+            mask[j, : len(e)] = 1
+        yield idx, enc, ids, mask
 
 
 def token_features(lm: Any, tok: Any, texts: list[str], max_length: int, batch: int, skip_tokens: int = 0
@@ -68,22 +95,11 @@ def token_features(lm: Any, tok: Any, texts: list[str], max_length: int, batch: 
     """(n, len(FEATURES)) statistics of each text's first ``max_length`` tokens under ``lm`` (the first
     ``skip_tokens`` are context only: the detector's burn-in)."""
     import torch
-    from tqdm import tqdm
 
     from training.lmfeatures import token_statistics
 
     feats = np.full((len(texts), len(FEATURES)), np.nan)
-    order = np.argsort([len(t) for t in texts])
-    for s in tqdm(range(0, len(texts), batch), desc="LM features", unit="batch"):
-        idx = order[s: s + batch]
-        enc = [tok(texts[i], add_special_tokens=True)["input_ids"][:max_length] for i in idx]
-        t_max = max(len(e) for e in enc)
-        pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-        ids = torch.full((len(enc), t_max), pad, dtype=torch.long)
-        mask = torch.zeros((len(enc), t_max), dtype=torch.long)
-        for j, e in enumerate(enc):
-            ids[j, : len(e)] = torch.tensor(e)
-            mask[j, : len(e)] = 1
+    for idx, _, ids, mask in lm_batches(tok, texts, max_length, batch, "LM features"):
         with torch.inference_mode():
             logits = lm(input_ids=ids, attention_mask=mask).logits
             f = token_statistics(logits, ids, mask, skip_tokens).numpy()
@@ -204,6 +220,14 @@ def newest_generators_split(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.
     return test, train
 
 
+def heldout_results(rows: list[dict[str, Any]], feats: np.ndarray) -> list[dict[str, Any]]:
+    """:func:`evaluate` on each leave-one-domain-out split (``lodo-<domain>``), then the newest generators
+    held out (``long``)."""
+    out = [evaluate(rows, feats, f"lodo-{d}", np.asarray([r["domain"] == d for r in rows])) for d in DOMAINS]
+    out.append(evaluate(rows, feats, "long", *newest_generators_split(rows)))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--per-domain-human", type=int, default=160)
@@ -222,10 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{DATA} not found (../shared/data beside the repository)", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    rows = sample_rows(args.per_domain_human, args.per_cell, args.seed)
-    if args.drop_prefix:
-        rows = [{**r, "text": drop_shared_prefix(r)} for r in rows]
-        rows = [r for r in rows if len(r["text"].split()) >= 10]
+    rows = sample_rows(args.per_domain_human, args.per_cell, args.seed, args.drop_prefix)
     feats = cached_features([r["text"] for r in rows], args.max_length, args.threads, args.batch,
                             Path(args.cache) if args.cache else None, args.skip_tokens)
     ok = np.isfinite(feats).all(1)
@@ -237,9 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     y = np.asarray([r["label"] for r in rows], dtype=float)
     results = [{"name": "main (5-fold CV)", "n_train": len(rows), "n_test": len(rows),
                 "test_auroc": auroc(y, crossfit(feats, y, [r["group"] for r in rows]))}]
-    for d in DOMAINS:
-        results.append(evaluate(rows, feats, f"lodo-{d}", np.asarray([r["domain"] == d for r in rows])))
-    results.append(evaluate(rows, feats, "long", *newest_generators_split(rows)))
+    results += heldout_results(rows, feats)
     print(f"\n{len(rows)} texts{' without the shared prefix' if args.drop_prefix else ''}, first {args.max_length} "
           f"tokens, burn-in {args.skip_tokens}; features {feat_s:.0f} s")
     print(f"{'run':<18} {'train':>6} {'test':>5} {'train AUROC (cv)':>17} {'test AUROC':>11} "

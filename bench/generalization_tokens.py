@@ -20,6 +20,7 @@ classes) to tell that apart from a genuine gain (BENCHMARKS.md: there was none).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -35,8 +36,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from generalization_lmfeatures import evaluate, newest_generators_split, sample_rows  # noqa: E402
-from generalization_text import DATA, DOMAINS, drop_shared_prefix  # noqa: E402
+from generalization_lmfeatures import heldout_results, lm_batches, sample_rows  # noqa: E402
+from generalization_text import DATA, DOMAINS  # noqa: E402
 
 CHAT_PREFIX = "<|im_start|>user\nWrite a passage.<|im_end|>\n<|im_start|>assistant\n"
 
@@ -47,8 +48,8 @@ def token_arrays(texts: list[str], max_length: int, threads: int, batch: int, co
     ``context``: a string whose tokens are put before every text (SmolLM2's chat turn, say); the arrays
     still hold the text's tokens 1..T-1 only, aligned with the plain pass."""
     import torch
-    from tqdm import tqdm
 
+    from training.lmfeatures import token_terms
     from training.weights import smollm2_path
     from training.zeroshot import load_causal_lm
 
@@ -56,23 +57,9 @@ def token_arrays(texts: list[str], max_length: int, threads: int, batch: int, co
     lm, tok = load_causal_lm(str(smollm2_path()), dtype="float32", device="cpu")
     pre = tok(context, add_special_tokens=False)["input_ids"] if context else []
     out: list[np.ndarray] = [np.zeros((0, 3), np.float32)] * len(texts)
-    order = np.argsort([len(t) for t in texts])
-    for s in tqdm(range(0, len(texts), batch), desc="SmolLM2 token arrays", unit="batch"):
-        idx = order[s: s + batch]
-        enc = [pre + tok(texts[i], add_special_tokens=True)["input_ids"][:max_length] for i in idx]
-        t_max = max(len(e) for e in enc)
-        ids = torch.zeros((len(enc), t_max), dtype=torch.long)
-        mask = torch.zeros((len(enc), t_max), dtype=torch.long)
-        for j, e in enumerate(enc):
-            ids[j, : len(e)] = torch.tensor(e)
-            mask[j, : len(e)] = 1
+    for idx, enc, ids, mask in lm_batches(tok, texts, max_length, batch, "SmolLM2 token arrays", pre):
         with torch.inference_mode():
-            logits = lm(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-            lp_all = torch.log_softmax(logits, -1)
-            lp = lp_all.gather(-1, ids[:, 1:, None]).squeeze(-1)
-            p = lp_all.exp()
-            ent = -(p * lp_all).sum(-1)
-            var = (p * lp_all * lp_all).sum(-1) - ent * ent
+            lp, ent, var = token_terms(lm(input_ids=ids, attention_mask=mask).logits, ids)
         for j, i in enumerate(idx):
             n, k = len(enc[j]) - 1, len(pre)
             out[i] = torch.stack([lp[j, k:n], ent[j, k:n], var[j, k:n]], -1).numpy().astype(np.float32)
@@ -81,15 +68,18 @@ def token_arrays(texts: list[str], max_length: int, threads: int, batch: int, co
 
 def cached_arrays(texts: list[str], max_length: int, threads: int, batch: int, cache: Path | None,
                   context: str = "") -> list[np.ndarray]:
+    """:func:`token_arrays`, read from the ``.npz`` ``cache`` when it was made from the same texts, context and
+    ``max_length`` (a sha1 of them), else computed and written there."""
+    key = hashlib.sha1("\x00".join([str(max_length), context, *texts]).encode()).hexdigest()
     if cache and cache.is_file():
         z = np.load(cache, allow_pickle=False)
-        if int(z["max_length"]) == max_length and int(z["n"]) == len(texts):
+        if "key" in z and str(z["key"]) == key:
             flat, off = z["flat"], z["offsets"]
             return [flat[off[i]: off[i + 1]] for i in range(len(texts))]
     arrs = token_arrays(texts, max_length, threads, batch, context)
     if cache:
         off = np.cumsum([0] + [len(a) for a in arrs])
-        np.savez(cache, flat=np.concatenate(arrs), offsets=off, max_length=max_length, n=len(texts))
+        np.savez(cache, flat=np.concatenate(arrs), offsets=off, key=key)
     return arrs
 
 
@@ -210,10 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{DATA} not found (../shared/data beside the repository)", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    rows = sample_rows(args.per_domain_human, args.per_cell, args.seed)
-    if args.drop_prefix:
-        rows = [{**r, "text": drop_shared_prefix(r)} for r in rows]
-        rows = [r for r in rows if len(r["text"].split()) >= 10]
+    rows = sample_rows(args.per_domain_human, args.per_cell, args.seed, args.drop_prefix)
     arrs = cached_arrays([r["text"] for r in rows], args.max_length, args.threads, args.batch,
                          Path(args.cache) if args.cache else None)
     sets = dict(FEATURE_SETS)
@@ -229,13 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     keep = [i for i, a in enumerate(arrs) if len(a) >= 2]
     rows, arrs = [rows[i] for i in keep], [arrs[i] for i in keep]
     print(f"{len(rows)} texts, token arrays in {time.perf_counter() - t0:.0f} s")
-    test_long, train_long = newest_generators_split(rows)
     names = [s for s in args.sets.split(",") if s] or list(sets)
     table: dict[str, Any] = {}
     for name in names:
         feats = np.asarray([sets[name](a) for a in arrs], dtype=float)
-        res = [evaluate(rows, feats, f"lodo-{d}", np.asarray([r["domain"] == d for r in rows])) for d in DOMAINS]
-        res.append(evaluate(rows, feats, "long", test_long, train_long))
+        res = heldout_results(rows, feats)
         table[name] = res
         cells = "  ".join(f"{r['test_auroc']:.3f}/{100 * r['heldout_human_fpr']:.1f}%/"
                           f"{100 * r['heldout_human_fpr_worst_domain']:.1f}%" for r in res)
@@ -245,15 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     sweep: dict[str, Any] = {}
     print("\nburn-in sweep (seven statistics): held-out AUROC / worst-domain FPR (training part's CV AUROC)")
     for k in [int(v) for v in args.burn_in.split(",") if v]:
-        feats = np.asarray([base7(burn_in(a, k)) for a in arrs], dtype=float)
-        parts = [(f"lodo-{d}", np.asarray([r["domain"] == d for r in rows]), None) for d in DOMAINS]
-        parts.append(("long", test_long, train_long))
-        cells, res = [], []
-        for name, te, tr in parts:
-            r = evaluate(rows, feats, name, te, tr)
-            res.append(r)
-            cells.append(f"{r['test_auroc']:.3f}/{100 * r['heldout_human_fpr_worst_domain']:.1f}% "
-                         f"(cv {r['train_auroc_crossfit']:.3f})")
+        res = heldout_results(rows, np.asarray([base7(burn_in(a, k)) for a in arrs], dtype=float))
+        cells = [f"{r['test_auroc']:.3f}/{100 * r['heldout_human_fpr_worst_domain']:.1f}% "
+                 f"(cv {r['train_auroc_crossfit']:.3f})" for r in res]
         cv_mean = float(np.mean([r["train_auroc_crossfit"] for r in res[:len(DOMAINS)]]))
         sweep[str(k)] = {"results": res, "mean_training_cv_auroc_lodo": cv_mean}
         print(f"{k:>3}  {'  '.join(cells)}  mean LODO training CV {cv_mean:.4f}", flush=True)

@@ -45,7 +45,7 @@ from torch import nn
 from .zeroshot import _logits, _vocab, load_causal_lm, text_spec_for
 
 __all__ = ["FEATURE_NAMES", "LikelihoodFeatures", "fit_head_on_split", "fit_logistic", "token_statistics",
-           "window_features"]
+           "token_terms", "window_features"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,18 @@ def _mstd(x: torch.Tensor, valid: torch.Tensor, n: torch.Tensor) -> tuple[torch.
     return mean, torch.sqrt(var.clamp_min(0.0))
 
 
+def token_terms(logits: torch.Tensor, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per position t of causal-LM logits (N, T, V): ``(lp, H, var)``, each (N, T-1), with lp the
+    log-probability of token t + 1, H the predictive entropy and var the variance of log p under the LM's
+    own distribution (no masking: :func:`token_statistics` masks)."""
+    lp_all = torch.log_softmax(logits[:, :-1, :].float(), dim=-1)  # (N, T-1, V)
+    lp = lp_all.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+    p = lp_all.exp()
+    ent = -(p * lp_all).sum(-1)
+    var = (p * lp_all * lp_all).sum(-1) - ent * ent  # Var[log p] under p
+    return lp, ent, var
+
+
 def token_statistics(logits: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                      skip_tokens: int = 0) -> torch.Tensor:
     """The statistics of :data:`FEATURE_NAMES` (N, 7) float32 from causal-LM logits (N, T, V).
@@ -70,8 +82,7 @@ def token_statistics(logits: torch.Tensor, input_ids: torch.Tensor, attention_ma
     first token is never scored (nothing predicts it). A row with no scored position gives NaN (as the
     zero-shot statistics do).
     """
-    lp_all = torch.log_softmax(logits[:, :-1, :].float(), dim=-1)  # (N, T-1, V)
-    target = input_ids[:, 1:]
+    lp, ent, var = token_terms(logits, input_ids)  # (N, T-1) each
     valid = (attention_mask[:, 1:] > 0) & (attention_mask[:, :-1] > 0)  # (N, T-1)
     if skip_tokens > 0:
         real = (attention_mask > 0).long()
@@ -79,10 +90,6 @@ def token_statistics(logits: torch.Tensor, input_ids: torch.Tensor, attention_ma
         pos = torch.cumsum(real, dim=-1) - 1  # each token's index among the row's real tokens
         valid = valid & (pos[:, 1:] >= k)
     n = valid.sum(-1).to(torch.float32)
-    lp = lp_all.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # (N, T-1)
-    p = lp_all.exp()
-    ent = -(p * lp_all).sum(-1)  # (N, T-1)
-    var = (p * lp_all * lp_all).sum(-1) - ent * ent  # Var[log p] under p
     gap = lp + ent  # lp - E[log p]
     zero = torch.zeros_like(lp)
     lp_mean, lp_std = _mstd(lp, valid, n)
