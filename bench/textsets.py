@@ -1,0 +1,117 @@
+"""The text sets of ../shared/data as the generalization benches read them, every shared opening cut.
+
+Every set there is a continuation setup: a machine text repeats its human text's opening. Each row comes
+back with that opening cut from both texts of a pair (``text``), so that no detector is judged on human
+words, and with the fields the benches split on: ``set``, ``domain``, ``generator``, ``family``, ``label``,
+``group`` (a hash of the human text: nothing that shares a human text is ever on both sides of a split).
+
+- ``fdg``: the fixed sample of fastdetectgpt.jsonl (``generalization_lmfeatures.sample_rows``, seeded),
+  its first 35 words cut (pubmed: up to ``Answer:``).
+- ``glimpse``: the newer generators (claude-3-opus, claude-3-sonnet, gemini-1.5-pro) on xsum / writing /
+  pubmed, cut the same way, and human texts in six languages (``m4-*``: pairs there share a prompt, not
+  an opening, so nothing is cut).
+- ``evobench``: 2024 generators; each machine text loses its ``shared_prefix_chars``, each human text the
+  longest opening any of its machine partners shares with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+from generalization_lmfeatures import sample_rows
+from generalization_text import DATA, drop_shared_prefix
+
+TEXT = DATA.parent
+GLIMPSE_NEW = ("claude-3-opus-20240229", "claude-3-sonnet-20240229", "gemini-1.5-pro")
+FAMILIES = ("claude", "gemini", "llama", "qwen", "openai")
+EVO_DOMAIN = {"news (XSum)": "news", "creative writing (WritingPrompts)": "writing",
+              "peer review (PeerRead)": "review", "biomedical QA (PubMedQA)": "biomed-qa"}
+
+
+def family(generator: str) -> str:
+    """The vendor family of an evobench / glimpse generator name (``human`` for humans)."""
+    g = generator.lower()
+    for f, keys in (("claude", ("claude",)), ("gemini", ("gemini",)), ("llama", ("llama",)),
+                    ("qwen", ("qwen",)), ("openai", ("gpt", "chatgpt", "davinci"))):
+        if any(k in g for k in keys):
+            return f
+    return "human" if g == "human" else "other"
+
+
+def _read(name: str) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in (TEXT / name).open(encoding="utf-8")]
+
+
+def _group(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def _pick(rows: list[dict[str, Any]], n: int, rng: np.random.Generator) -> list[dict[str, Any]]:
+    return [rows[i] for i in sorted(rng.permutation(len(rows))[:n])]
+
+
+def fdg_rows(per_domain_human: int, per_cell: int, seed: int = 0) -> list[dict[str, Any]]:
+    rows = sample_rows(per_domain_human, per_cell, seed, drop_prefix=True)
+    return [{**r, "set": "fdg", "family": family(r["generator"])} for r in rows]
+
+
+def glimpse_rows(per_cell: int, per_language: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Newer generators' English texts (``per_cell`` per domain and generator) and ``per_language`` human
+    texts per language."""
+    rows = _read("glimpse.jsonl")
+    human_of = {r["pair_id"]: r["text"] for r in rows if r["label"] == 0}
+    rng = np.random.default_rng(seed)
+    cells: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        if r["generator"] in GLIMPSE_NEW or (r["domain"].startswith("m4-") and r["label"] == 0):
+            cells[(r["domain"], r["generator"])].append(r)
+    out: list[dict[str, Any]] = []
+    for (dom, _), cell in sorted(cells.items()):
+        lang = dom.startswith("m4-")
+        for r in _pick(cell, per_language if lang else per_cell, rng):
+            text = r["text"] if lang else drop_shared_prefix(r)
+            if len(text.split()) >= 10 or (lang and len(text) >= 40):
+                out.append({**r, "text": text, "set": "glimpse", "family": family(r["generator"]),
+                            "group": _group(human_of.get(r["pair_id"], r["text"]))})
+    return out
+
+
+def evobench_rows(per_generator: int, humans: int, seed: int = 0) -> list[dict[str, Any]]:
+    """``per_generator`` machine texts of each 2024 generator and ``humans`` human texts, openings cut."""
+    rows = _read("evobench.jsonl")
+    cut: dict[str, int] = defaultdict(int)  # pair_id -> the longest opening a machine partner shares
+    for r in rows:
+        if r["label"] == 1:
+            cut[r["pair_id"]] = max(cut[r["pair_id"]], int(r.get("shared_prefix_chars") or 0))
+    human_of = {r["pair_id"]: r["text"] for r in rows if r["label"] == 0}
+    rng = np.random.default_rng(seed)
+    by_gen: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_gen[r["generator"]].append(r)
+    out: list[dict[str, Any]] = []
+    for g, cell in sorted(by_gen.items()):
+        for r in _pick(cell, humans if g == "human" else per_generator, rng):
+            n = int(r.get("shared_prefix_chars") or 0) if r["label"] == 1 else cut[r["pair_id"]]
+            text = r["text"][n:].strip()
+            if len(text.split()) >= 10:
+                out.append({**r, "text": text, "set": "evobench", "domain": EVO_DOMAIN.get(r["domain"], r["domain"]),
+                            "family": family(g), "group": _group(human_of.get(r["pair_id"], r["text"]))})
+    return out
+
+
+def all_rows(fdg: tuple[int, int], glimpse: tuple[int, int], evobench: tuple[int, int], seed: int = 0
+             ) -> list[dict[str, Any]]:
+    """The three sets together (sizes as the functions above take them)."""
+    return fdg_rows(*fdg, seed) + glimpse_rows(*glimpse, seed) + evobench_rows(*evobench, seed)
+
+
+def exists() -> bool:
+    return all((TEXT / n).is_file() for n in ("fastdetectgpt.jsonl", "glimpse.jsonl", "evobench.jsonl"))
+
+
+__all__ = ["FAMILIES", "GLIMPSE_NEW", "all_rows", "evobench_rows", "exists", "family", "fdg_rows",
+           "glimpse_rows"]
