@@ -203,3 +203,79 @@ def test_train_fits_the_head_then_export_and_runtime_agree(tmp_path: Path) -> No
     assert lr.model.skip_tokens == 3
     lr.model.skip_tokens = 0
     assert not np.allclose(raw, score_texts(lr.model, tok, texts, det.text_spec), rtol=1e-3, atol=1e-3)
+
+
+def test_pair_statistics_match_numpy_with_padding() -> None:
+    from training.lmfeatures import pair_statistics
+
+    g = torch.Generator().manual_seed(1)
+    lo, lq = torch.randn(3, 7, 11, generator=g) * 3, torch.randn(3, 7, 11, generator=g) * 3
+    ids = torch.randint(0, 11, (3, 7), generator=g)
+    mask = torch.tensor([[1] * 7, [0, 0, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0, 0]])
+    got = pair_statistics(lo, lq, ids, mask).numpy()
+    a, b = _log_softmax_np(lo.numpy()), _log_softmax_np(lq.numpy())
+    for r in range(3):
+        pos = [t for t in range(1, 7) if mask[r, t] and mask[r, t - 1]]
+        logppl = -np.mean([b[r, t - 1, ids[r, t]] for t in pos])
+        xppl = np.mean([-(np.exp(a[r, t - 1]) * b[r, t - 1]).sum() for t in pos])
+        np.testing.assert_allclose(got[r], [logppl, xppl], rtol=1e-5, atol=1e-5)
+    # the observer's own tokens do not enter the performer's perplexity
+    assert not np.allclose(got[:, 0], pair_statistics(lo, lo, ids, mask).numpy()[:, 0])
+
+
+def _log_softmax_np(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float64)
+    m = x.max(-1, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(-1, keepdims=True))
+
+
+def test_performer_adds_the_two_binoculars_terms_and_refuses_another_tokenizer() -> None:
+    from training.lmfeatures import PAIR_FEATURE_NAMES
+
+    tok = make_tokenizer()
+    model = LikelihoodFeatures(make_lm(len(tok), 0), performer=make_lm(len(tok), 1))
+    assert model.feature_names == FEATURE_NAMES + PAIR_FEATURE_NAMES
+    enc = tok(["the cat sat on the mat", "a dog"], return_tensors="pt", padding=True)
+    f = model.features(enc["input_ids"], enc["attention_mask"])
+    assert f.shape == (2, len(FEATURE_NAMES) + 2) and torch.isfinite(f).all()
+    x = np.random.default_rng(0).normal(size=(40, 9))
+    info = model.fit_head(x, (x[:, 8] > 0).astype(int))
+    assert set(info["weights"]) == set(model.feature_names) and info["weights"]["cross_ppl"] > 0
+
+
+@pytest.mark.slow
+def test_train_and_export_with_a_performer_agree_with_the_runtime(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("export.cli")
+    from test_zeroshot_pipeline import _data
+
+    from aigc._detector import load
+    from aigc.cli import main as aigc_main
+    from training.run import load_run
+    from training.zeroshot import score_texts
+
+    tok = make_tokenizer()
+    obs, perf = save_lm(make_lm(len(tok), 0), tok, tmp_path / "o"), save_lm(make_lm(len(tok), 1), tok, tmp_path / "p")
+    data = _data(tmp_path, make_lm(len(tok), 0), tok, 40)
+    cfg = {
+        "name": "lmfeat-pair-test",
+        "data": {"train": str(data), "group_by": "pair_id", "dev_fraction": 0.3, "test_fraction": 0.2,
+                 "max_length": 16, "stride": 8, "max_windows": 2},
+        "model": {"name": "zeroshot:features", "backbone": str(obs), "reference_model": str(perf)},
+        "train": {"device": "cpu", "progress": False},
+        "eval": {"batch_size": 8, "max_tokens": 128},
+    }
+    cfg_path = tmp_path / "c.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    run, bundle = tmp_path / "run", tmp_path / "bundle"
+    assert aigc_main(["train", str(cfg_path), "--out", str(run)]) == 0
+    fitted = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if '"fit_head"' in x]
+    assert fitted and "w_cross_ppl" in fitted[0] and "w_logppl_perf" in fitted[0]
+    lr = load_run(run)
+    assert lr.model.performer is not None and len(lr.model.head_weight) == 9
+    assert aigc_main(["export", str(run), "--out", str(bundle), "--targets", "0.2"]) == 0
+    det = load(bundle, providers="cpu")
+    texts = [r["text"] for r in map(json.loads, data.read_text().splitlines()[:8])]
+    raw, errors = det.raw_scores(texts)
+    assert errors == [None] * len(texts)
+    np.testing.assert_allclose(raw, score_texts(lr.model, tok, texts, det.text_spec), rtol=1e-4, atol=1e-4)

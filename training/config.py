@@ -134,7 +134,8 @@ class ModelConfig:
     """Backbone hub name or local folder (``clip-probe``: a CLIP model, default openai/clip-vit-large-patch14;
     ``zeroshot:*``: the causal LM)."""
     reference_model: str = ""
-    """Second LM of a zero-shot statistic (Fast-DetectGPT's sampler, Binoculars' performer)."""
+    """Second LM of a zero-shot statistic (Fast-DetectGPT's sampler, Binoculars' performer); for
+    ``zeroshot:features`` the performer whose Binoculars terms join the seven statistics (same tokenizer)."""
     input_size: int = 224
     """Image models: the square input size (crop size)."""
     mean: list[float] = field(default_factory=list)

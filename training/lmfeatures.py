@@ -21,6 +21,15 @@ mu_t = -H_t and s2_t the variance of log p under the LM's own distribution:
 ``gap_std``         standard deviation of lp_t - mu_t
 ==================  ============================================================
 
+With a second LM of the same tokenizer (``model.reference_model``, the *performer*; the first is the
+*observer*), two more features join the seven: Binoculars' two terms (Hans et al., ICML 2024), kept apart so
+that the head weighs them instead of fixing their ratio:
+
+==================  ============================================================
+``logppl_perf``     -mean_t log p_perf(x_t) (log-perplexity under the performer)
+``cross_ppl``       -mean_t sum_v p_obs(v) log p_perf(v) (cross-perplexity)
+==================  ============================================================
+
 Every statistic is a smooth function of the logits. Rank features (mean log-rank, share of top-1 /
 top-10 tokens) were dropped: they jump when two logits swap, so ONNX Runtime and torch, whose logits
 differ by ~1e-4 after 30 layers, disagreed by 1.7e-3 in probability on a real text (the export's parity
@@ -44,12 +53,22 @@ from torch import nn
 
 from .zeroshot import _logits, _vocab, load_causal_lm, text_spec_for
 
-__all__ = ["FEATURE_NAMES", "LikelihoodFeatures", "fit_head_on_split", "fit_logistic", "token_statistics",
-           "token_terms", "window_features"]
+__all__ = [
+    "FEATURE_NAMES",
+    "PAIR_FEATURE_NAMES",
+    "LikelihoodFeatures",
+    "fit_head_on_split",
+    "fit_logistic",
+    "pair_statistics",
+    "token_statistics",
+    "token_terms",
+    "window_features",
+]
 
 log = logging.getLogger(__name__)
 
 FEATURE_NAMES = ("lp_mean", "lp_std", "entropy", "fast_detectgpt", "lp_over_entropy", "gap_mean", "gap_std")
+PAIR_FEATURE_NAMES = ("logppl_perf", "cross_ppl")
 
 
 def _mstd(x: torch.Tensor, valid: torch.Tensor, n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,6 +91,33 @@ def token_terms(logits: torch.Tensor, input_ids: torch.Tensor) -> tuple[torch.Te
     return lp, ent, var
 
 
+def scored_positions(attention_mask: torch.Tensor, skip_tokens: int = 0) -> torch.Tensor:
+    """(N, T-1) bool: the positions whose token and previous token are both real, less the burn-in."""
+    valid = (attention_mask[:, 1:] > 0) & (attention_mask[:, :-1] > 0)  # (N, T-1)
+    if skip_tokens > 0:
+        real = (attention_mask > 0).long()
+        k = torch.clamp(real.sum(-1, keepdim=True) // 2, max=int(skip_tokens))  # (N, 1)
+        pos = torch.cumsum(real, dim=-1) - 1  # each token's index among the row's real tokens
+        valid = valid & (pos[:, 1:] >= k)
+    return valid
+
+
+def pair_statistics(obs_logits: torch.Tensor, perf_logits: torch.Tensor, input_ids: torch.Tensor,
+                    attention_mask: torch.Tensor, skip_tokens: int = 0) -> torch.Tensor:
+    """:data:`PAIR_FEATURE_NAMES` (N, 2) float32 from the observer's and performer's logits (N, T, V) over the
+    same token ids, on the positions :func:`token_statistics` scores (NaN where there is none)."""
+    lo = torch.log_softmax(obs_logits[:, :-1, :].float(), dim=-1)  # (N, T-1, V)
+    lq = torch.log_softmax(perf_logits[:, :-1, :].float(), dim=-1)
+    lp_perf = lq.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)  # (N, T-1)
+    xent = -(lo.exp() * lq).sum(-1)  # (N, T-1)
+    valid = scored_positions(attention_mask, skip_tokens)
+    n = valid.sum(-1).to(torch.float32)
+    zero = torch.zeros_like(xent)
+    logppl = -torch.where(valid, lp_perf, zero).sum(-1) / n
+    xppl = torch.where(valid, xent, zero).sum(-1) / n
+    return torch.stack([logppl, xppl], dim=-1)
+
+
 def token_statistics(logits: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                      skip_tokens: int = 0) -> torch.Tensor:
     """The statistics of :data:`FEATURE_NAMES` (N, 7) float32 from causal-LM logits (N, T, V).
@@ -83,12 +129,7 @@ def token_statistics(logits: torch.Tensor, input_ids: torch.Tensor, attention_ma
     zero-shot statistics do).
     """
     lp, ent, var = token_terms(logits, input_ids)  # (N, T-1) each
-    valid = (attention_mask[:, 1:] > 0) & (attention_mask[:, :-1] > 0)  # (N, T-1)
-    if skip_tokens > 0:
-        real = (attention_mask > 0).long()
-        k = torch.clamp(real.sum(-1, keepdim=True) // 2, max=int(skip_tokens))  # (N, 1)
-        pos = torch.cumsum(real, dim=-1) - 1  # each token's index among the row's real tokens
-        valid = valid & (pos[:, 1:] >= k)
+    valid = scored_positions(attention_mask, skip_tokens)  # (N, T-1)
     n = valid.sum(-1).to(torch.float32)
     gap = lp + ent  # lp - E[log p]
     zero = torch.zeros_like(lp)
@@ -151,15 +192,18 @@ class LikelihoodFeatures(nn.Module):
 
     output_kind = "score"
 
-    def __init__(self, lm: nn.Module, l2: float = 1.0, skip_tokens: int = 0) -> None:
+    def __init__(self, lm: nn.Module, l2: float = 1.0, skip_tokens: int = 0, performer: nn.Module | None = None
+                 ) -> None:
         super().__init__()
         if skip_tokens < 0:
             raise ValueError(f"skip_tokens: found {skip_tokens}, expected 0 or more")
         self.lm = lm
-        self.vocab = _vocab(lm)
+        self.performer = performer
+        self.vocab = _vocab(lm) if performer is None else _vocab(lm, performer)
         self.l2 = float(l2)
         self.skip_tokens = int(skip_tokens)
-        f = len(FEATURE_NAMES)
+        self.feature_names = FEATURE_NAMES + (PAIR_FEATURE_NAMES if performer is not None else ())
+        f = len(self.feature_names)
         w = torch.zeros(f)
         w[FEATURE_NAMES.index("fast_detectgpt")] = 1.0
         self.register_buffer("feat_mean", torch.zeros(f))
@@ -169,16 +213,20 @@ class LikelihoodFeatures(nn.Module):
         self.register_buffer("fitted", torch.zeros((), dtype=torch.int64))
 
     def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """(N, 7) statistics of each window."""
-        return token_statistics(_logits(self.lm, input_ids, attention_mask, self.vocab), input_ids, attention_mask,
-                                self.skip_tokens)
+        """(N, F) statistics of each window: the seven, then the pair's two with a performer."""
+        logits = _logits(self.lm, input_ids, attention_mask, self.vocab)
+        seven = token_statistics(logits, input_ids, attention_mask, self.skip_tokens)
+        if self.performer is None:
+            return seven
+        perf = _logits(self.performer, input_ids, attention_mask, self.vocab)
+        return torch.cat([seven, pair_statistics(logits, perf, input_ids, attention_mask, self.skip_tokens)], -1)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         z = (self.features(input_ids, attention_mask) - self.feat_mean) / self.feat_std
         return z @ self.head_weight + self.head_bias
 
     def fit_head(self, features: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
-        """Fit the head on per-text features (n, 7) and labels (n,); return what was fitted (for the log)."""
+        """Fit the head on per-text features (n, F) and labels (n,); return what was fitted (for the log)."""
         mean, std, w, b = fit_logistic(features, labels, self.l2)
         dev = self.head_weight.device
         self.feat_mean.copy_(torch.as_tensor(mean, dtype=torch.float32, device=dev))
@@ -186,13 +234,13 @@ class LikelihoodFeatures(nn.Module):
         self.head_weight.copy_(torch.as_tensor(w, dtype=torch.float32, device=dev))
         self.head_bias.fill_(b)
         self.fitted.fill_(1)
-        return {"n": len(labels), "weights": dict(zip(FEATURE_NAMES, np.round(w, 4).tolist(), strict=True)),
+        return {"n": len(labels), "weights": dict(zip(self.feature_names, np.round(w, 4).tolist(), strict=True)),
                 "bias": round(b, 4)}
 
 
 @torch.no_grad()
 def window_features(model: LikelihoodFeatures, rows: list[dict[str, Any]], ctx: Any) -> np.ndarray:
-    """Per-text features (n, 7): each text's windows by the run's text spec, features averaged over its
+    """Per-text features (n, F): each text's windows by the run's text spec, features averaged over its
     windows; NaN rows for texts that cannot be scored."""
     from training.loop import window_outputs
 
@@ -204,8 +252,8 @@ def window_features(model: LikelihoodFeatures, rows: list[dict[str, Any]], ctx: 
 
     progress = "LM features of the training split" if getattr(ctx.cfg.train, "progress", False) else None
     win, per = window_outputs(ctx.tokenizer, [r["item"] for r in rows], ctx.text_spec, run, ctx.cfg.eval.max_tokens,
-                              ctx.cfg.eval.batch_size, width=len(FEATURE_NAMES), progress=progress)
-    out = np.full((len(rows), len(FEATURE_NAMES)), np.nan)
+                              ctx.cfg.eval.batch_size, width=len(model.feature_names), progress=progress)
+    out = np.full((len(rows), len(model.feature_names)), np.nan)
     for i, js in per.items():
         out[i] = win[js].mean(axis=0)
     return out
@@ -235,10 +283,18 @@ def fit_head_on_split(model: LikelihoodFeatures, rows: list[dict[str, Any]], ctx
 
 
 def create_lmfeatures(model: str = "smollm2", dtype: Any = None, device: Any = None, l2: float = 1.0,
-                      skip_tokens: int = 0) -> tuple[LikelihoodFeatures, Any]:
-    """Build the detector on the causal LM ``model`` (hub name or local path; ``smollm2`` offline)."""
+                      skip_tokens: int = 0, performer: str = "") -> tuple[LikelihoodFeatures, Any]:
+    """Build the detector on the causal LM ``model`` (hub name, local path, or an offline preset: ``smollm2``,
+    ``qwen2.5-coder-0.5b``, ...). ``performer``: a second LM of the same tokenizer whose Binoculars terms join
+    the features (``qwen2.5-coder-1.5b`` beside the 0.5B observer); a different tokenizer is refused."""
+    from .zeroshot import check_same_tokenizer
+
     lm, tok = load_causal_lm(model, dtype, device)
-    return LikelihoodFeatures(lm, l2, skip_tokens), tok
+    perf = None
+    if performer:
+        perf, tok_p = load_causal_lm(performer, dtype, device)
+        check_same_tokenizer(tok, tok_p, model, performer, "zeroshot:features with a performer")
+    return LikelihoodFeatures(lm, l2, skip_tokens, perf), tok
 
 
 try:
@@ -249,13 +305,15 @@ except ImportError:  # pragma: no cover - the registry ships with training/
 if register_model is not None:
 
     @register_model("zeroshot:features", modality="text", output_kind="score",
-                    help="seven token statistics under model.backbone (default smollm2) + a logistic-regression "
-                         "head fitted in closed form on the training split (generalizes across domains)")
+                    help="seven token statistics under model.backbone (default smollm2; with model.reference_model "
+                         "also Binoculars' two terms) + a logistic-regression head fitted in closed form on the "
+                         "training split (generalizes across domains)")
     def _zs_features(cfg: Any) -> nn.Module:
         lm = cfg.backbone or (cfg.pretrained if cfg.pretrained not in ("", "hub") else "") or "smollm2"
         dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if torch.cuda.is_available() \
             else torch.float32
-        model, tok = create_lmfeatures(lm, dtype=dtype, device="cpu", skip_tokens=cfg.skip_tokens)
+        model, tok = create_lmfeatures(lm, dtype=dtype, device="cpu", skip_tokens=cfg.skip_tokens,
+                                       performer=cfg.reference_model)
         model.tokenizer = tok
         model.text_spec = text_spec_for(tok)
         return model
