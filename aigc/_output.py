@@ -15,6 +15,7 @@ value) and every option that changes a score or a row. ``--resume`` compares it 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -105,16 +106,22 @@ def _parse_csv_row(cells: dict[str, str]) -> dict[str, Any]:
 
 
 def read_scores(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Read an ``aigc score`` output (``.jsonl`` or ``.csv``) back into rows equal to the JSONL rows.
+    """Read an ``aigc score`` output (``.jsonl`` or ``.csv``, or its ``.partial``) back into rows equal to the
+    JSONL rows.
 
-    A partial last JSONL line (from an interrupted run) is ignored.
+    A partial last line (from an interrupted run) is ignored.
     """
     p = Path(path)
     if not p.exists():
         return []
-    if p.suffix.lower() == ".csv":
+    name = p.name[: -len(".partial")] if p.name.endswith(".partial") else p.name
+    if name.lower().endswith(".csv"):
         with open(p, newline="", encoding="utf-8") as f:
-            return [_parse_csv_row(r) for r in csv.DictReader(f)]
+            text = f.read()
+        if text and not text.endswith("\n"):  # a last row cut by an interruption: it may parse, but wrongly
+            text = text[: text.rfind("\n") + 1]
+        return [_parse_csv_row(r) for r in csv.DictReader(io.StringIO(text, newline=""))
+                if None not in r.values() and None not in r]
     rows = []
     with open(p, encoding="utf-8") as f:
         for line in f:

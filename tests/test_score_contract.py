@@ -189,3 +189,16 @@ def test_version_and_a_closed_pipe(tiny_text_bundle: Path, capsys: pytest.Captur
     err = p.stderr.read().decode()
     assert p.wait(timeout=60) == 141, err
     assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+def test_resume_a_cut_csv_rescores_the_cut_row(tiny_text_bundle: Path, tmp_path: Path) -> None:
+    src = _corpus(tmp_path)
+    out = tmp_path / "o.csv"
+    assert _score(tiny_text_bundle, str(src), "--out", str(out), "--keep-fields", "src") == 0
+    full = aigc.read_scores(out)
+    text = out.read_text()
+    out.rename(tmp_path / "o.csv.partial")  # as an interrupted run leaves it, its last row cut mid-cell
+    (tmp_path / "o.csv.partial").write_text(text[: text.rstrip("\n").rfind(",") + 2])
+    assert len(aigc.read_scores(tmp_path / "o.csv.partial")) == len(TEXTS) - 1
+    assert _score(tiny_text_bundle, str(src), "--out", str(out), "--keep-fields", "src", "--resume") == 0
+    assert aigc.read_scores(out) == full
