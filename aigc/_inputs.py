@@ -110,8 +110,8 @@ def check_inputs(
                          f"{', '.join(f for f in INPUT_FORMATS if f != 'list')}")
     for raw in inputs:
         if str(raw) == STDIN:
-            if opts.stdin is not None and out_ids and _file_id(opts.stdin) in out_ids:
-                raise InputError("standard input is the output file")
+            if out_ids and _stdin_id() in out_ids:
+                raise InputError("standard input is the output file (or a link to it): write the scores elsewhere")
             continue
         p = Path(raw)
         if not p.exists():
@@ -122,6 +122,16 @@ def check_inputs(
         if _file_id(p) in out_ids:
             raise InputError(f"{p} is the output file (or a link to it): write the scores elsewhere")
         _check_file_modality(p, modality, fmt)
+
+
+def _stdin_id() -> tuple[int, int] | None:
+    import sys
+
+    try:
+        st = os.fstat(sys.stdin.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file behind stdin (e.g. replaced in tests)
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _file_id(p: Path) -> tuple[int, int]:

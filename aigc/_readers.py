@@ -93,14 +93,14 @@ def looks_like_image(head: bytes) -> str | None:
 
 def spool_stdin() -> Path:
     """Copy standard input into a temporary file (read twice: once to count, once to score) and return it."""
+    import atexit
+
     tmp = tempfile.NamedTemporaryFile(prefix="aigc-stdin-", delete=False)
     with tmp:
         shutil.copyfileobj(sys.stdin.buffer, tmp)
-    import atexit
-    import os
-
-    atexit.register(lambda: os.path.exists(tmp.name) and os.unlink(tmp.name))
-    return Path(tmp.name)
+    path = Path(tmp.name)
+    atexit.register(path.unlink, missing_ok=True)
+    return path
 
 
 def _open_binary(path: Path) -> IO[bytes]:

@@ -255,3 +255,16 @@ def test_the_output_is_never_one_of_the_inputs(tiny_text_bundle: Path, tmp_path:
         assert ("output file" in err or "exists" in err), err
         assert src.read_bytes() == before
     assert "output file" in err
+
+
+def test_stdin_that_is_the_output_is_refused(tiny_text_bundle: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    src = tmp_path / "same.jsonl"
+    src.write_text(_jsonl())
+    before = src.read_bytes()
+    with open(src, "rb") as fh:
+        r = subprocess.run([sys.executable, "-m", "aigc", "score", str(tiny_text_bundle), "-", "--out", str(src),
+                            "--overwrite", "--no-progress"], stdin=fh, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "standard input is the output file" in r.stderr, r.stderr
+    assert src.read_bytes() == before

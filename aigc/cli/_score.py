@@ -199,14 +199,14 @@ def run(args: argparse.Namespace) -> int:
         return _fail(det)
     if det.modality == "image" and (opts.id_field or opts.keep_fields):
         return _fail("--id-field and --keep-fields read record files of texts; this is an image bundle")
-    if STDIN in args.inputs:
-        from .._readers import spool_stdin
-
-        opts.stdin = spool_stdin()
     try:
         check_inputs(args.inputs, det.modality, opts, [out, partial, run_record_path(out)])
     except InputError as e:
         return _fail(str(e))
+    if STDIN in args.inputs:
+        from .._readers import spool_stdin
+
+        opts.stdin = spool_stdin()
     if args.threshold is None:
         args.threshold = det.default_threshold
         if args.threshold != "fpr@1%":
@@ -231,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
         total = sum(1 for _ in items())  # also surfaces header problems before any output exists
     except InputError as e:
         return _fail(str(e))
-    record = {"format": "aigc-score-run", "version": 1, "output": out.name, "complete": False, "settings": settings,
+    record: dict[str, Any] = {"format": "aigc-score-run", "version": 1, "output": out.name, "complete": False, "settings": settings,
               "info": {"aigc_version": aigc.__version__, "bundle_path": str(args.bundle), "providers": det.providers,
                        "inputs": [str(x) for x in args.inputs], "started": _now()}}
     out.parent.mkdir(parents=True, exist_ok=True)
