@@ -9,7 +9,8 @@ In CSV a kept field that is not a string is written as JSON and reads back as th
 
 The run record ``OUT.meta.json`` (written atomically) says what produced the rows: the bundle (name and
 sha256 of its bundle.json, which lists the sha256 of every file), the variant, the threshold (name and
-value) and every option that changes a score or a row. ``--resume`` compares it and refuses on any difference.
+value) and every option that changes a score or a row. ``OUT.partial`` has its own record
+(``OUT.partial.meta.json``) until the run finishes. ``--resume`` compares them and refuses on any difference.
 """
 
 from __future__ import annotations

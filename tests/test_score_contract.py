@@ -198,7 +198,40 @@ def test_resume_a_cut_csv_rescores_the_cut_row(tiny_text_bundle: Path, tmp_path:
     full = aigc.read_scores(out)
     text = out.read_text()
     out.rename(tmp_path / "o.csv.partial")  # as an interrupted run leaves it, its last row cut mid-cell
+    (tmp_path / "o.csv.meta.json").rename(tmp_path / "o.csv.partial.meta.json")
     (tmp_path / "o.csv.partial").write_text(text[: text.rstrip("\n").rfind(",") + 2])
     assert len(aigc.read_scores(tmp_path / "o.csv.partial")) == len(TEXTS) - 1
     assert _score(tiny_text_bundle, str(src), "--out", str(out), "--keep-fields", "src", "--resume") == 0
     assert aigc.read_scores(out) == full
+
+
+def test_an_interrupted_overwrite_with_other_settings_never_mixes(tiny_text_bundle: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Run A finishes (fpr@5%); run B (--overwrite, 0.1) is interrupted: --resume with B's settings must not
+    keep A's rows, and --resume with A's settings must not keep B's."""
+    src = _corpus(tmp_path)
+    out = tmp_path / "o.jsonl"
+    assert _score(tiny_text_bundle, str(src), "--out", str(out), "--threshold", "fpr@5%") == 0
+    from aigc.cli import _score as score_cli
+
+    calls = {"n": 0}
+    real = score_cli.canonical_row
+
+    def interrupt_after_two(*a, **k):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    score_cli.canonical_row = interrupt_after_two  # type: ignore[assignment]
+    try:
+        assert _score(tiny_text_bundle, str(src), "--out", str(out), "--threshold", "0.1", "--overwrite") == 130
+    finally:
+        score_cli.canonical_row = real  # type: ignore[assignment]
+    assert (tmp_path / "o.jsonl.partial.meta.json").exists()
+    for thr in ("0.1", "fpr@5%"):
+        assert _score(tiny_text_bundle, str(src), "--out", str(out), "--threshold", thr, "--resume") == 2
+        assert "other settings" in capsys.readouterr().err
+    assert _score(tiny_text_bundle, str(src), "--out", str(out), "--threshold", "0.1", "--overwrite") == 0
+    assert {r["threshold_name"] for r in aigc.read_scores(out)} == {"p>=0.1"}
+    assert not (tmp_path / "o.jsonl.partial.meta.json").exists()

@@ -147,27 +147,31 @@ def _settings(det: Any, args: argparse.Namespace, opts: ReadOptions, thr: tuple[
 
 
 def _resume_rows(out: Path, partial: Path, settings: dict[str, Any]) -> list[dict[str, Any]] | str:
-    """Rows to keep (scored rows of OUT and OUT.partial), or a message saying why --resume is refused."""
-    if not (out.exists() or partial.exists()):
-        return []
-    try:
-        rec = read_run_record(out)
-    except ValueError as e:
-        return f"--resume: {e}"
-    if rec is None:
-        return (f"--resume: {run_record_path(out)} is missing, so nothing says what produced {out}; "
-                "write to a new --out, or pass --overwrite to start again")
-    old = rec["settings"]
-    diffs = [f"{k} {old.get(k)!r} -> {v!r}" for k, v in settings.items() if old.get(k) != v]
-    if diffs:
-        return (f"--resume: {out} was made with other settings ({'; '.join(diffs)}); rerun with the same "
-                "settings, write to a new --out, or pass --overwrite to start again")
+    """Rows to keep (scored rows of OUT and OUT.partial), or a message saying why --resume is refused.
+
+    Each of the two files has its own run record (``OUT.meta.json``, ``OUT.partial.meta.json``), so rows of
+    a finished run and of a later, interrupted ``--overwrite`` run with other settings are never mixed."""
     kept: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for r in read_scores(out) + read_scores(partial):
-        if str(r.get("item")) not in seen and not r.get("error"):
-            seen.add(str(r.get("item")))
-            kept.append(r)
+    for p in (out, partial):
+        if not p.exists():
+            continue
+        try:
+            rec = read_run_record(p)
+        except ValueError as e:
+            return f"--resume: {e}"
+        if rec is None:
+            return (f"--resume: {run_record_path(p)} is missing, so nothing says what produced {p}; "
+                    "write to a new --out, or pass --overwrite to start again")
+        old = rec["settings"]
+        diffs = [f"{k} {old.get(k)!r} -> {v!r}" for k, v in settings.items() if old.get(k) != v]
+        if diffs:
+            return (f"--resume: {p} was made with other settings ({'; '.join(diffs)}); rerun with the same "
+                    "settings, write to a new --out, or pass --overwrite to start again")
+        for r in read_scores(p):
+            if str(r.get("item")) not in seen and not r.get("error"):
+                seen.add(str(r.get("item")))
+                kept.append(r)
     return kept
 
 
@@ -200,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
     if det.modality == "image" and (opts.id_field or opts.keep_fields):
         return _fail("--id-field and --keep-fields read record files of texts; this is an image bundle")
     try:
-        check_inputs(args.inputs, det.modality, opts, [out, partial, run_record_path(out)])
+        check_inputs(args.inputs, det.modality, opts, [out, partial, run_record_path(out), run_record_path(partial)])
     except InputError as e:
         return _fail(str(e))
     if STDIN in args.inputs:
@@ -231,19 +235,22 @@ def run(args: argparse.Namespace) -> int:
         total = sum(1 for _ in items())  # also surfaces header problems before any output exists
     except InputError as e:
         return _fail(str(e))
-    record: dict[str, Any] = {"format": "aigc-score-run", "version": 1, "output": out.name, "complete": False, "settings": settings,
-              "info": {"aigc_version": aigc.__version__, "bundle_path": str(args.bundle), "providers": det.providers,
-                       "inputs": [str(x) for x in args.inputs], "started": _now()}}
+    record: dict[str, Any] = {
+        "format": "aigc-score-run", "version": 1, "output": out.name, "complete": False, "settings": settings,
+        "info": {"aigc_version": aigc.__version__, "bundle_path": str(args.bundle), "providers": det.providers,
+                 "inputs": [str(x) for x in args.inputs], "started": _now()},
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_run_record(out, record)
+    write_run_record(partial, record)
     done_run = _score_all(det, args, opts, items(), total, kept, partial, fmt, args.threshold)
     if done_run is None:
         return 130
     counts, failures = done_run
-    os.replace(partial, out)
     record["complete"] = True
     record["info"].update(finished=_now(), counts=counts)
-    write_run_record(out, record)
+    write_run_record(partial, record)
+    os.replace(partial, out)  # rows first, then their record: a crash between the two makes --resume refuse
+    os.replace(run_record_path(partial), run_record_path(out))
     print(f"scored {counts['scored']} item(s), {counts['failed']} failed, {len(kept)} kept from before; "
           f"{counts['out_of_support']} out of the calibration support -> {out}", file=sys.stderr)
     if failures:
