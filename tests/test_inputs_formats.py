@@ -268,3 +268,27 @@ def test_stdin_that_is_the_output_is_refused(tiny_text_bundle: Path, tmp_path: P
                             "--overwrite", "--no-progress"], stdin=fh, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "standard input is the output file" in r.stderr, r.stderr
     assert src.read_bytes() == before
+
+
+def test_a_cut_gzip_keeps_the_rows_before_and_names_the_cut(tiny_text_bundle: Path, tmp_path: Path) -> None:
+    body = "".join(json.dumps({"text": f"the cat sat {i} " * 20}) + "\n" for i in range(200)).encode()
+    gz = gzip.compress(body)
+    src = tmp_path / "cut.jsonl.gz"
+    src.write_bytes(gz[: len(gz) // 2])
+    out = tmp_path / "o.jsonl"
+    assert _score(tiny_text_bundle, str(src), "--out", str(out)) == 0
+    rows = _rows(out)
+    assert all(r["error"] is None for r in rows[:-1]) and len(rows) > 20
+    assert f"line {len(rows)}: truncated or corrupt gzip data after line {len(rows) - 1}" in rows[-1]["error"]
+
+
+def test_parquet_without_pyarrow_names_the_extra(tiny_text_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "in.parquet"
+    src.write_bytes(b"PAR1 not really")
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    out = tmp_path / "o.jsonl"
+    assert _score(tiny_text_bundle, str(src), "--out", str(out)) == 2
+    assert "reading Parquet needs pyarrow: pip install 'aigc-sentinel[formats]'" in capsys.readouterr().err
+    assert not out.exists()
