@@ -255,16 +255,21 @@ def _text_items(path: Path, name: str, fmt: str, opts: ReadOptions, seen: dict[s
             err = f"{name}: {err}"
         yield InputItem(name, text, None, err, {k: None for k in opts.keep_fields} if opts.keep_fields else None)
         return
+    blank_is_null = fmt in ("csv", "tsv")  # CSV cannot tell an empty cell from a missing value
     for rec in iter_records(path, fmt, opts.columns()):
         loc, where = f"{name}:{rec.n}", f"{name} {rec.unit} {rec.n}"
         if rec.fields is None:
-            yield InputItem(loc, None, None, f"{where}: {rec.error}")
+            kept = {k: None for k in opts.keep_fields} if opts.keep_fields else None
+            yield InputItem(loc, None, None, f"{where}: {rec.error}", kept)
             continue
-        yield _record_item(rec.fields, loc, where, opts, seen)
+        yield _record_item(rec.fields, loc, where, opts, seen, blank_is_null)
 
 
-def _record_item(obj: dict[str, Any], loc: str, where: str, opts: ReadOptions, seen: dict[str, str]) -> InputItem:
-    kept = {k: obj.get(k) for k in opts.keep_fields} if opts.keep_fields else None
+def _record_item(obj: dict[str, Any], loc: str, where: str, opts: ReadOptions, seen: dict[str, str],
+                 blank_is_null: bool = False) -> InputItem:
+    kept = None
+    if opts.keep_fields:
+        kept = {k: None if blank_is_null and obj.get(k) == "" else obj.get(k) for k in opts.keep_fields}
     tf = opts.text_field
     group = obj.get(opts.group_field) if opts.group_field else None
     item = InputItem(loc, None, None if group is None else str(group), None, kept)

@@ -5,7 +5,8 @@ same keys on every row of a modality, None where unknown) and, with ``--keep-fie
 input columns). CSV holds the same row flattened: ``meta.<key>`` and ``input.<key>`` columns, list cells as
 JSON (``["a; b", "c"]``), booleans ``true``/``false``, an empty cell for None, floats as Python writes them
 (they parse back exactly). Meta keys a future version adds travel as one JSON object in ``meta.other``.
-In CSV a kept field that is not a string is written as JSON and reads back as that text.
+In CSV a kept field that is not a string is written as JSON and reads back as that text, and an empty cell
+reads back as None (a CSV input's empty cells are kept as None for the same reason).
 
 The run record ``OUT.meta.json`` (written atomically) says what produced the rows: the bundle (name and
 sha256 of its bundle.json, which lists the sha256 of every file), the variant, the threshold (name and
@@ -97,7 +98,7 @@ def _parse_csv_row(cells: dict[str, str]) -> dict[str, Any]:
             meta[key] = None if s == "" else int(s) if key in _META_INTS else s
         elif k.startswith("input."):
             kept = kept if kept is not None else {}
-            kept[k[6:]] = s
+            kept[k[6:]] = s if s != "" else None
         else:
             row[k] = s if s != "" or k == "item" else None
     row["meta"] = meta

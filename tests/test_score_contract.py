@@ -87,13 +87,14 @@ def test_an_interrupted_run_is_not_clobbered(tiny_text_bundle: Path, tmp_path: P
 
 def test_csv_round_trips_to_the_jsonl_rows(tiny_text_bundle: Path, tiny_image_bundle: Path, tmp_path: Path) -> None:
     src = tmp_path / "in.csv"
-    src.write_text('text,src\n"the cat sat, on the mat",a\n"",b\n"delve moreover ""quoted""",c\n')
+    src.write_text('text,src\n"the cat sat, on the mat",a\n"",b\n"delve moreover ""quoted""",\n{"not": csv\n')
     j, c = tmp_path / "o.jsonl", tmp_path / "o.csv"
     for o in (j, c):
         assert _score(tiny_text_bundle, str(src), "--out", str(o), "--keep-fields", "src") == 0
     rows = aigc.read_scores(j)
     assert aigc.read_scores(c) == rows
     assert rows[1]["error"] and rows[0]["meta"]["n_tokens"] > 0 and rows[0]["input"] == {"src": "a"}
+    assert rows[2]["input"] == {"src": None} and rows[3]["input"] == {"src": None} and "cells" in rows[3]["error"]
     header = c.read_text().splitlines()[0].split(",")
     assert {"meta.n_tokens", "meta.script", "input.src", "out_of_support"} <= set(header)
     assert "true" in c.read_text() or "false" in c.read_text()
