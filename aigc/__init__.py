@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from ._bundle import Bundle, BundleError, open_bundle
 from ._detector import Detector, Result, load
-from ._image import decode_image, preprocess_image, to_rgb
+from ._image import decode_image, image_from_array, preprocess_image, to_rgb
+from ._output import read_scores
 from ._session import ProviderError
 
 __all__ = [
@@ -20,9 +21,11 @@ __all__ = [
     "ProviderError",
     "Result",
     "decode_image",
+    "image_from_array",
     "load",
     "open_bundle",
     "preprocess_image",
+    "read_scores",
     "to_rgb",
 ]
 __version__ = "0.1.0"

@@ -380,21 +380,26 @@ class Detector:
             return f"{name}[{gt['column']}={group}]", float(gt["groups"][str(group)][name]["value"])
         ts = self.spec["thresholds"]
         if name not in ts:
-            raise KeyError(f"threshold {name!r} is not in this bundle (it has {sorted(ts)}); or pass a probability")
+            close = _close_threshold_name(name, list(ts))
+            hint = f"; did you mean {close!r}?" if close else ";"
+            raise KeyError(f"threshold {name!r} is not in this bundle (it has {sorted(ts)}){hint} Or pass a probability.")
         return name, float(ts[name]["value"])
 
     def score(
         self,
         items: Sequence[Any],
-        threshold: str | float = "fpr@1%",
+        threshold: str | float | None = None,
         groups: Sequence[str | None] | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> list[Result]:
-        """Score items and apply a named threshold (or a probability). ``groups`` (one per item, or None)
+        """Score items and apply a named threshold (or a probability); ``None`` means the bundle's own
+        default (:attr:`default_threshold`, as ``aigc score`` uses). ``groups`` (one per item, or None)
         selects per-group thresholds where the bundle has them. One bad item never fails the call: it
         comes back with its ``error`` set. ``progress`` is called with the number of items finished."""
         if groups is not None and len(groups) != len(items):
             raise ValueError(f"groups: found {len(groups)} values for {len(items)} items")
+        if threshold is None:
+            threshold = self.default_threshold
         default = self.resolve_threshold(threshold)
         outs = self._run(items, progress)
         p = self.calibrate(np.array([o.score for o in outs]))
@@ -415,12 +420,13 @@ class Detector:
     def iter_score(
         self,
         items: Iterable[Any],
-        threshold: str | float = "fpr@1%",
+        threshold: str | float | None = None,
         groups: Iterable[str | None] | None = None,
         chunk_size: int = 512,
         progress: Callable[[int], None] | None = None,
     ) -> Iterator[Result]:
-        """Stream results for an iterable of any length with bounded memory (``chunk_size`` items at a time)."""
+        """Stream results for an iterable of any length with bounded memory (``chunk_size`` items at a time);
+        ``threshold=None`` means the bundle's default, as in :meth:`score`."""
         it = iter(items)
         git = iter(groups) if groups is not None else None
         while True:
@@ -429,6 +435,20 @@ class Detector:
                 return
             g = [next(git) for _ in chunk] if git is not None else None
             yield from self.score(chunk, threshold, g, progress)
+
+
+def _close_threshold_name(name: str, names: list[str]) -> str | None:
+    """A did-you-mean for a threshold name that never changes its numbers (``fpr@5`` -> ``fpr@5%``,
+    ``balance`` -> ``balanced``; ``fpr@0.1%`` gets no suggestion in a bundle that has only ``fpr@1%``)."""
+    import difflib
+    import re
+
+    def numbers(s: str) -> list[str]:
+        return re.findall(r"\d+(?:\.\d+)?", s)
+
+    same = [n for n in names if numbers(n) == numbers(name)]
+    close = difflib.get_close_matches(name.strip().lower(), same, n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def _support_checker() -> Callable[[dict[str, Any], dict[str, Any]], list[str]] | None:

@@ -23,11 +23,12 @@ __all__ = [
     "LoadedImage",
     "decode_image",
     "estimate_jpeg_quality",
+    "image_from_array",
     "preprocess_image",
     "to_rgb",
 ]
 
-ImageInput = Any  # str | os.PathLike | bytes | PIL.Image.Image | np.ndarray (uint8)
+ImageInput = Any  # str | os.PathLike | bytes | PIL.Image.Image | np.ndarray (uint8, or integers in 0..255)
 
 # Truncated files are an error, never silently padded with grey.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -132,6 +133,72 @@ def _scale_to_uint8(arr: np.ndarray) -> np.ndarray:
     return np.clip(np.round(a * 255.0), 0, 255).astype(np.uint8)
 
 
+def _array_to_uint8(arr: np.ndarray, value_range: tuple[float, float] | None = None) -> np.ndarray:
+    """An image array -> uint8 without guessing its scale.
+
+    Without ``value_range``: uint8 as is; any integer dtype whose values all lie in 0..255 as those values;
+    anything else (other integer ranges, floats, bools) is refused, because its scale cannot be known.
+    With ``value_range=(lo, hi)``: values are mapped linearly, lo -> 0 and hi -> 255; values outside are refused.
+    """
+    if value_range is None:
+        if arr.dtype == np.uint8:
+            return arr
+        if np.issubdtype(arr.dtype, np.integer) and not np.issubdtype(arr.dtype, np.bool_):
+            lo, hi = int(arr.min()), int(arr.max())
+            if 0 <= lo and hi <= 255:
+                return arr.astype(np.uint8)
+            raise ImageDecodeError(
+                f"{arr.dtype} array with values {lo}..{hi}: expected values in 0..255; say the range with "
+                "aigc.image_from_array(arr, value_range=(lo, hi))"
+            )
+        raise ImageDecodeError(
+            f"{arr.dtype} array: its value range is not known; convert it with "
+            "aigc.image_from_array(arr, value_range=(0, 1)) (or the range it uses), or pass uint8"
+        )
+    lo_r, hi_r = float(value_range[0]), float(value_range[1])
+    if not hi_r > lo_r:
+        raise ImageDecodeError(f"value_range: found {value_range}, expected (lo, hi) with hi > lo")
+    a = arr.astype(np.float64)
+    if not np.isfinite(a).all():
+        raise ImageDecodeError("array holds NaN or infinite values")
+    amin, amax = float(a.min()), float(a.max())
+    if amin < lo_r or amax > hi_r:
+        raise ImageDecodeError(f"array values {amin:g}..{amax:g} fall outside the stated value_range {value_range}")
+    return np.clip(np.round((a - lo_r) / (hi_r - lo_r) * 255.0), 0, 255).astype(np.uint8)
+
+
+def image_from_array(arr: np.ndarray, value_range: tuple[float, float] | None = None) -> Image.Image:
+    """An (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) array -> PIL image (L, RGB or RGBA), scaled by a stated rule.
+
+    ``value_range=None`` accepts uint8, and any integer array whose values all lie in 0..255 (an int64 array
+    of 0..255 is read as those values, never rescaled by its dtype); other integer ranges and float arrays
+    raise :class:`ImageDecodeError` unless ``value_range=(lo, hi)`` says what black and white are, e.g.
+    ``(0, 1)`` for floats in 0..1 or ``(0, 65535)`` for 16-bit data. Detectors accept the same arrays
+    directly (with the same rule); convert with this function to state a range.
+    """
+    if not isinstance(arr, np.ndarray):
+        raise ImageDecodeError(f"expected a numpy array, got {type(arr).__name__}")
+    a = arr[..., None] if arr.ndim == 2 else arr
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
+        raise ImageDecodeError(f"array of shape {arr.shape}: expected (H, W), (H, W, 1|3|4)")
+    if a.shape[0] < 1 or a.shape[1] < 1:
+        raise ImageDecodeError(f"array of shape {arr.shape} has no pixels")
+    a = _array_to_uint8(a, value_range)
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}[a.shape[2]]
+    return Image.fromarray(a[..., 0] if mode == "L" else a, mode)
+
+
+def _register_heif_if_needed(data: bytes) -> None:
+    """HEIC/HEIF (phone photos) decode through pillow-heif, registered on the first such file."""
+    if data[4:8] != b"ftyp" or data[8:12] not in (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"):
+        return
+    try:
+        import pillow_heif
+    except ImportError:
+        raise ImageDecodeError("HEIC/HEIF image: decoding it needs pillow-heif: pip install 'aigc-sentinel[formats]'") from None
+    pillow_heif.register_heif_opener()
+
+
 def to_rgb(img: Image.Image) -> Image.Image:
     """Convert any PIL image to 8-bit RGB by one rule (``rgb_rule: v1``), used by serving and training.
 
@@ -190,7 +257,7 @@ _STD_LUMA = [
 
 
 def decode_image(item: ImageInput) -> LoadedImage:
-    """Decode one item (path, bytes, PIL image or uint8 array) into RGB by :func:`to_rgb`.
+    """Decode one item (path, bytes, PIL image or array, see :func:`image_from_array`) into RGB by :func:`to_rgb`.
 
     Raises ImageDecodeError with a message that says what is wrong (empty file, not an image,
     truncated, too many pixels, ...). Animated images use their first frame and say so in ``warnings``.
@@ -200,16 +267,7 @@ def decode_image(item: ImageInput) -> LoadedImage:
         img = item
         fmt = getattr(item, "format", None)
     elif isinstance(item, np.ndarray):
-        arr = item
-        if arr.ndim == 2:
-            arr = arr[..., None]
-        if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
-            raise ImageDecodeError(f"array of shape {item.shape}: expected (H, W), (H, W, 1|3|4)")
-        if arr.shape[0] < 1 or arr.shape[1] < 1:
-            raise ImageDecodeError(f"array of shape {item.shape} has no pixels")
-        arr = _scale_to_uint8(arr)
-        mode = {1: "L", 3: "RGB", 4: "RGBA"}[arr.shape[2]]
-        img = Image.fromarray(arr[..., 0] if mode == "L" else arr, mode)
+        img = image_from_array(item)  # uint8, or integers in 0..255; anything else needs a stated range
         fmt = None
     else:
         if isinstance(item, (bytes, bytearray, memoryview)):
@@ -232,6 +290,7 @@ def decode_image(item: ImageInput) -> LoadedImage:
             )
         if len(data) == 0:
             raise ImageDecodeError("empty file (0 bytes)")
+        _register_heif_if_needed(data)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)

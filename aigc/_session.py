@@ -55,7 +55,8 @@ def resolve_providers(
         else:
             raise ProviderError(
                 f"execution provider {p!r} is not available in this onnxruntime (available: {available}); "
-                "install aigc-sentinel[gpu] for CUDA, or ask for a fallback (allow_fallback=True / --allow-fallback)"
+                "for CUDA: pip uninstall -y onnxruntime && pip install onnxruntime-gpu (README, Install), "
+                "or ask for a fallback to CPU (allow_fallback=True / --allow-fallback)"
             )
     if not out:
         out = ["CPUExecutionProvider"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 __all__ = ["COMMANDS", "main"]
@@ -58,11 +59,53 @@ def _load(name: str):  # type: ignore[no-untyped-def]
     raise SystemExit(2)
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """Argument errors as one line (``aigc score: argument --threads: ...``) and exit 2, without the usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    def v(dist: str) -> str:
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            return "not installed"
+
+    from aigc import __version__
+
+    ort = next((f"{d} {v(d)}" for d in ("onnxruntime", "onnxruntime-gpu") if v(d) != "not installed"), "onnxruntime not installed")
+    return f"aigc {__version__} (aigc-sentinel; {ort}; python {sys.version.split()[0]})"
+
+
+class _VersionAction(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kw: object) -> None:
+        print(_version())
+        parser.exit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``aigc``; returns the exit code (tests call ``main([...])``)."""
+    """Entry point of ``aigc``; returns the exit code (tests call ``main([...])``).
+
+    A closed standard output (``aigc info B | head``) ends the command quietly with 141 (128 + SIGPIPE).
+    """
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # the reader went away: send what Python still wants to flush to /dev/null, and say nothing
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="aigc", description="Detect AI-generated images and text.")
+    parser = _OneLineErrors(prog="aigc", description="Detect AI-generated images and text.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_, _) in COMMANDS.items():
         sub.add_parser(name, help=help_, add_help=False)
@@ -73,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO if pre.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     mod = _load(pre.command)
-    cmd_parser = argparse.ArgumentParser(prog=f"aigc {pre.command}", description=COMMANDS[pre.command][1])
+    cmd_parser = _OneLineErrors(prog=f"aigc {pre.command}", description=COMMANDS[pre.command][1])
     mod.add_arguments(cmd_parser)
     idx = argv.index(pre.command)
     args = cmd_parser.parse_args(argv[idx + 1 :])

@@ -1,0 +1,308 @@
+"""Readers of record files (JSONL/NDJSON, a JSON array, CSV/TSV, Parquet, each optionally gzipped) and plain text.
+
+A reader yields :class:`Record` objects, one per row, each numbered the way a person finds it again: the
+physical line for JSONL and CSV/TSV (the line a row starts on; a CSV header is line 1), the 1-based row for
+Parquet and JSON arrays. A row that cannot be read is a Record with ``error`` set, and the rest of the file is
+still read; only a file that cannot be read at all (or a truncated gzip stream) ends early, with an error
+record that says so. Problems with the caller's request (a column the header lacks, pyarrow missing) raise
+:class:`InputError`: they are argument errors, reported before any output is written.
+
+Every text reader accepts a UTF-8 byte-order mark.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import json
+import shutil
+import sys
+import tempfile
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = [
+    "FORMATS",
+    "InputError",
+    "Record",
+    "detect_format",
+    "iter_records",
+    "looks_like_image",
+    "read_document",
+    "spool_stdin",
+]
+
+# format -> extensions (lower case, without the optional trailing .gz)
+FORMATS: dict[str, tuple[str, ...]] = {
+    "jsonl": (".jsonl", ".ndjson"),
+    "json": (".json",),
+    "csv": (".csv",),
+    "tsv": (".tsv", ".tab"),
+    "parquet": (".parquet", ".pq"),
+    "text": (".txt", ".md"),
+}
+_BY_EXT = {ext: fmt for fmt, exts in FORMATS.items() for ext in exts}
+_GZIP_MAGIC = b"\x1f\x8b"
+_IMAGE_MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG": "PNG", b"GIF8": "GIF", b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+FORMATS_EXTRA_HINT = "pip install 'aigc-sentinel[formats]'"
+
+
+class InputError(ValueError):
+    """The request cannot be served as asked (missing column, missing optional package, unknown format)."""
+
+
+@dataclass
+class Record:
+    """One row of a record file: ``n`` is its line or row number (see ``unit``); ``fields`` is None on error."""
+
+    n: int
+    unit: str  # "line" or "row"
+    fields: dict[str, Any] | None
+    error: str | None = None
+
+
+def split_gz(name: str) -> tuple[str, bool]:
+    """``'a.JSONL.gz'`` -> (``'a.jsonl'``, True): the lower-cased name without ``.gz`` and whether it had it."""
+    low = name.lower()
+    return (low[:-3], True) if low.endswith(".gz") else (low, False)
+
+
+def detect_format(name: str) -> str | None:
+    """The format named by a file's extension (case-insensitive, ``.gz`` allowed), or None."""
+    base, _ = split_gz(name)
+    dot = base.rfind(".")
+    return _BY_EXT.get(base[dot:]) if dot >= 0 else None
+
+
+def looks_like_image(head: bytes) -> str | None:
+    """The image format whose magic bytes start ``head`` (JPEG, PNG, GIF, BMP, TIFF, WebP, HEIC/AVIF), or None."""
+    for magic, fmt in _IMAGE_MAGIC.items():
+        if head.startswith(magic):
+            return fmt
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"hevc", b"avif"):
+        return "AVIF" if head[8:12] == b"avif" else "HEIC"
+    return None
+
+
+def spool_stdin() -> Path:
+    """Copy standard input into a temporary file (read twice: once to count, once to score) and return it."""
+    import atexit
+
+    tmp = tempfile.NamedTemporaryFile(prefix="aigc-stdin-", delete=False)
+    with tmp:
+        shutil.copyfileobj(sys.stdin.buffer, tmp)
+    path = Path(tmp.name)
+    atexit.register(path.unlink, missing_ok=True)
+    return path
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    """Open a file for reading bytes; gzip data (by its magic bytes, whatever the name) is decompressed."""
+    fh = open(path, "rb")
+    if fh.read(2) == _GZIP_MAGIC:
+        fh.seek(0)
+        return gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
+    fh.seek(0)
+    return fh
+
+
+def sniff_format(path: Path) -> str | None:
+    """Guess a record format from content (for standard input): Parquet, JSON lines, a JSON array; else None."""
+    with _open_binary(path) as fh:
+        head = fh.read(4096)
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    s = head.lstrip(codecs.BOM_UTF8).lstrip()
+    if s.startswith(b"{"):
+        return "jsonl"
+    if s.startswith(b"["):
+        return "json"
+    return None
+
+
+_STREAM_ERRORS = (EOFError, OSError, zlib.error)
+
+
+def _stream_error(path: Path, unit: str, n: int, e: Exception) -> Record:
+    what = "truncated or corrupt gzip data" if isinstance(e, (EOFError, zlib.error, gzip.BadGzipFile)) else "read error"
+    return Record(n, unit, None, f"{what} after {unit} {n - 1} ({e}); the rest of {path} was not read")
+
+
+def _iter_jsonl(path: Path) -> Iterator[Record]:
+    with _open_binary(path) as fh:
+        n = 0
+        try:
+            for n, raw in enumerate(fh, start=1):
+                if n == 1 and raw.startswith(codecs.BOM_UTF8):
+                    raw = raw[len(codecs.BOM_UTF8) :]
+                if not raw.strip():
+                    continue
+                yield _json_record(raw, n, "line")
+        except _STREAM_ERRORS as e:
+            yield _stream_error(path, "line", n + 1, e)
+
+
+def _json_record(raw: bytes, n: int, unit: str) -> Record:
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return Record(n, unit, None, f"invalid UTF-8 at byte {e.start} ({e.reason})")
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as e:
+        return Record(n, unit, None, f"not valid JSON ({e.msg} at column {e.colno})")
+    if not isinstance(obj, dict):
+        return Record(n, unit, None, f"expected a JSON object, found {type(obj).__name__}")
+    return Record(n, unit, obj)
+
+
+def _iter_json_array(path: Path) -> Iterator[Record]:
+    """A ``.json`` file: an array of objects (rows numbered from 1), or else JSON lines."""
+    if sniff_format(path) != "json":
+        yield from _iter_jsonl(path)
+        return
+    try:
+        with _open_binary(path) as fh:
+            data = json.loads(fh.read().decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError, *_STREAM_ERRORS) as e:
+        yield Record(1, "row", None, f"not a readable JSON array ({e})")
+        return
+    if not isinstance(data, list):
+        yield Record(1, "row", None, f"expected an array of objects, found {type(data).__name__}")
+        return
+    for n, obj in enumerate(data, start=1):
+        if isinstance(obj, dict):
+            yield Record(n, "row", obj)
+        else:
+            yield Record(n, "row", None, f"expected a JSON object, found {type(obj).__name__}")
+
+
+def _decoded_lines(fh: Iterable[bytes], bad: dict[int, str]) -> Iterator[str]:
+    """Decode physical lines one by one; a line that is not UTF-8 is replaced and noted in ``bad``."""
+    for n, raw in enumerate(fh, start=1):
+        if n == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8) :]
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            bad[n] = f"invalid UTF-8 at byte {e.start} ({e.reason})"
+            yield raw.decode("utf-8", errors="replace")
+
+
+def _iter_delimited(path: Path, delimiter: str, need: list[str]) -> Iterator[Record]:
+    """CSV/TSV with a header row. ``need``: columns the caller reads; a header without one is an InputError."""
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    kind = "TSV" if delimiter == "\t" else "CSV"
+    with _open_binary(path) as fh:
+        bad: dict[int, str] = {}
+        reader = csv.reader(_decoded_lines(fh, bad), delimiter=delimiter)
+        start = 1
+        try:
+            header = next(reader, None)
+            if header is None:
+                return
+            missing = [c for c in need if c not in header]
+            if missing:
+                raise InputError(f"{path}: the {kind} header has no column {missing[0]!r} (columns: {header[:20]})")
+            if len(set(header)) != len(header):
+                dup = sorted({h for h in header if header.count(h) > 1})
+                raise InputError(f"{path}: the {kind} header repeats column(s) {dup}")
+            start = reader.line_num + 1
+            for cells in reader:
+                n, start = start, reader.line_num + 1
+                if not cells:
+                    continue
+                err = next((f"line {k}: {bad[k]}" if k != n else bad[k] for k in range(n, start) if k in bad), None)
+                if err:
+                    yield Record(n, "line", None, err)
+                elif len(cells) != len(header):
+                    yield Record(n, "line", None, f"{len(cells)} cells, the header has {len(header)} "
+                                 f"(an unquoted delimiter or quote?)")
+                else:
+                    yield Record(n, "line", dict(zip(header, cells, strict=True)))
+        except csv.Error as e:
+            yield Record(start, "line", None, f"{kind} parse error ({e}); the rest of {path} was not read")
+        except _STREAM_ERRORS as e:
+            yield _stream_error(path, "line", start, e)
+
+
+def _parquet_source(path: Path) -> Any:
+    with open(path, "rb") as fh:
+        if fh.read(2) != _GZIP_MAGIC:
+            return str(path)
+    with gzip.open(path, "rb") as gz:  # Parquet needs random access: a gzipped one is read into memory
+        return io.BytesIO(gz.read())
+
+
+def _iter_parquet(path: Path, need: list[str]) -> Iterator[Record]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputError(f"{path}: reading Parquet needs pyarrow: {FORMATS_EXTRA_HINT}") from None
+    try:
+        pf = pq.ParquetFile(_parquet_source(path))
+    except Exception as e:
+        yield Record(1, "row", None, f"not a readable Parquet file ({type(e).__name__}: {e})")
+        return
+    names = pf.schema_arrow.names
+    missing = [c for c in need if c not in names]
+    if missing:
+        raise InputError(f"{path}: the Parquet schema has no column {missing[0]!r} (columns: {names[:20]})")
+    n = 0
+    try:
+        for batch in pf.iter_batches(batch_size=1024, columns=list(dict.fromkeys(need)) or None):
+            for row in batch.to_pylist():
+                n += 1
+                yield Record(n, "row", row)
+    except Exception as e:
+        yield Record(n + 1, "row", None, f"Parquet read error ({type(e).__name__}: {e}); the rest of {path} was not read")
+
+
+def iter_records(path: Path, fmt: str, need: list[str]) -> Iterator[Record]:
+    """Rows of a record file of format ``fmt`` (jsonl, json, csv, tsv, parquet). ``need``: the columns the
+    caller reads; CSV/TSV and Parquet check them against the header and raise :class:`InputError`."""
+    if fmt == "jsonl":
+        return _iter_jsonl(path)
+    if fmt == "json":
+        return _iter_json_array(path)
+    if fmt in ("csv", "tsv"):
+        return _iter_delimited(path, "\t" if fmt == "tsv" else ",", need)
+    if fmt == "parquet":
+        return _iter_parquet(path, need)
+    raise InputError(f"{path}: {fmt!r} is not a record format")
+
+
+def read_document(path: Path) -> tuple[str | None, str | None]:
+    """A whole file as one text: (text, None) or (None, error). A BOM is dropped; gzip is decompressed.
+    A file that is not UTF-8 but starts like an image says so."""
+    try:
+        with _open_binary(path) as fh:
+            data = fh.read()
+    except _STREAM_ERRORS as e:
+        return None, f"cannot read ({getattr(e, 'strerror', None) or e})"
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as e:
+        img = looks_like_image(data[:16])
+        if img:
+            return None, f"this is a text bundle; the file holds {img} image data, not text"
+        return None, f"invalid UTF-8 at byte {e.start} ({e.reason})"
+
+
+def first_line_is_json_object(path: Path) -> bool:
+    """True when the file's first non-empty line parses as a JSON object (JSON lines under another name)."""
+    try:
+        with _open_binary(path) as fh:
+            for raw in fh:
+                if raw.strip():
+                    return isinstance(json.loads(raw.decode("utf-8-sig")), dict)
+    except (ValueError, *_STREAM_ERRORS):
+        return False
+    return False
