@@ -14,10 +14,8 @@ The order (each step through the real runtime, ``aigc.load``):
 
 from __future__ import annotations
 
-import datetime
 import logging
 import os
-import platform
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -31,8 +29,9 @@ from aigc import _calibration, _support, _thresholds
 from aigc._bundle import write_bundle, zip_bundle
 from aigc.metrics import auroc
 
+from .bundle_spec import io_spec, provisional_spec
 from .onnx_export import ExportError, export_image_model, export_text_model
-from .parity import ATOL, check_parity
+from .parity import ATOL, ParityReport, check_parity
 from .variants import VARIANT_FILES, make_variant
 
 __all__ = ["MAX_AUROC_DROP", "ExportRefused", "RunLike", "build_bundle", "item_meta"]
@@ -107,24 +106,6 @@ def item_meta(item: Any, modality: str, tokenizer: Any = None, text_spec: Any = 
     return {"n_tokens": enc.n_tokens, "n_chars": len(item), "script": dominant_script(item[:20000])}
 
 
-def _packages() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {"python": platform.python_version()}
-    for p in ("torch", "onnx", "onnxruntime", "onnxscript", "numpy", "tokenizers", "transformers", "timm"):
-        try:
-            out[p] = metadata.version(p)
-        except metadata.PackageNotFoundError:
-            pass
-    try:
-        import aigc
-
-        out["aigc"] = aigc.__version__
-    except Exception:  # pragma: no cover
-        pass
-    return out
-
-
 def _parity_indices(labels: np.ndarray, n: int) -> list[int]:
     """Up to ``n`` items, half of each class where possible, in calibration order."""
     h = np.flatnonzero(labels == 0)
@@ -132,15 +113,6 @@ def _parity_indices(labels: np.ndarray, n: int) -> list[int]:
     take_a = min(len(a), max(n // 2, n - len(h)))
     take_h = min(len(h), n - take_a)
     return sorted([int(i) for i in h[:take_h]] + [int(i) for i in a[:take_a]])
-
-
-def _io_spec(modality: str, input_names: Sequence[str], output_kind: str) -> dict[str, Any]:
-    if modality == "image":
-        inputs = [{"name": input_names[0] if input_names else "pixel_values", "rank": 4, "dtype": "float32"}]
-    else:
-        inputs = [{"name": n, "rank": 2, "dtype": "int64"} for n in input_names]
-    out_name = "logits" if output_kind == "logits" else "score"
-    return {"inputs": inputs, "outputs": [{"name": out_name, "rank": 2 if output_kind == "logits" else 1}]}
 
 
 def _prepare_out(out: Path, overwrite: bool) -> None:
@@ -166,6 +138,31 @@ def _place(tmp: Path, out: Path, overwrite: bool) -> Path:
             return out
     os.replace(tmp, out)
     return out
+
+
+def _check_inputs(items: Sequence[Any], y: np.ndarray, groups: Sequence[Any] | None,
+                  worst_groups: Sequence[Any] | None, opt: BuildOptions) -> None:
+    """One label, group and worst-group value per calibration item."""
+    if len(items) != y.size:
+        raise ValueError(f"calibration: {len(items)} items but {y.size} labels")
+    if groups is not None and len(groups) != y.size:
+        raise ValueError(f"calibration: {len(groups)} group values for {y.size} items")
+    if opt.worst_group_column and (worst_groups is None or len(worst_groups) != y.size):
+        n = "no" if worst_groups is None else str(len(worst_groups))
+        raise ValueError(f"calibration: worst_group_column {opt.worst_group_column!r} needs one value per item, "
+                         f"found {n} for {y.size} items")
+
+
+def _choose_method(output_kind: str, asked: str | None) -> tuple[str, str | None]:
+    """The calibration method (the asked one, else the default for ``output_kind``) and its note."""
+    method, method_note = _calibration.default_method(output_kind)
+    if asked is not None:
+        if output_kind == "score" and asked == "temperature":
+            log.warning("temperature scaling cannot centre a score model's statistic; platt is recommended")
+        return asked, None
+    if method_note:
+        log.warning("%s", method_note)
+    return method, method_note
 
 
 def _refuse_early(y: np.ndarray, method: str, opt: BuildOptions) -> None:
@@ -219,26 +216,12 @@ def build_bundle(
     out = Path(out)
     _prepare_out(out, opt.overwrite)
     y = np.asarray(labels, dtype=np.int64)
-    if len(items) != y.size:
-        raise ValueError(f"calibration: {len(items)} items but {y.size} labels")
-    if groups is not None and len(groups) != y.size:
-        raise ValueError(f"calibration: {len(groups)} group values for {y.size} items")
-    if opt.worst_group_column and (worst_groups is None or len(worst_groups) != y.size):
-        n = "no" if worst_groups is None else str(len(worst_groups))
-        raise ValueError(f"calibration: worst_group_column {opt.worst_group_column!r} needs one value per item, "
-                         f"found {n} for {y.size} items")
+    _check_inputs(items, y, groups, worst_groups, opt)
     variants = list(dict.fromkeys(["fp32", *opt.variants]))
     for v in variants:
         if v not in VARIANT_FILES:
             raise ValueError(f"variants: unknown {v!r}, expected some of {sorted(VARIANT_FILES)}")
-    method, method_note = _calibration.default_method(run.output_kind)
-    if opt.calibration is not None:
-        method = opt.calibration
-        method_note = None
-        if run.output_kind == "score" and method == "temperature":
-            log.warning("temperature scaling cannot centre a score model's statistic; platt is recommended")
-    elif method_note:
-        log.warning("%s", method_note)
+    method, method_note = _choose_method(run.output_kind, opt.calibration)
     _refuse_early(y, method, opt)
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -250,6 +233,24 @@ def build_bundle(
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@dataclass
+class _Scored:
+    """Raw fp32 scores of the calibration split and what goes with them (``ok``: finite scores)."""
+
+    raw: np.ndarray
+    ok: np.ndarray
+    metas: list[dict[str, Any]]
+    n_failed: int
+
+    @property
+    def s(self) -> np.ndarray:
+        return self.raw[self.ok]
+
+    def kept(self, values: Sequence[Any]) -> list[Any]:
+        """``values`` (one per calibration item) of the items that were scored."""
+        return [values[int(i)] for i in np.flatnonzero(self.ok)]
 
 
 def _build_in(
@@ -264,10 +265,27 @@ def _build_in(
     method_note: str | None,
     worst_groups: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
-    from aigc import load
+    spec = _export_graphs(run, tmp, opt, variants)
+    write_bundle(tmp, spec, overwrite=True)  # provisional: raw scores through the runtime
+    par = _check_fp32_parity(run, tmp, items, y, opt)
+    scored = _score_calibration_split(tmp, items, opt)
+    yy = y[scored.ok]
+    cal = _fit_calibration(scored, yy, method, method_note, opt.force)
+    p = _calibration.apply_calibration(scored.s, cal)
+    spec["calibration"] = cal
+    spec["thresholds"] = _fit_thresholds(p, yy, scored, opt, worst_groups)
+    spec.update(_fit_group_thresholds(p, yy, scored, opt, groups))
+    spec["support"] = _support.compute_support(scored.kept(scored.metas), run.modality)
+    spec["metrics"] = _split_metrics(scored, yy, par)
+    spec["variants_eval"] = _evaluate_variants(tmp, items, y, scored, p, cal, variants[1:], opt)
+    write_bundle(tmp, spec, overwrite=True)
+    return spec
 
+
+def _export_graphs(run: RunLike, tmp: Path, opt: BuildOptions, variants: list[str]) -> dict[str, Any]:
+    """Write the fp32 graph, the tokenizer (text) and each variant into ``tmp``; return the provisional spec."""
     modality = run.modality
-    io = _io_spec(modality, run.input_names, run.output_kind)
+    io = io_spec(modality, run.input_names, run.output_kind)
     out_name = io["outputs"][0]["name"]
     fp32 = tmp / VARIANT_FILES["fp32"]
     if modality == "image":
@@ -288,56 +306,29 @@ def _build_in(
         shutil.copyfile(run.tokenizer_file, tmp / pre["tokenizer"])
     for v in variants[1:]:
         make_variant(v, fp32, tmp, modality=modality)
+    files = {v: VARIANT_FILES[v] for v in variants}
+    return provisional_spec(run, opt.name, opt.labels, files, io, pre, exporter, opt.calibration_source)
 
-    prov_run = dict(run.provenance or {})
-    spec: dict[str, Any] = {
-        "format_version": 1,
-        "name": opt.name or str(run.config.get("name") or prov_run.get("model") or f"{modality} detector"),
-        "modality": modality,
-        "labels": list(opt.labels),
-        "model": {
-            "variants": {v: VARIANT_FILES[v] for v in variants},
-            "inputs": io["inputs"],
-            "outputs": io["outputs"],
-            "output_kind": run.output_kind,
-        },
-        "preprocessing": pre,
-        "calibration": {"method": "none", "params": {}},
-        "thresholds": {"provisional": {"value": 0.5, "n_human": 0, "achieved_fpr": 0.0}},
-        "provenance": {
-            "config": run.config,
-            "data_fingerprint": prov_run.get("data_fingerprint", ""),
-            "source_revision": prov_run.get("source_revision", ""),
-            "packages": _packages(),
-            "training_packages": prov_run.get("packages") or {},
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "exporter": f"torch.onnx {exporter}" + (" (dynamo failed; TorchScript fallback)" if exporter == "torchscript" else ""),
-            "trained": prov_run.get("created", ""),
-            "calibration_data": opt.calibration_source,
-        },
-    }
-    write_bundle(tmp, spec, overwrite=True)
 
-    # fp32 parity with torch, on raw items of both classes
+def _check_fp32_parity(run: RunLike, tmp: Path, items: Sequence[Any], y: np.ndarray, opt: BuildOptions
+                       ) -> ParityReport:
+    """fp32 bundle vs torch on raw items of both classes (raises ParityError beyond ``opt.atol``)."""
     idx = _parity_indices(y, opt.n_parity)
     par = check_parity(
-        run.model,
-        tmp,
-        [items[i] for i in idx],
-        run.preprocessing,
-        run.input_names,
-        run.output_kind,
-        run.tokenizer_file,
-        "fp32",
-        opt.atol,
-        {"method": "none", "params": {}},
-        opt.threads,
+        run.model, tmp, [items[i] for i in idx], run.preprocessing, run.input_names, run.output_kind,
+        run.tokenizer_file, "fp32", opt.atol, {"method": "none", "params": {}}, opt.threads,
     )
     log.info("parity fp32: max |dP| = %.2g over %d items", par.max_abs_diff, par.n)
+    return par
 
-    # calibration split through the runtime
+
+def _score_calibration_split(tmp: Path, items: Sequence[Any], opt: BuildOptions) -> _Scored:
+    """Raw scores of the calibration items through the fp32 bundle, with the per-item facts of the same
+    pass (they feed the support); raises ExportError when none can be scored."""
+    from aigc import load
+
     det = load(tmp, providers="cpu", threads=opt.threads, variant="fp32")
-    raw, errors, all_metas = det.raw_scores_with_meta(list(items))  # meta from the same pass feeds the support
+    raw, errors, metas = det.raw_scores_with_meta(list(items))
     ok = np.isfinite(raw)
     n_failed = int((~ok).sum())
     if n_failed:
@@ -345,8 +336,13 @@ def _build_in(
         log.warning("%d of %d calibration items could not be scored (first: %s)", n_failed, len(items), first)
     if ok.sum() == 0:
         raise ExportError(f"none of the {len(items)} calibration items could be scored ({errors[0] if errors else ''})")
-    s, yy = raw[ok], y[ok]
-    cal = _calibration.fit_calibration(s, yy, method, force=opt.force)
+    return _Scored(raw, ok, metas, n_failed)
+
+
+def _fit_calibration(scored: _Scored, yy: np.ndarray, method: str, method_note: str | None, force: bool
+                     ) -> dict[str, Any]:
+    """The calibration record of bundle.json, fitted on the scored items, with its notes."""
+    cal = _calibration.fit_calibration(scored.s, yy, method, force=force)
     if method_note:
         cal["note"] = method_note
     if method == "temperature" and cal["after"]["ece"] > cal["before"]["ece"] + 0.005:
@@ -355,43 +351,59 @@ def _build_in(
             f"{cal['after']['ece']:.3f}): the raw scores are off-centre; --calibration platt can shift them"
         )
         log.warning("%s", cal["note"])
-    if n_failed:
-        cal["n_failed"] = n_failed
-    p = _calibration.apply_calibration(s, cal)
+    if scored.n_failed:
+        cal["n_failed"] = scored.n_failed
+    return cal
+
+
+def _fit_thresholds(p: np.ndarray, yy: np.ndarray, scored: _Scored, opt: BuildOptions,
+                    worst_groups: Sequence[Any] | None) -> dict[str, Any]:
+    """The named thresholds; with a worst-group column each ``fpr@X`` holds X on every group's humans."""
     if opt.worst_group_column and worst_groups is not None:
-        w_ok = [worst_groups[int(i)] for i in np.flatnonzero(ok)]
-        thresholds = _thresholds.choose_worst_group_thresholds(p, yy, w_ok, opt.worst_group_column, tuple(opt.targets))
-    else:
-        thresholds = _thresholds.choose_thresholds(p, yy, targets=tuple(opt.targets))
-    spec["calibration"] = cal
-    spec["thresholds"] = thresholds
-    if opt.group_column:
-        if groups is None:
-            raise ValueError(f"--group-column {opt.group_column}: the calibration data has no such column")
-        g_ok = [groups[int(i)] for i in np.flatnonzero(ok)]
-        gt = _thresholds.choose_group_thresholds(p, yy, g_ok, opt.group_column, tuple(opt.targets))
-        if gt["groups"]:
-            spec["group_thresholds"] = gt
-        else:
-            log.warning("no group of %r has enough items for its own thresholds: %s", opt.group_column, gt["skipped"])
-    metas = [all_metas[int(i)] for i in np.flatnonzero(ok)]
-    spec["support"] = _support.compute_support(metas, modality)
-    base_auc = auroc(yy, s)
-    spec["metrics"] = {
+        w_ok = scored.kept(worst_groups)
+        return _thresholds.choose_worst_group_thresholds(p, yy, w_ok, opt.worst_group_column, tuple(opt.targets))
+    return _thresholds.choose_thresholds(p, yy, targets=tuple(opt.targets))
+
+
+def _fit_group_thresholds(p: np.ndarray, yy: np.ndarray, scored: _Scored, opt: BuildOptions,
+                          groups: Sequence[Any] | None) -> dict[str, Any]:
+    """``{"group_thresholds": ...}`` when a group column is asked and some group has enough items, else ``{}``."""
+    if not opt.group_column:
+        return {}
+    if groups is None:
+        raise ValueError(f"--group-column {opt.group_column}: the calibration data has no such column")
+    gt = _thresholds.choose_group_thresholds(p, yy, scored.kept(groups), opt.group_column, tuple(opt.targets))
+    if gt["groups"]:
+        return {"group_thresholds": gt}
+    log.warning("no group of %r has enough items for its own thresholds: %s", opt.group_column, gt["skipped"])
+    return {}
+
+
+def _split_metrics(scored: _Scored, yy: np.ndarray, par: ParityReport) -> dict[str, Any]:
+    """``metrics`` of bundle.json: the calibration split's counts and AUROC, and the parity report."""
+    return {
         "calibration_split": {
-            "n": int(ok.sum()),
+            "n": int(scored.ok.sum()),
             "n_human": int((yy == 0).sum()),
             "n_ai": int(yy.sum()),
-            "n_failed": n_failed,
-            "auroc": round(base_auc, 6),
+            "n_failed": scored.n_failed,
+            "auroc": round(auroc(yy, scored.s), 6),
         },
         "parity": par.to_dict(),
     }
 
-    # variants: scored on the same split, AUROC compared with fp32
+
+def _evaluate_variants(tmp: Path, items: Sequence[Any], y: np.ndarray, scored: _Scored, p: np.ndarray,
+                       cal: dict[str, Any], others: Sequence[str], opt: BuildOptions) -> dict[str, Any]:
+    """Score the split with each variant besides fp32 and compare AUROC; raises ExportRefused for a
+    variant that drops more than MAX_AUROC_DROP (or fails items fp32 scored) unless ``opt.force``."""
+    from aigc import load
+
+    ok = scored.ok
+    base_auc = auroc(y[ok], scored.s)
     evals: dict[str, Any] = {"fp32": {"auroc": round(base_auc, 6), "auroc_delta": 0.0, "n": int(ok.sum())}}
     refused: list[str] = []
-    for v in variants[1:]:
+    for v in others:
         dv = load(tmp, providers="cpu", threads=opt.threads, variant=v)
         rv, _ = dv.raw_scores(list(items))
         both = ok & np.isfinite(rv)
@@ -421,6 +433,4 @@ def _build_in(
         for r in refused:
             log.warning("shipping a variant despite: %s (--force)", r)
             evals.setdefault(r.split(":")[0], {})["forced"] = True
-    spec["variants_eval"] = evals
-    write_bundle(tmp, spec, overwrite=True)
-    return spec
+    return evals
