@@ -141,10 +141,13 @@ def _place(tmp: Path, out: Path, overwrite: bool) -> Path:
 
 
 def _check_inputs(items: Sequence[Any], y: np.ndarray, groups: Sequence[Any] | None,
-                  worst_groups: Sequence[Any] | None, opt: BuildOptions) -> None:
-    """One label, group and worst-group value per calibration item."""
+                  worst_groups: Sequence[Any] | None, opt: BuildOptions,
+                  run_scores: Sequence[float] | np.ndarray | None = None) -> None:
+    """One label, group, worst-group value and run score per calibration item."""
     if len(items) != y.size:
         raise ValueError(f"calibration: {len(items)} items but {y.size} labels")
+    if run_scores is not None and len(run_scores) != y.size:
+        raise ValueError(f"calibration: {len(run_scores)} run scores for {y.size} items")
     if groups is not None and len(groups) != y.size:
         raise ValueError(f"calibration: {len(groups)} group values for {y.size} items")
     if opt.worst_group_column and (worst_groups is None or len(worst_groups) != y.size):
@@ -200,6 +203,7 @@ def build_bundle(
     groups: Sequence[Any] | None = None,
     options: BuildOptions | None = None,
     worst_groups: Sequence[Any] | None = None,
+    run_scores: Sequence[float] | np.ndarray | None = None,
 ) -> Path:
     """Export ``run`` into a calibrated bundle at ``out`` (a folder, or a ``.zip``); return its path.
 
@@ -211,12 +215,17 @@ def build_bundle(
     from torch by more than ``options.atol``; :class:`ExportRefused` for a variant whose AUROC drops by
     more than 0.005 (unless ``options.force``); CalibrationError/ThresholdError for fits the data
     cannot support. Nothing is left at ``out`` when it fails.
+
+    ``run_scores``: the run's own torch raw scores of ``items`` (``predictions/dev.jsonl`` of the loaded
+    checkpoint; NaN where an item failed). When the fp32 bundle reproduces them on the parity sample
+    (``options.atol`` on probabilities) they are the calibration scores and the split is not scored
+    again; otherwise parity is checked against the torch model and the split is scored by the bundle.
     """
     opt = options or BuildOptions()
     out = Path(out)
     _prepare_out(out, opt.overwrite)
     y = np.asarray(labels, dtype=np.int64)
-    _check_inputs(items, y, groups, worst_groups, opt)
+    _check_inputs(items, y, groups, worst_groups, opt, run_scores)
     variants = list(dict.fromkeys(["fp32", *opt.variants]))
     for v in variants:
         if v not in VARIANT_FILES:
@@ -227,7 +236,7 @@ def build_bundle(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        spec = _build_in(run, tmp, items, y, groups, opt, variants, method, method_note, worst_groups)
+        spec = _build_in(run, tmp, items, y, groups, opt, variants, method, method_note, worst_groups, run_scores)
         log.info("bundle %s: %s", out, spec.get("name"))
         return _place(tmp, out, opt.overwrite)
     finally:
@@ -264,11 +273,15 @@ def _build_in(
     method: str,
     method_note: str | None,
     worst_groups: Sequence[Any] | None = None,
+    run_scores: Sequence[float] | np.ndarray | None = None,
 ) -> dict[str, Any]:
     spec = _export_graphs(run, tmp, opt, variants)
     write_bundle(tmp, spec, overwrite=True)  # provisional: raw scores through the runtime
-    par = _check_fp32_parity(run, tmp, items, y, opt)
-    scored = _score_calibration_split(tmp, items, opt)
+    par = _check_fp32_parity(run, tmp, items, y, opt, run_scores)
+    if par.reference == "run predictions":  # the bundle reproduces the run's scores: each split scored once
+        scored = _scores_from_run(np.asarray(run_scores, dtype=np.float64), items, run.modality, tmp, spec)
+    else:
+        scored = _score_calibration_split(tmp, items, opt)
     yy = y[scored.ok]
     cal = _fit_calibration(scored, yy, method, method_note, opt.force)
     p = _calibration.apply_calibration(scored.s, cal)
@@ -310,16 +323,48 @@ def _export_graphs(run: RunLike, tmp: Path, opt: BuildOptions, variants: list[st
     return provisional_spec(run, opt.name, opt.labels, files, io, pre, exporter, opt.calibration_source)
 
 
-def _check_fp32_parity(run: RunLike, tmp: Path, items: Sequence[Any], y: np.ndarray, opt: BuildOptions
-                       ) -> ParityReport:
-    """fp32 bundle vs torch on raw items of both classes (raises ParityError beyond ``opt.atol``)."""
+def _check_fp32_parity(run: RunLike, tmp: Path, items: Sequence[Any], y: np.ndarray, opt: BuildOptions,
+                       run_scores: Sequence[float] | np.ndarray | None = None) -> ParityReport:
+    """fp32 bundle vs torch on raw items of both classes (raises ParityError beyond ``opt.atol``).
+
+    With ``run_scores`` the torch side is first the run's stored scores of those items; when they agree
+    the report's ``reference`` is ``"run predictions"`` (the model is not run); when they do not (another
+    device, mixed precision, stale predictions) the torch model is run as without them."""
     idx = _parity_indices(y, opt.n_parity)
-    par = check_parity(
-        run.model, tmp, [items[i] for i in idx], run.preprocessing, run.input_names, run.output_kind,
-        run.tokenizer_file, "fp32", opt.atol, {"method": "none", "params": {}}, opt.threads,
-    )
+    args = (run.model, tmp, [items[i] for i in idx], run.preprocessing, run.input_names, run.output_kind,
+            run.tokenizer_file, "fp32", opt.atol, {"method": "none", "params": {}}, opt.threads)
+    if run_scores is not None:
+        ref = np.asarray(run_scores, dtype=np.float64)[idx]
+        par = check_parity(*args, raise_on_failure=False, reference=ref)
+        if par.ok:
+            log.info("parity fp32 vs the run's predictions: max |dP| = %.2g over %d items; reusing them",
+                     par.max_abs_diff, par.n)
+            return par
+        log.info("the run's predictions differ from the bundle (max |dP| = %.2g): checking parity with the "
+                 "torch model and scoring the calibration split through the bundle", par.max_abs_diff)
+    par = check_parity(*args)
     log.info("parity fp32: max |dP| = %.2g over %d items", par.max_abs_diff, par.n)
     return par
+
+
+def _scores_from_run(raw: np.ndarray, items: Sequence[Any], modality: str, tmp: Path, spec: dict[str, Any]
+                     ) -> _Scored:
+    """The run's stored scores as calibration scores, with each item's facts for the support (read, not
+    scored: the same fields the runtime computes)."""
+    tokenizer = text_spec = None
+    if modality == "text":
+        from aigc._text import TextSpec, load_tokenizer
+
+        text_spec = TextSpec.from_dict(spec["preprocessing"])
+        tokenizer = load_tokenizer(tmp / text_spec.tokenizer)
+    ok = np.isfinite(raw)
+    if ok.sum() == 0:
+        raise ExportError(f"none of the {len(items)} calibration items has a score in the run's predictions")
+    n_failed = int((~ok).sum())
+    if n_failed:
+        log.warning("%d of %d calibration items have no score in the run's predictions", n_failed, len(items))
+    metas = [item_meta(it, modality, tokenizer, text_spec) if k else {} for it, k in zip(items, ok, strict=True)]
+    return _Scored(raw, ok, metas, n_failed)
 
 
 def _score_calibration_split(tmp: Path, items: Sequence[Any], opt: BuildOptions) -> _Scored:
@@ -380,9 +425,11 @@ def _fit_group_thresholds(p: np.ndarray, yy: np.ndarray, scored: _Scored, opt: B
 
 
 def _split_metrics(scored: _Scored, yy: np.ndarray, par: ParityReport) -> dict[str, Any]:
-    """``metrics`` of bundle.json: the calibration split's counts and AUROC, and the parity report."""
+    """``metrics`` of bundle.json: the calibration split's counts and AUROC (``scored_by``: the fp32 bundle,
+    or the run's predictions that the bundle reproduced on the parity sample), and the parity report."""
     return {
         "calibration_split": {
+            "scored_by": "run predictions" if par.reference == "run predictions" else "bundle fp32",
             "n": int(scored.ok.sum()),
             "n_human": int((yy == 0).sum()),
             "n_ai": int(yy.sum()),

@@ -25,7 +25,7 @@ from torch import nn
 from training.config import Config, config_to_dict
 from training.context import Context, Dist, barrier, broadcast, gather, init_distributed
 from training.data import data_fingerprint, make_splits
-from training.evaluate import evaluate, sliced_auroc
+from training.evaluate import detection_metrics, evaluate, sliced_auroc
 from training.loop import (
     TrainState,
     atomic_save,
@@ -421,8 +421,11 @@ def _finish(model: nn.Module, run: Path, splits: Splits, ctx: Context, run_log: 
         rows = splits[name]
         if not rows or (name == "test" and not ctx.cfg.eval.test_at_end):
             continue
-        m, scores = evaluate(model, rows, ctx)
-        s = np.asarray(scores)
+        if name == "dev" and dev_scores is not None:
+            m, s = detection_metrics(np.asarray([r["label"] for r in rows]), dev_scores), np.asarray(dev_scores)
+        else:
+            m, scores = evaluate(model, rows, ctx)
+            s = np.asarray(scores)
         m["by_domain"] = sliced_auroc(rows, s, "domain")
         m["by_generator"] = sliced_auroc(rows, s, "generator")
         run_log({"kind": f"final_{name}", **m})
