@@ -30,7 +30,8 @@ from aigc._bundle import write_bundle, zip_bundle
 from aigc.metrics import auroc
 
 from .bundle_spec import io_spec, provisional_spec
-from .onnx_export import ExportError, export_image_model, export_text_model
+from .external import external_locations, use_external_data
+from .onnx_export import ExportError, export_image_model, export_text_model, param_bytes
 from .parity import ATOL, ParityReport, check_parity
 from .variants import VARIANT_FILES, make_variant
 
@@ -85,6 +86,7 @@ class BuildOptions:
     atol: float = ATOL
     exporter: str = "auto"
     calibration_source: dict[str, Any] = field(default_factory=dict)
+    external_data: str = "auto"  # auto|always|never: graph weights in <file>.data (auto: from 1 GiB of weights)
 
 
 def item_meta(item: Any, modality: str, tokenizer: Any = None, text_spec: Any = None) -> dict[str, Any]:
@@ -301,13 +303,16 @@ def _export_graphs(run: RunLike, tmp: Path, opt: BuildOptions, variants: list[st
     io = io_spec(modality, run.input_names, run.output_kind)
     out_name = io["outputs"][0]["name"]
     fp32 = tmp / VARIANT_FILES["fp32"]
+    external = use_external_data(opt.external_data, param_bytes(run.model))
     if modality == "image":
         _, exporter = export_image_model(
-            run.model, run.preprocessing, fp32, io["inputs"][0]["name"], out_name, run.output_kind, opt.exporter
+            run.model, run.preprocessing, fp32, io["inputs"][0]["name"], out_name, run.output_kind, opt.exporter,
+            external_data=external,
         )
     elif modality == "text":
         _, exporter = export_text_model(
-            run.model, run.input_names, fp32, out_name, run.output_kind, exporter=opt.exporter
+            run.model, run.input_names, fp32, out_name, run.output_kind, exporter=opt.exporter,
+            external_data=external,
         )
     else:
         raise ExportError(f"modality: found {modality!r}, expected image or text")
@@ -318,9 +323,13 @@ def _export_graphs(run: RunLike, tmp: Path, opt: BuildOptions, variants: list[st
         pre.setdefault("tokenizer", "tokenizer.json")
         shutil.copyfile(run.tokenizer_file, tmp / pre["tokenizer"])
     for v in variants[1:]:
-        make_variant(v, fp32, tmp, modality=modality)
+        make_variant(v, fp32, tmp, modality=modality, external_data=external)
     files = {v: VARIANT_FILES[v] for v in variants}
-    return provisional_spec(run, opt.name, opt.labels, files, io, pre, exporter, opt.calibration_source)
+    spec = provisional_spec(run, opt.name, opt.labels, files, io, pre, exporter, opt.calibration_source)
+    ext = {v: external_locations(tmp / f) for v, f in files.items()}
+    if any(ext.values()):
+        spec["model"]["external_data"] = {v: locs for v, locs in ext.items() if locs}
+    return spec
 
 
 def _check_fp32_parity(run: RunLike, tmp: Path, items: Sequence[Any], y: np.ndarray, opt: BuildOptions,
