@@ -18,6 +18,7 @@ __all__ = [
     "Bundle",
     "BundleError",
     "load_bundle_spec",
+    "model_files",
     "open_bundle",
     "sha256_file",
     "validate_spec",
@@ -194,10 +195,38 @@ def validate_spec(spec: Any) -> None:
             for name, t in ts.items():
                 _check_threshold(t, f"group_thresholds.groups.{g}.{name}")
     files = _need(spec, "files", "", dict, "{file: sha256} for every file of the bundle")
-    for v in list(variants.values()) + ([pre["tokenizer"]] if modality == "text" else []):
+    external = model_files(spec)
+    for v in external + ([pre["tokenizer"]] if modality == "text" else []):
         if v not in files:
             raise BundleError(f"files: {v!r} is used by the bundle but has no sha256 entry")
     _need(spec, "provenance", "", dict, "an object (config, data fingerprint, versions, created)")
+
+
+def model_files(spec: dict[str, Any], variant: str | None = None) -> list[str]:
+    """The files of the model (every variant, or one): each graph, then its ONNX external data files
+    (``model.external_data``: ``{variant: [file, ...]}``, plain names beside the graph). Raises
+    BundleError for a malformed ``model.external_data``."""
+    model = spec["model"]
+    variants = model["variants"]
+    ext = model.get("external_data", {})
+    if not isinstance(ext, dict):
+        raise BundleError(f"model.external_data: found {ext!r}, expected {{variant: [file, ...]}}")
+    out: list[str] = []
+    for v, graph in variants.items():
+        if variant is not None and v != variant:
+            continue
+        out.append(graph)
+        names = ext.get(v, [])
+        if not isinstance(names, list):
+            raise BundleError(f"model.external_data.{v}: found {names!r}, expected a list of file names")
+        for name in names:
+            if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.startswith("."):
+                raise BundleError(f"model.external_data.{v}: found {name!r}, expected a file name at the top of the bundle")
+            out.append(name)
+    for v in ext:
+        if v not in variants:
+            raise BundleError(f"model.external_data.{v}: no such variant in model.variants ({sorted(variants)})")
+    return out
 
 
 def _find_root(folder: Path) -> Path:

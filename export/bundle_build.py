@@ -14,10 +14,8 @@ The order (each step through the real runtime, ``aigc.load``):
 
 from __future__ import annotations
 
-import datetime
 import logging
 import os
-import platform
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -31,8 +29,10 @@ from aigc import _calibration, _support, _thresholds
 from aigc._bundle import write_bundle, zip_bundle
 from aigc.metrics import auroc
 
-from .onnx_export import ExportError, export_image_model, export_text_model
-from .parity import ATOL, check_parity
+from .bundle_spec import io_spec, provisional_spec
+from .external import external_locations, use_external_data
+from .onnx_export import ExportError, export_image_model, export_text_model, param_bytes
+from .parity import ATOL, ParityReport, check_parity
 from .variants import VARIANT_FILES, make_variant
 
 __all__ = ["MAX_AUROC_DROP", "ExportRefused", "RunLike", "build_bundle", "item_meta"]
@@ -86,6 +86,7 @@ class BuildOptions:
     atol: float = ATOL
     exporter: str = "auto"
     calibration_source: dict[str, Any] = field(default_factory=dict)
+    external_data: str = "auto"  # auto|always|never: graph weights in <file>.data (auto: from 1 GiB of weights)
 
 
 def item_meta(item: Any, modality: str, tokenizer: Any = None, text_spec: Any = None) -> dict[str, Any]:
@@ -107,24 +108,6 @@ def item_meta(item: Any, modality: str, tokenizer: Any = None, text_spec: Any = 
     return {"n_tokens": enc.n_tokens, "n_chars": len(item), "script": dominant_script(item[:20000])}
 
 
-def _packages() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {"python": platform.python_version()}
-    for p in ("torch", "onnx", "onnxruntime", "onnxscript", "numpy", "tokenizers", "transformers", "timm"):
-        try:
-            out[p] = metadata.version(p)
-        except metadata.PackageNotFoundError:
-            pass
-    try:
-        import aigc
-
-        out["aigc"] = aigc.__version__
-    except Exception:  # pragma: no cover
-        pass
-    return out
-
-
 def _parity_indices(labels: np.ndarray, n: int) -> list[int]:
     """Up to ``n`` items, half of each class where possible, in calibration order."""
     h = np.flatnonzero(labels == 0)
@@ -132,15 +115,6 @@ def _parity_indices(labels: np.ndarray, n: int) -> list[int]:
     take_a = min(len(a), max(n // 2, n - len(h)))
     take_h = min(len(h), n - take_a)
     return sorted([int(i) for i in h[:take_h]] + [int(i) for i in a[:take_a]])
-
-
-def _io_spec(modality: str, input_names: Sequence[str], output_kind: str) -> dict[str, Any]:
-    if modality == "image":
-        inputs = [{"name": input_names[0] if input_names else "pixel_values", "rank": 4, "dtype": "float32"}]
-    else:
-        inputs = [{"name": n, "rank": 2, "dtype": "int64"} for n in input_names]
-    out_name = "logits" if output_kind == "logits" else "score"
-    return {"inputs": inputs, "outputs": [{"name": out_name, "rank": 2 if output_kind == "logits" else 1}]}
 
 
 def _prepare_out(out: Path, overwrite: bool) -> None:
@@ -166,6 +140,34 @@ def _place(tmp: Path, out: Path, overwrite: bool) -> Path:
             return out
     os.replace(tmp, out)
     return out
+
+
+def _check_inputs(items: Sequence[Any], y: np.ndarray, groups: Sequence[Any] | None,
+                  worst_groups: Sequence[Any] | None, opt: BuildOptions,
+                  run_scores: Sequence[float] | np.ndarray | None = None) -> None:
+    """One label, group, worst-group value and run score per calibration item."""
+    if len(items) != y.size:
+        raise ValueError(f"calibration: {len(items)} items but {y.size} labels")
+    if run_scores is not None and len(run_scores) != y.size:
+        raise ValueError(f"calibration: {len(run_scores)} run scores for {y.size} items")
+    if groups is not None and len(groups) != y.size:
+        raise ValueError(f"calibration: {len(groups)} group values for {y.size} items")
+    if opt.worst_group_column and (worst_groups is None or len(worst_groups) != y.size):
+        n = "no" if worst_groups is None else str(len(worst_groups))
+        raise ValueError(f"calibration: worst_group_column {opt.worst_group_column!r} needs one value per item, "
+                         f"found {n} for {y.size} items")
+
+
+def _choose_method(output_kind: str, asked: str | None) -> tuple[str, str | None]:
+    """The calibration method (the asked one, else the default for ``output_kind``) and its note."""
+    method, method_note = _calibration.default_method(output_kind)
+    if asked is not None:
+        if output_kind == "score" and asked == "temperature":
+            log.warning("temperature scaling cannot centre a score model's statistic; platt is recommended")
+        return asked, None
+    if method_note:
+        log.warning("%s", method_note)
+    return method, method_note
 
 
 def _refuse_early(y: np.ndarray, method: str, opt: BuildOptions) -> None:
@@ -203,6 +205,7 @@ def build_bundle(
     groups: Sequence[Any] | None = None,
     options: BuildOptions | None = None,
     worst_groups: Sequence[Any] | None = None,
+    run_scores: Sequence[float] | np.ndarray | None = None,
 ) -> Path:
     """Export ``run`` into a calibrated bundle at ``out`` (a folder, or a ``.zip``); return its path.
 
@@ -214,42 +217,51 @@ def build_bundle(
     from torch by more than ``options.atol``; :class:`ExportRefused` for a variant whose AUROC drops by
     more than 0.005 (unless ``options.force``); CalibrationError/ThresholdError for fits the data
     cannot support. Nothing is left at ``out`` when it fails.
+
+    ``run_scores``: the run's own torch raw scores of ``items`` (``predictions/dev.jsonl`` of the loaded
+    checkpoint; NaN where an item failed). When the fp32 bundle reproduces them on the parity sample
+    (``options.atol`` on probabilities) they are the calibration scores and the split is not scored
+    again; otherwise parity is checked against the torch model and the split is scored by the bundle.
     """
     opt = options or BuildOptions()
     out = Path(out)
     _prepare_out(out, opt.overwrite)
     y = np.asarray(labels, dtype=np.int64)
-    if len(items) != y.size:
-        raise ValueError(f"calibration: {len(items)} items but {y.size} labels")
-    if groups is not None and len(groups) != y.size:
-        raise ValueError(f"calibration: {len(groups)} group values for {y.size} items")
-    if opt.worst_group_column and (worst_groups is None or len(worst_groups) != y.size):
-        n = "no" if worst_groups is None else str(len(worst_groups))
-        raise ValueError(f"calibration: worst_group_column {opt.worst_group_column!r} needs one value per item, "
-                         f"found {n} for {y.size} items")
+    _check_inputs(items, y, groups, worst_groups, opt, run_scores)
     variants = list(dict.fromkeys(["fp32", *opt.variants]))
     for v in variants:
         if v not in VARIANT_FILES:
             raise ValueError(f"variants: unknown {v!r}, expected some of {sorted(VARIANT_FILES)}")
-    method, method_note = _calibration.default_method(run.output_kind)
-    if opt.calibration is not None:
-        method = opt.calibration
-        method_note = None
-        if run.output_kind == "score" and method == "temperature":
-            log.warning("temperature scaling cannot centre a score model's statistic; platt is recommended")
-    elif method_note:
-        log.warning("%s", method_note)
+    method, method_note = _choose_method(run.output_kind, opt.calibration)
     _refuse_early(y, method, opt)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        spec = _build_in(run, tmp, items, y, groups, opt, variants, method, method_note, worst_groups)
+        spec = _build_in(run, tmp, items, y, groups, opt, variants, method, method_note, worst_groups, run_scores)
         log.info("bundle %s: %s", out, spec.get("name"))
         return _place(tmp, out, opt.overwrite)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@dataclass
+class _Scored:
+    """Raw fp32 scores of the calibration split and what goes with them (``ok``: finite scores)."""
+
+    raw: np.ndarray
+    ok: np.ndarray
+    metas: list[dict[str, Any]]
+    n_failed: int
+
+    @property
+    def s(self) -> np.ndarray:
+        return self.raw[self.ok]
+
+    def kept(self, values: Sequence[Any]) -> list[Any]:
+        """``values`` (one per calibration item) of the items that were scored."""
+        return [values[int(i)] for i in np.flatnonzero(self.ok)]
 
 
 def _build_in(
@@ -263,20 +275,44 @@ def _build_in(
     method: str,
     method_note: str | None,
     worst_groups: Sequence[Any] | None = None,
+    run_scores: Sequence[float] | np.ndarray | None = None,
 ) -> dict[str, Any]:
-    from aigc import load
+    spec = _export_graphs(run, tmp, opt, variants)
+    write_bundle(tmp, spec, overwrite=True)  # provisional: raw scores through the runtime
+    par = _check_fp32_parity(run, tmp, items, y, opt, run_scores)
+    if par.reference == "run predictions":  # the bundle reproduces the run's scores: each split scored once
+        scored = _scores_from_run(np.asarray(run_scores, dtype=np.float64), items, run.modality, tmp, spec)
+    else:
+        scored = _score_calibration_split(tmp, items, opt)
+    yy = y[scored.ok]
+    cal = _fit_calibration(scored, yy, method, method_note, opt.force)
+    p = _calibration.apply_calibration(scored.s, cal)
+    spec["calibration"] = cal
+    spec["thresholds"] = _fit_thresholds(p, yy, scored, opt, worst_groups)
+    spec.update(_fit_group_thresholds(p, yy, scored, opt, groups))
+    spec["support"] = _support.compute_support(scored.kept(scored.metas), run.modality)
+    spec["metrics"] = _split_metrics(scored, yy, par)
+    spec["variants_eval"] = _evaluate_variants(tmp, items, y, scored, p, cal, variants[1:], opt)
+    write_bundle(tmp, spec, overwrite=True)
+    return spec
 
+
+def _export_graphs(run: RunLike, tmp: Path, opt: BuildOptions, variants: list[str]) -> dict[str, Any]:
+    """Write the fp32 graph, the tokenizer (text) and each variant into ``tmp``; return the provisional spec."""
     modality = run.modality
-    io = _io_spec(modality, run.input_names, run.output_kind)
+    io = io_spec(modality, run.input_names, run.output_kind)
     out_name = io["outputs"][0]["name"]
     fp32 = tmp / VARIANT_FILES["fp32"]
+    external = use_external_data(opt.external_data, param_bytes(run.model))
     if modality == "image":
         _, exporter = export_image_model(
-            run.model, run.preprocessing, fp32, io["inputs"][0]["name"], out_name, run.output_kind, opt.exporter
+            run.model, run.preprocessing, fp32, io["inputs"][0]["name"], out_name, run.output_kind, opt.exporter,
+            external_data=external,
         )
     elif modality == "text":
         _, exporter = export_text_model(
-            run.model, run.input_names, fp32, out_name, run.output_kind, exporter=opt.exporter
+            run.model, run.input_names, fp32, out_name, run.output_kind, exporter=opt.exporter,
+            external_data=external,
         )
     else:
         raise ExportError(f"modality: found {modality!r}, expected image or text")
@@ -287,57 +323,66 @@ def _build_in(
         pre.setdefault("tokenizer", "tokenizer.json")
         shutil.copyfile(run.tokenizer_file, tmp / pre["tokenizer"])
     for v in variants[1:]:
-        make_variant(v, fp32, tmp, modality=modality)
+        make_variant(v, fp32, tmp, modality=modality, external_data=external)
+    files = {v: VARIANT_FILES[v] for v in variants}
+    spec = provisional_spec(run, opt.name, opt.labels, files, io, pre, exporter, opt.calibration_source)
+    ext = {v: external_locations(tmp / f) for v, f in files.items()}
+    if any(ext.values()):
+        spec["model"]["external_data"] = {v: locs for v, locs in ext.items() if locs}
+    return spec
 
-    prov_run = dict(run.provenance or {})
-    spec: dict[str, Any] = {
-        "format_version": 1,
-        "name": opt.name or str(run.config.get("name") or prov_run.get("model") or f"{modality} detector"),
-        "modality": modality,
-        "labels": list(opt.labels),
-        "model": {
-            "variants": {v: VARIANT_FILES[v] for v in variants},
-            "inputs": io["inputs"],
-            "outputs": io["outputs"],
-            "output_kind": run.output_kind,
-        },
-        "preprocessing": pre,
-        "calibration": {"method": "none", "params": {}},
-        "thresholds": {"provisional": {"value": 0.5, "n_human": 0, "achieved_fpr": 0.0}},
-        "provenance": {
-            "config": run.config,
-            "data_fingerprint": prov_run.get("data_fingerprint", ""),
-            "source_revision": prov_run.get("source_revision", ""),
-            "packages": _packages(),
-            "training_packages": prov_run.get("packages") or {},
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "exporter": f"torch.onnx {exporter}" + (" (dynamo failed; TorchScript fallback)" if exporter == "torchscript" else ""),
-            "trained": prov_run.get("created", ""),
-            "calibration_data": opt.calibration_source,
-        },
-    }
-    write_bundle(tmp, spec, overwrite=True)
 
-    # fp32 parity with torch, on raw items of both classes
+def _check_fp32_parity(run: RunLike, tmp: Path, items: Sequence[Any], y: np.ndarray, opt: BuildOptions,
+                       run_scores: Sequence[float] | np.ndarray | None = None) -> ParityReport:
+    """fp32 bundle vs torch on raw items of both classes (raises ParityError beyond ``opt.atol``).
+
+    With ``run_scores`` the torch side is first the run's stored scores of those items; when they agree
+    the report's ``reference`` is ``"run predictions"`` (the model is not run); when they do not (another
+    device, mixed precision, stale predictions) the torch model is run as without them."""
     idx = _parity_indices(y, opt.n_parity)
-    par = check_parity(
-        run.model,
-        tmp,
-        [items[i] for i in idx],
-        run.preprocessing,
-        run.input_names,
-        run.output_kind,
-        run.tokenizer_file,
-        "fp32",
-        opt.atol,
-        {"method": "none", "params": {}},
-        opt.threads,
-    )
+    args = (run.model, tmp, [items[i] for i in idx], run.preprocessing, run.input_names, run.output_kind,
+            run.tokenizer_file, "fp32", opt.atol, {"method": "none", "params": {}}, opt.threads)
+    if run_scores is not None:
+        ref = np.asarray(run_scores, dtype=np.float64)[idx]
+        par = check_parity(*args, raise_on_failure=False, reference=ref)
+        if par.ok:
+            log.info("parity fp32 vs the run's predictions: max |dP| = %.2g over %d items; reusing them",
+                     par.max_abs_diff, par.n)
+            return par
+        log.info("the run's predictions differ from the bundle (max |dP| = %.2g): checking parity with the "
+                 "torch model and scoring the calibration split through the bundle", par.max_abs_diff)
+    par = check_parity(*args)
     log.info("parity fp32: max |dP| = %.2g over %d items", par.max_abs_diff, par.n)
+    return par
 
-    # calibration split through the runtime
+
+def _scores_from_run(raw: np.ndarray, items: Sequence[Any], modality: str, tmp: Path, spec: dict[str, Any]
+                     ) -> _Scored:
+    """The run's stored scores as calibration scores, with each item's facts for the support (read, not
+    scored: the same fields the runtime computes)."""
+    tokenizer = text_spec = None
+    if modality == "text":
+        from aigc._text import TextSpec, load_tokenizer
+
+        text_spec = TextSpec.from_dict(spec["preprocessing"])
+        tokenizer = load_tokenizer(tmp / text_spec.tokenizer)
+    ok = np.isfinite(raw)
+    if ok.sum() == 0:
+        raise ExportError(f"none of the {len(items)} calibration items has a score in the run's predictions")
+    n_failed = int((~ok).sum())
+    if n_failed:
+        log.warning("%d of %d calibration items have no score in the run's predictions", n_failed, len(items))
+    metas = [item_meta(it, modality, tokenizer, text_spec) if k else {} for it, k in zip(items, ok, strict=True)]
+    return _Scored(raw, ok, metas, n_failed)
+
+
+def _score_calibration_split(tmp: Path, items: Sequence[Any], opt: BuildOptions) -> _Scored:
+    """Raw scores of the calibration items through the fp32 bundle, with the per-item facts of the same
+    pass (they feed the support); raises ExportError when none can be scored."""
+    from aigc import load
+
     det = load(tmp, providers="cpu", threads=opt.threads, variant="fp32")
-    raw, errors, all_metas = det.raw_scores_with_meta(list(items))  # meta from the same pass feeds the support
+    raw, errors, metas = det.raw_scores_with_meta(list(items))
     ok = np.isfinite(raw)
     n_failed = int((~ok).sum())
     if n_failed:
@@ -345,8 +390,13 @@ def _build_in(
         log.warning("%d of %d calibration items could not be scored (first: %s)", n_failed, len(items), first)
     if ok.sum() == 0:
         raise ExportError(f"none of the {len(items)} calibration items could be scored ({errors[0] if errors else ''})")
-    s, yy = raw[ok], y[ok]
-    cal = _calibration.fit_calibration(s, yy, method, force=opt.force)
+    return _Scored(raw, ok, metas, n_failed)
+
+
+def _fit_calibration(scored: _Scored, yy: np.ndarray, method: str, method_note: str | None, force: bool
+                     ) -> dict[str, Any]:
+    """The calibration record of bundle.json, fitted on the scored items, with its notes."""
+    cal = _calibration.fit_calibration(scored.s, yy, method, force=force)
     if method_note:
         cal["note"] = method_note
     if method == "temperature" and cal["after"]["ece"] > cal["before"]["ece"] + 0.005:
@@ -355,43 +405,61 @@ def _build_in(
             f"{cal['after']['ece']:.3f}): the raw scores are off-centre; --calibration platt can shift them"
         )
         log.warning("%s", cal["note"])
-    if n_failed:
-        cal["n_failed"] = n_failed
-    p = _calibration.apply_calibration(s, cal)
+    if scored.n_failed:
+        cal["n_failed"] = scored.n_failed
+    return cal
+
+
+def _fit_thresholds(p: np.ndarray, yy: np.ndarray, scored: _Scored, opt: BuildOptions,
+                    worst_groups: Sequence[Any] | None) -> dict[str, Any]:
+    """The named thresholds; with a worst-group column each ``fpr@X`` holds X on every group's humans."""
     if opt.worst_group_column and worst_groups is not None:
-        w_ok = [worst_groups[int(i)] for i in np.flatnonzero(ok)]
-        thresholds = _thresholds.choose_worst_group_thresholds(p, yy, w_ok, opt.worst_group_column, tuple(opt.targets))
-    else:
-        thresholds = _thresholds.choose_thresholds(p, yy, targets=tuple(opt.targets))
-    spec["calibration"] = cal
-    spec["thresholds"] = thresholds
-    if opt.group_column:
-        if groups is None:
-            raise ValueError(f"--group-column {opt.group_column}: the calibration data has no such column")
-        g_ok = [groups[int(i)] for i in np.flatnonzero(ok)]
-        gt = _thresholds.choose_group_thresholds(p, yy, g_ok, opt.group_column, tuple(opt.targets))
-        if gt["groups"]:
-            spec["group_thresholds"] = gt
-        else:
-            log.warning("no group of %r has enough items for its own thresholds: %s", opt.group_column, gt["skipped"])
-    metas = [all_metas[int(i)] for i in np.flatnonzero(ok)]
-    spec["support"] = _support.compute_support(metas, modality)
-    base_auc = auroc(yy, s)
-    spec["metrics"] = {
+        w_ok = scored.kept(worst_groups)
+        return _thresholds.choose_worst_group_thresholds(p, yy, w_ok, opt.worst_group_column, tuple(opt.targets))
+    return _thresholds.choose_thresholds(p, yy, targets=tuple(opt.targets))
+
+
+def _fit_group_thresholds(p: np.ndarray, yy: np.ndarray, scored: _Scored, opt: BuildOptions,
+                          groups: Sequence[Any] | None) -> dict[str, Any]:
+    """``{"group_thresholds": ...}`` when a group column is asked and some group has enough items, else ``{}``."""
+    if not opt.group_column:
+        return {}
+    if groups is None:
+        raise ValueError(f"--group-column {opt.group_column}: the calibration data has no such column")
+    gt = _thresholds.choose_group_thresholds(p, yy, scored.kept(groups), opt.group_column, tuple(opt.targets))
+    if gt["groups"]:
+        return {"group_thresholds": gt}
+    log.warning("no group of %r has enough items for its own thresholds: %s", opt.group_column, gt["skipped"])
+    return {}
+
+
+def _split_metrics(scored: _Scored, yy: np.ndarray, par: ParityReport) -> dict[str, Any]:
+    """``metrics`` of bundle.json: the calibration split's counts and AUROC (``scored_by``: the fp32 bundle,
+    or the run's predictions that the bundle reproduced on the parity sample), and the parity report."""
+    return {
         "calibration_split": {
-            "n": int(ok.sum()),
+            "scored_by": "run predictions" if par.reference == "run predictions" else "bundle fp32",
+            "n": int(scored.ok.sum()),
             "n_human": int((yy == 0).sum()),
             "n_ai": int(yy.sum()),
-            "n_failed": n_failed,
-            "auroc": round(base_auc, 6),
+            "n_failed": scored.n_failed,
+            "auroc": round(auroc(yy, scored.s), 6),
         },
         "parity": par.to_dict(),
     }
 
-    # variants: scored on the same split, AUROC compared with fp32
+
+def _evaluate_variants(tmp: Path, items: Sequence[Any], y: np.ndarray, scored: _Scored, p: np.ndarray,
+                       cal: dict[str, Any], others: Sequence[str], opt: BuildOptions) -> dict[str, Any]:
+    """Score the split with each variant besides fp32 and compare AUROC; raises ExportRefused for a
+    variant that drops more than MAX_AUROC_DROP (or fails items fp32 scored) unless ``opt.force``."""
+    from aigc import load
+
+    ok = scored.ok
+    base_auc = auroc(y[ok], scored.s)
     evals: dict[str, Any] = {"fp32": {"auroc": round(base_auc, 6), "auroc_delta": 0.0, "n": int(ok.sum())}}
     refused: list[str] = []
-    for v in variants[1:]:
+    for v in others:
         dv = load(tmp, providers="cpu", threads=opt.threads, variant=v)
         rv, _ = dv.raw_scores(list(items))
         both = ok & np.isfinite(rv)
@@ -421,6 +489,4 @@ def _build_in(
         for r in refused:
             log.warning("shipping a variant despite: %s (--force)", r)
             evals.setdefault(r.split(":")[0], {})["forced"] = True
-    spec["variants_eval"] = evals
-    write_bundle(tmp, spec, overwrite=True)
-    return spec
+    return evals

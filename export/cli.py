@@ -46,6 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", default=None, help="bundle name shown by aigc info")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads for calibration scoring")
     p.add_argument("--limit", type=int, default=None, help="use only the first N calibration items")
+    p.add_argument("--external-data", default="auto", choices=("auto", "always", "never"),
+                   help="ONNX weights in <graph>.data beside each graph (auto: from 1 GiB of weights; "
+                        "graphs over 2 GB need it)")
     p.add_argument("--force", action="store_true", help="ship variants that lose accuracy; isotonic on few items")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
@@ -135,6 +138,22 @@ def _read_split(run_dir: Path, name: str) -> list[dict[str, Any]]:
     return list(read_split(run_dir, name))
 
 
+def _run_dev_scores(run_dir: Path, rows: list[dict[str, Any]], checkpoint: str) -> list[float] | None:
+    """The best checkpoint's dev scores from ``predictions/dev.jsonl`` (NaN where it has none), when that
+    file matches the dev split row by row (same count, same labels); None otherwise. Export reuses them
+    for calibration only after the bundle reproduces them on the parity sample (``build_bundle``)."""
+    p = run_dir / "predictions" / "dev.jsonl"
+    if checkpoint != "best" or not p.is_file():
+        return None
+    try:
+        preds = [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, ValueError):
+        return None
+    if len(preds) != len(rows) or any(int(q["label"]) != int(r["label"]) for q, r in zip(preds, rows, strict=True)):
+        return None
+    return [float("nan") if q.get("score") is None else float(q["score"]) for q in preds]
+
+
 def _fingerprint(items: list[Any], labels: list[int]) -> str:
     h = hashlib.sha256()
     for it, lab in zip(items, labels, strict=True):
@@ -175,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
     except Exception as e:
         return fail(f"cannot load the run {run_dir} ({type(e).__name__}: {e})", 2)
     try:
+        run_scores = None
         if args.calibration_data:
             items, labels, groups = read_calibration_jsonl(args.calibration_data, args.group_column, loaded.modality)
             worst = read_column(args.calibration_data, args.worst_group) if args.worst_group else None
@@ -184,12 +204,14 @@ def run(args: argparse.Namespace) -> int:
             items, labels, groups = _rows_to_data(rows, args.group_column, run_dir, loaded.modality)
             worst = [r.get(args.worst_group) for r in rows] if args.worst_group else None
             source = {"run_split": "dev"}
+            run_scores = _run_dev_scores(run_dir, rows, args.checkpoint)
     except (OSError, ValueError, KeyError) as e:
         return fail(f"cannot read the calibration data ({type(e).__name__}: {e})", 2)
     if args.limit:
         items, labels = items[: args.limit], labels[: args.limit]
         groups = groups[: args.limit] if groups is not None else None
         worst = worst[: args.limit] if worst is not None else None
+        run_scores = run_scores[: args.limit] if run_scores is not None else None
     if not items:
         return fail("the calibration data is empty", 2)
     source.update({"n": len(items), "fingerprint": _fingerprint(items, labels)})
@@ -210,9 +232,10 @@ def run(args: argparse.Namespace) -> int:
         name=args.name,
         threads=args.threads,
         calibration_source=source,
+        external_data=args.external_data,
     )
     try:
-        path = build_bundle(loaded, out, items, labels, groups, opts, worst_groups=worst)
+        path = build_bundle(loaded, out, items, labels, groups, opts, worst_groups=worst, run_scores=run_scores)
     except FileExistsError as e:
         return fail(str(e), 1)
     except (ParityError, ExportError, CalibrationError, ThresholdError) as e:

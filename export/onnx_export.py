@@ -2,8 +2,8 @@
 
 Both use the dynamo exporter (``torch.onnx.export(..., dynamo=True)``) with explicit dynamic
 dimensions, traced on examples of size >= 2 in every dynamic dimension so that none specializes,
-weights stored inside the one file (``external_data=False``; the 2 GB protobuf limit is checked
-first). Where dynamo fails, the TorchScript exporter runs instead; the exporter that ran is returned
+weights stored inside the one file, or with ``external_data=True`` in one ``<file>.data`` beside it
+(``export.external``; needed over protobuf's 2 GB limit, which is checked first). Where dynamo fails, the TorchScript exporter runs instead; the exporter that ran is returned
 so that the bundle's provenance can record it. Every file is checked by ``onnx.checker`` and its
 dynamic dimensions are verified to have stayed symbolic.
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 from aigc._image import ImageSpec
 
-__all__ = ["OPSET", "ExportError", "export_image_model", "export_text_model"]
+__all__ = ["OPSET", "ExportError", "export_image_model", "export_text_model", "param_bytes"]
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,8 @@ class ExportError(RuntimeError):
     """The model could not be exported, or the exported graph is not what the bundle needs."""
 
 
-def _param_bytes(model: Any) -> int:
+def param_bytes(model: Any) -> int:
+    """Bytes of the weights and buffers of a torch module."""
     return sum(p.numel() * p.element_size() for p in model.parameters()) + sum(
         b.numel() * b.element_size() for b in model.buffers()
     )
@@ -75,13 +76,18 @@ def _export(
     output_name: str,
     dyn: dict[str, dict[int, str]],
     exporter: str,
+    external_data: bool = False,
 ) -> str:
-    """Run the dynamo exporter (or only TorchScript when ``exporter='torchscript'``); return which ran."""
+    """Run the dynamo exporter (or only TorchScript when ``exporter='torchscript'``); return which ran.
+    With ``external_data`` the weights end in the one file ``<path>.data``."""
     import torch
 
-    if _param_bytes(model) >= _MAX_BYTES:
+    from .external import consolidate
+
+    if param_bytes(model) >= _MAX_BYTES and not external_data:
         raise ExportError(
-            f"model has {_param_bytes(model) / 1e9:.2f} GB of weights: a single-file ONNX bundle holds under 2 GB"
+            f"model has {param_bytes(model) / 1e9:.2f} GB of weights: a single-file ONNX graph holds under 2 GB; "
+            "export with external data (--external-data always)"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     if exporter not in ("auto", "dynamo", "torchscript"):
@@ -101,9 +107,10 @@ def _export(
                     dynamic_shapes=dynamic_shapes,
                     opset_version=OPSET,
                     dynamo=True,
-                    external_data=False,
+                    external_data=external_data,
                     verbose=False,
                 )
+            consolidate(path, external_data)
             return "dynamo"
         except Exception as e:
             if exporter == "dynamo":
@@ -127,6 +134,7 @@ def _export(
             opset_version=_TORCHSCRIPT_OPSET,
             dynamo=False,
         )
+    consolidate(path, external_data)  # TorchScript writes one file per tensor over 2 GB, none below
     return "torchscript"
 
 
@@ -138,6 +146,7 @@ def export_image_model(
     output_name: str = "logits",
     output_kind: str = "logits",
     exporter: str = "auto",
+    external_data: bool = False,
 ) -> tuple[Path, str]:
     """Export an image detector to ``path``; return ``(path, exporter)`` with exporter ``"dynamo"`` or
     ``"torchscript"`` (the fallback).
@@ -156,7 +165,7 @@ def export_image_model(
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 3, h, w, generator=g)
     out = Path(path)
-    ran = _export(model, (x,), out, [input_name], output_name, {input_name: {0: "batch"}}, exporter)
+    ran = _export(model, (x,), out, [input_name], output_name, {input_name: {0: "batch"}}, exporter, external_data)
     _check_graph(out, {input_name: [0]}, output_name, 2 if output_kind == "logits" else 1)
     return out, ran
 
@@ -201,6 +210,7 @@ def export_text_model(
     vocab_size: int | None = None,
     example_length: int = 16,
     exporter: str = "auto",
+    external_data: bool = False,
 ) -> tuple[Path, str]:
     """Export a text detector to ``path``; return ``(path, exporter)`` as :func:`export_image_model` does.
 
@@ -208,7 +218,7 @@ def export_text_model(
     ``token_type_ids``; each ``(N, T)`` int64) and returns logits ``(N, 2)`` (or scores ``(N,)`` for
     ``output_kind="score"``). Batch and sequence are dynamic; the trace uses a (2, ``example_length``)
     example with one padded row. ``vocab_size`` bounds the example ids (default: the model's
-    ``config.vocab_size`` when it has one, else 100).
+    ``config.vocab_size`` when it has one, else 100). ``external_data``: weights in ``<path>.data``.
     """
     import torch
 
@@ -229,6 +239,6 @@ def export_text_model(
     dyn = {n: {0: "batch", 1: "sequence"} for n in names}
     out = Path(path)
     with _eager_attention(model):
-        ran = _export(model, args, out, names, output_name, dyn, exporter)
+        ran = _export(model, args, out, names, output_name, dyn, exporter, external_data)
     _check_graph(out, {n: [0, 1] for n in names}, output_name, 2 if output_kind == "logits" else 1)
     return out, ran

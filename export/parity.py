@@ -41,6 +41,7 @@ class ParityReport:
     worst_item: str
     raw_max_abs_diff: float
     ok: bool
+    reference: str = "torch"  # "torch": the model run here; "run predictions": the run's stored torch scores
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -122,21 +123,31 @@ def check_parity(
     calibration: dict[str, Any] | None = None,
     threads: int | None = None,
     raise_on_failure: bool = True,
+    reference: Sequence[float] | np.ndarray | None = None,
 ) -> ParityReport:
     """Compare the bundle (through ``aigc.load``) with the torch ``model`` on the same raw ``items``.
 
     Probabilities are compared under ``calibration`` (default: the bundle's own). An item that fails on
     one side only is a parity failure too. Raises :class:`ParityError` naming the worst item and the
     difference when it exceeds ``atol`` (unless ``raise_on_failure`` is False).
+
+    ``reference``: the torch raw scores of ``items`` computed earlier by the same weights (a run's
+    ``predictions/dev.jsonl``; NaN for an item that failed); the model is then not run here.
     """
     from aigc import load
 
     det = load(bundle_dir, providers="cpu", threads=threads, variant=variant)
     cal = calibration if calibration is not None else det.spec["calibration"]
     got, got_err = det.raw_scores(list(items))
-    want, want_err = torch_raw_scores(
-        model, det.modality, preprocessing, items, input_names, output_kind, tokenizer_file
-    )
+    if reference is None:
+        want, want_err = torch_raw_scores(
+            model, det.modality, preprocessing, items, input_names, output_kind, tokenizer_file
+        )
+        ref_name = "torch"
+    else:
+        want = np.asarray(reference, dtype=np.float64)
+        want_err = [None if math.isfinite(w) else "no score in the run's predictions" for w in want]
+        ref_name = "run predictions"
     for i in range(len(items)):
         if (got_err[i] is None) != (want_err[i] is None) or (math.isnan(got[i]) != math.isnan(want[i])):
             msg = (
@@ -145,7 +156,7 @@ def check_parity(
             )
             if raise_on_failure:
                 raise ParityError(msg)
-            return ParityReport(variant, len(items), atol, math.inf, i, _show(items[i]), math.inf, False)
+            return ParityReport(variant, len(items), atol, math.inf, i, _show(items[i]), math.inf, False, ref_name)
     ok = ~np.isnan(got)
     if not ok.any():
         raise ParityError(f"parity ({variant}): none of the {len(items)} items could be scored ({got_err[0]})")
@@ -164,11 +175,12 @@ def check_parity(
         worst_item=_show(items[worst]),
         raw_max_abs_diff=float(np.max(np.abs(got[ok] - want[ok]))),
         ok=bool(diff[worst] <= atol),
+        reference=ref_name,
     )
     if not rep.ok and raise_on_failure:
         raise ParityError(
             f"parity ({variant}): |P_bundle - P_torch| = {rep.max_abs_diff:.3g} > {atol:g} on item {worst} "
-            f"({rep.worst_item}): bundle P = {p_got[worst]:.6f}, torch P = {p_want[worst]:.6f} "
+            f"({rep.worst_item}): bundle P = {p_got[worst]:.6f}, {ref_name} P = {p_want[worst]:.6f} "
             f"(raw {got[worst]:.6f} vs {want[worst]:.6f}); the bundle's preprocessing or graph does not "
             "reproduce the trained model"
         )

@@ -85,6 +85,7 @@ def make_int8(
     op_types: tuple[str, ...] = INT8_OPS,
     per_channel: bool = True,
     fuse_text: bool = False,
+    external_data: bool = False,
 ) -> Path:
     """Dynamic int8 quantization of ``op_types`` (default MatMul/Gemm) of the fp32 graph ``src`` into ``dst``.
 
@@ -94,6 +95,8 @@ def make_int8(
     ``op_types`` is a parameter so that the benchmark can measure what quantizing ``Conv`` costs.
     ``fuse_text``: run :func:`fuse_text_encoder` first (text encoders); the fusions that were applied
     are recorded in the int8 file's metadata (``aigc.int8.fusions``).
+    ``external_data``: ``src`` keeps its weights in external data and ``dst`` does too (one
+    ``<dst>.data``); the fusions are skipped then (they load the whole graph; causal LMs gain nothing).
     """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -102,7 +105,7 @@ def make_int8(
     fused: dict[str, int] | None = None
     with tempfile.TemporaryDirectory(prefix="aigc-int8-") as tmp:
         src_for_q = Path(src)
-        if fuse_text:
+        if fuse_text and not external_data:
             fused = fuse_text_encoder(src, Path(tmp) / "fused.onnx")
             if fused:
                 src_for_q = Path(tmp) / "fused.onnx"
@@ -111,7 +114,8 @@ def make_int8(
             try:  # shape inference + graph cleanup first: quantization needs shapes for Gemm/MatMul
                 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-                quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+                quant_pre_process(str(src), str(pre), skip_symbolic_shape=True, save_as_external_data=external_data,
+                                  all_tensors_to_one_file=True, external_data_location="pre.onnx.data")
                 src_for_q = pre
             except Exception as e:  # pragma: no cover - depends on the graph
                 log.info("quant_pre_process skipped (%s: %s)", type(e).__name__, e)
@@ -121,6 +125,7 @@ def make_int8(
             op_types_to_quantize=list(op_types),
             per_channel=per_channel,
             weight_type=QuantType.QInt8,
+            use_external_data_format=external_data,
             # contrib ops of the fused graph have no ONNX shape inference: their outputs are float
             extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
         )
@@ -129,6 +134,10 @@ def make_int8(
         onnx.helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props},
                                             "aigc.int8.fusions": ",".join(f"{k}:{v}" for k, v in sorted(fused.items()))})
         onnx.save(model, str(dst))
+    if external_data:
+        from .external import consolidate
+
+        consolidate(dst, True)
     return dst
 
 
@@ -203,9 +212,12 @@ def _toposort(model: object) -> None:
     g.node.extend(ordered)
 
 
-def make_fp16(src: str | Path, dst: str | Path) -> Path:
-    """float16 copy of the fp32 graph ``src`` in ``dst``; inputs and outputs stay float32 (casts inside)."""
+def make_fp16(src: str | Path, dst: str | Path, external_data: bool = False) -> Path:
+    """float16 copy of the fp32 graph ``src`` in ``dst``; inputs and outputs stay float32 (casts inside).
+    ``external_data``: weights in ``<dst>.data``."""
     import onnx
+
+    from .external import resave
 
     dst = Path(dst)
     model = onnx.load(str(src))
@@ -218,17 +230,22 @@ def make_fp16(src: str | Path, dst: str | Path) -> Path:
     except ImportError:
         fp16 = _fp16_with_onnx(model)
     _toposort(fp16)
-    onnx.save(fp16, str(dst))  # type: ignore[arg-type]
+    resave(fp16, dst, external_data)
     onnx.checker.check_model(str(dst))
     return dst
 
 
-def make_variant(variant: str, src: str | Path, out_dir: str | Path, modality: str | None = None) -> Path:
+def make_variant(variant: str, src: str | Path, out_dir: str | Path, modality: str | None = None,
+                 external_data: bool = False) -> Path:
     """Write ``variant`` (``int8`` or ``fp16``) of the fp32 graph ``src`` into ``out_dir`` under its bundle name.
 
     ``modality="text"`` lets int8 try the transformer fusions first (:func:`fuse_text_encoder`).
+    ``external_data``: ``src`` has its weights in external data, and the variant gets them in its own
+    ``<file>.data``.
     """
     if variant not in ("int8", "fp16"):
         raise ValueError(f"variant: found {variant!r}, expected int8 or fp16 (fp32 is the export itself)")
     dst = Path(out_dir) / VARIANT_FILES[variant]
-    return make_int8(src, dst, fuse_text=modality == "text") if variant == "int8" else make_fp16(src, dst)
+    if variant == "int8":
+        return make_int8(src, dst, fuse_text=modality == "text", external_data=external_data)
+    return make_fp16(src, dst, external_data)

@@ -118,7 +118,7 @@ def test_parity_fails_when_a_preprocessing_step_changes(image_case: dict[str, An
             check_parity(run.model, bad, items, run.preprocessing, ["pixel_values"])
 
 
-def _degrading_variant(variant: str, src: Any, out_dir: Any, modality: str | None = None) -> Path:
+def _degrading_variant(variant: str, src: Any, out_dir: Any, modality: str | None = None, **_: Any) -> Path:
     """A stand-in for make_variant that ships a broken graph (the head's weights reversed)."""
     import onnx
     from onnx import numpy_helper

@@ -1,22 +1,20 @@
-"""The training loop, readable top to bottom: ``fit`` sets up, ``train_one_epoch`` steps, ``evaluate`` scores.
+"""The training loop: ``train_one_epoch`` steps the optimiser over this rank's batches.
 
-One process or many (``torchrun``: DDP, NCCL on GPUs, gloo on CPU). Rank 0 writes the run folder, logs
-and checkpoints; every rank evaluates its shard of dev and the scores are gathered, so every rank
-computes the same metrics. ``--resume`` restores model, optimiser, scheduler, grad scaler, RNG states,
-step and the position inside the epoch; augmentation and shuffling are functions of (seed, epoch,
-index), so a resumed run continues exactly where the interrupted one stopped.
+Rank 0 writes the run folder, logs and checkpoints (``training.run``); every rank evaluates its shard of
+dev and the scores are gathered (``training.evaluate``). ``--resume`` restores model, optimiser,
+scheduler, grad scaler, RNG states, step and the position inside the epoch; augmentation and shuffling
+are functions of (seed, epoch, index), so a resumed run continues exactly where the interrupted one stopped.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,23 +24,15 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from aigc._image import ImageSpec
-from aigc._text import (
-    TextSpec,
-    TextWindows,
-    batches_by_token_budget,
-    encode_windows,
-    pad_windows,
-    pool_scores,
-)
-from aigc.metrics import auroc as _auroc
 from training.config import Config
-from training.transforms import ImageTrainTransform, eval_image, load_image, sample_rng, text_train_batch
+from training.context import Context, Dist, autocast, init_distributed
+from training.context import gather as _gather  # noqa: F401  (training.lmfeatures imports it from here)
+from training.evaluate import detection_metrics, evaluate, score_rows, window_outputs
+from training.transforms import ImageTrainTransform, load_image, sample_rng, text_train_batch
 
 __all__ = [
     "Context",
     "Dist",
-    "average_precision",
     "build_optimizer",
     "cosine_schedule",
     "detection_metrics",
@@ -50,138 +40,8 @@ __all__ = [
     "init_distributed",
     "score_rows",
     "train_one_epoch",
+    "window_outputs",
 ]
-
-log = logging.getLogger(__name__)
-
-
-# ------------------------------------------------------------------------------------------ processes
-@dataclass
-class Dist:
-    """Where this process stands: rank, world size, device."""
-
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world > 1
-
-
-def init_distributed(device: str = "auto") -> Dist:
-    """Join the process group when started by ``torchrun`` (WORLD_SIZE > 1); pick the device."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available() if device == "auto" else device.startswith("cuda")
-    if use_cuda:
-        dev = torch.device(f"cuda:{local}") if (world > 1 or device in ("auto", "cuda")) else torch.device(device)
-        torch.cuda.set_device(dev)
-    else:
-        dev = torch.device("cpu")
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return Dist(rank, world, local, dev)
-
-
-def _barrier(d: Dist) -> None:
-    if d.enabled:
-        dist.barrier()
-
-
-def _gather(d: Dist, obj: Any) -> list[Any]:
-    if not d.enabled:
-        return [obj]
-    out: list[Any] = [None] * d.world
-    dist.all_gather_object(out, obj)
-    return out
-
-
-# -------------------------------------------------------------------------------------------- metrics
-def average_precision(y: np.ndarray, s: np.ndarray) -> float:
-    """Average precision (area under precision-recall, step-wise as in scikit-learn), ties grouped."""
-    y = np.asarray(y).astype(np.int64)
-    s = np.asarray(s, dtype=np.float64)
-    n_pos = int(y.sum())
-    if n_pos == 0:
-        return float("nan")
-    order = np.argsort(-s, kind="mergesort")
-    y, s = y[order], s[order]
-    distinct = np.r_[np.where(np.diff(s))[0], y.size - 1]
-    tp = np.cumsum(y)[distinct]
-    fp = (distinct + 1) - tp
-    precision = tp / (tp + fp)
-    recall = tp / n_pos
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
-
-
-def detection_metrics(y: np.ndarray, s: np.ndarray) -> dict[str, float]:
-    """AUROC, AP and accuracy at s > 0 (argmax of two logits) for raw scores (larger = more AI-like)."""
-    y = np.asarray(y).astype(np.int64)
-    s = np.asarray(s, dtype=np.float64)
-    ok = ~np.isnan(s)
-    y, s = y[ok], s[ok]
-    both = 0 < int(y.sum()) < y.size
-    return {
-        "auroc": _auroc(y, s) if both else float("nan"),
-        "ap": average_precision(y, s) if both else float("nan"),
-        "accuracy": float(np.mean((s > 0).astype(np.int64) == y)) if y.size else float("nan"),
-        "n": int(y.size),
-        "n_failed": int((~ok).sum()),
-    }
-
-
-def sliced_auroc(rows: list[dict[str, Any]], s: np.ndarray, column: str) -> dict[str, float]:
-    """AUROC per value of ``column`` (domain: within the value; generator: the value's AI samples vs all humans)."""
-    out: dict[str, float] = {}
-    y = np.asarray([r["label"] for r in rows])
-    vals = sorted({str(r.get(column)) for r in rows})
-    for v in vals:
-        if column == "generator":
-            m = np.asarray([(r["label"] == 0) or str(r.get(column)) == v for r in rows])
-            if all(r["label"] == 0 for r, k in zip(rows, m, strict=True) if k):
-                continue
-        else:
-            m = np.asarray([str(r.get(column)) == v for r in rows])
-        yy, ss = y[m], s[m]
-        ok = ~np.isnan(ss)
-        if 0 < yy[ok].sum() < ok.sum():
-            out[v] = _auroc(yy[ok], ss[ok])
-    return out
-
-
-# --------------------------------------------------------------------------------------------- context
-@dataclass
-class Context:
-    """What the loop needs besides the model: config, modality, preprocessing, tokenizer, process."""
-
-    cfg: Config
-    modality: str
-    dist: Dist
-    image_spec: ImageSpec | None = None
-    text_spec: TextSpec | None = None
-    tokenizer: Any = None  # tokenizers.Tokenizer loaded from the run's tokenizer.json
-    output_kind: str = "logits"
-    amp_dtype: torch.dtype | None = None
-    channels_last: bool = False
-
-
-def _raw_score(out: torch.Tensor, output_kind: str) -> torch.Tensor:
-    """Raw score s per row: logit[1] - logit[0] (logits), or the output itself (score)."""
-    out = out.float()
-    return out if output_kind == "score" else out[:, 1] - out[:, 0]
-
-
-def _autocast(ctx: Context) -> Any:
-    if ctx.amp_dtype is None:
-        return torch.autocast("cpu", enabled=False)
-    return torch.autocast(ctx.dist.device.type, dtype=ctx.amp_dtype)
 
 
 # -------------------------------------------------------------------------------------------- batches
@@ -276,98 +136,6 @@ def cosine_schedule(total_steps: int, warmup: int, min_ratio: float = 0.0) -> Ca
     return f
 
 
-# ------------------------------------------------------------------------------------------- evaluate
-def window_outputs(
-    tokenizer: Any,
-    texts: Sequence[str],
-    spec: TextSpec,
-    fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    max_tokens: int,
-    max_batch: int,
-    width: int | None = None,
-    progress: str | None = None,
-) -> tuple[np.ndarray, dict[int, list[int]]]:
-    """Cut ``texts`` into the spec's windows, as the runtime does, and run ``fn(input_ids, attention_mask)``
-    (right-padded int64 arrays (b, T)) over batches by token budget.
-
-    Returns the per-window outputs, ``(n_windows,)`` or ``(n_windows, width)`` (NaN where ``fn`` gave
-    nothing), and for each text that has windows the rows of its windows; texts that cannot be encoded
-    (empty, no tokens) are absent. ``progress``: a tqdm description, or ``None`` for no bar.
-    """
-    flat: list[list[int]] = []
-    per: dict[int, list[int]] = {}
-    for i, enc in enumerate(encode_windows(tokenizer, list(texts), spec)):
-        if isinstance(enc, TextWindows):
-            per[i] = list(range(len(flat), len(flat) + len(enc.windows)))
-            flat.extend(enc.windows)
-    out = np.full(len(flat) if width is None else (len(flat), width), np.nan)
-    batches: Any = list(batches_by_token_budget([len(w) for w in flat], max_tokens, max_batch))
-    if progress:
-        from tqdm import tqdm
-
-        batches = tqdm(batches, desc=progress, unit="batch")
-    for b in batches:
-        ids, mask = pad_windows([flat[j] for j in b], spec.pad_id)
-        out[b] = fn(ids, mask)
-    return out, per
-
-
-@torch.no_grad()
-def score_rows(model: nn.Module, rows: list[dict[str, Any]], ctx: Context) -> np.ndarray:
-    """Raw scores (n,) of rows on this process, by the runtime's preprocessing; NaN where an item fails."""
-    model.eval()
-    dev = ctx.dist.device
-    scores = np.full(len(rows), np.nan)
-    if not rows:
-        return scores
-    if ctx.modality == "image":
-        assert ctx.image_spec is not None
-        bs = ctx.cfg.eval.batch_size
-        for b in range(0, len(rows), bs):
-            xs, ok = [], []
-            for j in range(b, min(b + bs, len(rows))):
-                try:
-                    xs.append(eval_image(load_image(rows[j]), ctx.image_spec))
-                    ok.append(j)
-                except ValueError as e:
-                    log.warning("eval: %s: %s", rows[j]["item"], e)
-            if not xs:
-                continue
-            x = torch.from_numpy(np.stack(xs)).to(dev)
-            if ctx.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with _autocast(ctx):
-                out = model(x)
-            scores[ok] = _raw_score(out, ctx.output_kind).cpu().numpy()
-        return scores
-    assert ctx.text_spec is not None
-    spec = ctx.text_spec
-
-    def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        with _autocast(ctx):
-            out = model(torch.from_numpy(ids).to(dev), torch.from_numpy(mask).to(dev))
-        return _raw_score(out, ctx.output_kind).cpu().numpy()
-
-    win, per = window_outputs(ctx.tokenizer, [r["item"] for r in rows], spec, run, ctx.cfg.eval.max_tokens,
-                              ctx.cfg.eval.batch_size)
-    for i, js in per.items():
-        scores[i] = pool_scores(win[js], spec.pooling)
-    return scores
-
-
-def evaluate(model: nn.Module, rows: list[dict[str, Any]], ctx: Context) -> tuple[dict[str, Any], np.ndarray]:
-    """Score ``rows`` (each rank its shard, gathered) and return (metrics, scores (n,)); identical on all ranks."""
-    d = ctx.dist
-    mine = list(range(d.rank, len(rows), d.world))
-    s_mine = score_rows(model, [rows[i] for i in mine], ctx)
-    scores = np.full(len(rows), np.nan)
-    for idx, s in _gather(d, (mine, s_mine.tolist())):
-        scores[idx] = s
-    y = np.asarray([r["label"] for r in rows])
-    m: dict[str, Any] = detection_metrics(y, scores)
-    return m, scores
-
-
 # ---------------------------------------------------------------------------------------------- train
 @dataclass
 class TrainState:
@@ -417,7 +185,7 @@ def train_one_epoch(
         last_micro = (micro + 1) % accum == 0
         sync = model.no_sync() if (ctx.dist.enabled and hasattr(model, "no_sync") and not last_micro) else _null()
         with sync:
-            with _autocast(ctx):
+            with autocast(ctx):
                 logits = model(*inputs)  # (N, 2)
             loss = F.cross_entropy(logits.float(), y) if y.numel() else logits.sum() * 0.0
             bad = torch.tensor([0.0 if torch.isfinite(loss) else 1.0], device=ctx.dist.device)

@@ -30,13 +30,23 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(out)
 
 
+def _file(name: str, sizes: dict[str, int] | None) -> str:
+    return f"{name}, {sizes[name] / 1e6:.1f} MB" if sizes and name in sizes else name
+
+
+def _external(model: dict[str, Any], variant: str, sizes: dict[str, int] | None) -> str:
+    """``; external data F (size)`` for a variant whose weights lie beside its graph (ONNX external data)."""
+    names = (model.get("external_data") or {}).get(variant) or []
+    return "".join(f"; external data {_file(n, sizes)}" for n in names)
+
+
 def render_card(spec: dict[str, Any], sizes: dict[str, int] | None = None) -> str:
     """A plain-text card of a bundle spec: what it scores, how, how calibrated, its thresholds."""
     L: list[str] = []
     L.append(f"{spec.get('name', '(unnamed)')}  [{spec['modality']} detector, bundle format v{spec['format_version']}]")
     L.append(f"labels: 0 = {spec['labels'][0]}, 1 = {spec['labels'][1]}")
     m = spec["model"]
-    var = ", ".join(f"{k} ({v}{', %.1f MB' % (sizes[v] / 1e6) if sizes and v in sizes else ''})" for k, v in m["variants"].items())
+    var = ", ".join(f"{k} ({_file(v, sizes)}{_external(m, k, sizes)})" for k, v in m["variants"].items())
     L.append(f"model: {var}; output {m['outputs'][0]['name']} ({m['output_kind']})")
     L.append("inputs: " + ", ".join(f"{x['name']} rank {x['rank']} {x.get('dtype', '')}".strip() for x in m["inputs"]))
     pre = {k: v for k, v in spec["preprocessing"].items() if k != "type"}
@@ -73,6 +83,10 @@ def render_card(spec: dict[str, Any], sizes: dict[str, int] | None = None) -> st
     if spec.get("metrics"):
         L.append("")
         L.append("metrics: " + json.dumps(spec["metrics"])[:600])
+    if sizes:
+        L.append("")
+        L.append("files (sha256 checked on load): " + ", ".join(
+            f"{n} ({sizes[n] / 1e6:.1f} MB)" for n in spec.get("files", {}) if n in sizes))
     prov = spec.get("provenance", {})
     L.append("")
     L.append("provenance: " + ", ".join(f"{k}={v}" for k, v in prov.items() if not isinstance(v, (dict, list)))[:600])

@@ -1,0 +1,163 @@
+"""Scoring with the torch model as the runtime scores (same windows, pooling, batches by token budget),
+and the detection metrics of those scores: ``evaluate`` is what the loop calls on dev and test."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from aigc._text import (
+    TextSpec,
+    TextWindows,
+    batches_by_token_budget,
+    encode_windows,
+    pad_windows,
+    pool_scores,
+)
+from aigc.metrics import auroc as _auroc
+from aigc.metrics import average_precision as _average_precision
+from training.context import Context, autocast, gather
+from training.transforms import eval_image, load_image
+
+__all__ = ["detection_metrics", "evaluate", "score_rows", "sliced_auroc", "window_outputs"]
+
+log = logging.getLogger(__name__)
+
+
+# -------------------------------------------------------------------------------------------- metrics
+def detection_metrics(y: np.ndarray, s: np.ndarray) -> dict[str, float]:
+    """AUROC, AP and accuracy at s > 0 (argmax of two logits) for raw scores (larger = more AI-like)."""
+    y = np.asarray(y).astype(np.int64)
+    s = np.asarray(s, dtype=np.float64)
+    ok = ~np.isnan(s)
+    y, s = y[ok], s[ok]
+    both = 0 < int(y.sum()) < y.size
+    return {
+        "auroc": _auroc(y, s) if both else float("nan"),
+        "ap": _average_precision(y, s) if both else float("nan"),
+        "accuracy": float(np.mean((s > 0).astype(np.int64) == y)) if y.size else float("nan"),
+        "n": int(y.size),
+        "n_failed": int((~ok).sum()),
+    }
+
+
+def sliced_auroc(rows: list[dict[str, Any]], s: np.ndarray, column: str) -> dict[str, float]:
+    """AUROC per value of ``column`` (domain: within the value; generator: the value's AI samples vs all humans)."""
+    out: dict[str, float] = {}
+    y = np.asarray([r["label"] for r in rows])
+    vals = sorted({str(r.get(column)) for r in rows})
+    for v in vals:
+        if column == "generator":
+            m = np.asarray([(r["label"] == 0) or str(r.get(column)) == v for r in rows])
+            if all(r["label"] == 0 for r, k in zip(rows, m, strict=True) if k):
+                continue
+        else:
+            m = np.asarray([str(r.get(column)) == v for r in rows])
+        yy, ss = y[m], s[m]
+        ok = ~np.isnan(ss)
+        if 0 < yy[ok].sum() < ok.sum():
+            out[v] = _auroc(yy[ok], ss[ok])
+    return out
+
+
+def _raw_score(out: torch.Tensor, output_kind: str) -> torch.Tensor:
+    """Raw score s per row: logit[1] - logit[0] (logits), or the output itself (score)."""
+    out = out.float()
+    return out if output_kind == "score" else out[:, 1] - out[:, 0]
+
+
+# ------------------------------------------------------------------------------------------- evaluate
+def window_outputs(
+    tokenizer: Any,
+    texts: Sequence[str],
+    spec: TextSpec,
+    fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    max_tokens: int,
+    max_batch: int,
+    width: int | None = None,
+    progress: str | None = None,
+) -> tuple[np.ndarray, dict[int, list[int]]]:
+    """Cut ``texts`` into the spec's windows, as the runtime does, and run ``fn(input_ids, attention_mask)``
+    (right-padded int64 arrays (b, T)) over batches by token budget.
+
+    Returns the per-window outputs, ``(n_windows,)`` or ``(n_windows, width)`` (NaN where ``fn`` gave
+    nothing), and for each text that has windows the rows of its windows; texts that cannot be encoded
+    (empty, no tokens) are absent. ``progress``: a tqdm description, or ``None`` for no bar.
+    """
+    flat: list[list[int]] = []
+    per: dict[int, list[int]] = {}
+    for i, enc in enumerate(encode_windows(tokenizer, list(texts), spec)):
+        if isinstance(enc, TextWindows):
+            per[i] = list(range(len(flat), len(flat) + len(enc.windows)))
+            flat.extend(enc.windows)
+    out = np.full(len(flat) if width is None else (len(flat), width), np.nan)
+    batches: Any = list(batches_by_token_budget([len(w) for w in flat], max_tokens, max_batch))
+    if progress:
+        from tqdm import tqdm
+
+        batches = tqdm(batches, desc=progress, unit="batch")
+    for b in batches:
+        ids, mask = pad_windows([flat[j] for j in b], spec.pad_id)
+        out[b] = fn(ids, mask)
+    return out, per
+
+
+@torch.no_grad()
+def score_rows(model: nn.Module, rows: list[dict[str, Any]], ctx: Context) -> np.ndarray:
+    """Raw scores (n,) of rows on this process, by the runtime's preprocessing; NaN where an item fails."""
+    model.eval()
+    dev = ctx.dist.device
+    scores = np.full(len(rows), np.nan)
+    if not rows:
+        return scores
+    if ctx.modality == "image":
+        assert ctx.image_spec is not None
+        bs = ctx.cfg.eval.batch_size
+        for b in range(0, len(rows), bs):
+            xs, ok = [], []
+            for j in range(b, min(b + bs, len(rows))):
+                try:
+                    xs.append(eval_image(load_image(rows[j]), ctx.image_spec))
+                    ok.append(j)
+                except ValueError as e:
+                    log.warning("eval: %s: %s", rows[j]["item"], e)
+            if not xs:
+                continue
+            x = torch.from_numpy(np.stack(xs)).to(dev)
+            if ctx.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast(ctx):
+                out = model(x)
+            scores[ok] = _raw_score(out, ctx.output_kind).cpu().numpy()
+        return scores
+    assert ctx.text_spec is not None
+    spec = ctx.text_spec
+
+    def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        with autocast(ctx):
+            out = model(torch.from_numpy(ids).to(dev), torch.from_numpy(mask).to(dev))
+        return _raw_score(out, ctx.output_kind).cpu().numpy()
+
+    win, per = window_outputs(ctx.tokenizer, [r["item"] for r in rows], spec, run, ctx.cfg.eval.max_tokens,
+                              ctx.cfg.eval.batch_size)
+    for i, js in per.items():
+        scores[i] = pool_scores(win[js], spec.pooling)
+    return scores
+
+
+def evaluate(model: nn.Module, rows: list[dict[str, Any]], ctx: Context) -> tuple[dict[str, Any], np.ndarray]:
+    """Score ``rows`` (each rank its shard, gathered) and return (metrics, scores (n,)); identical on all ranks."""
+    d = ctx.dist
+    mine = list(range(d.rank, len(rows), d.world))
+    s_mine = score_rows(model, [rows[i] for i in mine], ctx)
+    scores = np.full(len(rows), np.nan)
+    for idx, s in gather(d, (mine, s_mine.tolist())):
+        scores[idx] = s
+    y = np.asarray([r["label"] for r in rows])
+    m: dict[str, Any] = detection_metrics(y, scores)
+    return m, scores
