@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from aigc import _calibration, _support, _thresholds
+from aigc import _calibration, _overlap, _support, _thresholds
 from aigc._bundle import write_bundle, zip_bundle
 from aigc.metrics import auroc
 
@@ -86,6 +86,7 @@ class BuildOptions:
     atol: float = ATOL
     exporter: str = "auto"
     calibration_source: dict[str, Any] = field(default_factory=dict)
+    training_items: Sequence[Any] | None = None  # hashed into data_hashes.json (eval warns on overlap)
 
 
 def item_meta(item: Any, modality: str, tokenizer: Any = None, text_spec: Any = None) -> dict[str, Any]:
@@ -376,6 +377,7 @@ def _build_in(
             log.warning("no group of %r has enough items for its own thresholds: %s", opt.group_column, gt["skipped"])
     metas = [all_metas[int(i)] for i in np.flatnonzero(ok)]
     spec["support"] = _support.compute_support(metas, modality)
+    spec["data_hashes"] = _overlap.write_data_hashes(tmp, items, opt.training_items, modality)
     base_auc = auroc(yy, s)
     spec["metrics"] = {
         "calibration_split": {

@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         report = out / "reports" / m
         field = "--text-field" if m == "text" else "--path-field"
         _aigc("eval", str(bundle), str(eval_data), "--report", str(report), "--bootstrap", "200", field, "item",
-              "--threshold", "fpr@5%", "--robustness-limit", "100")
+              "--threshold", "fpr@5%", "--robustness-limit", "100", "--overwrite")
         made[f"{m} report"] = report / "report.html"
         print(f"   {time.perf_counter() - t:.0f} s", file=sys.stderr)
 

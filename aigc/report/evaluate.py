@@ -7,6 +7,7 @@ intervals, the paired comparison; no bundle needed), :mod:`.scoring` (scoring wi
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -88,6 +89,12 @@ def run_evaluation(detectors: Sequence[tuple[str, str, Any]], data: EvalData, op
     first_det = detectors[0][2]
     for fname, values in _item_meta(data, first_det).items():
         data.fields[fname if fname not in data.fields else f"meta_{fname}"] = values  # the data's own field wins
+    for what, asked in (("slice_by", opts.slice_by), ("fairness_by", opts.fairness_by)):
+        for f in asked or []:
+            if f not in data.fields:
+                close = difflib.get_close_matches(f, sorted(data.fields), n=1, cutoff=0.5)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ValueError(f"{what}: the data has no field {f!r}{hint} (it has {', '.join(sorted(data.fields))})")
     slice_fields = opts.slice_by if opts.slice_by is not None else data.slice_fields()
     slice_fields = [f for f in slice_fields if f in data.fields]
     fair_fields = opts.fairness_by if opts.fairness_by is not None else [f for f in slice_fields if f != "generator"]
@@ -116,12 +123,13 @@ def run_evaluation(detectors: Sequence[tuple[str, str, Any]], data: EvalData, op
             "n_scored": int(ok.sum()),
             "failures": _failures(data.ids, errors),
             "out_of_support": int(oos.sum()),
+            "overlap": _overlap_of(det, data),
         }
         yk, pk = y[ok], p[ok]
         thr_ok = {n: (t[ok] if isinstance(t, np.ndarray) else t) for n, t in sb.thresholds.items()}
         seed_k = opts.seed + 1000 * k
         if (yk == 0).any() and (yk == 1).any():
-            entry["overall"] = evaluate_scores(yk, pk, thr_ok, opts.n_boot, opts.seed, opts.level)
+            entry["overall"] = evaluate_scores(yk, pk, thr_ok, opts.n_boot, opts.seed, opts.level, min_n=opts.min_slice)
             entry["roc"] = _roc_points(yk, pk)
             entry["slices"] = {
                 f: slice_table(yk, pk, [data.fields[f][i] for i in np.flatnonzero(ok)], thr_ok, opts.min_slice, opts.n_boot, seed_k, opts.level)
@@ -179,7 +187,7 @@ def run_evaluation(detectors: Sequence[tuple[str, str, Any]], data: EvalData, op
         "settings": {
             "bootstrap": opts.n_boot,
             "bootstrap_method": "percentile (basic for ECE, adaptive ECE and MCE), resampling humans and AI items separately",
-            "proportion_interval": "clopper-pearson",
+            "proportion_interval": "clopper-pearson (FPR, TPR and precision at a threshold; rates of groups)",
             "level": opts.level,
             "seed": opts.seed,
             "min_slice": opts.min_slice,
@@ -191,6 +199,22 @@ def run_evaluation(detectors: Sequence[tuple[str, str, Any]], data: EvalData, op
         "robustness": robustness,
     }
     return metrics, scored, data
+
+
+def _overlap_of(det: Any, data: EvalData) -> dict[str, Any]:
+    """The evaluated items shared with the bundle's training and calibration data (see ``aigc._overlap``)."""
+    from .._overlap import check_overlap
+
+    bundle = getattr(det, "bundle", None)
+    if bundle is None:
+        return {"status": "unknown", "reason": "no bundle files to compare with", "n_items": len(data)}
+    res = check_overlap(bundle.root, det.spec, data.items, data.modality)
+    for part in ("training", "calibration"):
+        x = res.get(part) or {}
+        if x.get("n_overlap"):
+            log.warning("%d of %d evaluated items are in the %s data of %s: figures on them are optimistic",
+                        x["n_overlap"], len(data), part, det.spec.get("name"))
+    return res
 
 
 def _derived_notes(data: EvalData, first: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import metrics as M
 
-__all__ = ["compare_scores", "evaluate_scores", "fpr_label"]
+__all__ = ["compare_scores", "evaluate_scores", "exact_proportion", "fpr_label"]
 
 _THR_KEYS = ("accuracy", "precision", "recall", "f1", "fpr")
 _CAL_KEYS = ("ece", "ece_adaptive", "mce", "brier", "nll")
@@ -60,6 +60,15 @@ def _stat_fn(
     return stat
 
 
+def exact_proportion(k: int, n: int, level: float = 0.95, min_n: int = 30) -> dict[str, Any]:
+    """A proportion ``k/n`` with its exact Clopper-Pearson interval (0 of 100 -> [0, 0.0362] at 95%),
+    its counts, and ``small`` when ``n < min_n``; value and interval None when ``n == 0``."""
+    if n <= 0:
+        return {"value": None, "ci": None, "k": int(k), "n": 0, "small": True, "interval": "clopper-pearson"}
+    lo, hi = M.clopper_pearson(int(k), int(n), level)
+    return {"value": k / n, "ci": [lo, hi], "k": int(k), "n": int(n), "small": n < min_n, "interval": "clopper-pearson"}
+
+
 def _check_arrays(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(y, dtype=np.int64).ravel()
     p = np.asarray(p, dtype=np.float64).ravel()
@@ -81,11 +90,14 @@ def evaluate_scores(
     level: float = 0.95,
     targets: Sequence[float] = M.TARGET_FPRS,
     n_bins: int = 15,
+    min_n: int = 30,
 ) -> dict[str, Any]:
     """All headline metrics of one detector with bootstrap intervals (stratified percentile bootstrap).
 
     ``thresholds`` maps a name to a probability or to one probability per item (per-group thresholds).
-    ``n_boot=0`` gives point values with no intervals.
+    At each threshold, FPR, recall (TPR) and precision are proportions of counts: they carry exact
+    Clopper-Pearson intervals, their ``k`` and ``n``, and ``small`` when ``n < min_n``; accuracy and F1
+    keep bootstrap intervals. ``n_boot=0`` gives point values with no bootstrap intervals.
     """
     y, p = _check_arrays(y, p)
     stat = _stat_fn(y, p, thresholds, targets)
@@ -120,6 +132,11 @@ def evaluate_scores(
         }
         for k in _THR_KEYS:
             entry[k] = v(f"thr/{name}/{k}")
+        # counts at a threshold: exact intervals (a bootstrap of 0 of 100 collapses to [0, 0])
+        tp, fp, fn, tn = (int(cm[1, 1]), int(cm[0, 1]), int(cm[1, 0]), int(cm[0, 0]))
+        entry["fpr"] = exact_proportion(fp, fp + tn, level, min_n)
+        entry["recall"] = exact_proportion(tp, tp + fn, level, min_n)
+        entry["precision"] = exact_proportion(tp, tp + fp, level, min_n)
         thr_out[name] = entry
     return {
         "n": int(y.size),
