@@ -98,9 +98,14 @@ def test_image_support_flags_shifted_items(image_case: dict[str, Any]) -> None:
     det = aigc.load(image_case["bundle"], providers="cpu")
     res = det.score([str(root / n) for n in ("in.jpg", "in.png", "big.png", "low.jpg", "other.webp")])
     assert [r.out_of_support for r in res] == [False, False, True, True, True], [r.support_reasons for r in res]
-    assert "width 400 px" in res[2].support_reasons[0]
-    assert "JPEG quality 20" in res[3].support_reasons[0]
-    assert "format is WEBP" in res[4].support_reasons[0]
+    assert "400 px wide, far above" in res[2].support_reasons[0]  # the combined score (support v1) names the feature
+    assert res[3].support_reasons[0].startswith("20 JPEG quality, far below")
+    assert "format WEBP: never seen" in res[4].support_reasons[0]
+    o = open_bundle(image_case["bundle"]).spec["support"]["image"]["outlier"]
+    assert o["version"] == 1 and o["target_rate"] == 0.01
+    # data_hashes: the calibration items are recorded, so aigc eval can tell an overlap
+    dh = open_bundle(image_case["bundle"]).spec["data_hashes"]
+    assert dh["version"] == 1 and dh["calibration"]["n"] == len(image_case["items"]) and dh["training"] is None
 
 
 @pytest.mark.slow
