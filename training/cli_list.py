@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["PRESET_MODALITY", "add_arguments", "run"]
+
+# the modality each weights preset serves (presets not listed here are shown for every modality)
+PRESET_MODALITY = {"efficientnet-lite0": "image", "minilm-l6": "text", "smollm2": "text"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,5 +26,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{shown:<{width}} {e.modality:<6} {e.help}")
     print("\nweights presets (model.pretrained: preset:<name>, or hf:preset:<name>):")
     for k, v in list_presets().items():
-        print(f"  {k:<20} {v}")
+        if args.modality is None or PRESET_MODALITY.get(k, args.modality) == args.modality:
+            print(f"  {k:<20} {v}")
     return 0

@@ -107,8 +107,13 @@ def run(args: argparse.Namespace) -> int:
 
     from .data import load_data
     from .evaluate import EvalOptions, run_evaluation
+    from .plots import ReportDepsMissing, require_report_deps
     from .render import write_report
 
+    try:  # before minutes of scoring: the charts need the report extra
+        require_report_deps()
+    except ReportDepsMissing as e:
+        return _fail(str(e))
     if len(args.paths) < 2:
         return _fail("give at least one bundle and the data: aigc eval BUNDLE [BUNDLE ...] DATA --report DIR")
     *bundle_paths, data_path = args.paths
