@@ -202,19 +202,14 @@ def run_evaluation(detectors: Sequence[tuple[str, str, Any]], data: EvalData, op
 
 
 def _overlap_of(det: Any, data: EvalData) -> dict[str, Any]:
-    """The evaluated items shared with the bundle's training and calibration data (see ``aigc._overlap``)."""
+    """The evaluated items shared with the bundle's training and calibration data (see ``aigc._overlap``);
+    ``aigc eval`` prints the warning (``summary.overlap_lines``)."""
     from .._overlap import check_overlap
 
     bundle = getattr(det, "bundle", None)
     if bundle is None:
         return {"status": "unknown", "reason": "no bundle files to compare with", "n_items": len(data)}
-    res = check_overlap(bundle.root, det.spec, data.items, data.modality)
-    for part in ("training", "calibration"):
-        x = res.get(part) or {}
-        if x.get("n_overlap"):
-            log.warning("%d of %d evaluated items are in the %s data of %s: figures on them are optimistic",
-                        x["n_overlap"], len(data), part, det.spec.get("name"))
-    return res
+    return check_overlap(bundle.root, det.spec, data.items, data.modality)
 
 
 def _derived_notes(data: EvalData, first: str) -> dict[str, str]:
