@@ -75,6 +75,10 @@ def test_gpu_hint_matches_the_readme(tmp_path: Path) -> None:
 def test_list_models_shows_only_presets_of_the_modality(capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("torch")
     from aigc.cli import main
+    from training.cli_list import PRESET_MODALITY
+    from training.weights import list_presets
+
+    assert set(list_presets()) <= set(PRESET_MODALITY)  # a new preset needs its modality here
 
     assert main(["list-models", "--modality", "text"]) == 0
     text = capsys.readouterr().out.split("weights presets", 1)[1]
