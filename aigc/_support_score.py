@@ -143,7 +143,7 @@ def fit_outlier(metas: list[dict[str, Any]], modality: str, rate: float = DEFAUL
     if k >= 0:
         thr, bound, rule = float(scores[m - k - 1]), (k + 1) / (m + 1), "conformal"
     else:
-        thr, bound, rule = float(scores[-1]), 1.0 / (m + 1), f"largest score: {m} items, fewer than {math.ceil(1 / rate - 1)}"
+        thr, bound, rule = float(scores[-1]), 1.0 / (m + 1), "largest score"
     stored = round(thr, 6) + 1e-6  # strictly above the quantile item, whatever the rounding
     return {
         "version": OUTLIER_VERSION,
@@ -194,7 +194,13 @@ def outlier_reasons(meta: dict[str, Any], o: dict[str, Any]) -> list[str]:
 def describe(o: dict[str, Any]) -> str:
     """What the flag means, for ``aigc info``."""
     feats = [*o["numeric"], *([o["category"]["field"]] if o.get("category") else [])]
-    return (f"out_of_support: flags about {o['target_rate']:.0%} of calibration-like items (at most "
-            f"{100 * o['expected_rate_at_most']:.2f}% expected; {o['rule']} on {o['n_calibration']} held-back "
-            f"calibration items, fitted on {o['n_fit']}): combined score = largest robust z over "
-            f"{', '.join(feats)} > {o['threshold']:.3g}")
+    if o["rule"] == "conformal":
+        rate = (f"flags about {o['target_rate']:.0%} of calibration-like items (at most "
+                f"{100 * o['expected_rate_at_most']:.2f}% expected; conformal rule on {o['n_calibration']} held-back "
+                f"calibration items, fitted on {o['n_fit']})")
+    else:
+        need = math.ceil(1 / float(o["target_rate"]) - 1 - 1e-9)
+        rate = (f"flags at most {100 * o['expected_rate_at_most']:.2f}% of calibration-like items, not the "
+                f"{o['target_rate']:.0%} asked: {o['n_calibration']} calibration items were held back for the "
+                f"threshold, fewer than the {need} the target needs, so it is the largest of their scores")
+    return f"out_of_support: {rate}; combined score = largest robust z over {', '.join(feats)} > {o['threshold']:.3g}"

@@ -84,7 +84,9 @@ def test_describe_says_rate_and_old_rule() -> None:
     assert "about 1% of calibration-like items" in d and "n_tokens" in d and "script" in d
     assert "older rule" in describe_support(compute_support(_texts(400, 0), "text", false_alarm=None))
     small = compute_support(_texts(60, 0), "text")["text"]["outlier"]  # 30 held back: fewer than 99
-    assert small["rule"].startswith("largest score") and small["expected_rate_at_most"] == pytest.approx(1 / 31, abs=1e-6)
+    assert small["rule"] == "largest score" and small["expected_rate_at_most"] == pytest.approx(1 / 31, abs=1e-6)
+    d_small = describe_support({"text": {"outlier": small}})
+    assert "flags at most 3.23% of calibration-like items, not the 1% asked: 30" in d_small and "about 1%" not in d_small
 
 
 def test_info_card_states_the_rate(tiny_text_bundle) -> None:
