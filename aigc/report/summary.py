@@ -42,9 +42,16 @@ def overlap_lines(metrics: dict[str, Any]) -> list[str]:
             out.append(f"Overlap of {b['name']}'s training and calibration data with this data: unknown ({ov.get('reason', '')}).")
         for part in ("training", "calibration"):
             x = ov.get(part) or {}
+            if ov.get("status") != "checked":
+                continue
             if x.get("n_overlap"):
                 out.append(f"WARNING: {x['n_overlap']} of {ov['n_items']} evaluated items ({100 * x['share']:.1f}%) are in "
                            f"{b['name']}'s {part} data{x.get('note', '')}: figures on them are optimistic.")
+            elif x.get("status") == "checked":
+                out.append(f"None of the {ov['n_items']} evaluated items is in {b['name']}'s {part} data "
+                           f"({x['n_stored']} items){x.get('note', '')}.")
+            else:
+                out.append(f"Overlap with {b['name']}'s {part} data: unknown ({x.get('reason', 'not recorded')}).")
     return out
 
 
