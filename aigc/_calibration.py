@@ -13,10 +13,12 @@ import numpy as np
 __all__ = [
     "ISOTONIC_MIN_N",
     "CalibrationError",
+    "adjust_prevalence",
     "apply_calibration",
     "default_method",
     "fit_calibration",
     "pool_adjacent_violators",
+    "prevalence_record",
     "sigmoid",
 ]
 
@@ -33,7 +35,43 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def apply_calibration(scores: np.ndarray, calibration: dict[str, Any]) -> np.ndarray:
-    """Raw scores (n,) -> calibrated P(ai) (n,) by the bundle's ``calibration`` object."""
+    """Raw scores (n,) -> calibrated P(ai) (n,) by the bundle's ``calibration`` object.
+
+    With a ``prevalence`` object (``aigc calibrate --prevalence``; bundles without it are not adjusted)
+    the calibrated P is moved to the stated share of AI items by Bayes' rule on the odds (:func:`adjust_prevalence`).
+    """
+    p = _apply_map(scores, calibration)
+    prev = calibration.get("prevalence")
+    if isinstance(prev, dict) and prev.get("target") is not None:
+        p = adjust_prevalence(p, float(prev["base"]), float(prev["target"]))
+    return p
+
+
+def adjust_prevalence(p: np.ndarray, base: float, target: float) -> np.ndarray:
+    """P(ai) calibrated where a share ``base`` of the items were AI -> P(ai) where a share ``target`` are.
+
+    Bayes' rule on the odds: odds' = odds x [target / (1 - target)] / [base / (1 - base)]; the likelihood
+    ratio of the evidence is unchanged. Monotone, so it keeps the ranking; 0 and 1 stay 0 and 1.
+    """
+    for name, v in (("base", base), ("target", target)):
+        if not 0.0 < v < 1.0:
+            raise ValueError(f"prevalence {name}: found {v}, expected a share in (0, 1)")
+    p = np.asarray(p, dtype=np.float64)
+    k = (target / (1.0 - target)) / (base / (1.0 - base))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = k * p / (k * p + (1.0 - p))
+    return np.where(np.isnan(p), np.nan, np.clip(out, 0.0, 1.0))
+
+
+def prevalence_record(base: float, target: float, base_from: str) -> dict[str, Any]:
+    """The ``calibration.prevalence`` object: the share of AI items the map was fitted on (``base``, and where
+    that figure comes from), the share to report probabilities for (``target``), and the log-odds shift."""
+    shift = float(np.log(target / (1 - target)) - np.log(base / (1 - base)))
+    return {"version": 1, "base": round(float(base), 6), "base_from": base_from, "target": float(target),
+            "logit_shift": round(shift, 6), "rule": "Bayes' rule on the odds"}
+
+
+def _apply_map(scores: np.ndarray, calibration: dict[str, Any]) -> np.ndarray:
     s = np.asarray(scores, dtype=np.float64)
     method = calibration.get("method", "none")
     p = calibration.get("params", {})

@@ -10,6 +10,10 @@ from typing import Any
 
 __all__ = ["ProviderError", "create_session", "resolve_providers"]
 
+# the same command as README's Install section: the CPU and GPU wheels install the same `onnxruntime`
+# module, and an extra cannot remove the CPU one
+GPU_INSTALL_HINT = "pip uninstall -y onnxruntime && pip install onnxruntime-gpu"
+
 log = logging.getLogger("aigc")
 
 _ALIASES = {
@@ -55,7 +59,7 @@ def resolve_providers(
         else:
             raise ProviderError(
                 f"execution provider {p!r} is not available in this onnxruntime (available: {available}); "
-                "for CUDA: pip uninstall -y onnxruntime && pip install onnxruntime-gpu (README, Install), "
+                f"for CUDA: {GPU_INSTALL_HINT} (README, Install), "
                 "or ask for a fallback to CPU (allow_fallback=True / --allow-fallback)"
             )
     if not out:

@@ -11,8 +11,17 @@ Per-item meta (what ``Detector`` collects while scoring):
 - text: ``{"n_tokens": int, "n_chars": int, "script": str}``
 - image: ``{"width": int, "height": int, "format": str | None, "jpeg_quality": int | None}``
 
-A range is the 1st..99th percentile of the calibration items (``p01``..``p99``), so about 2% of
-calibration-like items are flagged by each ranged field by construction; a category (script, format)
+Since support v1 (the ``outlier`` object inside ``support.text`` / ``support.image``), one combined
+score decides, with a stated false-alarm rate: each feature of an item gets a robust z (numbers: the
+distance from the calibration median in robust standard deviations, on a log scale for counts and
+sizes; categories: the normal quantile of how rare the category was), the item's score is the largest,
+and it is flagged when that exceeds a threshold set by the conformal rule on calibration items
+(:mod:`aigc._support_score`). On fresh items like the calibration data the flag then fires at most at
+the target rate (default 1%); the reasons name each feature over the threshold.
+
+Older bundles (no ``outlier``) keep the old rule: a range is the 1st..99th percentile of the
+calibration items (``p01``..``p99``), so about 2% of calibration-like items are flagged by each ranged
+field by construction (11% of calibration-like texts over three fields); a category (script, format)
 is in support when at least ``MIN_SHARE`` of the calibration items had it.
 """
 
@@ -25,7 +34,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MIN_SHARE", "check_support", "compute_support"]
+from . import _support_score
+
+__all__ = ["DEFAULT_FALSE_ALARM", "MIN_SHARE", "check_support", "compute_support", "describe_support"]
+
+DEFAULT_FALSE_ALARM = _support_score.DEFAULT_FALSE_ALARM
 
 MIN_SHARE = 0.01  # a script / format seen in fewer calibration items than this is out of support
 _LO, _HI = 1.0, 99.0
@@ -58,15 +71,26 @@ def _shares(values: Sequence[str]) -> dict[str, float]:
     return {k: round(v / n, 4) for k, v in c.most_common()} if n else {}
 
 
-def compute_support(metas: Sequence[dict[str, Any]], modality: str) -> dict[str, Any]:
+def compute_support(
+    metas: Sequence[dict[str, Any]], modality: str, false_alarm: float | None = DEFAULT_FALSE_ALARM
+) -> dict[str, Any]:
     """The bundle's ``support`` object from the per-item meta of the calibration items.
 
     Returns ``{modality: {...}}`` (docs/bundle.md): for text ``n_tokens``, ``n_chars`` and
     ``chars_per_token`` ranges and ``scripts`` shares; for images ``width``/``height`` ranges,
-    ``formats`` shares and the ``jpeg_quality`` range of the JPEG items. Items with an empty meta
-    (failed items) are skipped; ``n`` counts the items used. Raises ValueError when none is usable.
+    ``formats`` shares and the ``jpeg_quality`` range of the JPEG items; and ``outlier``, the combined
+    score with its conformal threshold at ``false_alarm`` (None: leave it out, the old per-field rule).
+    Items with an empty meta (failed items) are skipped; ``n`` counts the items used. Raises
+    ValueError when none is usable.
     """
     metas = [m for m in metas if m]
+    out = _ranges(metas, modality)
+    if false_alarm is not None:
+        out[modality]["outlier"] = _support_score.fit_outlier(metas, modality, false_alarm)
+    return out
+
+
+def _ranges(metas: list[dict[str, Any]], modality: str) -> dict[str, Any]:
     if modality == "text":
         n_tok = [v for m in metas if (v := _num(m.get("n_tokens"))) is not None]
         n_chr = [v for m in metas if (v := _num(m.get("n_chars"))) is not None]
@@ -129,6 +153,10 @@ def check_support(meta: dict[str, Any], support: dict[str, Any]) -> list[str]:
     """
     if not meta or not support:
         return []
+    inner = support.get("text") or support.get("image") or support
+    outlier = inner.get("outlier") if isinstance(inner, dict) else None
+    if isinstance(outlier, dict) and outlier.get("version") == _support_score.OUTLIER_VERSION:
+        return _support_score.outlier_reasons(meta, outlier)
     reasons: list[str | None] = []
     if "text" in support or "n_tokens" in support:
         s = support.get("text", support)
@@ -154,3 +182,16 @@ def check_support(meta: dict[str, Any], support: dict[str, Any]) -> list[str]:
                     _check_range(meta.get("jpeg_quality"), s.get("jpeg_quality"), "JPEG quality", "", "JPEG images")
                 )
     return [r for r in reasons if r]
+
+
+def describe_support(support: dict[str, Any] | None) -> str:
+    """One or two lines for ``aigc info``: what ``out_of_support`` means for this bundle and how often it fires."""
+    if not support:
+        return "out_of_support: never set (the bundle records no calibration support)"
+    inner = support.get("text") or support.get("image") or {}
+    o = inner.get("outlier")
+    if isinstance(o, dict) and o.get("version") == _support_score.OUTLIER_VERSION:
+        return _support_score.describe(o)
+    fields = [k for k in ("n_tokens", "n_chars", "chars_per_token", "width", "height", "jpeg_quality") if k in inner]
+    return (f"out_of_support (older rule): any of {', '.join(fields)} outside its calibration 1st..99th percentile "
+            f"(each flags about 2% of calibration-like items), or a rare script/format; no stated false-alarm rate")

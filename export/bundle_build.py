@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from aigc import _calibration, _support, _thresholds
+from aigc import _calibration, _overlap, _support, _thresholds
 from aigc._bundle import write_bundle, zip_bundle
 from aigc.metrics import auroc
 
@@ -86,6 +86,7 @@ class BuildOptions:
     atol: float = ATOL
     exporter: str = "auto"
     calibration_source: dict[str, Any] = field(default_factory=dict)
+    training_items: Sequence[Any] | None = None  # hashed into data_hashes.json (eval warns on overlap)
     external_data: str = "auto"  # auto|always|never: graph weights in <file>.data (auto: from 1 GiB of weights)
 
 
@@ -291,6 +292,7 @@ def _build_in(
     spec["thresholds"] = _fit_thresholds(p, yy, scored, opt, worst_groups)
     spec.update(_fit_group_thresholds(p, yy, scored, opt, groups))
     spec["support"] = _support.compute_support(scored.kept(scored.metas), run.modality)
+    spec["data_hashes"] = _overlap.write_data_hashes(tmp, items, opt.training_items, run.modality)
     spec["metrics"] = _split_metrics(scored, yy, par)
     spec["variants_eval"] = _evaluate_variants(tmp, items, y, scored, p, cal, variants[1:], opt)
     write_bundle(tmp, spec, overwrite=True)

@@ -221,7 +221,12 @@ def run(args: argparse.Namespace) -> int:
         if all(v is None for v in worst):
             return fail(f"--worst-group {args.worst_group}: no calibration row has that column", 2)
         source["worst_group_column"] = args.worst_group
+    try:  # the training items, hashed into the bundle so that aigc eval can warn about overlap
+        training_items: list[Any] | None = _rows_to_data(_read_split(run_dir, "train"), None, run_dir, loaded.modality)[0]
+    except (OSError, ValueError, KeyError):
+        training_items = None
     opts = BuildOptions(
+        training_items=training_items,
         variants=variants,
         calibration=args.calibration,
         targets=targets,

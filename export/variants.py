@@ -6,7 +6,9 @@
   pays off for transformer text models, not for CNNs. For text encoders, ONNX Runtime's transformer
   fusions (GELU, SkipLayerNormalization, ...) run on the fp32 graph first and int8 quantizes the fused
   graph, which is faster than quantizing the plain graph (BENCHMARKS.md); the fusions are kept only when
-  the fused fp32 graph gives the plain one's outputs to 1e-4 on sample inputs.
+  the fused fp32 graph gives the plain one's outputs to 1e-4 on sample inputs. An image int8 variant
+  that is no smaller than fp32 (a CNN) is still written when asked, with a warning and an
+  ``aigc.int8.note`` in its metadata saying why it gains nothing; the quickstart no longer asks for it.
 - fp16: every float initializer and op in float16, with casts at the graph's inputs and outputs so
   the runtime still feeds and reads float32. Uses ``onnxruntime.transformers.float16`` when it is
   importable (it is part of the onnxruntime wheel), else a plain converter written with ``onnx``.
@@ -246,6 +248,29 @@ def make_variant(variant: str, src: str | Path, out_dir: str | Path, modality: s
     if variant not in ("int8", "fp16"):
         raise ValueError(f"variant: found {variant!r}, expected int8 or fp16 (fp32 is the export itself)")
     dst = Path(out_dir) / VARIANT_FILES[variant]
-    if variant == "int8":
-        return make_int8(src, dst, fuse_text=modality == "text", external_data=external_data)
-    return make_fp16(src, dst, external_data)
+    if variant == "fp16":
+        return make_fp16(src, dst, external_data)
+    make_int8(src, dst, fuse_text=modality == "text", external_data=external_data)
+    if modality == "image":
+        _note_unhelpful_int8(Path(src), dst)
+    return dst
+
+
+def _note_unhelpful_int8(src: Path, dst: Path, min_saving: float = 0.1) -> None:
+    """Say why an image int8 variant that saves nothing is there (a warning, and ``aigc.int8.note`` in its
+    metadata): only MatMul/Gemm are int8, so a CNN keeps every convolution in fp32 and its int8 file is as
+    large and as fast as fp32 (EfficientNet-Lite0: 183 vs 182 images/s at batch 1, BENCHMARKS.md). An image
+    model made of MatMuls (ViT, CLIP) quantizes like a text encoder and gets no note."""
+    import onnx
+
+    ratio = dst.stat().st_size / max(1, src.stat().st_size)
+    if ratio < 1.0 - min_saving:
+        return
+    note = (f"int8 of this image model is {ratio:.0%} of fp32's size and runs at fp32's speed: only MatMul/Gemm are "
+            "quantized and its weights are in convolutions (dynamic int8 Conv runs about 12x slower on CPU, "
+            "BENCHMARKS.md). It is there only because the export asked for it; serve fp32, and leave int8 out of "
+            "--variants for image CNNs")  # fmt: skip
+    log.warning("%s", note)
+    model = onnx.load(str(dst))
+    onnx.helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props}, "aigc.int8.note": note})
+    onnx.save(model, str(dst))

@@ -80,6 +80,11 @@ def test_image_round_trip(image_case: dict[str, Any]) -> None:
 
     card = render_card(spec)
     assert "calibration: temperature" in card and "fpr@1%" in card and "int8" in card
+    # the CNN's int8 quantizes only its head: it says why it is there
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(b / "model.int8.onnx")).metadata_props}
+    assert "runs at fp32's speed" in props["aigc.int8.note"] and "leave int8 out" in props["aigc.int8.note"]
 
 
 @pytest.mark.slow
@@ -98,9 +103,14 @@ def test_image_support_flags_shifted_items(image_case: dict[str, Any]) -> None:
     det = aigc.load(image_case["bundle"], providers="cpu")
     res = det.score([str(root / n) for n in ("in.jpg", "in.png", "big.png", "low.jpg", "other.webp")])
     assert [r.out_of_support for r in res] == [False, False, True, True, True], [r.support_reasons for r in res]
-    assert "width 400 px" in res[2].support_reasons[0]
-    assert "JPEG quality 20" in res[3].support_reasons[0]
-    assert "format is WEBP" in res[4].support_reasons[0]
+    assert "400 px wide, far above" in res[2].support_reasons[0]  # the combined score (support v1) names the feature
+    assert res[3].support_reasons[0].startswith("20 JPEG quality, far below")
+    assert "format WEBP: never seen" in res[4].support_reasons[0]
+    o = open_bundle(image_case["bundle"]).spec["support"]["image"]["outlier"]
+    assert o["version"] == 1 and o["target_rate"] == 0.01
+    # data_hashes: the calibration items are recorded, so aigc eval can tell an overlap
+    dh = open_bundle(image_case["bundle"]).spec["data_hashes"]
+    assert dh["version"] == 1 and dh["calibration"]["n"] == len(image_case["items"]) and dh["training"] is None
 
 
 @pytest.mark.slow

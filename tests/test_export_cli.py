@@ -34,6 +34,8 @@ def text_case(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     texts, labels, groups = make_texts()
     cal = write_jsonl(root / "cal.jsonl", [{"text": t, "label": y, "domain": g} for t, y, g in zip(texts, labels, groups, strict=True)])
     (root / "run" / "checkpoints").mkdir(parents=True)
+    (root / "run" / "splits").mkdir(parents=True)  # a training split: hashed into data_hashes.json
+    write_jsonl(root / "run" / "splits" / "train.jsonl", [{"item": f"train text {i}", "label": i % 2} for i in range(30)])
     return {"root": root, "run": run, "texts": texts, "labels": labels, "groups": groups, "cal": cal}
 
 
@@ -101,8 +103,11 @@ def test_text_round_trip_through_the_cli(text_case: dict[str, Any], text_bundle:
     mid = "the of and to in is it was for on with as by at the a of and to in moreover."
     res = det.score([mid, "the", "Это совсем другой текст на русском языке, и довольно длинный к тому же.", "x" * 60])
     assert [r.out_of_support for r in res] == [False, True, True, True], [r.support_reasons for r in res]
-    assert "tokens; calibration texts had" in res[1].support_reasons[0]
-    assert any("script is cyrillic" in r for r in res[2].support_reasons)
+    assert any("tokens, far below" in r for r in res[1].support_reasons), res[1].support_reasons
+    assert any("script cyrillic: never seen" in r for r in res[2].support_reasons)
+    # the run's training split and the calibration items are hashed for aigc eval's overlap check
+    dh = spec["data_hashes"]
+    assert dh["version"] == 1 and dh["calibration"]["n"] > 0 and dh["training"]["n"] == 30
 
     # aigc info shows calibration and thresholds
     capsys.readouterr()

@@ -74,7 +74,11 @@ def render_card(spec: dict[str, Any], sizes: dict[str, int] | None = None) -> st
     sup = spec.get("support")
     if sup:
         L.append("")
-        L.append("calibration support (items outside are flagged out_of_support): " + json.dumps(sup)[:400])
+        from .._support import describe_support
+
+        L.append(describe_support(sup))
+        L.append("calibration support: " + json.dumps({k: {f: v for f, v in x.items() if f != "outlier"}
+                                                       for k, x in sup.items() if isinstance(x, dict)})[:400])
     if spec.get("variants_eval"):
         L.append("")
         L.append("variants on the calibration split:")

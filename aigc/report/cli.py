@@ -7,6 +7,7 @@ class is missing among the scored items); 2 bad arguments, unusable data or an u
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import sys
 from pathlib import Path
@@ -16,6 +17,9 @@ import numpy as np
 __all__ = ["add_arguments", "run"]
 
 log = logging.getLogger("aigc.report")
+
+# slice fields that aigc eval derives from the items themselves (report.evaluate._item_meta)
+_DERIVED = {"text": ("length",), "image": ("resolution", "format")}
 
 
 def _csv_list(values: list[str] | None) -> list[str] | None:
@@ -57,6 +61,39 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-fallback", action="store_true", help="fall back to CPU when the asked provider is absent")
     p.add_argument("--variant", default="fp32", help="model variant of every bundle: fp32, int8 or fp16")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--overwrite", action="store_true", help="replace the report files in an existing --report folder")
+
+
+def _did_you_mean(value: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(value, known, n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _unknown(flag: str, values: list[str] | None, known: list[str], what: str) -> str | None:
+    """The message for the first of ``values`` not in ``known``, or None when all are known."""
+    for v in values or []:
+        if v not in known:
+            return f"{flag} {v}: {what} has no such field{_did_you_mean(v, known)} (known: {', '.join(known) or 'none'})"
+    return None
+
+
+def _check_numbers(args: argparse.Namespace) -> str | None:
+    """The first bad number among the limits, or None."""
+    if args.bootstrap < 0:
+        return f"--bootstrap: found {args.bootstrap}, expected 0 or more"
+    if not 0.5 <= args.ci < 1:
+        return f"--ci: found {args.ci}, expected a level such as 0.95"
+    if args.limit is not None and args.limit < 2:
+        return f"--limit: found {args.limit}, expected at least 2 (one item of each class)"
+    if args.robustness_limit is not None and args.robustness_limit < 0:
+        return f"--robustness-limit: found {args.robustness_limit}, expected 0 (all) or more"
+    if args.min_slice < 1:
+        return f"--min-slice: found {args.min_slice}, expected 1 or more"
+    if args.batch_size < 1:
+        return f"--batch-size: found {args.batch_size}, expected 1 or more"
+    if args.threads is not None and args.threads < 1:
+        return f"--threads: found {args.threads}, expected 1 or more"
+    return None
 
 
 def _fail(msg: str) -> int:
@@ -70,17 +107,24 @@ def run(args: argparse.Namespace) -> int:
 
     from .data import load_data
     from .evaluate import EvalOptions, run_evaluation
+    from .plots import ReportDepsMissing, require_report_deps
     from .render import write_report
 
+    try:  # before minutes of scoring: the charts need the report extra
+        require_report_deps()
+    except ReportDepsMissing as e:
+        return _fail(str(e))
     if len(args.paths) < 2:
         return _fail("give at least one bundle and the data: aigc eval BUNDLE [BUNDLE ...] DATA --report DIR")
     *bundle_paths, data_path = args.paths
-    if args.bootstrap < 0:
-        return _fail(f"--bootstrap: found {args.bootstrap}, expected 0 or more")
-    if not 0.5 <= args.ci < 1:
-        return _fail(f"--ci: found {args.ci}, expected a level such as 0.95")
-    if args.limit is not None and args.limit < 2:
-        return _fail(f"--limit: found {args.limit}, expected at least 2 (one item of each class)")
+    bad = _check_numbers(args)
+    if bad:
+        return _fail(bad)
+    rep = Path(args.report)
+    if rep.exists() and not rep.is_dir():
+        return _fail(f"--report {rep}: exists and is not a folder")
+    if rep.is_dir() and any(rep.iterdir()) and not args.overwrite:
+        return _fail(f"--report {rep}: the folder exists and is not empty; pass --overwrite to replace its report files")
     providers = args.provider.split(",") if args.provider and "," in args.provider else args.provider
     detectors = []
     seen: dict[str, int] = {}
@@ -107,6 +151,15 @@ def run(args: argparse.Namespace) -> int:
     if len(data) == 0:
         ex = "; ".join(f"{i}: {e}" for i, e in data.problems[:3])
         return _fail(f"{data_path}: no usable labelled item ({len(data.problems)} unusable rows{': ' + ex if ex else ''})")
+    names = list(dict.fromkeys(n for _, _, d in detectors for n in d.spec["thresholds"]))
+    if args.threshold is not None and args.threshold not in names:
+        return _fail(f"--threshold {args.threshold}: no bundle has this threshold{_did_you_mean(args.threshold, names)} "
+                     f"(known: {', '.join(names)})")
+    known = sorted({*data.fields, *_DERIVED[modality]})
+    for flag, vals in (("--slice-by", _csv_list(args.slice_by)), ("--fairness-by", _csv_list(args.fairness_by))):
+        msg = _unknown(flag, vals, known, f"the data ({data_path})")
+        if msg:
+            return _fail(msg)
     opts = EvalOptions(
         n_boot=args.bootstrap,
         seed=args.seed,
@@ -139,5 +192,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"{b['name']}: AUROC {a['value']:.3f}{ci} on {b['n_scored']} items ({fails} failed)")
         else:
             print(f"{b['name']}: {b.get('error')} ({fails} failed)")
+    from .summary import overlap_lines
+
+    for line in overlap_lines(metrics):
+        print(line, file=sys.stderr)
     print(f"report: {paths['report.html']}\nmetrics: {paths['metrics.json']}\nsummary: {paths['summary.md']}")
     return 0 if any(b.get("overall") for b in metrics["bundles"]) else 1

@@ -122,7 +122,7 @@ def _rows_csv(path: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[
 _PREFIX = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)_")
 
 
-def _image_folder(root: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]]]:
+def _image_folder(root: Path, default_label: int | None = None) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]]]:
     """``real/`` and ``ai/`` (also ``human/``, ``fake/``): the generator is the sub-folder under the class
     folder, else the file-name prefix before the first ``_`` (``gan_01.jpg`` -> ``gan``). For real images
     the same rule gives the ``domain`` (``animals_1.jpg`` -> ``animals``)."""
@@ -152,6 +152,14 @@ def _image_folder(root: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[tu
                     if group:
                         obj["domain"] = group
                 rows.append((str(fp.relative_to(root)), obj))
+    if not found and default_label is not None:  # one class: every image under the folder
+        for dirpath, dirs, files in os.walk(root):
+            dirs.sort()
+            for f in sorted(files):
+                fp = Path(dirpath) / f
+                if fp.suffix.lower() in IMAGE_EXTENSIONS and not f.startswith("."):
+                    rows.append((str(fp.relative_to(root)), {"path": str(fp), "label": default_label}))
+        return rows, []
     if not found:
         raise ValueError(
             f"{root}: an image folder needs sub-folders named real/ (or human/) and ai/ (or fake/); "
@@ -167,6 +175,7 @@ def load_data(
     label_field: str = "label",
     path_field: str = "path",
     labels: tuple[str, str] | None = None,
+    default_label: int | None = None,
 ) -> EvalData:
     """Read labelled data for ``modality`` ("text" or "image").
 
@@ -174,6 +183,8 @@ def load_data(
     domain, source, language, ...) is kept for slicing. Images: a folder with ``real/`` and ``ai/`` sub-folders,
     or a ``.jsonl``/``.csv`` with ``path_field`` (relative to the file's folder) and ``label_field``.
     Raises ValueError when the source itself is unusable (missing, wrong kind); bad rows go to ``problems``.
+    ``default_label`` (``aigc calibrate --humans-only``): the label of rows without one, and of every image
+    of a folder that has no real/ and ai/ sub-folders.
     """
     p = Path(path)
     if not p.exists():
@@ -181,7 +192,7 @@ def load_data(
     if p.is_dir():
         if modality != "image":
             raise ValueError(f"{p}: a folder is image data; text data is a .jsonl file with {text_field!r} and {label_field!r}")
-        rows, problems = _image_folder(p)
+        rows, problems = _image_folder(p, default_label)
     elif p.suffix.lower() == ".jsonl":
         rows, problems = _rows_jsonl(p)
     elif p.suffix.lower() == ".csv":
@@ -198,6 +209,8 @@ def load_data(
             flag = "--text-field" if modality == "text" else "--path-field"
             problems.append((rid, f"no field {payload_field!r} (fields: {sorted(obj)[:10]}; see {flag})"))
             continue
+        if label_field not in obj and default_label is not None:
+            obj = {**obj, label_field: default_label}
         if label_field not in obj:
             problems.append((rid, f"no field {label_field!r} (fields: {sorted(obj)[:10]}; see --label-field)"))
             continue

@@ -16,10 +16,13 @@ import numpy as np
 from .. import metrics as M
 
 __all__ = [
+    "REPORT_EXTRA_HINT",
+    "ReportDepsMissing",
     "comparison_chart",
     "fairness_chart",
     "pr_chart",
     "reliability_chart",
+    "require_report_deps",
     "robustness_chart",
     "roc_chart",
     "score_chart",
@@ -30,7 +33,25 @@ COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c
 HUMAN_C, AI_C, SMALL_C = "#2b83ba", "#d7191c", "#bbbbbb"
 
 
+REPORT_EXTRA_HINT = "pip install 'aigc-sentinel[report]'"
+
+
+class ReportDepsMissing(ImportError):
+    """Report rendering needs the ``report`` extra (matplotlib), which is not installed."""
+
+
+def require_report_deps() -> None:
+    """Raise :class:`ReportDepsMissing` naming the extra when matplotlib cannot be imported."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as e:
+        raise ReportDepsMissing(
+            f"drawing the report needs matplotlib, which is in the 'report' extra ({e}); {REPORT_EXTRA_HINT}"
+        ) from None
+
+
 def _plt() -> Any:
+    require_report_deps()
     import matplotlib
 
     matplotlib.use("Agg", force=False)

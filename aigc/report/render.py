@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import plots
+from .summary import _primary, interval_sentence, overlap_lines, render_summary
 
 __all__ = ["REPORT_FILES", "chart_ids", "render_html", "render_summary", "write_report"]
 
@@ -102,20 +103,6 @@ def _slug(s: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in s.lower()).strip("-") or "x"
 
 
-def _primary(metrics: dict[str, Any], want: str | None) -> str | None:
-    names: list[str] = []
-    for b in metrics["bundles"]:
-        for n in b["thresholds"]:
-            if n not in names:
-                names.append(n)
-    if want and want in names:
-        return want
-    for n in ("fpr@1%", "fpr@5%", "balanced"):
-        if n in names:
-            return n
-    return names[0] if names else None
-
-
 def chart_ids(metrics: dict[str, Any]) -> list[str]:
     """The ids (``chart-...``) of every chart the HTML report of ``metrics`` holds, in page order."""
     ok = [b for b in metrics["bundles"] if b.get("overall")]
@@ -154,10 +141,12 @@ def render_html(
     w(f"<p>{_e(data['modality'])} data <code>{_e(data['source'])}</code>: {data['n_items']} items "
       f"({data['n_human']} human, {data['n_ai']} AI){' (sample of ' + str(data['n_read']) + ', --limit ' + str(data['limit']) + ')' if data.get('limit') and data['n_read'] > data['n_items'] else ''}; "
       f"{data['problems']['count']} unusable rows.</p>")  # fmt: skip
-    w(f"<p>Intervals: {int(st['level'] * 100)}% {st['bootstrap_method']} bootstrap with {st['bootstrap']} replicates "
-      f"(seed {st['seed']}); rates of groups: exact Clopper-Pearson. Figures from fewer than {st['min_slice']} "
+    w(f"<p>{_e(interval_sentence(st))} Figures from fewer than {st['min_slice']} "
       f"items of a needed class are marked small. Created {_e(metrics['created'])} by aigc {_e(metrics['aigc_version'])}, "
-      f"metrics schema v{metrics['schema_version']}.</p></header>")  # fmt: skip
+      f"metrics schema v{metrics['schema_version']}.</p>")  # fmt: skip
+    for line in overlap_lines(metrics):
+        w(f"<p class={'bad' if line.startswith('WARNING') else 'note'}>{_e(line)}</p>")
+    w("</header>")
     secs = [("overview", "Overview")]
     if metrics.get("comparisons"):
         secs.append(("comparison", "Comparison"))
@@ -241,8 +230,9 @@ def render_html(
             cm = t["confusion"]
             spec = b["thresholds"].get(n, {})
             w(f"<tr><td class=l>{_e(n)}</td><td>{_f(t['threshold'], 4)}</td><td>{_pct(spec.get('target_fpr')) if spec.get('target_fpr') is not None else '-'}</td>"
-              f"<td>{_vci(t['accuracy'])}</td><td>{_vci(t['precision'])}</td><td>{_vci(t['recall'])}</td><td>{_vci(t['f1'])}</td>"
-              f"<td>{_vci(t['fpr'], pct=True)}</td><td><table class=cm><tr><th></th><th>human</th><th>AI</th></tr>"
+              f"<td>{_vci(t['accuracy'])}</td><td>{_small(t['precision'], _vci(t['precision']), t['precision'].get('n'))}</td>"
+              f"<td>{_small(t['recall'], _vci(t['recall']), t['recall'].get('n'))}</td><td>{_vci(t['f1'])}</td>"
+              f"<td>{_small(t['fpr'], _vci(t['fpr'], pct=True), t['fpr'].get('n'))}</td><td><table class=cm><tr><th></th><th>human</th><th>AI</th></tr>"
               f"<tr><th>human</th><td>{cm['tn']}</td><td>{cm['fp']}</td></tr><tr><th>AI</th><td>{cm['fn']}</td><td>{cm['tp']}</td></tr></table></td></tr>")  # fmt: skip
         w("</table>")
         if b.get("group_thresholds"):
@@ -365,88 +355,6 @@ def render_html(
     return "\n".join(out)
 
 
-def render_summary(metrics: dict[str, Any], primary_threshold: str | None = None) -> str:
-    """A short Markdown summary (headline numbers, worst slices, largest robustness drops, comparisons)."""
-    thr = _primary(metrics, primary_threshold)
-    d = metrics["data"]
-    L = [f"# Evaluation: {', '.join(b['name'] for b in metrics['bundles'])}", ""]
-    L.append(f"Data: `{d['source']}` ({d['modality']}), {d['n_items']} items ({d['n_human']} human, {d['n_ai']} AI), "
-             f"{d['problems']['count']} unusable rows. {metrics['settings']['bootstrap']} bootstrap replicates, "
-             f"{int(metrics['settings']['level'] * 100)}% intervals.")  # fmt: skip
-    L.append("")
-
-    def v(x: dict[str, Any] | None, pct: bool = False) -> str:
-        if not x or x.get("value") is None:
-            return "n/a"
-        f = (lambda z: f"{100 * z:.2f}%") if pct else (lambda z: f"{z:.3f}")
-        ci = x.get("ci")
-        return f(x["value"]) + (f" [{f(ci[0])}, {f(ci[1])}]" if ci and None not in ci else "")
-
-    heads = ["bundle", "scored", "failed", "AUROC", "AP"]
-    ok = [b for b in metrics["bundles"] if b.get("overall")]
-    tkeys = list(ok[0]["overall"]["tpr_at_fpr"]) if ok else []
-    heads += [f"TPR@FPR{k}" for k in tkeys] + ["ECE", "Brier"]
-    if thr:
-        heads += [f"TPR@{thr}", f"FPR@{thr}"]
-    L.append("| " + " | ".join(heads) + " |")
-    L.append("|" + "---|" * len(heads))
-    for b in metrics["bundles"]:
-        o = b.get("overall")
-        if not o:
-            L.append(f"| {b['name']} | {b['n_scored']} | {b['failures']['count']} | {b.get('error', 'no metrics')} |")
-            continue
-        cells = [b["name"], str(b["n_scored"]), str(b["failures"]["count"]), v(o["auroc"]), v(o["ap"])]
-        cells += [v(o["tpr_at_fpr"][k]["tpr"]) for k in tkeys]
-        cells += [v(o["calibration"]["ece"]), v(o["calibration"]["brier"])]
-        if thr:
-            t = o["thresholds"].get(thr)
-            cells += [v(t["recall"]) if t else "-", v(t["fpr"], True) if t else "-"]
-        L.append("| " + " | ".join(cells) + " |")
-    L.append("")
-    for c in metrics.get("comparisons") or []:
-        L.append(f"## {c['candidate']} vs {c['baseline']} ({c['n']} common items)")
-        L.append("")
-        if c.get("error"):
-            L += [c["error"], ""]
-            continue
-        L.append("| metric | baseline | candidate | difference [95% paired CI] | verdict |")
-        L.append("|---|---|---|---|---|")
-        for m, x in c["deltas"].items():
-            if x["significant"]:
-                verdict = "better" if (x["delta"] > 0) == x["higher_is_better"] else "worse"
-            else:
-                verdict = "no significant difference"
-            base = "n/a" if x["baseline"] is None else f"{x['baseline']:.3f}"
-            cand = "n/a" if x["candidate"] is None else f"{x['candidate']:.3f}"
-            L.append(f"| {m} | {base} | {cand} | {v({'value': x['delta'], 'ci': x['ci']})} | {verdict} |")
-        L.append("")
-    for b in ok:
-        worst: list[tuple[float, str]] = []
-        for f, rows in b.get("slices", {}).items():
-            for r in rows:
-                a = r["auroc"]
-                if a["value"] is not None and not a["small"]:
-                    worst.append((a["value"], f"{f}={r['group']}"))
-        if worst:
-            worst.sort()
-            L.append(f"Weakest slices of {b['name']} (AUROC): " + ", ".join(f"{g} {x:.3f}" for x, g in worst[:3]) + ".")
-        for f, tab in b.get("fairness", {}).items():
-            r = (tab.get("max_ratio") or {}).get(thr or "")
-            if r and r >= 2:
-                L.append(f"Fairness: at {thr}, one {f} group of human items is flagged {r:.1f}x as often as all human items.")
-    rob = metrics.get("robustness") or {}
-    if rob.get("enabled") and rob.get("perturbations"):
-        for k, bname in enumerate(rob["bundles"]):
-            drops = [(e["results"][k]["delta_auroc"]["value"], n) for n, e in rob["perturbations"].items()
-                     if e["results"][k]["delta_auroc"]["value"] is not None]  # fmt: skip
-            drops.sort()
-            if drops:
-                L.append(f"Largest AUROC drops of {bname} under perturbation: " + ", ".join(f"{n} {x:+.3f}" for x, n in drops[:3]) + ".")
-    L += ["", "Files: `report.html` (charts and tables), `metrics.json` (every number, schema "
-          f"v{metrics['schema_version']}), this `summary.md`.", ""]  # fmt: skip
-    return "\n".join(L)
-
-
 def _clean(x: Any) -> Any:
     """JSON-safe copy: NaN/inf -> None, numpy scalars and arrays -> Python."""
     if isinstance(x, dict):
@@ -465,11 +373,19 @@ def _clean(x: Any) -> Any:
     return x
 
 
+def _file_mode() -> int:
+    """The mode a plain ``open(..., "w")`` would give a new file: 0666 less the umask (0644 under umask 022)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _atomic_write(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        os.chmod(tmp, _file_mode())  # mkstemp makes 0600; a report is meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

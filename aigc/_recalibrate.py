@@ -1,0 +1,271 @@
+"""Re-threshold (and, with labels, re-calibrate) a bundle on a team's own data, torch-free: ``aigc calibrate``.
+
+Thresholds do not transfer across domains; a team's best remedy is its own human items. The steps:
+
+1. refuse early what the labels alone decide: targets the humans cannot support (the conformal rule of
+   :mod:`aigc._thresholds` needs ``1/target - 1`` humans), a calibration refit without AI items;
+2. score the items with the bundle (fp32 unless asked) through the runtime;
+3. refit the calibration map when both classes are present (the bundle's own method unless asked),
+   else keep the bundle's; apply a stated prevalence of AI items (Bayes' rule on the odds);
+4. choose the named thresholds at their target FPRs on the team's humans; ``balanced`` is refitted
+   with AI items, else kept from the bundle (moved by the prevalence shift, said so);
+5. recompute the support (and the calibration item hashes) on the new data, since those describe the
+   data the thresholds were set on; drop per-group thresholds (they were set on the old scale);
+6. copy every other file and field, record what was done under ``recalibration``, write the new bundle
+   beside ``out`` and move it into place (never over the input; an existing ``out`` only when asked).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import _calibration, _overlap, _support, _thresholds
+from ._bundle import open_bundle, sha256_file, write_bundle, zip_bundle
+
+__all__ = ["RECALIBRATION_VERSION", "CalibrateOptions", "RecalibrationError", "check_out_path", "recalibrate"]
+
+log = logging.getLogger("aigc")
+RECALIBRATION_VERSION = 1
+
+
+class RecalibrationError(ValueError):
+    """The data cannot support what was asked; the message says what is missing and how much."""
+
+
+@dataclass
+class CalibrateOptions:
+    """What ``aigc calibrate`` was asked for."""
+
+    targets: Sequence[float] | None = None  # None: the target FPRs of the bundle's own thresholds
+    method: str | None = None  # None: the bundle's own calibration method (refit only with both classes)
+    prevalence: float | None = None  # share of AI items to report P(ai) for; None: no adjustment
+    variant: str = "fp32"
+    overwrite: bool = False
+    providers: Sequence[str] | str | None = "cpu"
+    threads: int | None = None
+    batch_size: int = 32
+    source: str = ""  # where the data came from, for the record
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_out_path(bundle: Path, out: Path, overwrite: bool) -> None:
+    """Refuse an ``out`` that is the input bundle (or lies inside it), or exists without ``overwrite``."""
+    if _same_path(bundle, out) or bundle.resolve() == out.resolve():
+        raise RecalibrationError(f"--out {out} is the input bundle; write the new bundle elsewhere (the input is never replaced)")
+    if bundle.is_dir() and out.resolve().is_relative_to(bundle.resolve()):
+        raise RecalibrationError(f"--out {out} lies inside the input bundle {bundle}; write it elsewhere")
+    if out.exists() and not overwrite and not (out.is_dir() and not any(out.iterdir())):
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+
+
+def _targets(spec: dict[str, Any], asked: Sequence[float] | None) -> list[float]:
+    if asked is not None:
+        ts = [float(t) for t in asked]
+    else:
+        ts = sorted({float(t["target_fpr"]) for t in spec["thresholds"].values() if isinstance(t.get("target_fpr"), (int, float))})
+    for t in ts:
+        if not 0.0 < t < 1.0:
+            raise RecalibrationError(f"target FPR must be in (0, 1), found {t}")
+    if not ts:
+        raise RecalibrationError("the bundle names no target FPR; give --targets, e.g. 0.01,0.05")
+    return ts
+
+
+def _refuse_early(y: np.ndarray, targets: list[float], method: str | None) -> None:
+    n_h, n_a = int((y == 0).sum()), int((y == 1).sum())
+    for t in targets:
+        need = _thresholds.humans_needed(t)
+        if n_h < need:
+            raise RecalibrationError(
+                f"target FPR {t:g} ({_thresholds.threshold_name(t)}) needs at least {need} human items, found {n_h}; "
+                "add human items or choose a larger target (--targets)"
+            )
+    if method is not None and n_a == 0:
+        raise RecalibrationError(
+            f"--method {method}: refitting the calibration needs labelled AI items too, found {n_h} human and 0 AI; "
+            "drop --method to keep the bundle's calibration and only re-threshold"
+        )
+
+
+def _fingerprint(items: Sequence[Any], y: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for it, lab in zip(items, y.tolist(), strict=True):
+        h.update(str(it).encode("utf-8", "replace") + b"\x00" + str(lab).encode() + b"\x01")
+    return "sha256:" + h.hexdigest()
+
+
+def _new_calibration(spec: dict[str, Any], s: np.ndarray, y: np.ndarray, opt: CalibrateOptions) -> tuple[dict[str, Any], str]:
+    """The new calibration object and what was done (``refit`` or ``kept``), with the prevalence applied."""
+    old = dict(spec["calibration"])
+    old.pop("prevalence", None)
+    if (y == 1).any() and (y == 0).any():
+        method = opt.method or old.get("method", "temperature")
+        cal = _calibration.fit_calibration(s, y, method)
+        how, base, base_from = "refit", float((y == 1).mean()), "the labelled data given to aigc calibrate"
+    else:
+        cal, how = old, "kept"
+        n, n_ai = old.get("n"), old.get("n_ai")
+        if isinstance(n, int) and isinstance(n_ai, int) and 0 < n_ai < n:
+            base, base_from = n_ai / n, "the bundle's calibration data"
+        else:
+            base, base_from = 0.5, "assumed 0.5 (the bundle does not record its calibration class counts)"
+    if opt.prevalence is not None:
+        if not 0.0 < opt.prevalence < 1.0:
+            raise RecalibrationError(f"--prevalence: found {opt.prevalence}, expected a share in (0, 1), e.g. 0.02")
+        cal["prevalence"] = _calibration.prevalence_record(base, opt.prevalence, base_from)
+    return cal, how
+
+
+def _thresholds_on(p: np.ndarray, y: np.ndarray, targets: list[float], spec: dict[str, Any], cal: dict[str, Any],
+                   how: str) -> dict[str, Any]:  # fmt: skip
+    has_ai = bool((y == 1).any())
+    try:
+        out = _thresholds.choose_thresholds(p, y, targets, balanced=has_ai)
+    except _thresholds.ThresholdError as e:
+        raise RecalibrationError(str(e)) from None
+    old = spec["thresholds"].get("balanced")
+    if not has_ai and old is not None:
+        kept = dict(old)
+        v = np.array([float(old["value"])])
+        if cal.get("prevalence") and how == "kept":
+            prev = cal["prevalence"]
+            v = _calibration.adjust_prevalence(v, float(prev["base"]), float(prev["target"]))
+        kept["value"] = float(v[0])
+        kept["note"] = "kept from the original bundle (no AI items to refit it)" + (
+            ", moved by the prevalence shift" if cal.get("prevalence") else "")
+        out["balanced"] = kept
+    return out
+
+
+def _data_hashes(old_root: Path, spec: dict[str, Any], tmp: Path, items: Sequence[Any], modality: str) -> dict[str, Any]:
+    """Rewrite data_hashes.json with the new calibration items, keeping the training part."""
+    training = None
+    field = spec.get("data_hashes")
+    (tmp / _overlap.DATA_HASHES_FILE).unlink(missing_ok=True)
+    out = _overlap.write_data_hashes(tmp, items, None, modality)
+    if isinstance(field, dict) and (old_root / str(field.get("file", ""))).is_file():
+        doc_old = json.loads((old_root / str(field["file"])).read_text(encoding="utf-8"))
+        training = doc_old.get("training")
+    if training:
+        doc = json.loads((tmp / _overlap.DATA_HASHES_FILE).read_text(encoding="utf-8"))
+        doc["training"] = training
+        (tmp / _overlap.DATA_HASHES_FILE).write_text(json.dumps(doc) + "\n", encoding="utf-8")
+        out["training"] = {k: training[k] for k in ("n", "n_hashed", "sampled")}
+    return out
+
+
+def _place(tmp: Path, out: Path, overwrite: bool) -> Path:
+    if out.suffix == ".zip":
+        if out.exists() and overwrite:
+            out.unlink()
+        zip_bundle(tmp, out)
+        return out
+    if out.exists():
+        if out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        elif overwrite:
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+            return out
+    os.replace(tmp, out)
+    return out
+
+
+def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], labels: Sequence[int] | np.ndarray,
+                out: str | os.PathLike[str], opt: CalibrateOptions | None = None) -> tuple[Path, dict[str, Any]]:  # fmt: skip
+    """Write a copy of the bundle re-thresholded (and, with both classes, re-calibrated) on ``items``.
+
+    ``labels``: 0 human / 1 AI per item (human-only data: all 0). Returns the new bundle's path and its
+    ``recalibration`` record. Raises :class:`RecalibrationError` for targets or refits the data cannot
+    support (with the number of humans needed), FileExistsError for an existing ``out`` without
+    ``overwrite``. The input bundle is never changed; nothing is left at ``out`` on failure.
+    """
+    from ._detector import Detector
+
+    opt = opt or CalibrateOptions()
+    src, dst = Path(bundle_path), Path(out)
+    check_out_path(src, dst, opt.overwrite)
+    y_all = np.asarray(labels, dtype=np.int64)
+    if len(items) != y_all.size:
+        raise RecalibrationError(f"{len(items)} items but {y_all.size} labels")
+    if not np.isin(y_all, (0, 1)).all():
+        raise RecalibrationError("labels must be 0 (human) or 1 (AI)")
+    bundle = open_bundle(src)
+    spec = json.loads(json.dumps(bundle.spec))
+    targets = _targets(spec, opt.targets)
+    _refuse_early(y_all, targets, opt.method)
+
+    det = Detector(bundle, opt.providers, opt.threads, opt.variant, allow_fallback=True, batch_size=opt.batch_size)
+    raw, errors, metas = det.raw_scores_with_meta(list(items))
+    ok = np.isfinite(raw)
+    n_failed = int((~ok).sum())
+    if n_failed:
+        log.warning("%d of %d items could not be scored (first: %s)", n_failed, len(items), next((e for e in errors if e), "NaN"))
+    s, y = raw[ok], y_all[ok]
+    _refuse_early(y, targets, opt.method)  # again, on the items that scored
+    cal, how = _new_calibration(spec, s, y, opt)
+    p = _calibration.apply_calibration(s, cal)
+    spec["calibration"] = cal
+    spec["thresholds"] = _thresholds_on(p, y, targets, spec, cal, how)
+    dropped = spec.pop("group_thresholds", None)
+    ok_items = [items[int(i)] for i in np.flatnonzero(ok)]
+    spec["support"] = _support.compute_support([metas[int(i)] for i in np.flatnonzero(ok)], det.modality)
+
+    record: dict[str, Any] = {
+        "version": RECALIBRATION_VERSION,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "data": {"source": opt.source, "fingerprint": _fingerprint(ok_items, y), "n": int(y.size),
+                 "n_human": int((y == 0).sum()), "n_ai": int((y == 1).sum()), "n_failed": n_failed},
+        "original": {"name": spec.get("name"), "bundle_json_sha256": sha256_file(bundle.root / "bundle.json"),
+                     **({"zip_sha256": sha256_file(src)} if src.is_file() else {}), "path": str(src)},
+        "calibration": how,
+        "targets": targets,
+        "variant": opt.variant,
+        "prevalence": cal.get("prevalence"),
+        "support": "recomputed on this data",
+    }  # fmt: skip
+    if dropped:
+        record["dropped"] = f"group_thresholds by {dropped.get('column')!r} (set on the original calibration)"
+    if spec.get("recalibration"):
+        record["previous"] = spec["recalibration"]
+    spec["recalibration"] = record
+    try:
+        from . import __version__ as v
+
+        record["aigc_version"] = v
+    except ImportError:  # pragma: no cover
+        pass
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.tmp-", dir=dst.parent))
+    try:
+        for f in bundle.root.iterdir():
+            if f.is_file() and f.name != "bundle.json":
+                shutil.copy2(f, tmp / f.name)
+        spec["data_hashes"] = _data_hashes(bundle.root, spec, tmp, ok_items, det.modality)
+        write_bundle(tmp, spec, overwrite=True)
+        open_bundle(tmp)  # the new bundle loads and every sha256 matches
+        return _place(tmp, dst, opt.overwrite), record
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,206 @@
+"""The combined out-of-support score and its conformal threshold (numpy only; support v1).
+
+Each feature of an item gets a robust z:
+
+- numbers (text: tokens, characters, characters per token; image: width, height, JPEG quality):
+  ``|f(x) - median| / scale`` with ``f`` the log for counts and sizes, and ``scale`` the larger of
+  1.4826 x MAD, IQR / 1.349 and a floor (a feature that barely varies in calibration would otherwise
+  flag any change, however small);
+- categories (text script, image format): the normal quantile ``z = Phi^-1(1 - share / 2)`` of the
+  category's share among the calibration items (English at 97% gives 0.04, a 0.5% script 2.8); a
+  category never seen counts as half an item's share.
+
+The item's score is the largest z over the features it has. The calibration items are split in two
+by a seeded permutation: the medians, scales and shares are fitted on one half, and the threshold is
+the conformal quantile of the other half's scores, so for exchangeable items the rate at which fresh
+calibration-like items exceed it is at most ``floor(rate (m + 1)) / (m + 1) <= rate`` (m: items of the
+second half). With fewer than ``1 / rate - 1`` such items the threshold is their largest score and
+the stated bound is ``1 / (m + 1)``, recorded as ``expected_rate_at_most``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+__all__ = ["DEFAULT_FALSE_ALARM", "OUTLIER_VERSION", "describe", "fit_outlier", "outlier_reasons", "outlier_score"]
+
+OUTLIER_VERSION = 1
+DEFAULT_FALSE_ALARM = 0.01
+
+# name -> (transform, unit shown in reasons, scale floor in transformed units)
+_NUMERIC: dict[str, dict[str, tuple[str, str, float]]] = {
+    "text": {"n_tokens": ("log", "tokens", 0.05), "n_chars": ("log", "characters", 0.05),
+             "chars_per_token": ("log", "characters per token", 0.02)},
+    "image": {"width": ("log", "px wide", 0.05), "height": ("log", "px high", 0.05),
+              "jpeg_quality": ("linear", "JPEG quality", 2.0)},
+}  # fmt: skip
+_CATEGORY = {"text": ("script", "script"), "image": ("format", "format")}
+_ND = NormalDist()
+
+
+def _num(v: Any) -> float | None:
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _features(meta: dict[str, Any], modality: str) -> tuple[dict[str, float], str | None]:
+    """The numeric features of one item (missing ones left out) and its category (None when unknown)."""
+    vals: dict[str, float] = {}
+    for name in _NUMERIC[modality]:
+        if name == "chars_per_token":
+            t, c = _num(meta.get("n_tokens")), _num(meta.get("n_chars"))
+            v = c / t if t and c is not None else None
+        elif name == "jpeg_quality" and meta.get("format") != "JPEG":
+            v = None
+        else:
+            v = _num(meta.get(name))
+        if v is not None:
+            vals[name] = v
+    key = _CATEGORY[modality][0]
+    cat = meta.get(key)
+    if modality == "image":
+        cat = cat or "unknown"
+    return vals, (str(cat) if cat else None)
+
+
+def _t(x: float, kind: str) -> float:
+    return math.log(max(x, 1e-9)) if kind == "log" else x
+
+
+def _z_cat(share: float) -> float:
+    return float(_ND.inv_cdf(1.0 - min(max(share, 1e-12), 1.0) / 2.0)) if share < 1.0 else 0.0
+
+
+def _zs(meta: dict[str, Any], model: dict[str, Any]) -> dict[str, float]:
+    """The robust z of each feature the item has."""
+    modality = model["modality"]
+    vals, cat = _features(meta, modality)
+    out: dict[str, float] = {}
+    for name, v in vals.items():
+        p = model["numeric"].get(name)
+        if p:
+            out[name] = abs(_t(v, p["transform"]) - p["center"]) / p["scale"]
+    c = model.get("category")
+    if c and cat is not None:
+        share = c["shares"].get(cat)
+        out[c["field"]] = _z_cat(float(share)) if share is not None else float(c["unseen_z"])
+    return out
+
+
+def outlier_score(meta: dict[str, Any], model: dict[str, Any]) -> float:
+    """The combined score of one item: the largest robust z over its features (0 when it has none)."""
+    return max(_zs(meta, model).values(), default=0.0)
+
+
+def _fit_model(metas: list[dict[str, Any]], modality: str) -> dict[str, Any]:
+    feats = [_features(m, modality) for m in metas]
+    numeric: dict[str, Any] = {}
+    for name, (kind, _, floor) in _NUMERIC[modality].items():
+        x = np.array([_t(f[name], kind) for f, _ in feats if name in f], dtype=np.float64)
+        if x.size < 2:
+            continue
+        med = float(np.median(x))
+        mad = 1.4826 * float(np.median(np.abs(x - med)))
+        q1, q3 = np.percentile(x, [25, 75])
+        scale = max(mad, float(q3 - q1) / 1.349, floor)
+        numeric[name] = {"transform": kind, "center": round(med, 6), "scale": round(scale, 6), "n": int(x.size)}
+    field, _ = _CATEGORY[modality]
+    cats = [c for _, c in feats if c is not None]
+    model: dict[str, Any] = {"modality": modality, "numeric": numeric}
+    if cats:
+        cnt = Counter(cats)
+        n = len(cats)
+        model["category"] = {"field": field, "shares": {k: round(v / n, 6) for k, v in cnt.most_common()},
+                             "unseen_z": round(_z_cat(0.5 / n), 6)}
+    return model
+
+
+def fit_outlier(metas: list[dict[str, Any]], modality: str, rate: float = DEFAULT_FALSE_ALARM, seed: int = 0) -> dict[str, Any]:
+    """The ``outlier`` object of the support: the score's parameters and its conformal threshold at ``rate``."""
+    if not 0.0 < rate < 0.5:
+        raise ValueError(f"support: false-alarm rate must be in (0, 0.5), found {rate}")
+    if modality not in _NUMERIC:
+        raise ValueError(f"support: modality {modality!r}, expected 'text' or 'image'")
+    metas = [m for m in metas if m]
+    if len(metas) < 4:
+        raise ValueError(f"support: {len(metas)} usable calibration items, the outlier score needs at least 4")
+    perm = np.random.default_rng(seed).permutation(len(metas))
+    half = (len(metas) + 1) // 2
+    model = _fit_model([metas[i] for i in perm[:half]], modality)
+    scores = np.sort([outlier_score(metas[i], model) for i in perm[half:]])
+    m = int(scores.size)
+    k = math.floor(rate * (m + 1) + 1e-9) - 1  # calibration items allowed above the threshold
+    if k >= 0:
+        thr, bound, rule = float(scores[m - k - 1]), (k + 1) / (m + 1), "conformal"
+    else:
+        thr, bound, rule = float(scores[-1]), 1.0 / (m + 1), "largest score"
+    stored = round(thr, 6) + 1e-6  # strictly above the quantile item, whatever the rounding
+    return {
+        "version": OUTLIER_VERSION,
+        **model,
+        "score": "max over features of robust z (numbers: |log x - median| / robust sd; categories: normal quantile of the share)",
+        "target_rate": rate,
+        "threshold": stored,
+        "rule": rule,
+        "n_fit": half,
+        "n_calibration": m,
+        "achieved_rate": float((scores > stored).mean()),
+        "expected_rate_at_most": round(bound, 6),
+    }
+
+
+def _shown(v: float) -> str:
+    return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
+
+
+def outlier_reasons(meta: dict[str, Any], o: dict[str, Any]) -> list[str]:
+    """One reason per feature whose robust z exceeds the threshold; empty when the item is in support."""
+    zs = _zs(meta, o)
+    thr = float(o["threshold"])
+    if max(zs.values(), default=0.0) <= thr:
+        return []
+    modality = o["modality"]
+    vals, cat = _features(meta, modality)
+    cut = f"robust z {{z:.1f}} > {thr:.2f}, the {o['target_rate']:.0%} false-alarm cutoff"
+    noun = "texts" if modality == "text" else "images"
+    out: list[str] = []
+    for name, z in sorted(zs.items(), key=lambda kv: -kv[1]):
+        if z <= thr:
+            continue
+        c = o.get("category") or {}
+        if name == c.get("field"):
+            share = c["shares"].get(cat)
+            seen = "never seen" if share is None else f"{100 * float(share):.2g}%"
+            out.append(f"{name} {cat}: {seen} among calibration {noun} ({cut.format(z=z)})")
+            continue
+        p = o["numeric"][name]
+        med = math.exp(p["center"]) if p["transform"] == "log" else p["center"]
+        unit = _NUMERIC[modality][name][1]
+        side = "above" if _t(vals[name], p["transform"]) > p["center"] else "below"
+        out.append(f"{_shown(vals[name])} {unit}, far {side} the calibration {noun}' median {_shown(med)} ({cut.format(z=z)})")
+    return out
+
+
+def describe(o: dict[str, Any]) -> str:
+    """What the flag means, for ``aigc info``."""
+    feats = [*o["numeric"], *([o["category"]["field"]] if o.get("category") else [])]
+    if o["rule"] == "conformal":
+        rate = (f"flags about {o['target_rate']:.0%} of calibration-like items (at most "
+                f"{100 * o['expected_rate_at_most']:.2f}% expected; conformal rule on {o['n_calibration']} held-back "
+                f"calibration items, fitted on {o['n_fit']})")
+    else:
+        need = math.ceil(1 / float(o["target_rate"]) - 1 - 1e-9)
+        rate = (f"flags at most {100 * o['expected_rate_at_most']:.2f}% of calibration-like items, not the "
+                f"{o['target_rate']:.0%} asked: {o['n_calibration']} calibration items were held back for the "
+                f"threshold, fewer than the {need} the target needs, so it is the largest of their scores")
+    return f"out_of_support: {rate}; combined score = largest robust z over {', '.join(feats)} > {o['threshold']:.3g}"

