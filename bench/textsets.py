@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -109,9 +111,57 @@ def all_rows(fdg: tuple[int, int], glimpse: tuple[int, int], evobench: tuple[int
     return fdg_rows(*fdg, seed) + glimpse_rows(*glimpse, seed) + evobench_rows(*evobench, seed)
 
 
+def write_jsonl(rows: list[dict[str, Any]], out: Path) -> Path:
+    """The rows as JSONL (the fields the training configs read: text, label, domain, generator, family, set,
+    group, pair_id), written atomically; an existing file is refused."""
+    if out.exists():
+        raise FileExistsError(f"{out} exists; remove it or pick another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".partial")
+    keys = ("text", "label", "domain", "generator", "family", "set", "group", "pair_id", "source")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps({k: r.get(k) for k in keys}, ensure_ascii=False) + "\n")
+    tmp.replace(out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="write the three shared text sets, every shared opening cut, as one JSONL")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--fdg", default="100000,100000", help="fastdetectgpt: humans per domain, per (domain, generator)")
+    ap.add_argument("--glimpse", default="100000,100000", help="glimpse: per (domain, newer generator), per language")
+    ap.add_argument("--evobench", default="100000,100000", help="evobench: per generator, humans")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    if not exists():
+        print(f"{TEXT} lacks the three text sets (the shared data folder beside the repository)", file=sys.stderr)
+        return 2
+    sizes = [tuple(int(v) for v in a.split(",")) for a in (args.fdg, args.glimpse, args.evobench)]
+    rows = all_rows(*sizes, seed=args.seed)  # type: ignore[arg-type]
+    write_jsonl(rows, Path(args.out))
+    print(f"{len(rows)} texts ({sum(r['label'] == 1 for r in rows)} machine) -> {args.out}")
+    return 0
+
+
 def exists() -> bool:
     return all((TEXT / n).is_file() for n in ("fastdetectgpt.jsonl", "glimpse.jsonl", "evobench.jsonl"))
 
 
-__all__ = ["FAMILIES", "GLIMPSE_NEW", "all_rows", "evobench_rows", "exists", "family", "fdg_rows",
-           "glimpse_rows"]
+__all__ = [
+    "FAMILIES",
+    "GLIMPSE_NEW",
+    "all_rows",
+    "evobench_rows",
+    "exists",
+    "family",
+    "fdg_rows",
+    "glimpse_rows",
+    "write_jsonl",
+]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
