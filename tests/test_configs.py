@@ -13,6 +13,7 @@ from training.config import ConfigError, config_from_dict, config_to_dict, load_
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+CUT_DATA = "runs/data/text_cut.jsonl"
 
 
 def test_configs_are_shipped() -> None:
@@ -37,6 +38,8 @@ def test_shipped_config_loads(path: Path) -> None:
         assert cfg.data.train.startswith("../shared/data/")
         if entry.modality == "text":
             assert cfg.data.group_by == "pair_id" and cfg.data.group_human_text
+    elif path.stem.endswith("_cut"):  # the shared sets with every shared opening cut (bench/textsets.py --out)
+        assert cfg.data.train == CUT_DATA and cfg.data.group_by == "group" and cfg.data.group_human_text
     else:
         assert cfg.data.train.startswith("hf:")
     assert entry.modality == ("image" if path.stem.startswith("image_") else "text")
@@ -67,3 +70,28 @@ def test_bad_value_names_key(tmp_path: Path) -> None:
     bad.write_text("model:\n  nme: npr\n")
     with pytest.raises(ConfigError, match="did you mean 'model.name'"):
         load_config(bad)
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_cut_configs_read_the_file_textsets_writes(shared_data: Path, tmp_path: Path) -> None:
+    """bench/textsets.py writes the data of the ``*_cut`` configs: every set, openings cut, and the splits hold
+    no human text on both sides."""
+    import subprocess
+    import sys
+
+    from training.data import make_splits
+
+    out = tmp_path / "text_cut.jsonl"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "textsets.py"), "--out", str(out), "--fdg", "20,3",
+                    "--glimpse", "3,5", "--evobench", "3,30"], check=True, capture_output=True, timeout=300)
+    # an existing file is never overwritten
+    again = subprocess.run([sys.executable, str(ROOT / "bench" / "textsets.py"), "--out", str(out)],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode != 0 and "exists" in again.stderr
+    cfg = load_config(ROOT / "configs" / "text_lmfeatures_qwen05_cut.yaml", [f"data.train={out}"])
+    splits = make_splits(cfg.data, "text")
+    groups = [{r["group"] for r in splits[k]} for k in ("train", "dev")]
+    assert not groups[0] & groups[1]
+    gens = {r["generator"] for k in ("train", "dev") for r in splits[k]}
+    assert any("gpt-4o" in g for g in gens) and "gpt-j-6B" in gens and "gemini-1.5-pro" in gens  # all three sets
