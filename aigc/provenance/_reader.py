@@ -13,7 +13,7 @@ from ._container import split_blocks
 from ._exif import exif_findings
 from ._generators import text_findings
 from ._types import Finding, ProvenanceOptions, clip
-from ._verdict import DEFAULT_POLICY, decide, summarize
+from ._verdict import DEFAULT_POLICY, POLICIES, decide, summarize
 from ._xmp import xmp_findings
 
 __all__ = ["Provenance", "attach_provenance", "read_provenance"]
@@ -108,6 +108,11 @@ def attach_provenance(results: Sequence[Any], items: Sequence[Any], options: Pro
     policy (``options.policy``, else ``bundle_policy``, else ``declared_ai_first``). Other items get None."""
     opts = options if isinstance(options, ProvenanceOptions) else ProvenanceOptions()
     policy = opts.policy or bundle_policy or DEFAULT_POLICY
+    if policy not in POLICIES:
+        where = "ProvenanceOptions.policy" if opts.policy else "bundle.json provenance_policy"
+        raise ValueError(f"{where}: unknown provenance policy {policy!r}; expected one of {sorted(POLICIES)}")
+    if isinstance(items, (str, bytes)):
+        items = [items]
     for r, item in zip(results, items, strict=True):
         prov = read_provenance(item, opts)
         if prov is None:

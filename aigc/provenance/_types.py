@@ -107,12 +107,18 @@ class ProvenanceOptions:
     c2pa: bool = True
     limits: Limits = field(default_factory=Limits)
 
-    def anchors_pem(self) -> str | None:
-        """The trust anchors as PEM text (reading the file when ``trust_anchors`` is a path)."""
+    def __post_init__(self) -> None:
         ta = self.trust_anchors
-        if not ta:
-            return None
-        if "-----BEGIN" in ta:
-            return ta
-        with open(ta, encoding="ascii") as f:
-            return f.read()
+        if ta and "-----BEGIN" not in ta:  # a path: read it now, so that a wrong path fails here, not per file
+            try:
+                with open(ta, encoding="ascii") as f:
+                    pem = f.read()
+            except (OSError, UnicodeDecodeError) as e:
+                raise ValueError(f"trust anchors {ta!r}: cannot read a PEM file ({e})") from None
+            if "-----BEGIN CERTIFICATE-----" not in pem:
+                raise ValueError(f"trust anchors {ta!r}: no PEM certificate in the file")
+            object.__setattr__(self, "trust_anchors", pem)
+
+    def anchors_pem(self) -> str | None:
+        """The trust anchors as PEM text (None: no anchor, every signer is untrusted)."""
+        return self.trust_anchors or None

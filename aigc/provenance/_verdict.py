@@ -39,12 +39,12 @@ DEFAULT_POLICY = "declared_ai_first"
 
 def summarize(findings: list[Finding], c2pa_state: str | None) -> dict[str, Any]:
     """{verdict, basis, conflict}: the verdict (see the module docstring), which kinds of block carried its
-    signal (``basis``, e.g. ``["c2pa:valid", "xmp"]``), and whether AI and capture were both declared."""
+    signal (``basis``, e.g. ``["c2pa:valid", "xmp"]``), and whether both AI generation and a capture were declared."""
     signals = {f.signal for f in findings if f.signal}
     verdict = next((_BY_SIGNAL[s] for s in ("invalid", "ai", "ai_edit", "capture") if s in signals), "none")
     winner = next((s for s, v in _BY_SIGNAL.items() if v == verdict), None)
     basis = sorted({f"c2pa:{c2pa_state}" if f.source == "c2pa" else f.source for f in findings if winner and f.signal == winner})
-    conflict = "capture" in signals and bool(signals & {"ai", "ai_edit"})
+    conflict = "capture" in signals and "ai" in signals
     return {"verdict": verdict, "basis": basis, "conflict": conflict}
 
 
