@@ -30,7 +30,7 @@ class Chain:
 
 
 @lru_cache(maxsize=1)
-def test_chain() -> Chain:
+def make_chain() -> Chain:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -92,7 +92,7 @@ def ai_edit_manifest() -> dict[str, Any]:
 def _signer(bad_signature: bool = False) -> Any:
     import c2pa
 
-    ch = test_chain()
+    ch = make_chain()
     if not bad_signature:
         return c2pa.Signer.from_info(c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, ch.chain_pem.encode(), ch.key_pem, None))
     return c2pa.Signer.from_callback(lambda data: os.urandom(64), c2pa.C2paSigningAlg.ES256, ch.chain_pem, None)
@@ -109,7 +109,7 @@ def sign(src: bytes, mime: str, manifest: dict[str, Any], bad_signature: bool = 
                                                            "ocsp_fetch": False}}))  # fmt: skip
     with c2pa.Builder(manifest, context=ctx) as b:
         if parent is not None:
-            b.add_ingredient({"title": "parent", "relationship": "parentOf"}, parent[1], io.BytesIO(parent[0]))
+            b.add_ingredient({"title": "parent", "relationship": "parentOf", "label": "parent-1"}, parent[1], io.BytesIO(parent[0]))
         out = io.BytesIO()
         b.sign(_signer(bad_signature), mime, io.BytesIO(src), out)
     return out.getvalue()

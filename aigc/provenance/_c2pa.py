@@ -4,7 +4,8 @@ Validation never touches the network: remote manifests, OCSP and trust lists are
 store is one of ``valid`` (signature intact, signer chains to a configured trust anchor),
 ``untrusted_certificate`` (signature and content intact, signer not trusted here), ``invalid_signature``
 (the claim signature or the signing credential fails), ``tampered_asset`` (the asset's bytes no longer match
-the signed hash), ``malformed`` (the store cannot be parsed), ``remote_not_fetched`` (a remote manifest is
+the signed hash), ``invalid_manifest`` (signature and asset intact, but the manifest breaks a rule of the
+specification, e.g. an action that names no ingredient), ``malformed`` (the store cannot be parsed), ``remote_not_fetched`` (a remote manifest is
 referenced) or ``not_validated`` (c2pa-python is not installed, or validation was turned off).
 """
 
@@ -19,10 +20,10 @@ from ._types import Finding, ProvenanceOptions, clip, source_type_signal
 
 __all__ = ["C2PA_STATES", "c2pa_findings", "c2pa_state"]
 
-C2PA_STATES = ("valid", "untrusted_certificate", "invalid_signature", "tampered_asset", "malformed",
+C2PA_STATES = ("valid", "untrusted_certificate", "invalid_signature", "tampered_asset", "invalid_manifest", "malformed",
                "remote_not_fetched", "not_validated")  # fmt: skip
 _COUNTED = {"valid", "untrusted_certificate"}
-_INVALID = {"invalid_signature", "tampered_asset", "malformed"}
+_INVALID = {"invalid_signature", "tampered_asset", "invalid_manifest", "malformed"}
 _ASSET_HASH_MISMATCH = ("assertion.dataHash.mismatch", "assertion.boxesHash.mismatch", "assertion.bmffHash.mismatch",
                         "assertion.collectionHash.mismatch")  # fmt: skip
 _MIME = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
@@ -64,11 +65,12 @@ def c2pa_state(store: dict[str, Any]) -> tuple[str, list[str]]:
         return "tampered_asset", fails
     if state == "Trusted":
         return "valid", fails
-    if state == "Invalid" or any(c.startswith(("claimSignature.", "assertion.hashedURI.mismatch")) for c in fails):
+    sig = ("claimSignature.", "assertion.hashedURI.mismatch", "signingCredential.invalid", "signingCredential.revoked",
+           "signingCredential.expired", "timeStamp.mismatch")  # fmt: skip
+    if any(c.startswith(sig) for c in fails):
         return "invalid_signature", fails
-    hard = [c for c in fails if not c.startswith("signingCredential.untrusted") and "ocsp" not in c]
-    if any(c.startswith(("signingCredential.invalid", "signingCredential.revoked", "signingCredential.expired")) for c in hard):
-        return "invalid_signature", fails
+    if state == "Invalid":
+        return "invalid_manifest", fails
     return "untrusted_certificate", fails
 
 

@@ -47,6 +47,8 @@ def split_blocks(data: bytes, limits: Limits) -> Blocks:
 
 
 def _add_exif(b: Blocks, where: str, payload: bytes, limits: Limits) -> None:
+    if payload.startswith(_EXIF_SIG):  # some writers keep JPEG's "Exif\0\0" in PNG eXIf / WebP EXIF
+        payload = payload[len(_EXIF_SIG) :]
     if len(payload) > limits.exif_bytes:
         b.problems.append((where, f"EXIF block of {len(payload)} bytes is over the {limits.exif_bytes}-byte limit; not read"))
     else:
@@ -201,7 +203,7 @@ def _webp(data: bytes, limits: Limits) -> Blocks:
             break
         body = data[i + 8 : end]
         if fourcc == b"EXIF":
-            _add_exif(b, "WebP EXIF", body[len(_EXIF_SIG) :] if body.startswith(_EXIF_SIG) else body, limits)
+            _add_exif(b, "WebP EXIF", body, limits)
         elif fourcc == b"XMP ":
             _add_xmp(b, "WebP XMP", body, limits)
         elif fourcc == b"C2PA":
