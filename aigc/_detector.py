@@ -27,7 +27,7 @@ from ._text import (
     pad_windows,
     pool_scores,
 )
-from .provenance import ProvenanceOptions, attach_provenance
+from .provenance import ProvenanceOptions, attach_provenance, start_reading
 
 __all__ = ["Detector", "Result", "load"]
 
@@ -409,6 +409,7 @@ class Detector:
         if threshold is None:
             threshold = self.default_threshold
         default = self.resolve_threshold(threshold)
+        prov = start_reading(items, provenance) if provenance and self.modality == "image" and isinstance(items, list) else None
         outs = self._run(items, progress)
         p = self.calibrate(np.array([o.score for o in outs]))
         support: dict[str, Any] = self.spec.get("support") or {}
@@ -424,7 +425,7 @@ class Detector:
             label = self.labels[1] if p[i] >= thr else self.labels[0]
             results.append(Result(float(p[i]), label, name, thr, None, bool(reasons), reasons, o.warnings, o.meta))
         if provenance and self.modality == "image":
-            attach_provenance(results, items, provenance, self.labels, self.spec.get("provenance_policy"))
+            attach_provenance(results, prov or items, provenance, self.labels, self.spec.get("provenance_policy"))
         return results
 
     def iter_score(

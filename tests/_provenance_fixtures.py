@@ -165,6 +165,15 @@ def jpeg_with_exif(software: str | None = None, make: str | None = None, model: 
     return image_bytes("JPEG", exif=ex.tobytes())
 
 
+def jpeg_with_exif_bytes(jpeg: bytes, software: str | None = None, make: str | None = None, model: str | None = None) -> bytes:
+    """``jpeg`` (already encoded, pixels untouched) with an EXIF APP1 segment of these tags."""
+    ex = Image.Exif()
+    for tag, v in ((0x0131, software), (0x010F, make), (0x0110, model)):
+        if v:
+            ex[tag] = v
+    return jpeg_with_segment(jpeg, 0xE1, ex.tobytes())
+
+
 def png_with_text(chunks: dict[str, str], kind: str = "tEXt") -> bytes:
     info = PngImagePlugin.PngInfo()
     for k, v in chunks.items():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ._c2pa import C2PA_STATES
 from ._generators import GENERATOR_CHUNKS
-from ._reader import Provenance, attach_provenance, read_provenance
+from ._reader import Provenance, attach_provenance, read_all, read_provenance, start_reading
 from ._types import Finding, Limits, ProvenanceOptions
 from ._verdict import DEFAULT_POLICY, POLICIES, VERDICTS, decide, summarize
 
@@ -30,6 +30,8 @@ __all__ = [
     "ProvenanceOptions",
     "attach_provenance",
     "decide",
+    "read_all",
     "read_provenance",
+    "start_reading",
     "summarize",
 ]

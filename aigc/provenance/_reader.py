@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from ._types import Finding, ProvenanceOptions, clip
 from ._verdict import DEFAULT_POLICY, POLICIES, decide, summarize
 from ._xmp import xmp_findings
 
-__all__ = ["Provenance", "attach_provenance", "read_provenance"]
+__all__ = ["Provenance", "attach_provenance", "read_all", "read_provenance", "start_reading"]
 
 
 @dataclass
@@ -102,19 +103,36 @@ def read_provenance(item: str | os.PathLike[str] | bytes, options: ProvenanceOpt
         return Provenance("unknown", findings=[Finding("file", "", "", "", error=f"provenance reader failed ({type(e).__name__}: {clip(str(e), 160)})")])
 
 
-def attach_provenance(results: Sequence[Any], items: Sequence[Any], options: ProvenanceOptions | bool,
-                      labels: list[str], bundle_policy: str | None = None) -> None:  # fmt: skip
+def read_all(items: Sequence[Any], options: ProvenanceOptions | bool) -> list[Provenance | None]:
+    """:func:`read_provenance` of each item (None for items that are not paths or bytes)."""
+    opts = options if isinstance(options, ProvenanceOptions) else ProvenanceOptions()
+    return [read_provenance(x, opts) for x in items]
+
+
+def start_reading(items: Sequence[Any], options: ProvenanceOptions | bool) -> Future[list[Provenance | None]]:
+    """:func:`read_all` in a background thread, so that reading overlaps decoding and the model (C2PA validation
+    runs in native code without the GIL). Collect with :func:`attach_provenance`."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aigc-provenance")
+    fut = pool.submit(read_all, items, options)
+    pool.shutdown(wait=False)
+    return fut
+
+
+def attach_provenance(results: Sequence[Any], items: Sequence[Any] | Future[list[Provenance | None]],
+                      options: ProvenanceOptions | bool, labels: list[str], bundle_policy: str | None = None) -> None:  # fmt: skip
     """Fill ``results[i].provenance`` (a dict) for image items given as paths or bytes, with the decision of the
-    policy (``options.policy``, else ``bundle_policy``, else ``declared_ai_first``). Other items get None."""
+    policy (``options.policy``, else ``bundle_policy``, else ``declared_ai_first``). Other items get None.
+    ``items``: the items, or the future of :func:`start_reading` on them."""
     opts = options if isinstance(options, ProvenanceOptions) else ProvenanceOptions()
     policy = opts.policy or bundle_policy or DEFAULT_POLICY
     if policy not in POLICIES:
         where = "ProvenanceOptions.policy" if opts.policy else "bundle.json provenance_policy"
         raise ValueError(f"{where}: unknown provenance policy {policy!r}; expected one of {sorted(POLICIES)}")
-    if isinstance(items, (str, bytes)):
-        items = [items]
-    for r, item in zip(results, items, strict=True):
-        prov = read_provenance(item, opts)
+    if isinstance(items, Future):
+        provs = items.result()
+    else:
+        provs = read_all([items] if isinstance(items, (str, bytes)) else items, opts)
+    for r, prov in zip(results, provs, strict=True):
         if prov is None:
             continue
         prov.decision = decide({"verdict": prov.verdict, "basis": prov.basis}, r.label, labels, policy)
