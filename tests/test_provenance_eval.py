@@ -40,3 +40,27 @@ def test_eval_report_has_a_provenance_section(tiny_image_bundle: Path, tmp_path:
     assert main(["eval", str(tiny_image_bundle), str(data), "--report", str(rep2), "--bootstrap", "0", "--no-robustness",
                  "--no-progress", "--no-provenance"]) == 0  # fmt: skip
     assert "provenance" not in json.loads((rep2 / "metrics.json").read_text())
+
+
+def test_bundle_provenance_policy_is_used_and_checked(tmp_path: Path) -> None:
+    import pytest
+
+    pytest.importorskip("onnx")
+    from _bundles import build_bundle
+
+    import aigc
+
+    good = build_bundle(tmp_path / "b1", "image", {"provenance_policy": "detector_only"})
+    item = jpeg_with_xmp(xmp_packet("trainedAlgorithmicMedia"))
+    det = aigc.load(good)
+    r = det.score([item], threshold=0.99, provenance=True)[0]
+    assert r.label == "human" and r.provenance["decision"] == {"policy": "detector_only", "label": "human", "reason": "detector", "review": False}
+    from aigc.provenance import ProvenanceOptions
+
+    r = det.score([item], threshold=0.99, provenance=ProvenanceOptions(policy="declared_ai_first"))[0]
+    assert (r.label, r.provenance["decision"]["label"]) == ("human", "ai")  # the caller wins; the detector's label stays
+    spec = json.loads((good / "bundle.json").read_text())
+    spec["provenance_policy"] = "believe_everything"
+    (good / "bundle.json").write_text(json.dumps(spec))  # bundle.json is not among the hashed files
+    with pytest.raises(aigc.BundleError, match="provenance_policy"):
+        aigc.load(good)
