@@ -48,19 +48,18 @@ def _context(anchors: str | None) -> Any:
         return ctx
 
 
-def _codes(store: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """(failure codes, all status codes) of the active manifest's validation."""
+def _failures(store: dict[str, Any]) -> list[str]:
+    """The failure codes of the active manifest's validation (legacy ``validation_status`` and ``validation_results``)."""
     fails = [str(s.get("code")) for s in store.get("validation_status") or [] if isinstance(s, dict)]
     act = (store.get("validation_results") or {}).get("activeManifest") or {}
     fails += [str(s.get("code")) for s in act.get("failure") or [] if isinstance(s, dict)]
-    every = fails + [str(s.get("code")) for s in act.get("success") or [] if isinstance(s, dict)]
-    return sorted(set(fails)), every
+    return sorted(set(fails))
 
 
 def c2pa_state(store: dict[str, Any]) -> tuple[str, list[str]]:
     """(state, failure codes) of a manifest store read by c2pa-python (see the module docstring)."""
     state = str(store.get("validation_state") or "")
-    fails, _ = _codes(store)
+    fails = _failures(store)
     if any(c in _ASSET_HASH_MISMATCH for c in fails):
         return "tampered_asset", fails
     if state == "Trusted":

@@ -23,7 +23,7 @@ class ExifError(ValueError):
     pass
 
 
-def _user_comment(raw: bytes, little: bool) -> str:
+def _user_comment(raw: bytes) -> str:
     code, body = raw[:8], raw[8:]
     if code.startswith(b"UNICODE"):
         # A1111 writes UTF-16 big-endian whatever the TIFF byte order: keep the reading with more ASCII.
@@ -69,7 +69,7 @@ def read_exif_tags(block: bytes, limits: Limits) -> dict[str, str]:
                     raise ExifError(f"tag 0x{tag:04X} points past the end of the block")
                 raw = block[p : p + size]
             if tag == _USER_COMMENT:
-                tags["UserComment"] = _user_comment(raw, little)
+                tags["UserComment"] = _user_comment(raw)
             else:
                 tags[_ASCII_TAGS[tag]] = raw.split(b"\x00", 1)[0].decode("utf-8", "replace").strip()
     return tags
