@@ -63,6 +63,12 @@ def test_xmp_in_png_and_webp() -> None:
     assert p.format == "webp" and p.verdict == "declared_ai" and p.findings[0].block == "WebP XMP"
 
 
+def test_xmp_remote_manifest_reference_is_reported_not_fetched() -> None:
+    p = read_provenance(jpeg_with_xmp(xmp_packet(remote="https://manifests.example.invalid/x.c2pa")))
+    assert p.c2pa == {"state": "remote_not_fetched", "remote_url": "https://manifests.example.invalid/x.c2pa"}
+    assert p.verdict == "none" and {f.block for f in p.findings} == {"JPEG APP1 XMP", "XMP dcterms:provenance"}
+
+
 def test_creator_tool_naming_a_generator() -> None:
     p = read_provenance(jpeg_with_xmp(xmp_packet(creator_tool="ComfyUI")))
     assert p.verdict == "declared_ai" and _one(p, "xmp").field == "xmp:CreatorTool"
@@ -167,3 +173,14 @@ def test_real_iptc_declared_ai_jpegs(shared_data: Path) -> None:
         p = read_provenance(f)
         assert (p.verdict, p.basis) == ("declared_ai", ["xmp"]), (f.name, p.to_dict())
         assert p.findings[0].field == "Iptc4xmpExt:DigitalSourceType" and p.findings[0].block == "JPEG APP1 XMP"
+
+
+def test_without_c2pa_python_a_store_is_reported_not_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from _provenance_fixtures import jpeg_with_segment
+
+    monkeypatch.setitem(sys.modules, "c2pa", None)  # import c2pa -> ImportError
+    p = read_provenance(jpeg_with_segment(image_bytes(), 0xEB, b"JP" + b"\x00" * 64))
+    assert (p.verdict, p.c2pa["state"]) == ("none", "not_validated")
+    assert "pip install 'aigc-sentinel[provenance]'" in p.findings[0].note

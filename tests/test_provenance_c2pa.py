@@ -131,3 +131,12 @@ def _one(prov, source: str):
     got = [f for f in prov.findings if f.source == source and f.signal]
     assert got, prov.to_dict()
     return got[0]
+
+
+def test_c2pa_store_over_its_limit_is_not_validated() -> None:
+    from aigc.provenance import Limits
+
+    data = sign(image_bytes(), "image/jpeg", created_manifest("trainedAlgorithmicMedia"))
+    p = read_provenance(data, ProvenanceOptions(limits=Limits(c2pa_bytes=1000)))
+    assert (p.verdict, p.c2pa["state"]) == ("none", "not_validated")
+    assert "over the 1000-byte limit" in p.findings[0].error
