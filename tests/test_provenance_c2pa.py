@@ -140,3 +140,20 @@ def test_c2pa_store_over_its_limit_is_not_validated() -> None:
     p = read_provenance(data, ProvenanceOptions(limits=Limits(c2pa_bytes=1000)))
     assert (p.verdict, p.c2pa["state"]) == ("none", "not_validated")
     assert "over the 1000-byte limit" in p.findings[0].error
+
+
+def test_aigc_provenance_command_with_trust_anchors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from aigc.cli import main
+
+    f = tmp_path / "gen.jpg"
+    f.write_bytes(sign(image_bytes(), "image/jpeg", created_manifest("trainedAlgorithmicMedia")))
+    roots = tmp_path / "roots.pem"
+    roots.write_text(make_chain().root_pem)
+    assert main(["provenance", str(f), "--format", "json", "--trust-anchors", str(roots)]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["verdict"], row["c2pa"]["state"], row["basis"]) == ("declared_ai", "valid", ["c2pa:valid"])
+    assert main(["provenance", str(f)]) == 0
+    assert "declared_ai (from c2pa:untrusted_certificate); C2PA untrusted_certificate" in capsys.readouterr().out
+    assert main(["provenance", str(f), "--trust-anchors", str(tmp_path / "none.pem")]) == 2
