@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from _provenance_fixtures import A1111_PARAMETERS, image_bytes, jpeg_with_xmp, png_with_text, xmp_packet
 
 from aigc.cli import main
 
 
+@pytest.mark.slow
 def test_eval_report_has_a_provenance_section(tiny_image_bundle: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
     (data / "real").mkdir(parents=True)
