@@ -136,7 +136,8 @@ def test_batch_with_hostile_files_among_good_ones(tiny_image_bundle: Path, tmp_p
 
 def test_aigc_score_and_aigc_provenance_survive_hostile_files(tiny_image_bundle: Path, tmp_path: Path,
                                                              capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
-    good, bad = _folder(tmp_path / "imgs")  if (tmp_path / "imgs").mkdir() is None else ([], [])
+    (tmp_path / "imgs").mkdir()
+    good, bad = _folder(tmp_path / "imgs")
     out = tmp_path / "s.jsonl"
     assert main(["score", str(tiny_image_bundle), str(tmp_path / "imgs"), "--out", str(out), "--no-progress"]) == 0
     rows = {Path(r["item"]).name: r for r in map(json.loads, out.read_text().splitlines())}
@@ -147,8 +148,11 @@ def test_aigc_score_and_aigc_provenance_survive_hostile_files(tiny_image_bundle:
     out_csv = tmp_path / "s.csv"
     assert main(["score", str(tiny_image_bundle), str(tmp_path / "imgs"), "--out", str(out_csv), "--no-progress"]) == 0
     head, *lines = out_csv.read_text().splitlines()
-    assert head.endswith("provenance_verdict,final_label")
+    assert head.endswith(",provenance,provenance.verdict,provenance.final_label")
     assert any(x.endswith(",declared_ai,ai") for x in lines)
+    from aigc._output import read_scores
+
+    assert read_scores(out_csv) == read_scores(out)  # the CSV reads back equal to the JSONL, provenance included
     out2 = tmp_path / "n.jsonl"
     assert main(["score", str(tiny_image_bundle), str(tmp_path / "imgs"), "--out", str(out2), "--no-progress", "--no-provenance"]) == 0
     assert all("provenance" not in json.loads(x) for x in out2.read_text().splitlines())
