@@ -165,3 +165,14 @@ def test_aigc_score_and_aigc_provenance_survive_hostile_files(tiny_image_bundle:
     assert main(["provenance", str(good[1]), str(bad[0])]) == 0
     table = capsys.readouterr().out
     assert "a1111.png: declared_ai (from png_text)" in table and "PNG tEXt 'parameters' / parameters" in table
+
+
+def test_resume_refuses_to_mix_runs_with_and_without_provenance(tiny_image_bundle: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    (tmp_path / "imgs").mkdir()
+    _folder(tmp_path / "imgs")
+    out = tmp_path / "s.jsonl"
+    assert main(["score", str(tiny_image_bundle), str(tmp_path / "imgs"), "--out", str(out), "--no-progress", "--no-provenance"]) == 0
+    capsys.readouterr()
+    assert main(["score", str(tiny_image_bundle), str(tmp_path / "imgs"), "--out", str(out), "--no-progress", "--resume"]) == 2
+    assert "provenance None -> 'declared_ai_first'" in capsys.readouterr().err
