@@ -200,6 +200,12 @@ def validate_spec(spec: Any) -> None:
         if v not in files:
             raise BundleError(f"files: {v!r} is used by the bundle but has no sha256 entry")
     _need(spec, "provenance", "", dict, "an object (config, data fingerprint, versions, created)")
+    pp = spec.get("provenance_policy")
+    if pp is not None:
+        from .provenance import POLICIES
+
+        if pp not in POLICIES:
+            raise BundleError(f"provenance_policy: found {pp!r}, expected one of {sorted(POLICIES)}")
 
 
 def model_files(spec: dict[str, Any], variant: str | None = None) -> list[str]:

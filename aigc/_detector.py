@@ -27,6 +27,7 @@ from ._text import (
     pad_windows,
     pool_scores,
 )
+from .provenance import ProvenanceOptions, attach_provenance, start_reading
 
 __all__ = ["Detector", "Result", "load"]
 
@@ -56,6 +57,9 @@ class Result:
     warnings: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
     """Facts about the item (text: n_tokens, n_chars, script; image: width, height, format, jpeg_quality)."""
+    provenance: dict[str, Any] | None = None
+    """What the file declares about its origin, kept apart from ``probability`` and ``label`` (see
+    :mod:`aigc.provenance`): verdict, findings and the policy's final label. None unless asked for."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +72,7 @@ class Result:
             "warnings": self.warnings,
             "error": self.error,
             "meta": self.meta,
+            **({"provenance": self.provenance} if self.provenance is not None else {}),
         }
 
 
@@ -391,16 +396,20 @@ class Detector:
         threshold: str | float | None = None,
         groups: Sequence[str | None] | None = None,
         progress: Callable[[int], None] | None = None,
+        provenance: bool | ProvenanceOptions = False,
     ) -> list[Result]:
         """Score items and apply a named threshold (or a probability); ``None`` means the bundle's own
         default (:attr:`default_threshold`, as ``aigc score`` uses). ``groups`` (one per item, or None)
         selects per-group thresholds where the bundle has them. One bad item never fails the call: it
-        comes back with its ``error`` set. ``progress`` is called with the number of items finished."""
+        comes back with its ``error`` set. ``progress`` is called with the number of items finished.
+        ``provenance`` (True or options): image items given as paths or bytes also get ``Result.provenance``;
+        the policy is the options', else the bundle's ``provenance_policy``, else ``declared_ai_first``."""
         if groups is not None and len(groups) != len(items):
             raise ValueError(f"groups: found {len(groups)} values for {len(items)} items")
         if threshold is None:
             threshold = self.default_threshold
         default = self.resolve_threshold(threshold)
+        prov = start_reading(items, provenance) if provenance and self.modality == "image" and isinstance(items, list) else None
         outs = self._run(items, progress)
         p = self.calibrate(np.array([o.score for o in outs]))
         support: dict[str, Any] = self.spec.get("support") or {}
@@ -415,6 +424,8 @@ class Detector:
             reasons = check(o.meta, support) if check else []
             label = self.labels[1] if p[i] >= thr else self.labels[0]
             results.append(Result(float(p[i]), label, name, thr, None, bool(reasons), reasons, o.warnings, o.meta))
+        if provenance and self.modality == "image":
+            attach_provenance(results, prov or items, provenance, self.labels, self.spec.get("provenance_policy"))
         return results
 
     def iter_score(
@@ -424,6 +435,7 @@ class Detector:
         groups: Iterable[str | None] | None = None,
         chunk_size: int = 512,
         progress: Callable[[int], None] | None = None,
+        provenance: bool | ProvenanceOptions = False,
     ) -> Iterator[Result]:
         """Stream results for an iterable of any length with bounded memory (``chunk_size`` items at a time);
         ``threshold=None`` means the bundle's default, as in :meth:`score`."""
@@ -434,7 +446,7 @@ class Detector:
             if not chunk:
                 return
             g = [next(git) for _ in chunk] if git is not None else None
-            yield from self.score(chunk, threshold, g, progress)
+            yield from self.score(chunk, threshold, g, progress, provenance)
 
 
 def _close_threshold_name(name: str, names: list[str]) -> str | None:

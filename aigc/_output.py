@@ -5,6 +5,9 @@ same keys on every row of a modality, None where unknown) and, with ``--keep-fie
 input columns). CSV holds the same row flattened: ``meta.<key>`` and ``input.<key>`` columns, list cells as
 JSON (``["a; b", "c"]``), booleans ``true``/``false``, an empty cell for None, floats as Python writes them
 (they parse back exactly). Meta keys a future version adds travel as one JSON object in ``meta.other``.
+When the run reads provenance (image bundles, the default), rows gain ``provenance`` (see :mod:`aigc.provenance`);
+CSV holds it as one JSON cell plus two derived columns for people, ``provenance.verdict`` and
+``provenance.final_label``, which are not read back (the JSON cell is).
 In CSV a kept field that is not a string is written as JSON and reads back as that text, and an empty cell
 reads back as None (a CSV input's empty cells are kept as None for the same reason).
 
@@ -50,11 +53,14 @@ def canonical_row(item: str, result: dict[str, Any], modality: str, kept: dict[s
     row["out_of_support"] = bool(row["out_of_support"])
     if kept is not None:
         row["input"] = dict(kept)
+    if result.get("provenance") is not None:
+        row["provenance"] = result["provenance"]
     return row
 
 
-def csv_columns(modality: str, keep_fields: tuple[str, ...] | list[str]) -> list[str]:
-    return [*FIELDS, *(f"meta.{k}" for k in META_KEYS[modality]), "meta.other", *(f"input.{k}" for k in keep_fields)]
+def csv_columns(modality: str, keep_fields: tuple[str, ...] | list[str], provenance: bool = False) -> list[str]:
+    prov = ["provenance", "provenance.verdict", "provenance.final_label"] if provenance else []
+    return [*FIELDS, *(f"meta.{k}" for k in META_KEYS[modality]), "meta.other", *(f"input.{k}" for k in keep_fields), *prov]
 
 
 def _cell(v: Any) -> str:
@@ -77,6 +83,11 @@ def _csv_cells(row: dict[str, Any], modality: str, columns: list[str]) -> list[s
     flat["meta.other"] = meta or None
     for k, v in (row.get("input") or {}).items():
         flat[f"input.{k}"] = v
+    prov = row.get("provenance")
+    if prov is not None:
+        flat["provenance"] = prov
+        flat["provenance.verdict"] = prov.get("verdict")
+        flat["provenance.final_label"] = (prov.get("decision") or {}).get("label")
     return [_cell(flat.get(c)) for c in columns]
 
 
@@ -96,6 +107,11 @@ def _parse_csv_row(cells: dict[str, str]) -> dict[str, Any]:
         elif k.startswith("meta."):
             key = k[5:]
             meta[key] = None if s == "" else int(s) if key in _META_INTS else s
+        elif k == "provenance":
+            if s:
+                row[k] = json.loads(s)
+        elif k.startswith("provenance."):
+            continue  # derived from the JSON cell, for people
         elif k.startswith("input."):
             kept = kept if kept is not None else {}
             kept[k[6:]] = s if s != "" else None
@@ -139,11 +155,11 @@ def read_scores(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 class ScoreWriter:
     """Writes rows to ``path`` as ``fmt`` ("jsonl" or "csv"); CSV columns are fixed by modality and kept fields."""
 
-    def __init__(self, path: Path, fmt: str, modality: str, keep_fields: tuple[str, ...] = ()) -> None:
+    def __init__(self, path: Path, fmt: str, modality: str, keep_fields: tuple[str, ...] = (), provenance: bool = False) -> None:
         self.fh: IO[str] = open(path, "w", newline="", encoding="utf-8")
         self.fmt = fmt
         self.modality = modality
-        self.columns = csv_columns(modality, keep_fields)
+        self.columns = csv_columns(modality, keep_fields, provenance)
         self.csv = csv.writer(self.fh, lineterminator="\n") if fmt == "csv" else None
         if self.csv:
             self.csv.writerow(self.columns)

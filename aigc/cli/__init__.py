@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "info": ("aigc.cli._info", "show a bundle's card", False),
     "eval": ("aigc.report.cli", "evaluate bundles on labelled data and write a report", False),
     "calibrate": ("aigc.cli._calibrate", "re-threshold a bundle on your own (human) data into a new bundle", False),
+    "provenance": ("aigc.cli._provenance", "show what image files declare about their origin (C2PA, IPTC, EXIF, PNG)", False),
     "train": ("training.cli", "train a detector from a config", True),
     "list-models": ("training.cli_list", "list the registered model names", True),
     "export": ("export.cli", "export a trained run to a calibrated bundle", True),

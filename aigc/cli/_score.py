@@ -80,6 +80,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        help="keep the rows already in the output and score only the rest; refused when the "
                             "output was made with another bundle, variant, threshold or input setting")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-provenance", action="store_true", help="do not read C2PA/XMP/EXIF/PNG provenance (read by default for images)")
+    p.add_argument("--provenance-policy", default=None, help="how provenance and score make the final label (default: the "
+                   "bundle's provenance_policy, else declared_ai_first; see README, Provenance)")
+    p.add_argument("--trust-anchors", default=None, help="PEM file of C2PA trust anchors (default: $AIGC_C2PA_TRUST_ANCHORS)")
 
 
 def _parse_shard(shard: str | None) -> tuple[int, int] | None:
@@ -219,7 +223,13 @@ def run(args: argparse.Namespace) -> int:
         thr = det.resolve_threshold(args.threshold)
     except (KeyError, ValueError) as e:
         return _fail(f"--threshold: {e.args[0]}")
+    try:
+        prov = _provenance_options(args, det)
+    except ValueError as e:
+        return _fail(str(e))
     settings = _settings(det, args, opts, thr)
+    if prov:  # rows gain a provenance part; --resume must not mix runs with and without it
+        settings["provenance"] = prov.policy or det.spec.get("provenance_policy") or "declared_ai_first"
     kept = _resume_rows(out, partial, settings) if args.resume else []
     if isinstance(kept, str):
         return _fail(kept)
@@ -242,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     write_run_record(partial, record)
-    done_run = _score_all(det, args, opts, items(), total, kept, partial, fmt, args.threshold)
+    done_run = _score_all(det, args, opts, items(), total, kept, partial, fmt, args.threshold, prov)
     if done_run is None:
         return 130
     counts, failures = done_run
@@ -262,14 +272,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _score_all(det: Any, args: argparse.Namespace, opts: ReadOptions, stream: Iterator[InputItem], total: int,
-               kept: list[dict[str, Any]], partial: Path, fmt: str, threshold: str | float,
+               kept: list[dict[str, Any]], partial: Path, fmt: str, threshold: str | float, prov: Any = False,
                ) -> tuple[dict[str, int], list[str]] | None:
     """Score the stream into ``partial``: the counts and a summary of failures, or None when interrupted
     (the partial file is kept)."""
     from tqdm import tqdm
 
     bar = tqdm(total=total, unit="item", desc="scoring", disable=args.no_progress or None, file=sys.stderr)
-    writer = ScoreWriter(partial, fmt, det.modality, opts.keep_fields)
+    writer = ScoreWriter(partial, fmt, det.modality, opts.keep_fields, provenance=bool(prov))
     for r in kept:
         writer.write(r)
     n_ok = n_fail = n_oos = 0
@@ -282,7 +292,7 @@ def _score_all(det: Any, args: argparse.Namespace, opts: ReadOptions, stream: It
                 break
             good = [x for x in chunk if x.error is None]
             results = iter(det.score([x.payload for x in good], threshold, [x.group for x in good],
-                                     progress=bar.update) if good else [])
+                                     progress=bar.update, provenance=prov) if good else [])
             for x in chunk:
                 if x.error is not None:
                     res = _error_row(x.error)
@@ -309,6 +319,20 @@ def _score_all(det: Any, args: argparse.Namespace, opts: ReadOptions, stream: It
     bar.close()
     failures = [f"  {c:6d} x {k}   e.g. {examples[k]}" for k, c in errors.most_common(10)]
     return {"scored": n_ok, "failed": n_fail, "out_of_support": n_oos, "kept": len(kept)}, failures
+
+
+def _provenance_options(args: argparse.Namespace, det: Any) -> Any:
+    """ProvenanceOptions for image bundles unless --no-provenance (False then); ValueError names a bad setting."""
+    if args.no_provenance or det.modality != "image":
+        return False
+    from ..provenance import POLICIES, ProvenanceOptions
+
+    policy = args.provenance_policy or det.spec.get("provenance_policy")
+    if policy is not None and policy not in POLICIES:
+        raise ValueError(f"--provenance-policy: {policy!r} is unknown; expected one of {sorted(POLICIES)}")
+    if args.trust_anchors is None:
+        return ProvenanceOptions(policy=args.provenance_policy)
+    return ProvenanceOptions(trust_anchors=args.trust_anchors, policy=args.provenance_policy)
 
 
 def _error_row(err: str) -> dict[str, Any]:

@@ -61,6 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-fallback", action="store_true", help="fall back to CPU when the asked provider is absent")
     p.add_argument("--variant", default="fp32", help="model variant of every bundle: fp32, int8 or fp16")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-provenance", action="store_true", help="images: do not count items by provenance verdict")
     p.add_argument("--overwrite", action="store_true", help="replace the report files in an existing --report folder")
 
 
@@ -177,6 +178,10 @@ def run(args: argparse.Namespace) -> int:
         metrics, scored, data = run_evaluation(detectors, data, opts)
     except ValueError as e:
         return _fail(str(e))
+    if modality == "image" and not args.no_provenance:
+        from .provenance import provenance_section
+
+        metrics["provenance"] = provenance_section(data.items, data.y, scored, list(labels))
     curves = []
     for sb in scored:
         ok = np.isfinite(sb.p)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import plots
+from .provenance import provenance_html
 from .summary import _primary, interval_sentence, overlap_lines, render_summary
 
 __all__ = ["REPORT_FILES", "chart_ids", "render_html", "render_summary", "write_report"]
@@ -335,6 +336,7 @@ def render_html(
             w("</table>")
     w("</section>")
 
+    w(provenance_html(metrics.get("provenance")))
     # -- failures
     w("<section id=failures><h2>Failures</h2>")
     pr = data["problems"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .provenance import provenance_markdown
+
 __all__ = ["interval_sentence", "overlap_lines", "render_summary"]
 
 
@@ -137,6 +139,7 @@ def render_summary(metrics: dict[str, Any], primary_threshold: str | None = None
             drops.sort()
             if drops:
                 L.append(f"Largest AUROC drops of {bname} under perturbation: " + ", ".join(f"{n} {x:+.3f}" for x, n in drops[:3]) + ".")
-    L += ["", "Files: `report.html` (charts and tables), `metrics.json` (every number, schema "
+    L += ["", *provenance_markdown(metrics.get("provenance"))]
+    L += ["Files: `report.html` (charts and tables), `metrics.json` (every number, schema "
           f"v{metrics['schema_version']}), this `summary.md`.", ""]  # fmt: skip
     return "\n".join(L)
