@@ -161,3 +161,29 @@ def test_grid_scores_pool_over_crops(tmp_path: Path) -> None:
     per_crop = [image_raw_score(c) for c in crops]
     assert len(set(np.round(per_crop, 6))) == 4
     assert raw[0] == pytest.approx(np.mean(per_crop), abs=1e-5)
+
+
+@pytest.mark.train
+def test_training_reads_and_evaluates_through_the_runtime(tmp_path: Path) -> None:
+    """Train and serve cannot drift: training's eval crops are prepare_image's, its images decode_for_spec's."""
+    from training.config import Config
+    from training.run import image_spec_for
+    from training.transforms import eval_crops, load_image
+
+    cfg = Config()
+    cfg.data.resize, cfg.data.jpeg_draft, cfg.data.crop, cfg.data.crop_grid = "shorter", True, "grid", [1, 3]
+    cfg.model.input_size = 224
+
+    from types import SimpleNamespace
+
+    spec = image_spec_for(SimpleNamespace(image_defaults={}), cfg)  # type: ignore[arg-type]  # reads mean/std only
+    assert spec.to_dict()["decode"] == {"jpeg_draft": True} and spec.grid == (1, 3)
+    p = tmp_path / "wide.jpg"
+    p.write_bytes(_jpeg(_photo(2400, 1200)))
+    row = {"item": str(p), "label": 1}
+    got = prepare_image(p, spec)
+    crops = eval_crops(row, spec)
+    assert got.decoded == "draft 1/4" and len(crops) == 3
+    assert all(np.array_equal(a, b) for a, b in zip(crops, got.arrays, strict=True))
+    assert load_image(row, spec).size == (600, 300)  # the drafted decode, as served
+    assert load_image(row).size == (2400, 1200)  # without a spec: the full decode, as before
