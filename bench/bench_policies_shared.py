@@ -8,7 +8,8 @@ generator, so every image is scored by a probe that never saw it (training: a fe
 after the features). Each policy's crops come from the runtime's own ``aigc._jpeg.prepare_image``; for a
 grid the probe is fit on every crop of the training images and an image's raw score is the mean of its
 crops' raw scores, as the runtime pools them. Prints out-of-fold AUROC per policy with a bootstrap 95%
-interval, and the paired bootstrap interval of its difference from ``shorter/full`` (bundles made before).
+interval, and the paired bootstrap interval of its difference from the first policy listed (by default
+``shorter/full``, what bundles made before do).
 
 Caveat of this data: the 50 AI images are all 559x559 and the 50 photos 723..4024 pixels square, so a
 crop at full resolution sees a photo zoomed in 1.3-7x more than an AI image.
@@ -111,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     res: dict[str, Any] = {}
     print(f"{len(y)} images ({(y == 0).sum()} real, {(y == 1).sum()} AI); {args.folds}-fold out-of-fold AUROC, "
           f"{args.boot} bootstrap replicates")
-    print(f"{'policy':14} {'decoded':14} {'crops':>5} {'AUROC':>6} {'95% CI':>15} {'diff vs shorter/full':>26} {'s':>5}")
+    first = args.policies[0]
+    print(f"{'policy':14} {'decoded':14} {'crops':>5} {'AUROC':>6} {'95% CI':>15} {'diff vs ' + first:>26} {'s':>5}")
     for name in args.policies:
         t0 = time.perf_counter()
         spec = ImageSpec.from_dict(POLICIES[name])
@@ -121,10 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         a = auroc(y, s)
         b = np.array([auroc(y[i], s[i]) for i in boots])
         r = {"auroc": a, "ci95": [float(np.quantile(b, 0.025)), float(np.quantile(b, 0.975))],
-             "crops": len(owner), "decoded": how, "seconds": time.perf_counter() - t0}
+             "crops": len(owner), "decoded": how, "seconds": time.perf_counter() - t0, "oof_scores": s.tolist()}
         diff = ""
-        if name != "shorter/full" and "shorter/full" in scores:
-            base = scores["shorter/full"]
+        if name != first:
+            base = scores[first]
             d = np.array([auroc(y[i], s[i]) - auroc(y[i], base[i]) for i in boots])
             r["diff"] = a - auroc(y, base)
             r["diff_ci95"] = [float(np.quantile(d, 0.025)), float(np.quantile(d, 0.975))]

@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="aigc-bench-spark-"))
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = (SparkSession.builder.master("local[2]").appName("aigc-bench").config("spark.ui.enabled", "false")
+             .config("spark.ui.showConsoleProgress", "false")
              .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1").getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
     res: dict[str, Any] = {}
@@ -75,9 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     ib = make_bundle(onnx_file, tmp / "lite0" / "bundle", pre)
     paths = [str(p) for p in make_jpegs(tmp / "jpegs", 0.3, args.images)]
     det = aigc.load(ib, threads=2, workers=2)
-    det.score(paths[:32])
+    det.score(paths[:32], threshold=det.default_threshold)
     t0 = time.perf_counter()
-    det.score(paths)
+    det.score(paths, threshold=det.default_threshold)
     inproc = len(paths) / (time.perf_counter() - t0)
     cli = cli_rate(ib, [str(tmp / "jpegs")], len(paths), tmp / "img.jsonl")
     df = spark.createDataFrame([(p,) for p in paths], "path STRING").repartition(2).cache()
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     src.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
     det = aigc.load(tb, threads=2)
     t0 = time.perf_counter()
-    det.score(texts)
+    det.score(texts, threshold=det.default_threshold)
     inproc = len(texts) / (time.perf_counter() - t0)
     cli = cli_rate(tb, [str(src)], len(texts), tmp / "txt.jsonl")
     df = spark.createDataFrame([(t,) for t in texts], "text STRING").repartition(2).cache()
