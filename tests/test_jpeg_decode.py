@@ -36,12 +36,13 @@ needs_turbo = pytest.mark.skipif(not region_decode_available(),
 
 @needs_turbo
 @pytest.mark.parametrize("size", [(1001, 777), (1600, 1200)])
-@pytest.mark.parametrize("fmt", ["420", "422", "444", "progressive", "gray"])
+@pytest.mark.parametrize("fmt", ["420", "422", "444", "progressive", "gray", "restarts", "optimized"])
 @pytest.mark.parametrize("crop", [(224, 224, (1, 1)), (37, 53, (1, 1)), (96, 96, (3, 3))])
 def test_region_decode_is_pixel_identical(size: tuple[int, int], fmt: str, crop: tuple[int, int, tuple[int, int]]) -> None:
     img = _photo(*size)
     kw: dict[str, object] = {"420": {"subsampling": 2}, "422": {"subsampling": 1}, "444": {"subsampling": 0},
-                             "progressive": {"subsampling": 2, "progressive": True}, "gray": {}}[fmt]
+                             "progressive": {"subsampling": 2, "progressive": True}, "gray": {},
+                             "restarts": {"subsampling": 1, "restart_marker_blocks": 7}, "optimized": {"optimize": True}}[fmt]
     data = _jpeg(img.convert("L") if fmt == "gray" else img, **kw)
     th, tw, grid = crop
     spec = ImageSpec(size=(th, tw), crop="grid" if grid != (1, 1) else "center", grid=grid)
@@ -52,6 +53,23 @@ def test_region_decode_is_pixel_identical(size: tuple[int, int], fmt: str, crop:
     for a, r in zip(got.arrays, ref, strict=True):
         assert np.array_equal(a, r)
     assert (got.width, got.height, got.format) == (size[0], size[1], "JPEG")
+
+
+@needs_turbo
+@pytest.mark.shared
+def test_region_decode_on_real_camera_and_generator_files(shared_data: Path) -> None:
+    """Real files (the smallest photos, generator outputs, an XMP-carrying render): identical crops."""
+    reals = sorted((shared_data / "images" / "real").glob("*.jpg"), key=lambda p: p.stat().st_size)[:3]
+    files = [*reals, *sorted((shared_data / "images" / "ai").glob("*.jpg"))[:2],
+             *sorted((shared_data / "provenance" / "iptc_declared_ai").glob("*.jpg"))[:1]]
+    assert len(files) == 6
+    for spec in (ImageSpec(size=(224, 224)), ImageSpec(size=(96, 128), crop="grid", grid=(2, 3))):
+        for f in files:
+            got = prepare_image(f, spec)
+            assert got.decoded.startswith("region"), (f, got.decoded)
+            ref = _full(f.read_bytes(), spec)
+            assert len(got.arrays) == len(ref)
+            assert all(np.array_equal(a, r) for a, r in zip(got.arrays, ref, strict=True)), f
 
 
 @needs_turbo
