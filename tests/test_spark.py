@@ -125,3 +125,25 @@ def test_bundle_is_loaded_once_per_process_and_checked(tiny_image_bundle: Path, 
     rows = aspark.score_pandas(a, [None, 3, "/no/such.png"])
     assert [r["error"] is not None for r in rows] == [True, True, True]
     assert rows[1]["error"].startswith("unsupported value of type int")
+
+
+def test_one_detector_per_worker_process_across_batches(spark: Any, tiny_text_bundle: Path) -> None:
+    """In Spark's Python workers, every Arrow batch of every task gets the process's one cached Detector."""
+    from aigc import spark as aspark
+
+    path, digest = str(tiny_text_bundle), aspark.bundle_digest(tiny_text_bundle)
+
+    def probe(batches: Any) -> Any:
+        import pandas as pd
+
+        for pdf in batches:
+            det = aspark._detector(path, digest, {"threads": 1})
+            yield pd.DataFrame({"pid": [os.getpid()] * len(pdf), "det": [id(det)] * len(pdf)})
+
+    df = spark.range(40).repartition(4)  # 4 tasks, batches of 4 rows: 10 batches over 2 workers
+    rows = df.mapInPandas(probe, "pid LONG, det LONG").collect()
+    by_pid: dict[int, set[int]] = {}
+    for r in rows:
+        by_pid.setdefault(r["pid"], set()).add(r["det"])
+    assert len(rows) == 40 and 1 <= len(by_pid) <= 2
+    assert all(len(d) == 1 for d in by_pid.values())
