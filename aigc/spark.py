@@ -2,7 +2,7 @@
 
 A thin door over :class:`aigc.Detector` (install the ``spark`` extra and a Java 17 runtime). The rows go
 through ``mapInPandas`` as Arrow batches; each executor's Python worker opens the bundle once and keeps
-it in a module-level cache keyed by its path and sha256, so a bundle is loaded once per process, not per
+it in a module-level cache keyed by its path, sha256 and load options, so a bundle is loaded once per process, not per
 batch. The bundle travels with Spark's own ``SparkContext.addFile`` (a folder is zipped first), or is
 read from a path every node can read (``ship=False``); where it lands its sha256 is checked against the
 driver's before it is used, and a mismatch fails the task (a wrong model is not a bad row).
@@ -31,8 +31,9 @@ __all__ = ["OUTPUT_FIELDS", "bundle_digest", "score_dataframe", "score_pandas"]
 OUTPUT_FIELDS = ["probability", "label", "threshold_name", "threshold", "out_of_support", "support_reasons",
                  "warnings", "error", "meta"]
 
-_DETECTORS: dict[tuple[str, str], Any] = {}  # (path, sha256) -> Detector, one per executor Python process
+_DETECTORS: dict[tuple[Any, ...], Any] = {}  # (path, sha256, options) -> Detector, one per executor Python process
 _LOCK = threading.Lock()
+_ZIPPED: dict[tuple[str, str], Path] = {}  # (folder, sha256 of its bundle.json) -> the zip shipped for it
 
 
 def bundle_digest(path: str | os.PathLike[str]) -> str:
@@ -49,19 +50,25 @@ def bundle_digest(path: str | os.PathLike[str]) -> str:
 
 def _zip_folder(folder: Path, digest: str) -> Path:
     """The bundle folder as a zip (files at the top level, fixed timestamps) in a temporary folder, named
-    by the folder and its digest so that two bundles never clash among Spark's files."""
+    by the folder and its digest so that two bundles never clash among Spark's files; made once per
+    driver process and bundle, so scoring twice ships the same file."""
+    key = (str(folder.resolve()), digest)
+    if key in _ZIPPED and _ZIPPED[key].is_file():
+        return _ZIPPED[key]
     out = Path(tempfile.mkdtemp(prefix="aigc-spark-")) / f"{folder.resolve().name or 'bundle'}-{digest[:12]}.zip"
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
         for f in sorted(folder.iterdir()):
             if f.is_file():
                 info = zipfile.ZipInfo(f.name, date_time=(1980, 1, 1, 0, 0, 0))
                 z.writestr(info, f.read_bytes())
+    _ZIPPED[key] = out
     return out
 
 
 def _detector(path: str, sha256: str, options: dict[str, Any]) -> Any:
-    """The process's Detector for this bundle, loaded (and its digest checked) on first use."""
-    key = (path, sha256)
+    """The process's Detector for this bundle and these load options (variant, threads, ...), loaded (and
+    its digest checked) on first use."""
+    key = (path, sha256, *sorted(options.items()))
     with _LOCK:
         det = _DETECTORS.get(key)
         if det is None:
