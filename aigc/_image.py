@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +21,14 @@ __all__ = [
     "ImageInput",
     "ImageSpec",
     "LoadedImage",
+    "crop_origins",
     "decode_image",
     "estimate_jpeg_quality",
     "image_from_array",
+    "normalise",
+    "preprocess_crops",
     "preprocess_image",
+    "resized_size",
     "to_rgb",
 ]
 
@@ -56,6 +60,9 @@ class ImageSpec:
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     interpolation: str = "bicubic"
     rgb_rule: str = "v1"
+    jpeg_draft: bool = False  # bundle.json: "decode": {"jpeg_draft": true}
+    grid: tuple[int, int] = (1, 1)  # crop "grid": rows x columns of crops, scores pooled by ``pooling``
+    pooling: str = "mean"
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ImageSpec:
@@ -71,12 +78,17 @@ class ImageSpec:
             std=tuple(float(x) for x in d.get("std", cls.std)),  # type: ignore[arg-type]
             interpolation=str(d.get("interpolation", "bicubic")),
             rgb_rule=str(d.get("rgb_rule", "v1")),
+            jpeg_draft=_decode_field(d.get("decode")),
+            grid=_grid_field(d),
+            pooling=str(d.get("pooling", "mean")),
         )
         spec.validate()
         return spec
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The bundle's ``preprocessing`` object; fields at their old defaults are left out, so a spec made
+        before them writes the same bundle.json as it did."""
+        d: dict[str, Any] = {
             "type": "image",
             "size": list(self.size),
             "resize": self.resize,
@@ -86,13 +98,27 @@ class ImageSpec:
             "interpolation": self.interpolation,
             "rgb_rule": self.rgb_rule,
         }
+        if self.jpeg_draft:
+            d["decode"] = {"jpeg_draft": True}
+        if self.crop == "grid":
+            d["grid"] = list(self.grid)
+            d["pooling"] = self.pooling
+        return d
 
     def validate(self) -> None:
         """Raise ValueError naming the field that is wrong."""
         if self.resize not in ("none", "shorter", "exact"):
             raise ValueError(f"preprocessing.resize: found {self.resize!r}, expected one of none|shorter|exact")
-        if self.crop != "center":
-            raise ValueError(f"preprocessing.crop: found {self.crop!r}, expected 'center'")
+        if self.crop not in ("center", "grid"):
+            raise ValueError(f"preprocessing.crop: found {self.crop!r}, expected 'center' or 'grid'")
+        if self.crop == "grid" and (len(self.grid) != 2 or min(self.grid) < 1 or self.grid[0] * self.grid[1] > 64):
+            raise ValueError(f"preprocessing.grid: found {list(self.grid)}, expected [rows, columns], each >= 1, at most 64 crops")
+        if self.crop == "grid" and self.resize == "exact":
+            raise ValueError("preprocessing.crop: 'grid' needs resize 'none' or 'shorter' ('exact' leaves one crop)")
+        if self.crop == "center" and tuple(self.grid) != (1, 1):
+            raise ValueError(f"preprocessing.grid: found {list(self.grid)} with crop 'center'; use crop 'grid'")
+        if self.pooling not in ("mean", "max"):
+            raise ValueError(f"preprocessing.pooling: found {self.pooling!r}, expected 'mean' or 'max'")
         if self.interpolation not in _INTERP:
             raise ValueError(
                 f"preprocessing.interpolation: found {self.interpolation!r}, expected one of {sorted(_INTERP)}"
@@ -103,6 +129,28 @@ class ImageSpec:
             raise ValueError("preprocessing.mean/std: expected three values each, std > 0")
         if min(self.size) < 1:
             raise ValueError(f"preprocessing.size: found {list(self.size)}, expected positive integers")
+
+
+def _decode_field(d: Any) -> bool:
+    """``preprocessing.decode`` -> jpeg_draft; absent (bundles made before it) means a full decode."""
+    if d is None:
+        return False
+    if not isinstance(d, dict) or set(d) - {"jpeg_draft"}:
+        raise ValueError(f"preprocessing.decode: found {d!r}, expected an object with the key 'jpeg_draft' only")
+    if not isinstance(d.get("jpeg_draft", False), bool):
+        raise ValueError(f"preprocessing.decode.jpeg_draft: found {d['jpeg_draft']!r}, expected true or false")
+    return bool(d.get("jpeg_draft", False))
+
+
+def _grid_field(d: dict[str, Any]) -> tuple[int, int]:
+    g = d.get("grid", [1, 1])
+    if isinstance(g, int):
+        g = [g, g]
+    try:
+        rows, cols = (int(x) for x in g)
+    except (TypeError, ValueError):
+        raise ValueError(f"preprocessing.grid: found {g!r}, expected [rows, columns]") from None
+    return rows, cols
 
 
 @dataclass
@@ -329,35 +377,32 @@ def _pad_reflect(arr: np.ndarray, th: int, tw: int) -> np.ndarray:
     return np.pad(arr, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)), mode=mode)
 
 
-def preprocess_image(img: Image.Image, spec: ImageSpec) -> np.ndarray:
-    """RGB PIL image -> normalised float32 array of shape (3, H, W) with (H, W) = ``spec.size``.
-
-    ``resize="none"``: centre crop at full resolution (images smaller than the crop are padded by
-    reflection); ``"shorter"``: shorter side resized to the crop size, then centre crop; ``"exact"``:
-    resized to the size, aspect ratio ignored. The input must already be RGB (see :func:`to_rgb`).
-    """
+def resized_size(w: int, h: int, spec: ImageSpec) -> tuple[int, int]:
+    """(width, height) of a ``w`` x ``h`` image after the spec's resize step (before the crop)."""
     th, tw = spec.size
-    if img.mode != "RGB":
-        img = to_rgb(img)
-    interp = _INTERP[spec.interpolation]
     if spec.resize == "exact":
-        img = img.resize((tw, th), interp)
-    elif spec.resize == "shorter":
-        w, h = img.size
+        return tw, th
+    if spec.resize == "shorter":
         scale = max(th / h, tw / w)
-        nw, nh = max(tw, round(w * scale)), max(th, round(h * scale))
-        if (nw, nh) != (w, h):
-            img = img.resize((nw, nh), interp)
-    w, h = img.size
-    if w >= tw and h >= th:  # crop in PIL first: only the crop is converted to an array
-        left, top = (w - tw) // 2, (h - th) // 2
-        arr = np.asarray(img.crop((left, top, left + tw, top + th)), dtype=np.uint8)
-    else:
-        arr = _pad_reflect(np.asarray(img, dtype=np.uint8), th, tw)
-        hh, ww = arr.shape[:2]
-        top, left = (hh - th) // 2, (ww - tw) // 2
-        arr = arr[top : top + th, left : left + tw]
-    # (x / 255 - mean) / std, fused as x * scale + bias, written channel-first
+        return max(tw, round(w * scale)), max(th, round(h * scale))
+    return w, h
+
+
+def crop_origins(w: int, h: int, spec: ImageSpec) -> list[tuple[int, int]]:
+    """(left, top) of each crop in a ``w`` x ``h`` image (after the resize step), which must be at least
+    the crop size: the centre, or a grid of rows x columns spread evenly from corner to corner (positions
+    that coincide on a small image are kept once)."""
+    th, tw = spec.size
+    rows, cols = spec.grid if spec.crop == "grid" else (1, 1)
+    if rows == 1 and cols == 1:
+        return [((w - tw) // 2, (h - th) // 2)]
+    tops = sorted({round(k * (h - th) / (rows - 1)) for k in range(rows)}) if rows > 1 else [(h - th) // 2]
+    lefts = sorted({round(k * (w - tw) / (cols - 1)) for k in range(cols)}) if cols > 1 else [(w - tw) // 2]
+    return [(x, y) for y in tops for x in lefts]
+
+
+def normalise(arr: np.ndarray, spec: ImageSpec) -> np.ndarray:
+    """uint8 (H, W, 3) -> float32 (3, H, W): (x / 255 - mean) / std, fused as x * scale + bias."""
     std_arr = np.asarray(spec.std, dtype=np.float32)
     mul = (1.0 / (255.0 * std_arr)).astype(np.float32)
     bias = (-np.asarray(spec.mean, dtype=np.float32) / std_arr).astype(np.float32)
@@ -365,3 +410,39 @@ def preprocess_image(img: Image.Image, spec: ImageSpec) -> np.ndarray:
     out *= mul[:, None, None]
     out += bias[:, None, None]
     return out
+
+
+def preprocess_crops(img: Image.Image, spec: ImageSpec) -> list[np.ndarray]:
+    """RGB PIL image -> the spec's crops, each a normalised float32 array (3, H, W), (H, W) = ``spec.size``.
+
+    ``crop="center"`` gives one crop (see :func:`preprocess_image`); ``crop="grid"`` gives up to rows x
+    columns crops placed by :func:`crop_origins` after the resize step. An image smaller than the crop is
+    padded by reflection and gives one crop.
+    """
+    th, tw = spec.size
+    if img.mode != "RGB":
+        img = to_rgb(img)
+    nw, nh = resized_size(img.width, img.height, spec)
+    if (nw, nh) != img.size:
+        img = img.resize((nw, nh), _INTERP[spec.interpolation])
+    w, h = img.size
+    if w >= tw and h >= th:  # crop in PIL first: only the crops are converted to arrays
+        return [normalise(np.asarray(img.crop((x, y, x + tw, y + th)), dtype=np.uint8), spec)
+                for x, y in crop_origins(w, h, spec)]
+    arr = _pad_reflect(np.asarray(img, dtype=np.uint8), th, tw)
+    hh, ww = arr.shape[:2]
+    top, left = (hh - th) // 2, (ww - tw) // 2
+    return [normalise(arr[top : top + th, left : left + tw], spec)]
+
+
+def preprocess_image(img: Image.Image, spec: ImageSpec) -> np.ndarray:
+    """RGB PIL image -> normalised float32 array of shape (3, H, W) with (H, W) = ``spec.size``.
+
+    ``resize="none"``: centre crop at full resolution (images smaller than the crop are padded by
+    reflection); ``"shorter"``: shorter side resized to the crop size, then centre crop; ``"exact"``:
+    resized to the size, aspect ratio ignored. The input must already be RGB (see :func:`to_rgb`).
+    A ``grid`` spec gives its centre crop here; :func:`preprocess_crops` gives all its crops.
+    """
+    if spec.crop == "grid":
+        spec = replace(spec, crop="center", grid=(1, 1))
+    return preprocess_crops(img, spec)[0]

@@ -20,8 +20,10 @@ HERE = Path(__file__).resolve().parent
 
 # name -> (script, quick arguments, what it measures)
 QUICK: dict[str, tuple[str, list[str], str]] = {
-    "runtime": ("bench_runtime.py", ["--n", "64", "--repeats", "2"],
-                "images/s end to end (decode + preprocess + model) against the model alone"),
+    "runtime": ("bench_runtime.py", ["--mp", "0.3", "2", "--n", "16", "--repeats", "2"],
+                "images/s end to end (decode + preprocess + model) against the model alone, per decode policy"),
+    "spark": ("bench_spark.py", ["--images", "64", "--texts", "1000", "--repeats", "1"],
+              "rows/s through Spark local[2] against aigc score"),
     "bundle-vs-torch": ("bench_bundle_vs_torch.py", ["--batches", "1,8", "--repeats", "3"],
                         "each bundle variant against PyTorch eager on the same weights"),
     "vs-pipeline": ("bench_vs_pipeline.py", ["--n", "64", "--repeats", "2"],

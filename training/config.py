@@ -106,6 +106,14 @@ class DataConfig:
     """Range of the JPEG quality."""
     interpolation: str = "bicubic"
     """Interpolation of resizes (bilinear, bicubic, nearest, lanczos)."""
+    jpeg_draft: bool = False
+    """JPEG DCT-domain downscaling before a resize (bundle ``decode.jpeg_draft``); train and serve both use it."""
+    crop: str = "center"
+    """Evaluation/serving crops: ``center`` (one) or ``grid`` (``crop_grid`` crops, scores pooled by ``crop_pooling``)."""
+    crop_grid: list[int] = field(default_factory=lambda: [1, 1])
+    """Rows and columns of crops when ``crop: grid``."""
+    crop_pooling: str = "mean"
+    """How grid crop scores pool into the image's score: mean or max."""
     # text windows
     max_length: int = 256
     """Tokens per window, special tokens included."""

@@ -22,7 +22,7 @@ from aigc._text import (
 from aigc.metrics import auroc as _auroc
 from aigc.metrics import average_precision as _average_precision
 from training.context import Context, autocast, gather
-from training.transforms import eval_image, load_image
+from training.transforms import eval_crops
 
 __all__ = ["detection_metrics", "evaluate", "score_rows", "sliced_auroc", "window_outputs"]
 
@@ -119,13 +119,15 @@ def score_rows(model: nn.Module, rows: list[dict[str, Any]], ctx: Context) -> np
         assert ctx.image_spec is not None
         bs = ctx.cfg.eval.batch_size
         for b in range(0, len(rows), bs):
-            xs, ok = [], []
+            xs, owner = [], []
             for j in range(b, min(b + bs, len(rows))):
                 try:
-                    xs.append(eval_image(load_image(rows[j]), ctx.image_spec))
-                    ok.append(j)
+                    crops = eval_crops(rows[j], ctx.image_spec)
                 except ValueError as e:
                     log.warning("eval: %s: %s", rows[j]["item"], e)
+                    continue
+                xs.extend(crops)
+                owner.extend([j] * len(crops))
             if not xs:
                 continue
             x = torch.from_numpy(np.stack(xs)).to(dev)
@@ -133,7 +135,10 @@ def score_rows(model: nn.Module, rows: list[dict[str, Any]], ctx: Context) -> np
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast(ctx):
                 out = model(x)
-            scores[ok] = _raw_score(out, ctx.output_kind).cpu().numpy()
+            raw = _raw_score(out, ctx.output_kind).cpu().numpy()
+            own = np.asarray(owner)
+            for j in sorted(set(owner)):  # a grid's crop scores pool as the runtime pools them
+                scores[j] = pool_scores(raw[own == j], ctx.image_spec.pooling)
         return scores
     assert ctx.text_spec is not None
     spec = ctx.text_spec

@@ -58,7 +58,7 @@ def epoch_order(n: int, epoch: int, seed: int, d: Dist, shuffle: bool = True) ->
 
 def _image_batch(rows: list[dict[str, Any]], idx: list[int], tf: ImageTrainTransform, seed: int, epoch: int
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    xs = [tf(load_image(rows[i]), sample_rng(seed, epoch, i)) for i in idx]
+    xs = [tf(load_image(rows[i], tf.spec), sample_rng(seed, epoch, i)) for i in idx]
     return torch.from_numpy(np.stack(xs)), torch.tensor([rows[i]["label"] for i in idx], dtype=torch.long)
 
 
@@ -70,7 +70,7 @@ class _ImageTrainSet(torch.utils.data.Dataset):
         return len(self.rows)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        x = self.tf(load_image(self.rows[i]), sample_rng(self.seed, self.epoch, i))
+        x = self.tf(load_image(self.rows[i], self.tf.spec), sample_rng(self.seed, self.epoch, i))
         return torch.from_numpy(x), int(self.rows[i]["label"])
 
 

@@ -72,6 +72,10 @@ def image_spec_for(model: nn.Module, cfg: Config) -> ImageSpec:
         mean=tuple(cfg.model.mean or dflt.get("mean", (0.485, 0.456, 0.406))),  # type: ignore[arg-type]
         std=tuple(cfg.model.std or dflt.get("std", (0.229, 0.224, 0.225))),  # type: ignore[arg-type]
         interpolation=cfg.data.interpolation,
+        jpeg_draft=cfg.data.jpeg_draft,
+        crop=cfg.data.crop,
+        grid=(int(cfg.data.crop_grid[0]), int(cfg.data.crop_grid[-1])),
+        pooling=cfg.data.crop_pooling,
     )
     spec.validate()
     return spec

@@ -23,10 +23,11 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from aigc._image import ImageSpec, decode_image, preprocess_image, to_rgb
+from aigc._jpeg import decode_for_spec, prepare_image
 from aigc._text import TextSpec, TextWindows, encode_windows, pad_windows
 from training.config import DataConfig
 
-__all__ = ["ImageTrainTransform", "eval_image", "load_image", "sample_rng", "text_train_batch"]
+__all__ = ["ImageTrainTransform", "eval_crops", "eval_image", "load_image", "sample_rng", "text_train_batch"]
 
 _INTERP = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR,
            "bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}
@@ -37,14 +38,25 @@ def sample_rng(seed: int, epoch: int, index: int) -> random.Random:
     return random.Random((int(seed) * 1_000_003 + int(epoch)) * 10_000_019 + int(index))
 
 
-def load_image(row: dict[str, Any]) -> Image.Image:
-    """A sample's image as RGB by the runtime's rule (``aigc.decode_image``)."""
-    return decode_image(row["image"] if "image" in row else row["item"]).image
+def _item(row: dict[str, Any]) -> Any:
+    return row["image"] if "image" in row else row["item"]
+
+
+def load_image(row: dict[str, Any], spec: ImageSpec | None = None) -> Image.Image:
+    """A sample's image as RGB by the runtime's rule (``aigc.decode_image``); with a spec, decoded as the
+    runtime decodes for it (``decode.jpeg_draft``: DCT-domain downscaled, see ``aigc._jpeg``)."""
+    return (decode_for_spec(_item(row), spec) if spec is not None else decode_image(_item(row))).image
 
 
 def eval_image(img: Image.Image, spec: ImageSpec) -> np.ndarray:
-    """The evaluation transform: exactly the runtime's ``preprocess_image``."""
+    """The centre crop of a decoded image by the runtime's ``preprocess_image``."""
     return preprocess_image(img, spec)
+
+
+def eval_crops(row: dict[str, Any], spec: ImageSpec) -> list[np.ndarray]:
+    """The evaluation transform: exactly what the runtime scores (``aigc._jpeg.prepare_image``): the same
+    decode (JPEG draft or region) and every crop of the spec (one, or a grid whose scores are pooled)."""
+    return prepare_image(_item(row), spec).arrays
 
 
 class ImageTrainTransform:

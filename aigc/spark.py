@@ -1,0 +1,217 @@
+"""Score a Spark DataFrame with a bundle: ``aigc.spark.score_dataframe(df, "bundle.zip", "path")``.
+
+A thin door over :class:`aigc.Detector` (install the ``spark`` extra and a Java 17 runtime). The rows go
+through ``mapInPandas`` as Arrow batches; each executor's Python worker opens the bundle once and keeps
+it in a module-level cache keyed by its path, sha256 and load options, so a bundle is loaded once per process, not per
+batch. The bundle travels with Spark's own ``SparkContext.addFile`` (a folder is zipped first), or is
+read from a path every node can read (``ship=False``); where it lands its sha256 is checked against the
+driver's before it is used, and a mismatch fails the task (a wrong model is not a bad row).
+
+Items are what the column holds: paths (string) or bytes (binary) for image bundles, texts (string) for
+text bundles. The output is the input's columns plus those of ``aigc score``: ``probability``, ``label``,
+``threshold_name``, ``threshold``, ``out_of_support``, ``support_reasons``, ``warnings``, ``error`` and
+``meta`` (JSON). A row that cannot be scored (missing file, not an image, null, empty text) gets its
+``error`` and null probability; it never fails the task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+__all__ = ["OUTPUT_FIELDS", "bundle_digest", "score_dataframe", "score_pandas"]
+
+OUTPUT_FIELDS = ["probability", "label", "threshold_name", "threshold", "out_of_support", "support_reasons",
+                 "warnings", "error", "meta"]
+
+_DETECTORS: dict[tuple[Any, ...], Any] = {}  # (path, sha256, options) -> Detector, one per executor Python process
+_LOCK = threading.Lock()
+_ZIPPED: dict[tuple[str, str], Path] = {}  # (folder, sha256 of its bundle.json) -> the zip shipped for it
+
+
+def bundle_digest(path: str | os.PathLike[str]) -> str:
+    """The sha256 that names a bundle: of the file for a ``.zip``; for a folder, of its ``bundle.json``
+    (which holds the sha256 of every other file, checked when the bundle opens)."""
+    p = Path(path)
+    target = p / "bundle.json" if p.is_dir() else p
+    h = hashlib.sha256()
+    with open(target, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _zip_folder(folder: Path, digest: str) -> Path:
+    """The bundle folder as a zip (files at the top level, fixed timestamps) in a temporary folder, named
+    by the folder and its digest so that two bundles never clash among Spark's files; made once per
+    driver process and bundle, so scoring twice ships the same file."""
+    key = (str(folder.resolve()), digest)
+    if key in _ZIPPED and _ZIPPED[key].is_file():
+        return _ZIPPED[key]
+    out = Path(tempfile.mkdtemp(prefix="aigc-spark-")) / f"{folder.resolve().name or 'bundle'}-{digest[:12]}.zip"
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+        for f in sorted(folder.iterdir()):
+            if f.is_file():
+                info = zipfile.ZipInfo(f.name, date_time=(1980, 1, 1, 0, 0, 0))
+                z.writestr(info, f.read_bytes())
+    _ZIPPED[key] = out
+    return out
+
+
+def _detector(path: str, sha256: str, options: dict[str, Any]) -> Any:
+    """The process's Detector for this bundle and these load options (variant, threads, ...), loaded (and
+    its digest checked) on first use."""
+    key = (path, sha256, *sorted(options.items()))
+    with _LOCK:
+        det = _DETECTORS.get(key)
+        if det is None:
+            got = bundle_digest(path)
+            if got != sha256:
+                raise RuntimeError(f"bundle {path}: sha256 {got} where the driver sent {sha256} (a different or "
+                                   "partly copied bundle); refusing to score with it")
+            from ._detector import load
+
+            det = load(path, **options)
+            _DETECTORS[key] = det
+        return det
+
+
+def _error_row(err: str) -> dict[str, Any]:
+    return {"probability": None, "label": None, "threshold_name": None, "threshold": None, "out_of_support": False,
+            "support_reasons": [], "warnings": [], "error": err, "meta": "{}"}
+
+
+def _row(res: Any) -> dict[str, Any]:
+    d = res.to_dict()
+    d["meta"] = json.dumps(d.get("meta") or {}, sort_keys=True)
+    return {k: d[k] for k in OUTPUT_FIELDS}
+
+
+def _item(v: Any, modality: str) -> tuple[Any, str | None]:
+    """A cell -> (item to score, error when the cell cannot be an item)."""
+    if v is None or (isinstance(v, float) and v != v):
+        return None, "missing value (null)"
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        if modality == "text":
+            return None, "a text bundle needs a string column, found bytes"
+        return bytes(v), None
+    if isinstance(v, str):
+        return v, None
+    return None, f"unsupported value of type {type(v).__name__}: expected a path, bytes or a text"
+
+
+def score_pandas(det: Any, values: list[Any], threshold: str | float = "fpr@1%",
+                 groups: list[str | None] | None = None) -> list[dict[str, Any]]:
+    """Score one batch of cells with a Detector: one output dict per cell (``OUTPUT_FIELDS``), never raising
+    for a bad cell. Used by each Spark task; usable on its own with a pandas column."""
+    rows: list[dict[str, Any] | None] = [None] * len(values)
+    good: list[int] = []
+    items: list[Any] = []
+    for i, v in enumerate(values):
+        item, err = _item(v, det.modality)
+        if err is not None:
+            rows[i] = _error_row(err)
+        else:
+            good.append(i)
+            items.append(item)
+    if items:
+        g = [groups[i] for i in good] if groups is not None else None
+        try:
+            results = det.score(items, threshold=threshold, groups=g)
+        except Exception:  # isolate the row that breaks the batch; the others are still scored
+            results = []
+            for k, it in enumerate(items):
+                try:
+                    results.extend(det.score([it], threshold=threshold, groups=None if g is None else [g[k]]))
+                except Exception as e:
+                    results.append(None)
+                    rows[good[k]] = _error_row(f"cannot score this item ({type(e).__name__}: {e})")
+        for i, res in zip(good, results, strict=True):
+            if res is not None:
+                rows[i] = _row(res)
+    return [r if r is not None else _error_row("not scored") for r in rows]
+
+
+def _output_schema(df: Any, prefix: str) -> Any:
+    from pyspark.sql.types import ArrayType, BooleanType, DoubleType, StringType, StructField, StructType
+
+    types = {"probability": DoubleType(), "label": StringType(), "threshold_name": StringType(),
+             "threshold": DoubleType(), "out_of_support": BooleanType(), "support_reasons": ArrayType(StringType()),
+             "warnings": ArrayType(StringType()), "error": StringType(), "meta": StringType()}
+    clash = sorted({prefix + f for f in OUTPUT_FIELDS} & set(df.columns))
+    if clash:
+        raise ValueError(f"the DataFrame already has columns {clash}; pass prefix='aigc_' (or another) to score_dataframe")
+    return StructType([*df.schema.fields, *(StructField(prefix + f, types[f], True) for f in OUTPUT_FIELDS)])
+
+
+def score_dataframe(
+    df: Any,
+    bundle: str | os.PathLike[str],
+    column: str,
+    threshold: str | float | None = None,
+    group_column: str | None = None,
+    prefix: str = "",
+    ship: bool = True,
+    threads: int | None = 1,
+    batch_size: int = 32,
+    variant: str = "fp32",
+    workers: int | None = 1,
+    providers: str | None = None,
+) -> Any:
+    """Add ``aigc score``'s columns to ``df`` by scoring ``df[column]`` with ``bundle`` (lazily, like any
+    Spark transformation: nothing runs until an action such as ``write.parquet``).
+
+    ``ship=True`` sends the bundle (folder or .zip on the driver) with ``SparkContext.addFile``;
+    ``ship=False`` means ``bundle`` is a path every executor can read (a shared file system). ``threads``
+    and ``workers`` are per Python worker (ONNX Runtime intra-op threads and image decode threads):
+    Spark already runs one worker per core, so 1 each is the default. ``group_column`` names a column
+    whose value selects the bundle's per-group thresholds. ``prefix`` is put before the new column names.
+    ``threshold``: a name in the bundle or a probability; None takes the bundle's default, as ``aigc score``
+    does. ``providers``: ONNX Runtime providers on the executors (None: CUDA where present, else CPU).
+    """
+    from pyspark import SparkFiles
+
+    src = Path(bundle)
+    if not src.exists():
+        raise FileNotFoundError(f"{src}: no such bundle (expected a folder or a .zip)")
+    if column not in df.columns:
+        raise ValueError(f"column {column!r} is not in the DataFrame (it has {df.columns})")
+    if group_column is not None and group_column not in df.columns:
+        raise ValueError(f"group_column {group_column!r} is not in the DataFrame (it has {df.columns})")
+    from ._detector import Result  # noqa: F401  (fail here, on the driver, if the runtime is broken)
+
+    schema = _output_schema(df, prefix)
+    options = {"threads": threads, "batch_size": batch_size, "variant": variant, "workers": workers,
+               "providers": providers}
+    if ship:
+        shipped = src if src.is_file() else _zip_folder(src, bundle_digest(src))
+        digest = bundle_digest(shipped)
+        df.sparkSession.sparkContext.addFile(str(shipped))
+        name, local = shipped.name, None
+    else:
+        digest = bundle_digest(src)
+        name, local = src.name, str(src.resolve())
+
+    def run(batches: Iterator[Any]) -> Iterator[Any]:
+        import pandas as pd
+
+        path = local if local is not None else SparkFiles.get(name)
+        det = _detector(path, digest, options)
+        thr = det.default_threshold if threshold is None else threshold
+        for pdf in batches:
+            groups = None
+            if group_column is not None:
+                groups = [None if g is None or (isinstance(g, float) and g != g) else str(g) for g in pdf[group_column]]
+            rows = score_pandas(det, pdf[column].tolist(), thr, groups)
+            out = pd.DataFrame(rows, columns=OUTPUT_FIELDS, index=pdf.index)
+            out.columns = [prefix + c for c in OUTPUT_FIELDS]
+            yield pd.concat([pdf, out], axis=1)
+
+    return df.mapInPandas(run, schema)

@@ -1,0 +1,149 @@
+"""aigc.spark on local[2] against `aigc score` on the same items: same probabilities, same errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("pyspark", reason="the spark extra is not installed (pip install '.[spark]')")
+if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+    pytest.skip("no Java runtime (make jdk installs openjdk-17-jre-headless)", allow_module_level=True)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def spark() -> Any:
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    s = (SparkSession.builder.master("local[2]").appName("aigc-test")
+         .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2")
+         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "4")
+         .config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1")
+         .getOrCreate())
+    s.sparkContext.setLogLevel("ERROR")
+    yield s
+    s.stop()
+
+
+def _images(folder: Path) -> list[str]:
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(9):
+        arr = rng.integers(0, 255, (40 + 7 * i, 50 + 5 * i, 3), dtype=np.uint8)
+        p = folder / f"img{i}.{'png' if i % 2 else 'jpg'}"
+        Image.fromarray(arr).save(p)
+        paths.append(str(p))
+    (folder / "notimage.jpg").write_bytes(b"hello, not a jpeg")
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buf, "JPEG")
+    (folder / "truncated.jpg").write_bytes(buf.getvalue()[:300])
+    (folder / "empty.png").write_bytes(b"")
+    return [*paths, str(folder / "notimage.jpg"), str(folder / "truncated.jpg"), str(folder / "empty.png")]
+
+
+def _cli(bundle: Path, inputs: list[str], out: Path) -> dict[str, dict[str, Any]]:
+    subprocess.run([sys.executable, "-m", "aigc", "score", str(bundle), *inputs, "--out", str(out), "--no-progress",
+                    "--threads", "1"], check=True, capture_output=True, timeout=120, env={**os.environ})
+    return {r["item"]: r for r in map(json.loads, out.read_text().splitlines())}
+
+
+def _same(spark_row: dict[str, Any], cli_row: dict[str, Any]) -> None:
+    if cli_row["probability"] is None:
+        assert spark_row["probability"] is None
+    else:
+        assert abs(spark_row["probability"] - cli_row["probability"]) <= 1e-6
+    for k in ("label", "threshold_name", "threshold", "out_of_support", "error"):
+        assert spark_row[k] == cli_row[k], k
+    assert list(spark_row["support_reasons"] or []) == cli_row["support_reasons"]
+
+
+def test_image_paths_and_bytes_match_aigc_score(spark: Any, tiny_image_bundle: Path, tmp_path: Path) -> None:
+    from aigc.spark import score_dataframe
+
+    paths = _images(tmp_path / "imgs")
+    cli = _cli(tiny_image_bundle, paths, tmp_path / "cli.jsonl")
+    missing = str(tmp_path / "imgs" / "missing.jpg")
+    df = spark.createDataFrame([(i, p) for i, p in enumerate([*paths, missing, None])], "id INT, path STRING")
+    rows = {r["id"]: r.asDict() for r in score_dataframe(df, tiny_image_bundle, "path").collect()}
+    assert len(rows) == len(paths) + 2
+    for i, p in enumerate(paths):
+        _same(rows[i], cli[p])
+    assert sum(rows[i]["error"] is None for i in range(len(paths))) == 9
+    assert sum(rows[i]["error"] is not None for i in range(len(paths))) == 3  # bad rows: errors, not a failed task
+    assert "no such file" in rows[len(paths)]["error"]
+    assert rows[len(paths) + 1]["error"] == "missing value (null)"
+    assert json.loads(rows[0]["meta"])["width"] == 50
+
+    # bytes (a binary column) score like the files they came from; the bundle ships as a .zip this time
+    zipped = shutil.make_archive(str(tmp_path / "tiny"), "zip", tiny_image_bundle)
+    dfb = spark.createDataFrame([(p, Path(p).read_bytes()) for p in paths], "path STRING, data BINARY")
+    got = {r["path"]: r.asDict() for r in score_dataframe(dfb, zipped, "data", prefix="aigc_", threshold=0.5).collect()}
+    for p in paths:
+        r = {k[5:]: v for k, v in got[p].items() if k.startswith("aigc_")}
+        if cli[p]["error"] is None:
+            assert abs(r["probability"] - cli[p]["probability"]) <= 1e-6 and r["threshold"] == 0.5
+        else:
+            assert r["error"] == cli[p]["error"]
+
+
+def test_texts_match_aigc_score(spark: Any, tiny_text_bundle: Path, tmp_path: Path) -> None:
+    from aigc.spark import score_dataframe
+
+    texts = ["the cat sat on the mat", "moreover the tapestry delve furthermore", "", "   ",
+             "a dog ran in the park " * 30, "delve", "\u200b\u200b"]
+    src = tmp_path / "texts.jsonl"
+    src.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    cli = _cli(tiny_text_bundle, [str(src)], tmp_path / "cli.jsonl")
+    df = spark.createDataFrame([(i, t) for i, t in enumerate(texts)], "id INT, text STRING").repartition(2)
+    rows = {r["id"]: r.asDict() for r in score_dataframe(df, tiny_text_bundle, "text").collect()}
+    for i in range(len(texts)):
+        _same(rows[i], cli[f"{src}:{i + 1}"])
+    assert rows[2]["error"] is not None and rows[0]["error"] is None
+
+
+def test_bundle_is_loaded_once_per_process_and_checked(tiny_image_bundle: Path, tmp_path: Path) -> None:
+    from aigc import spark as aspark
+
+    digest = aspark.bundle_digest(tiny_image_bundle)
+    a = aspark._detector(str(tiny_image_bundle), digest, {"threads": 1})
+    assert aspark._detector(str(tiny_image_bundle), digest, {"threads": 1}) is a
+    with pytest.raises(RuntimeError, match="sha256"):
+        aspark._detector(str(tiny_image_bundle), "0" * 64, {"threads": 1})
+    rows = aspark.score_pandas(a, [None, 3, "/no/such.png"])
+    assert [r["error"] is not None for r in rows] == [True, True, True]
+    assert rows[1]["error"].startswith("unsupported value of type int")
+
+
+def test_one_detector_per_worker_process_across_batches(spark: Any, tiny_text_bundle: Path) -> None:
+    """In Spark's Python workers, every Arrow batch of every task gets the process's one cached Detector."""
+    from aigc import spark as aspark
+
+    path, digest = str(tiny_text_bundle), aspark.bundle_digest(tiny_text_bundle)
+
+    def probe(batches: Any) -> Any:
+        import pandas as pd
+
+        for pdf in batches:
+            det = aspark._detector(path, digest, {"threads": 1})
+            yield pd.DataFrame({"pid": [os.getpid()] * len(pdf), "det": [id(det)] * len(pdf)})
+
+    df = spark.range(40).repartition(4)  # 4 tasks, batches of 4 rows: 10 batches over 2 workers
+    rows = df.mapInPandas(probe, "pid LONG, det LONG").collect()
+    by_pid: dict[int, set[int]] = {}
+    for r in rows:
+        by_pid.setdefault(r["pid"], set()).add(r["det"])
+    assert len(rows) == 40 and 1 <= len(by_pid) <= 2
+    assert all(len(d) == 1 for d in by_pid.values())
