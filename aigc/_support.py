@@ -44,14 +44,7 @@ MIN_SHARE = 0.01  # a script / format seen in fewer calibration items than this 
 _LO, _HI = 1.0, 99.0
 
 
-def _num(v: Any) -> float | None:
-    if v is None or isinstance(v, bool):
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
+_num = _support_score._num  # one reading of a meta value as a finite number, or None
 
 
 def _range(values: Sequence[float], integer: bool) -> dict[str, float] | None:
