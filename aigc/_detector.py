@@ -120,7 +120,11 @@ class Detector:
         batch_size: int = 32,
         max_tokens: int = 16384,
         workers: int | None = None,
+        session: Any = None,
     ) -> None:
+        """``session``: an object with ONNX Runtime's ``InferenceSession`` interface (``run``, ``get_inputs``,
+        ``get_outputs``, ``get_providers``) to run the model instead of a local one (e.g. a Triton client);
+        everything else (preprocessing, calibration, thresholds) stays this class's."""
         spec = bundle.spec
         variants = spec["model"]["variants"]
         if variant not in variants:
@@ -135,7 +139,8 @@ class Detector:
         self.batch_size = batch_size
         self.max_tokens = max_tokens
         self.threads = threads
-        self.session = create_session(bundle.path(variants[variant]), providers, threads, allow_fallback)
+        self.session = session if session is not None else create_session(
+            bundle.path(variants[variant]), providers, threads, allow_fallback)
         self.providers: list[str] = list(self.session.get_providers())
         self._check_graph()
         self._input_names = [x["name"] for x in spec["model"]["inputs"]]

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from aigc import _calibration, _overlap, _support, _thresholds
+from aigc import _calibration, _drift, _overlap, _support, _thresholds
 from aigc._bundle import write_bundle, zip_bundle
 from aigc.metrics import auroc
 
@@ -291,6 +291,7 @@ def _build_in(
     spec["calibration"] = cal
     spec["thresholds"] = _fit_thresholds(p, yy, scored, opt, worst_groups)
     spec.update(_fit_group_thresholds(p, yy, scored, opt, groups))
+    spec["score_histogram"] = _drift.score_histogram(p, yy)  # live drift is measured against it (aigc serve)
     spec["support"] = _support.compute_support(scored.kept(scored.metas), run.modality)
     spec["data_hashes"] = _overlap.write_data_hashes(tmp, items, opt.training_items, run.modality)
     spec["metrics"] = _split_metrics(scored, yy, par)

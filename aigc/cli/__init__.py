@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "eval": ("aigc.report.cli", "evaluate bundles on labelled data and write a report", False),
     "calibrate": ("aigc.cli._calibrate", "re-threshold a bundle on your own (human) data into a new bundle", False),
     "provenance": ("aigc.cli._provenance", "show what image files declare about their origin (C2PA, IPTC, EXIF, PNG)", False),
+    "serve": ("aigc.serve.cli", "serve bundles over HTTP (the serve extra)", False),
+    "export-triton": ("aigc.triton", "write a Triton Inference Server model repository for a bundle", False),
     "train": ("training.cli", "train a detector from a config", True),
     "list-models": ("training.cli_list", "list the registered model names", True),
     "export": ("export.cli", "export a trained run to a calibrated bundle", True),
