@@ -1,0 +1,128 @@
+"""aigc export-triton: config.pbtxt parses as Triton's ModelConfig protobuf, and the written client's
+pre- and post-processing around ONNX Runtime (and through a Triton client stand-in) equals `aigc score`."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from aigc.cli import main
+
+TEXTS = ["the cat sat on the mat", "moreover delve tapestry furthermore " * 5, "a dog ran in the park", "tapestry"]
+
+
+def _client(model_dir: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(f"client_{model_dir.name}", model_dir / "aigc_triton_client.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _parse(text: str) -> Any:
+    pb = pytest.importorskip("tritonclient.grpc.model_config_pb2")
+    from google.protobuf import text_format
+
+    return text_format.Parse(text, pb.ModelConfig())
+
+
+def _cli_scores(bundle: Path, inputs: Path, tmp: Path) -> list[dict[str, Any]]:
+    out = tmp / "cli.jsonl"
+    assert main(["score", str(bundle), str(inputs), "--out", str(out), "--no-progress", "--overwrite"]) == 0
+    return [json.loads(x) for x in out.read_text().splitlines()]
+
+
+def test_text_repository(tiny_text_bundle: Path, tmp_path: Path) -> None:
+    assert main(["export-triton", str(tiny_text_bundle), "--out", str(tmp_path / "repo"), "--max-batch", "8", "--kind", "cpu"]) == 0
+    d = tmp_path / "repo" / "tiny-text"
+    assert sorted(p.name for p in d.iterdir()) == ["1", "aigc_triton_client.py", "bundle.json", "config.pbtxt", "tokenizer.json"]
+    cfg = _parse((d / "config.pbtxt").read_text())
+    assert cfg.name == "tiny-text" and cfg.backend == "onnxruntime" and cfg.max_batch_size == 8
+    assert [(i.name, list(i.dims)) for i in cfg.input] == [("input_ids", [-1]), ("attention_mask", [-1])]
+    assert cfg.input[0].data_type == 9  # TYPE_INT64
+    assert [(o.name, list(o.dims)) for o in cfg.output] == [("logits", [2])]
+    assert cfg.dynamic_batching.max_queue_delay_microseconds == 2000 and cfg.instance_group[0].kind == 2  # KIND_CPU
+    # the client around ONNX Runtime == aigc score
+    import onnxruntime as ort
+
+    client = _client(d)
+    assert client.MAX_BATCH_SIZE == 8 and client.MODEL_NAME == "tiny-text"
+    det = client.load(session=ort.InferenceSession(str(d / "1" / "model.onnx"), providers=["CPUExecutionProvider"]))
+    got = [r.to_dict() for r in det.score(TEXTS, threshold="fpr@5%")]
+    src = tmp_path / "texts.jsonl"
+    src.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS))
+    out = tmp_path / "cli.jsonl"
+    assert main(["score", str(tiny_text_bundle), str(src), "--out", str(out), "--threshold", "fpr@5%", "--no-progress"]) == 0
+    ref = [json.loads(x) for x in out.read_text().splitlines()]
+    np.testing.assert_allclose([g["probability"] for g in got], [r["probability"] for r in ref], atol=1e-6)
+    assert [g["label"] for g in got] == [r["label"] for r in ref]
+
+
+class _FakeTriton:
+    """Stands in for tritonclient.http.InferenceServerClient: runs the request's tensors through ORT."""
+
+    def __init__(self, model: Path) -> None:
+        import onnxruntime as ort
+
+        self.sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+        self.calls: list[tuple[str, list[int]]] = []
+
+    def infer(self, model_name: str, inputs: list[Any], outputs: list[Any]) -> Any:
+        feeds = {}
+        for x in inputs:
+            raw = x._get_binary_data() if x._get_binary_data() is not None else None
+            dtype = {"FP32": np.float32, "INT64": np.int64}[x.datatype()]
+            feeds[x.name()] = np.frombuffer(raw, dtype=dtype).reshape(x.shape())
+            self.calls.append((model_name, list(x.shape())))
+        names = [o.name() for o in outputs]
+        res = dict(zip(names, self.sess.run(names, feeds), strict=True))
+
+        class R:
+            def as_numpy(self, n: str) -> np.ndarray:
+                return res[n]
+
+        return R()
+
+
+def test_image_repository_through_a_triton_client(tiny_image_bundle: Path, tmp_path: Path) -> None:
+    pytest.importorskip("tritonclient.http")
+    from _serve_helpers import png_bytes
+
+    assert main(["export-triton", str(tiny_image_bundle), "--out", str(tmp_path / "repo"), "--name", "img"]) == 0
+    assert main(["export-triton", str(tiny_image_bundle), "--out", str(tmp_path / "repo"), "--name", "img"]) == 2  # no overwrite
+    d = tmp_path / "repo" / "img"
+    cfg = _parse((d / "config.pbtxt").read_text())
+    assert [(i.name, list(i.dims)) for i in cfg.input] == [("pixel_values", [3, 32, 32])] and cfg.input[0].data_type == 11  # FP32
+    assert not cfg.instance_group  # --kind auto leaves the choice to Triton
+    paths = []
+    for k, (w, h) in enumerate([(40, 40), (64, 48), (20, 30)]):
+        p = tmp_path / f"i{k}.png"
+        p.write_bytes(png_bytes(w, h, seed=k))
+        paths.append(str(p))
+    client = _client(d)
+    fake = _FakeTriton(d / "1" / "model.onnx")
+    det = client.load(session=client.TritonSession(json.loads((d / "bundle.json").read_text()), model_name="img", client=fake))
+    got = [r.to_dict() for r in det.score(paths)]
+    assert fake.calls and fake.calls[0] == ("img", [3, 3, 32, 32])
+    lst = tmp_path / "list.txt"
+    lst.write_text("\n".join(paths) + "\n")
+    ref = _cli_scores(tiny_image_bundle, lst, tmp_path)
+    np.testing.assert_allclose([g["probability"] for g in got], [r["probability"] for r in ref], atol=1e-6)
+    assert [g["label"] for g in got] == [r["label"] for r in ref]
+
+
+def test_client_refuses_a_changed_model(tiny_text_bundle: Path, tmp_path: Path) -> None:
+    from aigc import BundleError
+
+    main(["export-triton", str(tiny_text_bundle), "--out", str(tmp_path / "repo")])
+    d = tmp_path / "repo" / "tiny-text"
+    (d / "1" / "model.onnx").write_bytes((d / "1" / "model.onnx").read_bytes() + b"\0")
+    with pytest.raises(BundleError, match="model.onnx"):
+        _client(d).open_model_bundle(d)
