@@ -370,3 +370,12 @@ def test_eval_reads_a_shadow_log_joined_with_labels(tiny_text_bundle: Path, tmp_
     assert m["comparison"]["deltas"]["auroc"]["delta"] == pytest.approx(0.0, abs=1e-12)
     assert m["score_correlation"] > 0.9 and set(m["agreement"]) == {"fpr@1%", "fpr@5%", "balanced"}
     assert "Shadow comparison" in (rep / "summary.md").read_text()
+
+
+def test_a_bundle_without_fpr_1pct_serves_at_its_own_default(tmp_path: Path) -> None:
+    from _bundles import THRESHOLDS, build_bundle
+
+    b = build_bundle(tmp_path / "img", "image", {"thresholds": {"balanced": THRESHOLDS["balanced"]}})
+    with serve_in_thread(ServeConfig(bundles={"img": str(b)})) as (url, _):
+        r = httpx.post(f"{url}/v1/score/img", json={"items": [b64(png_bytes())]})
+    assert r.status_code == 200 and r.json()["items"][0]["threshold_name"] == "balanced"

@@ -56,13 +56,13 @@ def _load(path: str, cfg: ServeConfig) -> tuple[Detector, str]:
 def _warm(det: Detector) -> None:
     """One item through the whole path, so that the first request does not pay for ORT's first run."""
     if det.modality == "text":
-        det.score(["warm up the model with one short text"])
+        det.score(["warm up the model with one short text"], det.default_threshold)
         return
     from PIL import Image
 
     buf = io.BytesIO()
     Image.new("RGB", (64, 64), (127, 127, 127)).save(buf, "PNG")
-    det.score([buf.getvalue()])
+    det.score([buf.getvalue()], det.default_threshold)
 
 
 def _on_scored(state: State, served_name: str) -> Any:
