@@ -78,3 +78,21 @@ def test_schemathesis_finds_no_server_error(tiny_text_bundle: Path, tiny_image_b
     tail = (r.stdout + r.stderr)[-3000:]
     assert r.returncode == 0, tail
     assert "not_a_server_error" in tail or "passed" in tail.lower()
+
+
+def test_import_aigc_stays_light_and_the_service_is_torch_free(tiny_text_bundle: Path) -> None:
+    code = (
+        "import sys\n"
+        "import aigc, aigc.serve, aigc.triton\n"
+        "light = sorted(m for m in sys.modules if m.split('.')[0] in ('fastapi', 'uvicorn', 'prometheus_client', 'starlette'))\n"
+        "from aigc.serve.app import create_app, load_state\n"
+        "from aigc.serve import ServeConfig\n"
+        "from aigc.serve.metrics import Metrics\n"
+        f"cfg = ServeConfig(bundles={{'t': {str(tiny_text_bundle)!r}}})\n"
+        "create_app(cfg, load_state(cfg, Metrics()))\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'timm', 'datasets'))\n"
+        "print('LIGHT', light, 'HEAVY', heavy)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert "LIGHT [] HEAVY []" in r.stdout, r.stdout + r.stderr

@@ -219,18 +219,18 @@ class Batcher:
         for thr, idx in by_thr.items():
             scored = self.detector.score([prepared[k][0] for k in idx], threshold=thr, groups=[flat[k][1].group for k in idx])
             n_model += len(idx)
-            for k, r in zip(idx, scored, strict=True):
-                results[k] = r
+            for k, res in zip(idx, scored, strict=True):
+                results[k] = res
         if n_model:
             self.metrics.batch_size.labels(bundle=self.name).observe(n_model)
         out_flat: list[Scored] = []
         for k, (job, _) in enumerate(flat):
             payload, sha, err = prepared[k]
-            r = results[k]
-            if r is None:  # refused before the model: a Result like the runtime's failed items
+            got = results[k]
+            if got is None:  # refused before the model: a Result like the runtime's failed items
                 name, value = self.detector.resolve_threshold(job.threshold, flat[k][1].group)
-                r = Result(float("nan"), None, name, value, err)
-            out_flat.append(Scored(r, sha, payload))
+                got = Result(float("nan"), None, name, value, err)
+            out_flat.append(Scored(got, sha, payload))
         n_err = sum(s.result.error is not None for s in out_flat)
         self.metrics.items.labels(bundle=self.name, status="ok").inc(len(out_flat) - n_err)
         if n_err:
