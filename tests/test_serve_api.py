@@ -140,6 +140,18 @@ def test_request_limits(server: Any, what: str, kwargs: dict[str, Any], status: 
     _no_leak(r.text)
 
 
+def test_multipart_texts_and_invalid_utf8_file(server: Any) -> None:
+    url, _ = server
+    r = httpx.post(f"{url}/v1/score/text", files=[("items", ("a.txt", b"the cat sat", "text/plain")),
+                                                 ("items", ("b.txt", b"moreover delve", "text/plain"))])  # fmt: skip
+    j = httpx.post(f"{url}/v1/score/text", json={"items": ["the cat sat", "moreover delve"]}).json()
+    assert r.status_code == 200 and [i["probability"] for i in r.json()["items"]] == [i["probability"] for i in j["items"]]
+    r = httpx.post(f"{url}/v1/score/text", files=[("items", ("a.txt", b"\xff\xfe the cat", "text/plain"))])
+    assert r.status_code == 400 and r.json()["kind"] == "invalid_utf8"
+    r = httpx.post(f"{url}/v1/score/text", content=b"--x\r\nbroken", headers={"content-type": "multipart/form-data; boundary=x"})
+    assert r.status_code in (400, 422) and "Traceback" not in r.text
+
+
 def test_unknown_bundle_and_streamed_oversized_body(server: Any) -> None:
     url, _ = server
     r = httpx.post(f"{url}/v1/score/nope", json={"items": ["a"]})
@@ -189,26 +201,38 @@ def test_auth(tiny_text_bundle: Path) -> None:
         assert httpx.get(f"{url}/healthz").status_code == 200 and httpx.get(f"{url}/readyz").status_code == 200
 
 
-def _slow(state: Any, name: str, seconds: float) -> None:
+def _slow(state: Any, name: str, seconds: float) -> threading.Event:
+    """Slow the bundle's model calls down; the event is set once the first call has started."""
     det = state.bundles[name].detector
     orig = det.score
+    entered = threading.Event()
 
     def score(*a: Any, **k: Any) -> Any:
+        entered.set()
         time.sleep(seconds)
         return orig(*a, **k)
 
     det.score = score
+    return entered
+
+
+def _until(cond: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
 
 
 def test_queue_full_is_503_with_retry_after(tiny_text_bundle: Path) -> None:
     cfg = ServeConfig(bundles={"text": str(tiny_text_bundle)}, max_items=4, max_queue=4, retry_after_s=2)
     with serve_in_thread(cfg) as (url, state):
-        _slow(state, "text", 0.8)
+        entered = _slow(state, "text", 0.8)
+        batcher = state.bundles["text"].batcher
         with ThreadPoolExecutor(2) as ex:
             first = ex.submit(httpx.post, f"{url}/v1/score/text", json={"items": ["the cat"] * 4}, timeout=30)
-            time.sleep(0.3)  # the first is in the model; the second fills the queue
+            assert entered.wait(20)  # the first is in the model
             second = ex.submit(httpx.post, f"{url}/v1/score/text", json={"items": ["a dog"] * 4}, timeout=30)
-            time.sleep(0.3)
+            _until(lambda: batcher.queued == 4)  # the second fills the queue
             r = httpx.post(f"{url}/v1/score/text", json={"items": ["the mat"]})
             assert r.status_code == 503 and r.headers["retry-after"] == "2" and r.json()["kind"] == "queue_full"
             assert first.result().status_code == 200 and second.result().status_code == 200

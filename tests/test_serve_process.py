@@ -30,11 +30,20 @@ def token_file(tmp_path: Path) -> Path:
     return p
 
 
+def _accepted(url: str, auth: dict[str, str]) -> float:
+    """Text items queued plus scored, read from /metrics."""
+    n = 0.0
+    for line in httpx.get(f"{url}/metrics", headers=auth).text.splitlines():
+        if line.startswith(('aigc_queue_depth{bundle="text"}', 'aigc_items_total{bundle="text",status="ok"}')):
+            n += float(line.split()[-1])
+    return n
+
+
 @pytest.mark.slow
 def test_sigterm_answers_every_request_in_flight(tiny_text_bundle: Path, tiny_image_bundle: Path, token_file: Path) -> None:
     auth = {"Authorization": f"Bearer {TOKEN}"}
     with serve_subprocess([f"text={tiny_text_bundle}", f"image={tiny_image_bundle}", "--token-file", str(token_file),
-                           "--no-batching"], slow_s=0.3) as (url, proc):  # fmt: skip
+                           "--no-batching"], slow_s=0.5) as (url, proc):  # fmt: skip
         assert httpx.get(f"{url}/healthz").status_code == 200
         assert httpx.post(f"{url}/v1/score/text", json={"items": ["the cat"]}).status_code == 401
         r = httpx.post(f"{url}/v1/score/image", json={"items": [b64(png_bytes())]}, headers=auth, timeout=30)
@@ -42,9 +51,14 @@ def test_sigterm_answers_every_request_in_flight(tiny_text_bundle: Path, tiny_im
         with ThreadPoolExecutor(6) as ex:
             futs = [ex.submit(httpx.post, f"{url}/v1/score/text", json={"items": [f"the cat {k}"]}, headers=auth, timeout=60)
                     for k in range(6)]  # fmt: skip
-            time.sleep(0.6)  # all six accepted; at 0.3 s each, most are still queued
+            deadline = time.monotonic() + 30
+            while _accepted(url, auth) < 5:  # all six accepted (one in the model, the rest queued or done)
+                assert time.monotonic() < deadline, "the six requests did not arrive"
+                time.sleep(0.02)
             proc.send_signal(signal.SIGTERM)
+            in_flight = sum(not f.done() for f in futs)
             answers = [f.result() for f in futs]
+        assert in_flight >= 3  # at 0.5 s per request, most were still waiting when the signal came
         assert [a.status_code for a in answers] == [200] * 6
         assert proc.wait(60) == 0
         out = proc.stdout.read() if proc.stdout else ""
