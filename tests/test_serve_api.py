@@ -403,3 +403,18 @@ def test_a_bundle_without_fpr_1pct_serves_at_its_own_default(tmp_path: Path) -> 
     with serve_in_thread(ServeConfig(bundles={"img": str(b)})) as (url, _):
         r = httpx.post(f"{url}/v1/score/img", json={"items": [b64(png_bytes())]})
     assert r.status_code == 200 and r.json()["items"][0]["threshold_name"] == "balanced"
+
+
+def test_per_item_group_selects_the_group_threshold(tmp_path: Path) -> None:
+    from _bundles import THRESHOLDS, build_bundle
+
+    news = {**THRESHOLDS["fpr@1%"], "value": 0.3}
+    b = build_bundle(tmp_path / "t", "text", {"group_thresholds": {"column": "domain", "groups": {"news": {"fpr@1%": news}}}})
+    with serve_in_thread(ServeConfig(bundles={"t": str(b)})) as (url, _):
+        r = httpx.post(f"{url}/v1/score/t", json={"items": ["the cat sat", "the cat sat", "the cat sat"],
+                                                  "groups": ["news", None, "blogs"]}).json()  # fmt: skip
+        bad = httpx.post(f"{url}/v1/score/t", json={"items": ["a", "b"], "groups": ["news"]})
+    names = [it["threshold_name"] for it in r["items"]]
+    assert names == ["fpr@1%[domain=news]", "fpr@1%", "fpr@1%"] and r["items"][0]["threshold"] == 0.3
+    assert len({it["probability"] for it in r["items"]}) == 1
+    assert bad.status_code == 422 and "groups" in bad.json()["error"]
