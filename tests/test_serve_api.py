@@ -394,6 +394,8 @@ def test_eval_reads_a_shadow_log_joined_with_labels(tiny_text_bundle: Path, tmp_
     assert m["comparison"]["deltas"]["auroc"]["delta"] == pytest.approx(0.0, abs=1e-12)
     assert m["score_correlation"] > 0.9 and set(m["agreement"]) == {"fpr@1%", "fpr@5%", "balanced"}
     assert "Shadow comparison" in (rep / "summary.md").read_text()
+    assert main(["eval", "--shadow-log", str(log), str(labels), "--report", str(rep)]) == 2  # nothing overwritten
+    assert main(["eval", "--shadow-log", str(log), str(labels), "--report", str(rep), "--bootstrap", "0", "--overwrite"]) == 0
 
 
 def test_a_bundle_without_fpr_1pct_serves_at_its_own_default(tmp_path: Path) -> None:

@@ -149,6 +149,11 @@ def run_shadow_eval(args: argparse.Namespace) -> int:
         print("aigc eval: with --shadow-log give exactly one labels JSONL: aigc eval --shadow-log LOG LABELS.jsonl --report DIR",
               file=sys.stderr)  # fmt: skip
         return 2
+    rep = Path(args.report)
+    if rep.exists() and (not rep.is_dir() or (any(rep.iterdir()) and not getattr(args, "overwrite", False))):
+        print(f"aigc eval: --report {rep}: the folder exists and is not empty (or is a file); pass --overwrite to replace "
+              "its report files", file=sys.stderr)  # fmt: skip
+        return 2
     try:
         rows, skipped = read_score_log(args.shadow_log)
         labels, problems = read_labels(args.paths[0])
