@@ -201,10 +201,11 @@ def start_server(bundles: dict[str, Path], threads: int, max_batch: int, max_wai
 
 
 async def _load(url: str, bodies: list[bytes], concurrency: int, n: int, max_s: float,
-                direct: Any = None) -> dict[str, Any]:  # fmt: skip
+                direct: Any = None, batches: Any = None) -> dict[str, Any]:  # fmt: skip
     """``n`` one-item requests from ``concurrency`` workers (stops after ``max_s``). With ``direct`` (a
     function of the request index) and concurrency 1, each request is followed by that direct call, timed
-    too: the pair runs under the same load."""
+    too: the pair runs under the same load. ``batches()`` (model batches, items) is read after the warm-up
+    requests and at the end, so that the mean batch counts only the timed requests."""
     import aiohttp
 
     lat: list[float] = []
@@ -216,6 +217,7 @@ async def _load(url: str, bodies: list[bytes], concurrency: int, n: int, max_s: 
         for b in bodies[:concurrency]:  # open the connections, warm the path
             async with s.post(url, data=b, headers=headers) as r:
                 await r.read()
+        b0 = batches() if batches else (0.0, 0.0)
         t0 = time.perf_counter()
         deadline = t0 + max_s
         busy = 0.0
@@ -242,7 +244,8 @@ async def _load(url: str, bodies: list[bytes], concurrency: int, n: int, max_s: 
 
         await asyncio.gather(*[worker() for _ in range(concurrency)])
         elapsed = time.perf_counter() - t0 - busy
-    return {"lat": lat, "direct": dlat, "failed": failed, "seconds": elapsed}
+        b1 = batches() if batches else (0.0, 0.0)
+    return {"lat": lat, "direct": dlat, "failed": failed, "seconds": elapsed, "batches": b1[0] - b0[0], "batched": b1[1] - b0[1]}
 
 
 def _batches(url: str, bundle: str) -> tuple[float, float]:
@@ -307,13 +310,15 @@ def main(argv: list[str] | None = None) -> int:
                 for c in levels:
                     n = args.requests or max(60, 8 * c) * (3 if m == "text" else 1)
                     per = max(c, n // args.chunks)
-                    b0 = _batches(url, m)
                     lat: list[float] = []
                     dlat: list[float] = []
-                    failed, svc_s, off_items, off_s, ones = 0, 0.0, 0, 0.0, []
+                    failed, svc_s, off_items, off_s, ones, nb, nbi = 0, 0.0, 0, 0.0, [], 0.0, 0.0
                     for _ in range(args.chunks):  # service and offline alternate, so both see the same load
                         direct = (lambda k, m=m, det=det: det.predict_proba([items[m][k % len(items[m])]])) if c == 1 else None
-                        r = asyncio.run(_load(f"{url}/v1/score/{m}", bodies, c, per, args.max_seconds / args.chunks, direct))
+                        r = asyncio.run(_load(f"{url}/v1/score/{m}", bodies, c, per, args.max_seconds / args.chunks, direct,
+                                              lambda m=m, url=url: _batches(url, m)))  # fmt: skip
+                        nb += r["batches"]
+                        nbi += r["batched"]
                         lat += r["lat"]
                         dlat += r["direct"]
                         failed += r["failed"]
@@ -322,13 +327,12 @@ def main(argv: list[str] | None = None) -> int:
                         off_items += len(subset[m])
                         off_s += len(subset[m]) / o["items_per_s"]
                         ones.append(o["one_item_ms"])
-                    b1 = _batches(url, m)
                     arr = np.array(lat) * 1000
                     row = {"bundle": m, "mode": mode, "concurrency": c, "requests": len(lat), "failed": failed,
                            "items_per_s": len(lat) / svc_s, "p50_ms": float(np.percentile(arr, 50)),
                            "p99_ms": float(np.percentile(arr, 99)), "offline_items_per_s": off_items / off_s,
                            "one_item_ms": 1000 * float(np.median(dlat)) if dlat else float(np.median(ones)),
-                           "mean_batch": (b1[1] - b0[1]) / max(1.0, b1[0] - b0[0])}  # fmt: skip
+                           "mean_batch": nbi / max(1.0, nb)}  # fmt: skip
                     row["ratio"] = row["items_per_s"] / row["offline_items_per_s"]
                     res["levels"].append(row)
                     print(f"{m:6s} {mode:12s} {c:4d} {row['items_per_s']:8.1f} {row['offline_items_per_s']:8.1f} {row['ratio']:6.2f} "

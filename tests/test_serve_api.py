@@ -420,3 +420,19 @@ def test_per_item_group_selects_the_group_threshold(tmp_path: Path) -> None:
     assert names == ["fpr@1%[domain=news]", "fpr@1%", "fpr@1%"] and r["items"][0]["threshold"] == 0.3
     assert len({it["probability"] for it in r["items"]}) == 1
     assert bad.status_code == 422 and "groups" in bad.json()["error"]
+
+
+def test_extra_result_fields_pass_through(server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A field that the runtime adds to Result.to_dict (e.g. an image's provenance) reaches the answer as is."""
+    from aigc import Result
+
+    orig = Result.to_dict
+
+    def to_dict(self: Result) -> dict[str, Any]:
+        return {**orig(self), "provenance": {"c2pa": None, "hints": ["x"], "score": np.float32(0.5), "nan": float("nan")}}
+
+    monkeypatch.setattr(Result, "to_dict", to_dict)
+    url, _ = server
+    r = httpx.post(f"{url}/v1/score/image", json={"items": [b64(png_bytes())]})
+    assert r.status_code == 200
+    assert r.json()["items"][0]["provenance"] == {"c2pa": None, "hints": ["x"], "score": 0.5, "nan": None}

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 from typing import Any
 
 from fastapi import Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -186,11 +188,37 @@ def add_routes(app: Any, holder: dict[str, Any]) -> None:
             if d.get("error"):
                 d["error"] = clean_message(str(d["error"]))
             items.append({"index": k, "item_sha256": x.sha256, **d})
-        return JSONResponse({
+        return _json({
             "bundle": s.name, "bundle_name": s.detector.spec.get("name"), "bundle_sha256": s.sha256,
             "modality": s.detector.modality, "variant": s.detector.variant, "n": len(items),
             "n_failed": sum(1 for i in items if i["error"]), "items": items,
         })  # fmt: skip
+
+
+def _default(o: Any) -> Any:
+    """numpy scalars and arrays, sets and other values a runtime result may carry, as JSON values."""
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    if isinstance(o, (set, frozenset, tuple)):
+        return list(o)
+    return str(o)
+
+
+def _finite(x: Any) -> Any:
+    """``x`` with NaN and infinities replaced by None (JSON has no NaN)."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_finite(v) for v in x]
+    return x
+
+
+def _json(body: dict[str, Any]) -> Response:
+    """The answer as JSON: whatever per-item fields the runtime's Result.to_dict gives pass through."""
+    data = json.dumps(_finite(body), ensure_ascii=False, allow_nan=False, default=_default, separators=(",", ":"))
+    return Response(data.encode("utf-8"), media_type="application/json")
 
 
 async def _parse(request: Any, modality: str, cfg: Any) -> Any:
