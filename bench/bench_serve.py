@@ -178,7 +178,8 @@ def _free_port() -> int:
 def start_server(bundles: dict[str, Path], threads: int, max_batch: int, max_wait_ms: float, batching: bool) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     cmd = [sys.executable, "-m", "aigc", "serve", *[f"{k}={v}" for k, v in bundles.items()], "--port", str(port),
-           "--threads", str(threads), "--max-batch", str(max_batch), "--max-wait-ms", str(max_wait_ms), "--max-queue", "8192"]  # fmt: skip
+           "--threads", str(threads), "--max-batch", str(max_batch), "--max-wait-ms", str(max_wait_ms), "--max-queue", "8192",
+           "--no-provenance"]  # fmt: skip  # the offline path reads no provenance either
     if not batching:
         cmd.append("--no-batching")
     env = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -90,6 +90,9 @@ def test_image_scores_equal_aigc_score_json_and_multipart(server: Any, tiny_imag
     assert [it["probability"] for it in m["items"]] == [c["probability"] for c in cli]
     assert all(it["threshold_name"] == "balanced" for it in m["items"])
     assert j["items"][3]["meta"]["format"] == "JPEG"
+    # the runtime's provenance part, as aigc score writes it for images, passes through unchanged
+    assert [it.get("provenance") for it in j["items"]] == [c.get("provenance") for c in cli]
+    assert all(isinstance(it.get("provenance"), dict) for it in j["items"])
 
 
 def test_every_read_route(server: Any) -> None:

@@ -68,6 +68,7 @@ class _Job:
 class Batcher:
     """Merges the items of concurrent requests for one bundle into model batches (see the module doc).
 
+    ``provenance``: image items also get the runtime's provenance part (``Detector.score(provenance=True)``).
     ``on_scored(scored, thresholds, groups)`` is called in the scoring thread after each batch (drift,
     shadow, score log); it must not raise (errors are logged).
     """
@@ -84,6 +85,7 @@ class Batcher:
         max_image_pixels: int = 40_000_000,
         max_text_chars: int = 100_000,
         on_scored: Callable[[list[Scored], list[str | float], list[str | None]], None] | None = None,
+        provenance: bool = False,
     ) -> None:
         self.name = name
         self.detector = detector
@@ -95,6 +97,7 @@ class Batcher:
         self.max_image_pixels = max_image_pixels
         self.max_text_chars = max_text_chars
         self.on_scored = on_scored
+        self.provenance = provenance and detector.modality == "image"
         self.arriving = 0  # requests of this bundle whose body is still being read
         self._queue: deque[_Job] = deque()
         self._queued = 0
@@ -217,7 +220,8 @@ class Batcher:
         results: list[Result | None] = [None] * len(flat)
         n_model = 0
         for thr, idx in by_thr.items():
-            scored = self.detector.score([prepared[k][0] for k in idx], threshold=thr, groups=[flat[k][1].group for k in idx])
+            scored = self.detector.score([prepared[k][0] for k in idx], threshold=thr, groups=[flat[k][1].group for k in idx],
+                                         provenance=self.provenance)  # fmt: skip
             n_model += len(idx)
             for k, res in zip(idx, scored, strict=True):
                 results[k] = res

@@ -52,6 +52,7 @@ class ServeConfig:
     score_log_max_bytes: int = 100 * 1024 * 1024
     score_log_backups: int = 5
     log_content: bool = False
+    provenance: bool = True  # image items also get the runtime's provenance part (C2PA, IPTC, EXIF, PNG), as aigc score
 
     def check(self) -> None:
         """Raise ConfigError naming the first unusable setting."""
