@@ -270,6 +270,13 @@ def evaluate_set(rows: list[dict[str, Any]], x: np.ndarray) -> dict[str, Any]:
             res[name]["by_family"] = {f: _cell(yt[(yt == 0) | (fam_te == f)], s[(yt == 0) | (fam_te == f)], thr)
                                       for f in textsets.FAMILIES}
             res[name]["by_domain"] = {d: _cell(yt[dom_te == d], s[dom_te == d], thr) for d in sorted(set(dom_te))}
+            words = np.asarray([len(r["text"].split()) for r, m in zip(rows, te, strict=True) if m])
+            bins = {"<60 words": words < 60, "60-119 words": (words >= 60) & (words < 120), ">=120 words": words >= 120}
+            res[name]["by_length"] = {k: _cell(yt[b], s[b], thr) for k, b in bins.items() if b.any()}
+        if name in ("long", "glimpse-new"):
+            gen_te, yt = np.asarray([r["generator"] for r, m in zip(rows, te, strict=True) if m]), y[te]
+            res[name]["by_generator"] = {g: _cell(yt[(yt == 0) | (gen_te == g)], s[(yt == 0) | (gen_te == g)], thr)
+                                         for g in sorted(set(gen_te[yt == 1]))}
     older = np.asarray([r["set"] != "evobench" and not r["domain"].startswith("m4-") for r in rows])
     half = np.asarray([_half(r["group"]) for r in rows])
     for f in textsets.FAMILIES:
@@ -303,6 +310,9 @@ def print_table(table: dict[str, dict[str, Any]]) -> None:
         ec = res["evo-cross"]
         print("  evo-cross by family: " + "  ".join(f"{k}={_fmt(v)}" for k, v in ec["by_family"].items()))
         print("  evo-cross by domain: " + "  ".join(f"{k}={_fmt(v)}" for k, v in ec["by_domain"].items()))
+        print("  evo-cross by length: " + "  ".join(f"{k}={_fmt(v)}" for k, v in ec["by_length"].items()))
+        for split in ("long", "glimpse-new"):
+            print(f"  {split} by generator: " + "  ".join(f"{k}={_fmt(v)}" for k, v in res[split]["by_generator"].items()))
 
 
 def main(argv: list[str] | None = None) -> int:
