@@ -124,6 +124,7 @@ def make_int8(
         quantize_dynamic(
             str(src_for_q),
             str(dst),
+            nodes_to_exclude=_not_2d_weight_nodes(src_for_q, op_types),
             op_types_to_quantize=list(op_types),
             per_channel=per_channel,
             weight_type=QuantType.QInt8,
@@ -141,6 +142,17 @@ def make_int8(
 
         consolidate(dst, True)
     return dst
+
+
+def _not_2d_weight_nodes(path: Path, op_types: tuple[str, ...]) -> list[str]:
+    """``op_types`` nodes whose constant weight is not a matrix (a linear head ``z @ w`` with ``w`` of
+    shape (F,)): per-channel int8 gives them a zero point that ONNX Runtime refuses, so they stay fp32."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    ranks = {i.name: len(i.dims) for i in model.graph.initializer}
+    return [n.name for n in model.graph.node
+            if n.op_type in op_types and len(n.input) > 1 and ranks.get(n.input[1], 2) != 2]
 
 
 def _fp16_with_onnx(model: object) -> object:
