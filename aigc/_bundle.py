@@ -113,6 +113,9 @@ def validate_spec(spec: Any) -> None:
             raise BundleError(f"{where}: found {io_!r}, expected {{name: str, rank: int}}")
     if not outputs:
         raise BundleError("model.outputs: found an empty list, expected at least one output")
+    lpt = model.get("logits_per_token")
+    if lpt is not None and (not isinstance(lpt, int) or isinstance(lpt, bool) or lpt < 1):
+        raise BundleError(f"model.logits_per_token: found {lpt!r}, expected a positive int (LM vocabulary x LMs)")
     kind = _need(model, "output_kind", "model.", str, "'logits' or 'score'")
     want_rank = {"logits": 2, "score": 1}.get(kind)
     if want_rank is None:

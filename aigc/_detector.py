@@ -24,6 +24,7 @@ from ._text import (
     batches_by_token_budget,
     dominant_script,
     encode_windows,
+    lm_token_budget,
     load_tokenizer,
     pad_windows,
     pool_scores,
@@ -138,6 +139,8 @@ class Detector:
         self.variant = variant
         self.batch_size = batch_size
         self.max_tokens = max_tokens
+        # tokens per text batch: max_tokens, lowered for an LM graph so its logits stay bounded
+        self._batch_tokens = lm_token_budget(max_tokens, spec["model"].get("logits_per_token"))
         self.threads = threads
         self.session = session if session is not None else create_session(
             bundle.path(variants[variant]), providers, threads, allow_fallback)
@@ -306,7 +309,7 @@ class Detector:
             remaining[i] += 1
         lengths = [len(w) for w in flat]
         use_tt = "token_type_ids" in self._input_names
-        for b in batches_by_token_budget(lengths, self.max_tokens, self.batch_size):
+        for b in batches_by_token_budget(lengths, self._batch_tokens, self.batch_size):
             ids, mask = pad_windows([flat[j] for j in b], spec.pad_id)
             feeds = {"input_ids": ids, "attention_mask": mask}
             if use_tt:

@@ -15,12 +15,14 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "LOGITS_BUDGET_BYTES",
     "ZERO_WIDTH",
     "TextSpec",
     "TextWindows",
     "batches_by_token_budget",
     "dominant_script",
     "encode_windows",
+    "lm_token_budget",
     "load_tokenizer",
     "normalize_text",
     "pool_scores",
@@ -45,6 +47,7 @@ class TextSpec:
     suffix_ids: tuple[int, ...] = ()
     pad_id: int = 0
     token_type_ids: bool = False
+    max_tokens: int | None = None  # tokens scored per text (its first ones); None: all (up to max_windows)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TextSpec:
@@ -59,7 +62,10 @@ class TextSpec:
             suffix_ids=tuple(int(x) for x in d.get("suffix_ids", ())),
             pad_id=int(d.get("pad_id", 0)),
             token_type_ids=bool(d.get("token_type_ids", False)),
+            max_tokens=None if d.get("max_tokens") is None else int(d["max_tokens"]),
         )
+        if spec.max_tokens is not None and spec.max_tokens < 1:
+            raise ValueError(f"preprocessing.max_tokens: found {spec.max_tokens}, expected >= 1 (or absent)")
         if spec.content_length < 1:
             raise ValueError(
                 f"preprocessing.max_length: found {spec.max_length}, expected more than the "
@@ -82,6 +88,7 @@ class TextSpec:
             "suffix_ids": list(self.suffix_ids),
             "pad_id": self.pad_id,
             "token_type_ids": self.token_type_ids,
+            **({"max_tokens": self.max_tokens} if self.max_tokens is not None else {}),
         }
 
     @property
@@ -145,9 +152,13 @@ def encode_windows(tokenizer: Any, texts: Sequence[str], spec: TextSpec) -> list
             if not ids:
                 out[i] = "text produced no tokens"
                 continue
+            n_tokens = len(ids)
+            warns: list[str] = []
+            if spec.max_tokens is not None and n_tokens > spec.max_tokens:
+                warns.append(f"text has {n_tokens} tokens: scored the first {spec.max_tokens} (max_tokens)")
+                ids = ids[: spec.max_tokens]
             starts = [0] if len(ids) <= c else list(range(0, len(ids) - c + step, step))
             starts = [s for s in starts if s < len(ids)]
-            warns: list[str] = []
             if len(starts) > spec.max_windows:
                 warns.append(
                     f"text has {len(ids)} tokens: scored the first {spec.max_windows} windows of {len(starts)} "
@@ -155,7 +166,7 @@ def encode_windows(tokenizer: Any, texts: Sequence[str], spec: TextSpec) -> list
                 )
                 starts = starts[: spec.max_windows]
             wins = [pre + ids[s : s + c] + suf for s in starts]
-            out[i] = TextWindows(wins, len(ids), warns)
+            out[i] = TextWindows(wins, n_tokens, warns)
     return [o if o is not None else "internal error: text not processed" for o in out]
 
 
@@ -178,6 +189,22 @@ def batches_by_token_budget(lengths: Sequence[int], max_tokens: int, max_batch: 
         longest = new_longest
     if batch:
         yield batch
+
+
+# A graph that scores with a language model holds its logits, (N, T, V) float32, and several tensors of
+# the same size (log-softmax, softmax, their products, rank comparisons: about 8 for zeroshot:features,
+# bench/export_memory.py); one batch's logits are kept within this many bytes.
+LOGITS_BUDGET_BYTES = 128 * 2**20
+
+
+def lm_token_budget(max_tokens: int, logits_per_token: int | None, budget_bytes: int = LOGITS_BUDGET_BYTES) -> int:
+    """Tokens per batch for a graph holding ``logits_per_token`` float32 logits per token (the LM
+    vocabulary, summed over the LMs of the graph; None: not an LM graph): ``max_tokens``, lowered so that
+    a batch's logits take at most ``budget_bytes`` (SmolLM2's 49,152 tokens: 682 tokens a batch;
+    Qwen2.5's 151,936: 220; a Qwen pair: 110). A window longer than that is still scored, alone."""
+    if not logits_per_token:
+        return max_tokens
+    return max(1, min(max_tokens, budget_bytes // (4 * int(logits_per_token))))
 
 
 def pad_windows(windows: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:

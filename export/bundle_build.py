@@ -29,10 +29,11 @@ from aigc import _calibration, _drift, _overlap, _support, _thresholds
 from aigc._bundle import write_bundle, zip_bundle
 from aigc.metrics import auroc
 
-from .bundle_spec import io_spec, provisional_spec
+from .bundle_spec import io_spec, logits_per_token, provisional_spec
 from .external import external_locations, use_external_data
 from .onnx_export import ExportError, export_image_model, export_text_model, param_bytes
-from .parity import ATOL, ParityReport, check_parity
+from .parity import ATOL, ParityReport
+from .split_scores import Scored, check_fp32_parity, item_meta, score_calibration_split, scores_from_run
 from .variants import VARIANT_FILES, make_variant
 
 __all__ = ["MAX_AUROC_DROP", "ExportRefused", "RunLike", "build_bundle", "item_meta"]
@@ -87,35 +88,8 @@ class BuildOptions:
     exporter: str = "auto"
     calibration_source: dict[str, Any] = field(default_factory=dict)
     training_items: Sequence[Any] | None = None  # hashed into data_hashes.json (eval warns on overlap)
-    external_data: str = "auto"  # auto|always|never: graph weights in <file>.data (auto: from 1 GiB of weights)
-
-
-def item_meta(item: Any, modality: str, tokenizer: Any = None, text_spec: Any = None) -> dict[str, Any]:
-    """Per-item facts for the support, the same fields ``Detector`` computes (text: n_tokens, n_chars,
-    script; image: width, height, format, jpeg_quality); ``{}`` for an item that cannot be read."""
-    if modality == "image":
-        from aigc._image import decode_image
-
-        try:
-            li = decode_image(item)
-        except Exception:
-            return {}
-        return {"width": li.width, "height": li.height, "format": li.format, "jpeg_quality": li.jpeg_quality}
-    from aigc._text import TextWindows, dominant_script, encode_windows
-
-    enc = encode_windows(tokenizer, [item], text_spec)[0]
-    if not isinstance(enc, TextWindows):
-        return {}
-    return {"n_tokens": enc.n_tokens, "n_chars": len(item), "script": dominant_script(item[:20000])}
-
-
-def _parity_indices(labels: np.ndarray, n: int) -> list[int]:
-    """Up to ``n`` items, half of each class where possible, in calibration order."""
-    h = np.flatnonzero(labels == 0)
-    a = np.flatnonzero(labels == 1)
-    take_a = min(len(a), max(n // 2, n - len(h)))
-    take_h = min(len(h), n - take_a)
-    return sorted([int(i) for i in h[:take_h]] + [int(i) for i in a[:take_a]])
+    external_data: str = "auto"  # auto|always|never: graph weights in <file>.data (auto: from 256 MiB of weights)
+    max_text_tokens: int | None = None  # text: tokens scored per text (its first ones), recorded as preprocessing.max_tokens
 
 
 def _prepare_out(out: Path, overwrite: bool) -> None:
@@ -247,24 +221,6 @@ def build_bundle(
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-@dataclass
-class _Scored:
-    """Raw fp32 scores of the calibration split and what goes with them (``ok``: finite scores)."""
-
-    raw: np.ndarray
-    ok: np.ndarray
-    metas: list[dict[str, Any]]
-    n_failed: int
-
-    @property
-    def s(self) -> np.ndarray:
-        return self.raw[self.ok]
-
-    def kept(self, values: Sequence[Any]) -> list[Any]:
-        """``values`` (one per calibration item) of the items that were scored."""
-        return [values[int(i)] for i in np.flatnonzero(self.ok)]
-
-
 def _build_in(
     run: RunLike,
     tmp: Path,
@@ -280,11 +236,11 @@ def _build_in(
 ) -> dict[str, Any]:
     spec = _export_graphs(run, tmp, opt, variants)
     write_bundle(tmp, spec, overwrite=True)  # provisional: raw scores through the runtime
-    par = _check_fp32_parity(run, tmp, items, y, opt, run_scores)
+    par = check_fp32_parity(run, tmp, items, y, opt, run_scores)
     if par.reference == "run predictions":  # the bundle reproduces the run's scores: each split scored once
-        scored = _scores_from_run(np.asarray(run_scores, dtype=np.float64), items, run.modality, tmp, spec)
+        scored = scores_from_run(np.asarray(run_scores, dtype=np.float64), items, run.modality, tmp, spec)
     else:
-        scored = _score_calibration_split(tmp, items, opt)
+        scored = score_calibration_split(tmp, items, opt)
     yy = y[scored.ok]
     cal = _fit_calibration(scored, yy, method, method_note, opt.force)
     p = _calibration.apply_calibration(scored.s, cal)
@@ -325,78 +281,22 @@ def _export_graphs(run: RunLike, tmp: Path, opt: BuildOptions, variants: list[st
             raise ExportError("a text run needs its tokenizer_file (tokenizer.json)")
         pre.setdefault("tokenizer", "tokenizer.json")
         shutil.copyfile(run.tokenizer_file, tmp / pre["tokenizer"])
+        if opt.max_text_tokens is not None:
+            pre["max_tokens"] = int(opt.max_text_tokens)
     for v in variants[1:]:
         make_variant(v, fp32, tmp, modality=modality, external_data=external)
     files = {v: VARIANT_FILES[v] for v in variants}
     spec = provisional_spec(run, opt.name, opt.labels, files, io, pre, exporter, opt.calibration_source)
+    lpt = logits_per_token(run.model)
+    if lpt:
+        spec["model"]["logits_per_token"] = lpt  # the runtime sizes LM batches by it (aigc._text.lm_token_budget)
     ext = {v: external_locations(tmp / f) for v, f in files.items()}
     if any(ext.values()):
         spec["model"]["external_data"] = {v: locs for v, locs in ext.items() if locs}
     return spec
 
 
-def _check_fp32_parity(run: RunLike, tmp: Path, items: Sequence[Any], y: np.ndarray, opt: BuildOptions,
-                       run_scores: Sequence[float] | np.ndarray | None = None) -> ParityReport:
-    """fp32 bundle vs torch on raw items of both classes (raises ParityError beyond ``opt.atol``).
-
-    With ``run_scores`` the torch side is first the run's stored scores of those items; when they agree
-    the report's ``reference`` is ``"run predictions"`` (the model is not run); when they do not (another
-    device, mixed precision, stale predictions) the torch model is run as without them."""
-    idx = _parity_indices(y, opt.n_parity)
-    args = (run.model, tmp, [items[i] for i in idx], run.preprocessing, run.input_names, run.output_kind,
-            run.tokenizer_file, "fp32", opt.atol, {"method": "none", "params": {}}, opt.threads)
-    if run_scores is not None:
-        ref = np.asarray(run_scores, dtype=np.float64)[idx]
-        par = check_parity(*args, raise_on_failure=False, reference=ref)
-        if par.ok:
-            log.info("parity fp32 vs the run's predictions: max |dP| = %.2g over %d items; reusing them",
-                     par.max_abs_diff, par.n)
-            return par
-        log.info("the run's predictions differ from the bundle (max |dP| = %.2g): checking parity with the "
-                 "torch model and scoring the calibration split through the bundle", par.max_abs_diff)
-    par = check_parity(*args)
-    log.info("parity fp32: max |dP| = %.2g over %d items", par.max_abs_diff, par.n)
-    return par
-
-
-def _scores_from_run(raw: np.ndarray, items: Sequence[Any], modality: str, tmp: Path, spec: dict[str, Any]
-                     ) -> _Scored:
-    """The run's stored scores as calibration scores, with each item's facts for the support (read, not
-    scored: the same fields the runtime computes)."""
-    tokenizer = text_spec = None
-    if modality == "text":
-        from aigc._text import TextSpec, load_tokenizer
-
-        text_spec = TextSpec.from_dict(spec["preprocessing"])
-        tokenizer = load_tokenizer(tmp / text_spec.tokenizer)
-    ok = np.isfinite(raw)
-    if ok.sum() == 0:
-        raise ExportError(f"none of the {len(items)} calibration items has a score in the run's predictions")
-    n_failed = int((~ok).sum())
-    if n_failed:
-        log.warning("%d of %d calibration items have no score in the run's predictions", n_failed, len(items))
-    metas = [item_meta(it, modality, tokenizer, text_spec) if k else {} for it, k in zip(items, ok, strict=True)]
-    return _Scored(raw, ok, metas, n_failed)
-
-
-def _score_calibration_split(tmp: Path, items: Sequence[Any], opt: BuildOptions) -> _Scored:
-    """Raw scores of the calibration items through the fp32 bundle, with the per-item facts of the same
-    pass (they feed the support); raises ExportError when none can be scored."""
-    from aigc import load
-
-    det = load(tmp, providers="cpu", threads=opt.threads, variant="fp32")
-    raw, errors, metas = det.raw_scores_with_meta(list(items))
-    ok = np.isfinite(raw)
-    n_failed = int((~ok).sum())
-    if n_failed:
-        first = next((e for e in errors if e), "NaN score")
-        log.warning("%d of %d calibration items could not be scored (first: %s)", n_failed, len(items), first)
-    if ok.sum() == 0:
-        raise ExportError(f"none of the {len(items)} calibration items could be scored ({errors[0] if errors else ''})")
-    return _Scored(raw, ok, metas, n_failed)
-
-
-def _fit_calibration(scored: _Scored, yy: np.ndarray, method: str, method_note: str | None, force: bool
+def _fit_calibration(scored: Scored, yy: np.ndarray, method: str, method_note: str | None, force: bool
                      ) -> dict[str, Any]:
     """The calibration record of bundle.json, fitted on the scored items, with its notes."""
     cal = _calibration.fit_calibration(scored.s, yy, method, force=force)
@@ -413,7 +313,7 @@ def _fit_calibration(scored: _Scored, yy: np.ndarray, method: str, method_note: 
     return cal
 
 
-def _fit_thresholds(p: np.ndarray, yy: np.ndarray, scored: _Scored, opt: BuildOptions,
+def _fit_thresholds(p: np.ndarray, yy: np.ndarray, scored: Scored, opt: BuildOptions,
                     worst_groups: Sequence[Any] | None) -> dict[str, Any]:
     """The named thresholds; with a worst-group column each ``fpr@X`` holds X on every group's humans."""
     if opt.worst_group_column and worst_groups is not None:
@@ -422,7 +322,7 @@ def _fit_thresholds(p: np.ndarray, yy: np.ndarray, scored: _Scored, opt: BuildOp
     return _thresholds.choose_thresholds(p, yy, targets=tuple(opt.targets))
 
 
-def _fit_group_thresholds(p: np.ndarray, yy: np.ndarray, scored: _Scored, opt: BuildOptions,
+def _fit_group_thresholds(p: np.ndarray, yy: np.ndarray, scored: Scored, opt: BuildOptions,
                           groups: Sequence[Any] | None) -> dict[str, Any]:
     """``{"group_thresholds": ...}`` when a group column is asked and some group has enough items, else ``{}``."""
     if not opt.group_column:
@@ -436,7 +336,7 @@ def _fit_group_thresholds(p: np.ndarray, yy: np.ndarray, scored: _Scored, opt: B
     return {}
 
 
-def _split_metrics(scored: _Scored, yy: np.ndarray, par: ParityReport) -> dict[str, Any]:
+def _split_metrics(scored: Scored, yy: np.ndarray, par: ParityReport) -> dict[str, Any]:
     """``metrics`` of bundle.json: the calibration split's counts and AUROC (``scored_by``: the fp32 bundle,
     or the run's predictions that the bundle reproduced on the parity sample), and the parity report."""
     return {
@@ -452,7 +352,7 @@ def _split_metrics(scored: _Scored, yy: np.ndarray, par: ParityReport) -> dict[s
     }
 
 
-def _evaluate_variants(tmp: Path, items: Sequence[Any], y: np.ndarray, scored: _Scored, p: np.ndarray,
+def _evaluate_variants(tmp: Path, items: Sequence[Any], y: np.ndarray, scored: Scored, p: np.ndarray,
                        cal: dict[str, Any], others: Sequence[str], opt: BuildOptions) -> dict[str, Any]:
     """Score the split with each variant besides fp32 and compare AUROC; raises ExportRefused for a
     variant that drops more than MAX_AUROC_DROP (or fails items fp32 scored) unless ``opt.force``."""

@@ -46,8 +46,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", default=None, help="bundle name shown by aigc info")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads for calibration scoring")
     p.add_argument("--limit", type=int, default=None, help="use only the first N calibration items")
+    p.add_argument("--max-text-tokens", type=int, default=None,
+                   help="text: score at most the first N tokens of each text (recorded in the bundle)")
     p.add_argument("--external-data", default="auto", choices=("auto", "always", "never"),
-                   help="ONNX weights in <graph>.data beside each graph (auto: from 1 GiB of weights; "
+                   help="ONNX weights in <graph>.data beside each graph (auto: from 256 MiB of weights; "
                         "graphs over 2 GB need it)")
     p.add_argument("--force", action="store_true", help="ship variants that lose accuracy; isotonic on few items")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -238,6 +240,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         calibration_source=source,
         external_data=args.external_data,
+        max_text_tokens=args.max_text_tokens,
     )
     try:
         path = build_bundle(loaded, out, items, labels, groups, opts, worst_groups=worst, run_scores=run_scores)

@@ -17,7 +17,7 @@ __all__ = ["EXTERNAL_DATA_MIN_BYTES", "SIZE_THRESHOLD", "consolidate", "data_fil
 
 log = logging.getLogger(__name__)
 
-EXTERNAL_DATA_MIN_BYTES = 1 << 30  # "auto": weights of 1 GiB and more go to external data
+EXTERNAL_DATA_MIN_BYTES = 256 << 20  # "auto": weights of 256 MiB and more go to external data (export memory)
 # initializers smaller than this stay inside the graph file (onnx's default): ONNX Runtime's shape
 # inference reads small constants (a Slice's starts, a Reshape's shape) only from the graph file
 SIZE_THRESHOLD = 1024

@@ -108,9 +108,9 @@ def test_zeroshot_train_and_export_score_each_split_once(tmp_path: Path, monkeyp
     assert spec["metrics"]["calibration_split"]["scored_by"] == "run predictions"
     assert spec["metrics"]["parity"]["reference"] == "run predictions"
     assert lm_count.calls == 0  # export ran the torch LM only to trace it
-    from export.bundle_build import _parity_indices
+    from export.split_scores import parity_indices
 
-    sample = _parity_indices(np.asarray([p["label"] for p in preds]), spec["metrics"]["parity"]["n"])
+    sample = parity_indices(np.asarray([p["label"] for p in preds]), spec["metrics"]["parity"]["n"])
     assert sum(onnx_items) == _n_windows(run, "dev", sample) < n_dev  # ONNX scored the parity sample only
     # the calibration equals a fit on scores the bundle computes itself
     from aigc import load
