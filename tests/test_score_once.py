@@ -140,7 +140,17 @@ def test_export_rescores_when_predictions_disagree(tmp_path: Path) -> None:
     labels = [i % 2 for i in range(len(texts))]
     run = FakeRun(model, "text", spec.to_dict(), tok_file, ["input_ids", "attention_mask"], "score")
     truth = zs.score_texts(model, tok, texts, spec)
-    out = build_bundle(run, tmp_path / "b", texts, labels, options=BuildOptions(targets=[0.2]),
+    # --max-text-tokens 5: the bundle records the cap and parity holds it on the torch side too
+    out = build_bundle(run, tmp_path / "b", texts, labels, options=BuildOptions(targets=[0.2], max_text_tokens=5),
                        run_scores=np.asarray(truth) + 1.0)
-    got = json.loads((out / "bundle.json").read_text())["metrics"]
+    spec_out = json.loads((out / "bundle.json").read_text())
+    got = spec_out["metrics"]
     assert got["parity"]["reference"] == "torch" and got["calibration_split"]["scored_by"] == "bundle fp32"
+    assert spec_out["preprocessing"]["max_tokens"] == 5
+    from aigc import load
+    from aigc._text import TextSpec
+
+    capped = TextSpec.from_dict({**spec.to_dict(), "max_tokens": 5})
+    raw, _ = load(out, providers="cpu").raw_scores(texts)
+    np.testing.assert_allclose(raw, zs.score_texts(model, tok, texts, capped), rtol=1e-4, atol=1e-4)
+    assert not np.allclose(raw, truth, atol=1e-3)  # the cap changed what was scored
