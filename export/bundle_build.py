@@ -29,7 +29,7 @@ from aigc import _calibration, _drift, _overlap, _support, _thresholds
 from aigc._bundle import write_bundle, zip_bundle
 from aigc.metrics import auroc
 
-from .bundle_spec import io_spec, logits_per_token, provisional_spec
+from .bundle_spec import io_spec, provisional_spec
 from .external import external_locations, use_external_data
 from .onnx_export import ExportError, export_image_model, export_text_model, param_bytes
 from .parity import ATOL, ParityReport
@@ -287,6 +287,8 @@ def _export_graphs(run: RunLike, tmp: Path, opt: BuildOptions, variants: list[st
         make_variant(v, fp32, tmp, modality=modality, external_data=external)
     files = {v: VARIANT_FILES[v] for v in variants}
     spec = provisional_spec(run, opt.name, opt.labels, files, io, pre, exporter, opt.calibration_source)
+    from training.evaluate import logits_per_token
+
     lpt = logits_per_token(run.model)
     if lpt:
         spec["model"]["logits_per_token"] = lpt  # the runtime sizes LM batches by it (aigc._text.lm_token_budget)

@@ -9,7 +9,7 @@ import platform
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["io_spec", "logits_per_token", "packages", "provisional_spec"]
+__all__ = ["io_spec", "packages", "provisional_spec"]
 
 
 def packages() -> dict[str, str]:
@@ -81,16 +81,3 @@ def provisional_spec(
             "calibration_data": calibration_source,
         },
     }
-
-
-def logits_per_token(model: Any) -> int | None:
-    """Float32 logits per token that the graph of ``model`` holds: the output vocabulary of each causal
-    LM inside it, summed (Binoculars: two); None for a model without a causal LM."""
-    total = 0
-    for m in model.modules():
-        if not type(m).__name__.endswith("ForCausalLM"):
-            continue
-        head = m.get_output_embeddings() if hasattr(m, "get_output_embeddings") else None
-        width = getattr(head, "out_features", None) or getattr(getattr(m, "config", None), "vocab_size", 0)
-        total += int(width or 0)
-    return total or None

@@ -29,12 +29,14 @@ class _Counter:
     def __init__(self) -> None:
         self.calls = 0
         self.windows = 0
+        self.shapes: list[tuple[int, ...]] = []
 
     def wrap(self, forward: Any) -> Any:
         def counted(lm: Any, input_ids: Any = None, *a: Any, **kw: Any) -> Any:
             if _is_real(input_ids):
                 self.calls += 1
                 self.windows += int(input_ids.shape[0])
+                self.shapes.append(tuple(input_ids.shape))
             return forward(lm, input_ids, *a, **kw)
 
         return counted
@@ -86,7 +88,13 @@ def test_zeroshot_train_and_export_score_each_split_once(tmp_path: Path, monkeyp
 
     lm_count = _Counter()
     monkeypatch.setattr(LlamaForCausalLM, "forward", lm_count.wrap(LlamaForCausalLM.forward))
+    # training sizes LM eval batches by tokens x vocabulary as the runtime does; here a 32-token budget
+    import training.run as tr
+    from aigc._text import lm_token_budget
+
+    monkeypatch.setattr(tr, "lm_token_budget", lambda m, lpt: lm_token_budget(m, lpt, budget_bytes=4 * lpt * 32))
     assert aigc_main(["train", str(cfg_path), "--out", str(run)]) == 0
+    assert all(n * t <= 32 for n, t in lm_count.shapes) and max(n for n, _ in lm_count.shapes) >= 2
     n_dev, n_test = _n_windows(run, "dev"), _n_windows(run, "test")
     assert n_dev > 16 and n_test > 0
     assert lm_count.windows == n_dev + n_test  # dev once (evaluate; _finish reuses it), test once

@@ -24,7 +24,7 @@ from aigc.metrics import average_precision as _average_precision
 from training.context import Context, autocast, gather
 from training.transforms import eval_crops
 
-__all__ = ["detection_metrics", "evaluate", "score_rows", "sliced_auroc", "window_outputs"]
+__all__ = ["detection_metrics", "evaluate", "logits_per_token", "score_rows", "sliced_auroc", "window_outputs"]
 
 log = logging.getLogger(__name__)
 
@@ -166,3 +166,16 @@ def evaluate(model: nn.Module, rows: list[dict[str, Any]], ctx: Context) -> tupl
     y = np.asarray([r["label"] for r in rows])
     m: dict[str, Any] = detection_metrics(y, scores)
     return m, scores
+
+
+def logits_per_token(model: Any) -> int | None:
+    """Float32 logits per token that the graph of ``model`` holds: the output vocabulary of each causal
+    LM inside it, summed (Binoculars: two); None for a model without a causal LM."""
+    total = 0
+    for m in model.modules():
+        if not type(m).__name__.endswith("ForCausalLM"):
+            continue
+        head = m.get_output_embeddings() if hasattr(m, "get_output_embeddings") else None
+        width = getattr(head, "out_features", None) or getattr(getattr(m, "config", None), "vocab_size", 0)
+        total += int(width or 0)
+    return total or None

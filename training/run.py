@@ -22,10 +22,11 @@ import torch.distributed as dist
 import yaml
 from torch import nn
 
+from aigc._text import lm_token_budget
 from training.config import Config, config_to_dict
 from training.context import Context, Dist, barrier, broadcast, gather, init_distributed
 from training.data import data_fingerprint, make_splits
-from training.evaluate import detection_metrics, evaluate, sliced_auroc
+from training.evaluate import detection_metrics, evaluate, logits_per_token, sliced_auroc
 from training.loop import (
     TrainState,
     atomic_save,
@@ -139,6 +140,11 @@ def _make_context(run: Path, cfg: Config, model: nn.Module, modality: str, d: Di
     else:
         ctx.text_spec = text_spec_for(model, cfg)
         ctx.tokenizer = runtime_tokenizer(run, model)
+    lpt = logits_per_token(model)
+    bounded = lm_token_budget(cfg.eval.max_tokens, lpt)
+    if bounded < cfg.eval.max_tokens:  # as the runtime does: an LM batch holds (tokens x vocabulary) logits
+        log.info("eval.max_tokens %d -> %d: the model holds %d logits per token", cfg.eval.max_tokens, bounded, lpt)
+        cfg.eval.max_tokens = bounded
     ctx.amp_dtype, use_scaler = _resolve_device_amp(cfg, d)
     ctx.channels_last = modality == "image" and d.device.type == "cuda" and cfg.train.channels_last
     model.to(d.device)
