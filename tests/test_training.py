@@ -181,6 +181,14 @@ def test_group_split_human_text_and_holdout(tmp_path: Path) -> None:
     # the gen-a continuations of held-out humans are dropped, not trained on
     assert not {r["item"] for r in s["test"] if r["label"] == 0} & {r["item"] for r in s["train"] + s["dev"]}
     assert {r["domain"] for r in s["train"] + s["dev"] + s["test"]} == {"d1"}
+    # any column can be held out, not only the ones every row carries (a vendor family, say)
+    for r in rows:
+        r["family"] = "fam-b" if r["generator"] == "gen-b" else ("none" if r["label"] == 0 else "fam-a")
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    s = make_splits(DataConfig(train=str(p), group_by="pair_id", group_human_text=True, holdout_column="family",
+                               holdout_values=["fam-b"]), "text")
+    assert {r["generator"] for r in s["test"]} == {"gen-b", "human"}
+    assert "gen-b" not in {r["generator"] for r in s["train"] + s["dev"]}
 
 
 # ------------------------------------------------------------------------------------------ transforms

@@ -130,7 +130,7 @@ def rows_from_records(records: Iterable[dict[str, Any]], cfg: DataConfig, source
             row["item"] = f"{source_name}#{i}"
         elif not isinstance(row["item"], str):
             raise DataError(f"{where}: column {item_col!r} holds {type(row['item']).__name__}, expected text")
-        for col in {cfg.group_by, *cfg.include} - {"", item_col}:
+        for col in {cfg.group_by, cfg.holdout_column, *cfg.include} - {"", item_col}:
             if col in rec:
                 row.setdefault(f"_col_{col}", rec[col])
         rows.append(row)
