@@ -22,7 +22,7 @@ def test_runtime_install_is_light_and_make_setup_installs_the_report_extra() -> 
     proj = _pyproject()["project"]
     assert not any(d.startswith("matplotlib") for d in proj["dependencies"])
     assert any(d.startswith("matplotlib") for d in proj["optional-dependencies"]["report"])
-    setup = re.search(r"pip install -q -e '\.\[([a-z,]+)\]'", (ROOT / "Makefile").read_text()).group(1).split(",")
+    setup = re.search(r"pip install -q -e '\.\[([a-z,-]+)\]'", (ROOT / "Makefile").read_text()).group(1).split(",")
     assert "report" in setup
 
 
