@@ -20,6 +20,7 @@ __all__ = [
     "load_bundle_spec",
     "model_files",
     "open_bundle",
+    "place_bundle",
     "sha256_file",
     "validate_spec",
     "write_bundle",
@@ -318,3 +319,27 @@ def zip_bundle(folder: str | os.PathLike[str], zip_path: str | os.PathLike[str])
     if Path(base) != zp:
         os.replace(base, zp)
     return zp
+
+
+def place_bundle(tmp: str | os.PathLike[str], out: str | os.PathLike[str], overwrite: bool) -> Path:
+    """Move a finished bundle folder ``tmp`` to ``out`` (or zip it there when ``out`` ends in ``.zip``, then
+    remove ``tmp``). An existing non-empty ``out`` is replaced only with ``overwrite`` (the caller refuses
+    earlier otherwise), by a rename, so readers never see half a bundle."""
+    tmp, out = Path(tmp), Path(out)
+    if out.suffix == ".zip":
+        if out.exists() and overwrite:
+            out.unlink()
+        zip_bundle(tmp, out)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return out
+    if out.exists():
+        if out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        elif overwrite:
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+            return out
+    os.replace(tmp, out)
+    return out

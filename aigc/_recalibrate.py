@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from . import _calibration, _overlap, _support, _thresholds
-from ._bundle import open_bundle, sha256_file, write_bundle, zip_bundle
+from ._bundle import open_bundle, place_bundle, sha256_file, write_bundle
 
 __all__ = ["RECALIBRATION_VERSION", "CalibrateOptions", "RecalibrationError", "check_out_path", "recalibrate"]
 
@@ -172,23 +172,6 @@ def _data_hashes(old_root: Path, spec: dict[str, Any], tmp: Path, items: Sequenc
     return out
 
 
-def _place(tmp: Path, out: Path, overwrite: bool) -> Path:
-    if out.suffix == ".zip":
-        if out.exists() and overwrite:
-            out.unlink()
-        zip_bundle(tmp, out)
-        return out
-    if out.exists():
-        if out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
-        elif overwrite:
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
-            return out
-    os.replace(tmp, out)
-    return out
 
 
 def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], labels: Sequence[int] | np.ndarray,
@@ -265,7 +248,7 @@ def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], label
         spec["data_hashes"] = _data_hashes(bundle.root, spec, tmp, ok_items, det.modality)
         write_bundle(tmp, spec, overwrite=True)
         open_bundle(tmp)  # the new bundle loads and every sha256 matches
-        return _place(tmp, dst, opt.overwrite), record
+        return place_bundle(tmp, dst, opt.overwrite), record
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

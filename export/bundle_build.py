@@ -15,7 +15,6 @@ The order (each step through the real runtime, ``aigc.load``):
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from aigc import _calibration, _drift, _overlap, _support, _thresholds
-from aigc._bundle import write_bundle, zip_bundle
+from aigc._bundle import place_bundle, write_bundle
 from aigc.metrics import auroc
 
 from .bundle_spec import io_spec, provisional_spec
@@ -97,24 +96,6 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
 
 
-def _place(tmp: Path, out: Path, overwrite: bool) -> Path:
-    if out.suffix == ".zip":
-        if out.exists() and overwrite:
-            out.unlink()
-        zip_bundle(tmp, out)
-        shutil.rmtree(tmp, ignore_errors=True)
-        return out
-    if out.exists():
-        if out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
-        elif overwrite:
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
-            return out
-    os.replace(tmp, out)
-    return out
 
 
 def _check_inputs(items: Sequence[Any], y: np.ndarray, groups: Sequence[Any] | None,
@@ -215,7 +196,7 @@ def build_bundle(
     try:
         spec = _build_in(run, tmp, items, y, groups, opt, variants, method, method_note, worst_groups, run_scores)
         log.info("bundle %s: %s", out, spec.get("name"))
-        return _place(tmp, out, opt.overwrite)
+        return place_bundle(tmp, out, opt.overwrite)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
