@@ -49,6 +49,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import textsets  # noqa: E402
 from generalization_lmfeatures import crossfit, fit_logreg, lm_batches, predict  # noqa: E402
 from generalization_text import DOMAINS, worst_group_threshold  # noqa: E402
+from generalization_tokens import base7  # noqa: E402  (the seven statistics, one formula for both benches)
 
 LMS = {"smollm2": "smollm2", "q05": "qwen2.5-coder-0.5b", "q15": "qwen2.5-coder-1.5b", "gemma": "gemma3-270m"}
 WIDTH = {"smollm2": 3, "q05": 3, "q15": 3, "gemma": 3, "pair": 10}
@@ -156,14 +157,6 @@ def lm_cost(models: list[str], cache_dir: Path) -> dict[str, dict[str, float]]:
 
 
 # -------------------------------------------------------------------------------------------- features
-def base7(a: np.ndarray) -> list[float]:
-    """The seven statistics of ``training.lmfeatures`` from (lp, H, Var) columns."""
-    lp, ent, var = a[:, 0].astype(float), a[:, 1].astype(float), a[:, 2].astype(float)
-    gap = lp + ent
-    return [lp.mean(), lp.std(), ent.mean(), gap.sum() / np.sqrt(max(var.sum(), 1e-12)),
-            lp.mean() / max(ent.mean(), 1e-6), gap.mean(), gap.std()]
-
-
 def pair_terms(a: np.ndarray) -> dict[str, float]:
     """Zero-shot pair statistics (larger = more machine-like) from the 10 ``pair`` columns."""
     a = a.astype(float)
