@@ -215,7 +215,7 @@ def _build_in(
     worst_groups: Sequence[Any] | None = None,
     run_scores: Sequence[float] | np.ndarray | None = None,
 ) -> dict[str, Any]:
-    spec = _export_graphs(run, tmp, opt, variants)
+    spec = _export_graphs(run, tmp, opt, variants, release_torch=run_scores is not None)
     write_bundle(tmp, spec, overwrite=True)  # provisional: raw scores through the runtime
     par = check_fp32_parity(run, tmp, items, y, opt, run_scores)
     if par.reference == "run predictions":  # the bundle reproduces the run's scores: each split scored once
@@ -237,8 +237,13 @@ def _build_in(
     return spec
 
 
-def _export_graphs(run: RunLike, tmp: Path, opt: BuildOptions, variants: list[str]) -> dict[str, Any]:
-    """Write the fp32 graph, the tokenizer (text) and each variant into ``tmp``; return the provisional spec."""
+def _export_graphs(run: RunLike, tmp: Path, opt: BuildOptions, variants: list[str], release_torch: bool = False
+                   ) -> dict[str, Any]:
+    """Write the fp32 graph, the tokenizer (text) and each variant into ``tmp``; return the provisional spec.
+
+    ``release_torch``: the run's stored scores will stand in for the torch model, so a run that can
+    reload its model (``release_model``) drops it once the fp32 graph is written: quantization and the
+    ONNX Runtime sessions then never hold a second copy of the weights (a 1.5B LM is 6 GB in fp32)."""
     modality = run.modality
     io = io_spec(modality, run.input_names, run.output_kind)
     out_name = io["outputs"][0]["name"]
@@ -256,6 +261,12 @@ def _export_graphs(run: RunLike, tmp: Path, opt: BuildOptions, variants: list[st
         )
     else:
         raise ExportError(f"modality: found {modality!r}, expected image or text")
+    from training.evaluate import logits_per_token
+
+    lpt = logits_per_token(run.model)
+    if release_torch and callable(getattr(run, "release_model", None)):
+        run.release_model()  # type: ignore[attr-defined]
+        log.info("released the torch model after the fp32 graph (the run's scores stand in for it)")
     pre = dict(run.preprocessing)
     if modality == "text":
         if run.tokenizer_file is None:
@@ -268,9 +279,6 @@ def _export_graphs(run: RunLike, tmp: Path, opt: BuildOptions, variants: list[st
         make_variant(v, fp32, tmp, modality=modality, external_data=external)
     files = {v: VARIANT_FILES[v] for v in variants}
     spec = provisional_spec(run, opt.name, opt.labels, files, io, pre, exporter, opt.calibration_source)
-    from training.evaluate import logits_per_token
-
-    lpt = logits_per_token(run.model)
     if lpt:
         spec["model"]["logits_per_token"] = lpt  # the runtime sizes LM batches by it (aigc._text.lm_token_budget)
     ext = {v: external_locations(tmp / f) for v, f in files.items()}

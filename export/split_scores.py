@@ -78,18 +78,18 @@ def check_fp32_parity(run: Any, tmp: Path, items: Sequence[Any], y: np.ndarray, 
     pre = dict(run.preprocessing)
     if opt.max_text_tokens is not None:  # the cap set at export applies to the torch side too
         pre["max_tokens"] = int(opt.max_text_tokens)
-    args = (run.model, tmp, [items[i] for i in idx], pre, run.input_names, run.output_kind,
+    rest = (tmp, [items[i] for i in idx], pre, run.input_names, run.output_kind,
             run.tokenizer_file, "fp32", opt.atol, {"method": "none", "params": {}}, opt.threads)
-    if run_scores is not None:
+    if run_scores is not None:  # the torch model is not touched here (export may have released it)
         ref = np.asarray(run_scores, dtype=np.float64)[idx]
-        par = check_parity(*args, raise_on_failure=False, reference=ref)
+        par = check_parity(None, *rest, raise_on_failure=False, reference=ref)
         if par.ok:
             log.info("parity fp32 vs the run's predictions: max |dP| = %.2g over %d items; reusing them",
                      par.max_abs_diff, par.n)
             return par
         log.info("the run's predictions differ from the bundle (max |dP| = %.2g): checking parity with the "
                  "torch model and scoring the calibration split through the bundle", par.max_abs_diff)
-    par = check_parity(*args)
+    par = check_parity(run.model, *rest)
     log.info("parity fp32: max |dP| = %.2g over %d items", par.max_abs_diff, par.n)
     return par
 

@@ -162,3 +162,40 @@ def test_export_rescores_when_predictions_disagree(tmp_path: Path) -> None:
     raw, _ = load(out, providers="cpu").raw_scores(texts)
     np.testing.assert_allclose(raw, zs.score_texts(model, tok, texts, capped), rtol=1e-4, atol=1e-4)
     assert not np.allclose(raw, truth, atol=1e-3)  # the cap changed what was scored
+
+
+@pytest.mark.parametrize("agree", [True, False])
+def test_export_releases_the_torch_model_while_onnx_runtime_runs(tmp_path: Path, agree: bool) -> None:
+    """With the run's scores standing in for the torch model, export drops the model once the fp32 graph
+    is written (ORT never runs beside a second copy of the weights); when those scores disagree with the
+    bundle, the model is reloaded from its loader and parity is checked against it."""
+    from export import BuildOptions, build_bundle
+    from training import zeroshot as zs
+    from training.run_folder import LoadedRun
+
+    tok = make_tokenizer()
+    tok_file = tmp_path / "tokenizer.json"
+    tok.backend_tokenizer.save(str(tok_file))
+    spec = zs.text_spec_for(tok, max_length=16, stride=8, max_windows=4)
+    loads: list[int] = []
+
+    def loader() -> Any:
+        loads.append(1)
+        return zs.FastDetectGPT(make_lm(len(tok), 0)).eval()  # seeded: the same weights on every load
+
+    run = LoadedRun(modality="text", preprocessing=spec.to_dict(), tokenizer_file=tok_file,
+                    input_names=["input_ids", "attention_mask"], output_kind="score", config={},
+                    provenance={"checkpoint": "test"}, loader=loader)
+    words = ("cat", "dog", "sun", "sea", "the", "of")
+    texts = [f"the {a} of a {b} and {a}" for a in words for b in words]
+    truth = np.asarray(zs.score_texts(loader(), tok, texts, spec))
+    loads.clear()
+    out = build_bundle(run, tmp_path / "b", texts, [i % 2 for i in range(len(texts))],
+                       options=BuildOptions(targets=[0.2]), run_scores=truth if agree else truth + 1.0)
+    par = json.loads((out / "bundle.json").read_text())["metrics"]["parity"]
+    if agree:
+        assert par["reference"] == "run predictions"
+        assert len(loads) == 1 and run._model is None  # loaded to export, released, never reloaded
+    else:
+        assert par["reference"] == "torch" and par["max_abs_diff"] < 1e-4
+        assert len(loads) == 2  # reloaded for the torch side of parity

@@ -10,12 +10,15 @@ Layout (docs/contracts.md)::
 from __future__ import annotations
 
 import dataclasses
+import gc
 import importlib.metadata
 import json
+import logging
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,8 @@ from aigc._image import ImageSpec
 from aigc._text import TextSpec, load_tokenizer
 from training.config import Config, config_from_dict
 from training.registry import create_model
+
+log = logging.getLogger(__name__)
 
 __all__ = ["LoadedRun", "image_spec_for", "load_run", "package_versions", "read_split", "source_revision",
            "text_spec_for"]
@@ -164,9 +169,11 @@ def runtime_tokenizer(run: Path, model: nn.Module) -> Any:
 # ------------------------------------------------------------------------------------------- load_run
 @dataclass
 class LoadedRun:
-    """A trained run, ready for export: the model in eval mode and everything needed to preprocess."""
+    """A trained run, ready for export: the model in eval mode and everything needed to preprocess.
 
-    model: nn.Module
+    ``model`` is loaded with the run; :meth:`release_model` drops it and the next access reloads it from
+    the same checkpoint (export releases it while ONNX Runtime holds the graph's copy of the weights)."""
+
     modality: str
     preprocessing: dict[str, Any]
     tokenizer_file: Path | None
@@ -174,6 +181,31 @@ class LoadedRun:
     output_kind: str
     config: dict[str, Any]
     provenance: dict[str, Any]
+    loader: Callable[[], nn.Module] = field(repr=False)
+    _model: nn.Module | None = field(default=None, repr=False)
+
+    @property
+    def model(self) -> nn.Module:
+        if self._model is None:
+            log.info("reloading the run's model from %s", self.provenance.get("checkpoint"))
+            self._model = self.loader()
+        return self._model
+
+    def release_model(self) -> None:
+        """Drop this object's reference to the torch model (its memory is returned once nothing else
+        holds it); the next ``model`` reloads it from the checkpoint."""
+        self._model = None
+        gc.collect()
+
+
+def _load_weights(mcfg: Any, ck_path: Path) -> tuple[nn.Module, dict[str, Any]]:
+    """The model built from ``mcfg`` with the checkpoint's weights, in eval mode, and the checkpoint's
+    other entries (step, metrics)."""
+    model = create_model(mcfg)
+    ck = torch.load(ck_path, map_location="cpu", weights_only=False)
+    model.load_state_dict(ck.pop("model"))
+    model.eval()
+    return model, ck
 
 
 def load_run(run_dir: str | Path, checkpoint: str = "best") -> LoadedRun:
@@ -201,14 +233,12 @@ def load_run(run_dir: str | Path, checkpoint: str = "best") -> LoadedRun:
                 mcfg.name = f"hf:{hf_dir}"
             elif mcfg.name == "clip-probe":
                 mcfg.backbone = str(hf_dir)
-    model = create_model(mcfg)
-    ck = torch.load(ck_path, map_location="cpu", weights_only=False)
-    model.load_state_dict(ck["model"])
-    model.eval()
+    model, ck = _load_weights(mcfg, ck_path)
     tok = run / "tokenizer" / "tokenizer.json"
     modality = info["modality"]
     return LoadedRun(
-        model=model,
+        loader=lambda: _load_weights(mcfg, ck_path)[0],
+        _model=model,
         modality=modality,
         preprocessing=json.loads((run / "preprocessing.json").read_text(encoding="utf-8")),
         tokenizer_file=tok if tok.is_file() else None,
