@@ -5,6 +5,9 @@ each variant in turn, ``--repeats`` rounds interleaved so that a busy machine sl
 prints texts/s, tokens/s and the largest probability difference from the first variant::
 
     .venv/bin/python bench/lm_variants.py BUNDLE --variants fp32,int8 --texts 40 --threads 2
+
+``--max-length N`` scores one window of up to N tokens per text instead of the bundle's own window (the
+LM graphs take any length): a measure of cost only, since the head was calibrated on the bundle's windows.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--texts", type=int, default=40)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--max-length", type=int, default=0, help="window length to time (default: the bundle's)")
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
     import textsets
@@ -38,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = textsets.evobench_rows(2, args.texts // 2) + textsets.fdg_rows(3, 1)
     texts = [r["text"] for r in rows][: args.texts]
     dets = {v: aigc.load(args.bundle, variant=v, threads=args.threads) for v in args.variants.split(",")}
+    if args.max_length:
+        import dataclasses
+
+        for det in dets.values():
+            det.text_spec = dataclasses.replace(det.text_spec, max_length=args.max_length, stride=args.max_length,
+                                                max_windows=1)
     d0 = next(iter(dets.values()))
     n_tokens = sum(min(len(d0.tokenizer.encode(t).ids), d0.text_spec.max_length) for t in texts)
     secs = {v: 0.0 for v in dets}
@@ -52,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
                "tokens_per_s": args.repeats * n_tokens / s,
                "max_prob_diff_vs_" + first: float(np.max(np.abs(probs[v] - probs[first])))}
            for v, s in secs.items()}
-    print(json.dumps({"texts": len(texts), "threads": args.threads, "variants": out}, indent=1))
+    print(json.dumps({"texts": len(texts), "threads": args.threads, "max_length": d0.text_spec.max_length,
+                      "tokens": n_tokens, "variants": out}, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
     return 0

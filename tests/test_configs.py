@@ -32,6 +32,8 @@ def test_shipped_config_loads(path: Path) -> None:
     assert cfg.data.train
     # round trip: the resolved config (what a run folder stores) loads back to the same config
     assert config_to_dict(config_from_dict(config_to_dict(cfg))) == config_to_dict(cfg)
+    if cfg.data.train == CUT_DATA:  # openings cut: a pair's two texts stay in one split
+        assert cfg.data.group_by == "group" and cfg.data.group_human_text
     if not path.stem.startswith(("image_", "text_")):
         return  # configs of other rooms (quickstart, zero-shot): loading them is the check
     if path.stem.endswith("_shared"):
