@@ -199,3 +199,28 @@ def test_export_releases_the_torch_model_while_onnx_runtime_runs(tmp_path: Path,
     else:
         assert par["reference"] == "torch" and par["max_abs_diff"] < 1e-4
         assert len(loads) == 2  # reloaded for the torch side of parity
+
+
+def test_train_shows_progress_while_scoring_dev_and_test(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """Scoring a split through an LM is the long part of a zero-shot or features run: it shows a bar."""
+    from aigc.cli import main as aigc_main
+
+    tok = make_tokenizer()
+    obs = save_lm(make_lm(len(tok), 0), tok, tmp_path / "obs")
+    data = _data(tmp_path, make_lm(len(tok), 0), tok, 16)
+    cfg = {
+        "name": "zs-progress",
+        "data": {"train": str(data), "group_by": "pair_id", "dev_fraction": 0.4, "test_fraction": 0.3,
+                 "max_length": 16, "stride": 8, "max_windows": 2},
+        "model": {"name": "zeroshot:loglik", "backbone": str(obs)},
+        "train": {"device": "cpu", "progress": True},
+    }
+    cfg_path = tmp_path / "zs.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    assert aigc_main(["train", str(cfg_path), "--out", str(tmp_path / "run")]) == 0
+    err = capfd.readouterr().err
+    assert "scoring the dev split" in err and "scoring the test split" in err
+    cfg["train"]["progress"] = False
+    cfg_path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    assert aigc_main(["train", str(cfg_path), "--out", str(tmp_path / "run2")]) == 0
+    assert "scoring the" not in capfd.readouterr().err

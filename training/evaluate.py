@@ -108,8 +108,15 @@ def window_outputs(
 
 
 @torch.no_grad()
-def score_rows(model: nn.Module, rows: list[dict[str, Any]], ctx: Context) -> np.ndarray:
-    """Raw scores (n,) of rows on this process, by the runtime's preprocessing; NaN where an item fails."""
+def progress_label(ctx: Context, what: str) -> str | None:
+    """A tqdm description for a long pass (``train.progress`` on, rank 0), else None (no bar)."""
+    return what if ctx.dist.main and getattr(ctx.cfg.train, "progress", False) else None
+
+
+def score_rows(model: nn.Module, rows: list[dict[str, Any]], ctx: Context, progress: str | None = None
+               ) -> np.ndarray:
+    """Raw scores (n,) of rows on this process, by the runtime's preprocessing; NaN where an item fails.
+    ``progress``: a tqdm description (a bar over the batches), or None."""
     model.eval()
     dev = ctx.dist.device
     scores = np.full(len(rows), np.nan)
@@ -118,7 +125,12 @@ def score_rows(model: nn.Module, rows: list[dict[str, Any]], ctx: Context) -> np
     if ctx.modality == "image":
         assert ctx.image_spec is not None
         bs = ctx.cfg.eval.batch_size
-        for b in range(0, len(rows), bs):
+        starts: Any = range(0, len(rows), bs)
+        if progress:
+            from tqdm import tqdm
+
+            starts = tqdm(starts, desc=progress, unit="batch")
+        for b in starts:
             xs, owner = [], []
             for j in range(b, min(b + bs, len(rows))):
                 try:
@@ -149,17 +161,19 @@ def score_rows(model: nn.Module, rows: list[dict[str, Any]], ctx: Context) -> np
         return _raw_score(out, ctx.output_kind).cpu().numpy()
 
     win, per = window_outputs(ctx.tokenizer, [r["item"] for r in rows], spec, run, ctx.cfg.eval.max_tokens,
-                              ctx.cfg.eval.batch_size)
+                              ctx.cfg.eval.batch_size, progress=progress)
     for i, js in per.items():
         scores[i] = pool_scores(win[js], spec.pooling)
     return scores
 
 
-def evaluate(model: nn.Module, rows: list[dict[str, Any]], ctx: Context) -> tuple[dict[str, Any], np.ndarray]:
-    """Score ``rows`` (each rank its shard, gathered) and return (metrics, scores (n,)); identical on all ranks."""
+def evaluate(model: nn.Module, rows: list[dict[str, Any]], ctx: Context, progress: str | None = None
+             ) -> tuple[dict[str, Any], np.ndarray]:
+    """Score ``rows`` (each rank its shard, gathered) and return (metrics, scores (n,)); identical on all ranks.
+    ``progress``: as :func:`score_rows`."""
     d = ctx.dist
     mine = list(range(d.rank, len(rows), d.world))
-    s_mine = score_rows(model, [rows[i] for i in mine], ctx)
+    s_mine = score_rows(model, [rows[i] for i in mine], ctx, progress)
     scores = np.full(len(rows), np.nan)
     for idx, s in gather(d, (mine, s_mine.tolist())):
         scores[idx] = s

@@ -26,7 +26,7 @@ from aigc._text import lm_token_budget
 from training.config import Config, config_to_dict
 from training.context import Context, Dist, barrier, broadcast, gather, init_distributed
 from training.data import data_fingerprint, make_splits
-from training.evaluate import detection_metrics, evaluate, logits_per_token, sliced_auroc
+from training.evaluate import detection_metrics, evaluate, logits_per_token, progress_label, sliced_auroc
 from training.loop import (
     TrainState,
     atomic_save,
@@ -243,7 +243,7 @@ def _fit_without_optimiser(model: nn.Module, splits: Splits, ctx: Context, run: 
         fit_head_on_split(model, splits["train"], ctx, run_log)
     else:
         log.info("%s has no trainable parameters: nothing to fit; evaluating and saving", ctx.cfg.model.name)
-    m, scores = evaluate(model, splits["dev"], ctx)
+    m, scores = evaluate(model, splits["dev"], ctx, progress_label(ctx, "scoring the dev split"))
     run_log({"kind": "dev", "step": 0, "epoch": 0, **m})
     ck = {"model": model.state_dict(), "step": 0, "epoch": 0, "metrics": m}
     if ctx.dist.main:
@@ -430,7 +430,7 @@ def _finish(model: nn.Module, run: Path, splits: Splits, ctx: Context, run_log: 
         if name == "dev" and dev_scores is not None:
             m, s = detection_metrics(np.asarray([r["label"] for r in rows]), dev_scores), np.asarray(dev_scores)
         else:
-            m, scores = evaluate(model, rows, ctx)
+            m, scores = evaluate(model, rows, ctx, progress_label(ctx, f"scoring the {name} split"))
             s = np.asarray(scores)
         m["by_domain"] = sliced_auroc(rows, s, "domain")
         m["by_generator"] = sliced_auroc(rows, s, "generator")
