@@ -190,6 +190,8 @@ def feature_sets(arrs: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
         sets["both features + pair terms"] = np.asarray(
             [base7(a[:, 0:3]) + base7(a[:, 3:6]) + [t["logppl_perf"], t["xppl"], t["binoculars"],
                                                     t["fdg_o_samples_p_scores"]] for a, t in zip(p, terms, strict=True)])
+        if "gemma" in arrs:  # a base model beside the instruct 1.5B: strong on the old domains and the new ones?
+            sets["gemma + qwen-1.5b features"] = np.hstack([sets["gemma-270m features"], sets["qwen-1.5b features"]])
     return sets
 
 
