@@ -321,11 +321,28 @@ def zip_bundle(folder: str | os.PathLike[str], zip_path: str | os.PathLike[str])
     return zp
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where Linux shows it (/proc/self/status)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def place_bundle(tmp: str | os.PathLike[str], out: str | os.PathLike[str], overwrite: bool) -> Path:
     """Move a finished bundle folder ``tmp`` to ``out`` (or zip it there when ``out`` ends in ``.zip``, then
     remove ``tmp``). An existing non-empty ``out`` is replaced only with ``overwrite`` (the caller refuses
-    earlier otherwise), by a rename, so readers never see half a bundle."""
+    earlier otherwise), by a rename, so readers never see half a bundle. The folder gets the mode a plain
+    ``mkdir`` would give it (``tmp`` came from ``mkdtemp``, which is private: 0700), so that a service
+    running as another user can read the bundle as it can read its files."""
     tmp, out = Path(tmp), Path(out)
+    if tmp.is_dir():
+        tmp.chmod(0o777 & ~_umask())
     if out.suffix == ".zip":
         if out.exists() and overwrite:
             out.unlink()

@@ -142,3 +142,24 @@ def test_build_bundle_in_nested_zip(tiny_text_bundle: Path, tmp_path: Path) -> N
     det = aigc.load(z)
     assert det.modality == "text"
     assert build_bundle  # imported helper stays used
+
+
+def test_placed_bundle_folder_is_readable_like_a_plain_folder(tmp_path: Path) -> None:
+    """Export builds in a mkdtemp folder (mode 0700); the placed bundle gets mkdir's mode under the umask,
+    so a service running as another user can open it."""
+    import os
+    import tempfile
+
+    from aigc._bundle import place_bundle
+
+    old = os.umask(0o022)
+    try:
+        for out_name, mask, want in (("b", 0o022, 0o755), ("c", 0o027, 0o750)):
+            os.umask(mask)
+            tmp = Path(tempfile.mkdtemp(prefix=".b.tmp-", dir=tmp_path))
+            (tmp / "bundle.json").write_text("{}")
+            assert tmp.stat().st_mode & 0o777 == 0o700
+            out = place_bundle(tmp, tmp_path / out_name, overwrite=False)
+            assert out.stat().st_mode & 0o777 == want
+    finally:
+        os.umask(old)
