@@ -15,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "FORMAT_VERSION",
+    "READABLE_VERSIONS",
     "Bundle",
     "BundleError",
     "load_bundle_spec",
@@ -26,7 +27,18 @@ __all__ = [
     "write_bundle",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest bundle schema this aigc reads and writes
+READABLE_VERSIONS = (1, 2)
+# v2 = v1 + ``calibration.prevalence`` (aigc calibrate --prevalence), which moves every P(ai): an aigc that
+# reads v1 only would ignore it and report unadjusted probabilities, so such a bundle says v2 and that aigc
+# refuses it. A bundle without it stays v1, readable by older aigc.
+
+
+def format_version_for(spec: dict[str, Any]) -> int:
+    """The oldest schema version that carries everything ``spec`` holds (1, or 2 with a prevalence shift)."""
+    cal = spec.get("calibration")
+    return 2 if isinstance(cal, dict) and cal.get("prevalence") else 1
+
 KNOWN_VARIANTS = ("fp32", "int8", "fp16")
 _CAL_METHODS = ("none", "temperature", "platt", "isotonic")
 _POOLING = ("mean", "max", "first")
@@ -85,10 +97,10 @@ def validate_spec(spec: Any) -> None:
     if not isinstance(spec, dict):
         raise BundleError(f"bundle.json: found {type(spec).__name__}, expected a JSON object")
     fv = spec.get("format_version")
-    if fv != FORMAT_VERSION:
+    if isinstance(fv, bool) or fv not in READABLE_VERSIONS:
         raise BundleError(
-            f"format_version: found {fv!r}, expected {FORMAT_VERSION} (this aigc reads schema v{FORMAT_VERSION}; "
-            "upgrade aigc for newer bundles)"
+            f"format_version: found {fv!r}, expected one of {', '.join(map(str, READABLE_VERSIONS))} (this aigc "
+            f"reads bundle schemas v1-v{FORMAT_VERSION}; upgrade aigc for newer bundles)"
         )
     modality = _need(spec, "modality", "", str, "'image' or 'text'")
     if modality not in ("image", "text"):
@@ -301,7 +313,7 @@ def write_bundle(out_dir: str | os.PathLike[str], spec: dict[str, Any], overwrit
     if bj.exists() and not overwrite:
         raise FileExistsError(f"{bj} exists; pass overwrite=True to replace it")
     spec = dict(spec)
-    spec.setdefault("format_version", FORMAT_VERSION)
+    spec["format_version"] = format_version_for(spec)  # the oldest that carries it: older readers keep working
     spec["files"] = {p.name: sha256_file(p) for p in sorted(out.iterdir()) if p.is_file() and p.name != "bundle.json"}
     validate_spec(spec)
     fd, tmp = tempfile.mkstemp(prefix=".bundle.", suffix=".json", dir=out)

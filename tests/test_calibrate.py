@@ -79,6 +79,14 @@ def test_labelled_refit_with_prevalence(tiny_text_bundle: Path, tmp_path: Path) 
     det = aigc.load(out)
     cal = det.spec["calibration"]
     assert det.spec["recalibration"]["calibration"] == "refit" and cal["method"] == "platt" and cal["n"] == 800
+    # an aigc that reads v1 only would ignore the shift: the bundle says v2 (and a plain one stays v1)
+    assert det.spec["format_version"] == 2 and aigc.load(tiny_text_bundle).spec["format_version"] == 1
+    from aigc.cli._info import render_card
+
+    card = render_card(det.spec)
+    assert "prevalence: P(ai) is moved from the 0.375 share" in card and "to 0.02" in card
+    assert f"on {data} (500 human, 300 AI items): calibration refit" in card
+    assert "prevalence:" not in render_card(aigc.load(tiny_text_bundle).spec)
     prev = cal["prevalence"]
     assert prev["target"] == 0.02 and prev["base"] == pytest.approx(300 / 800)
     texts = _texts(50, 4, ai=True)

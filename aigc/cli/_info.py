@@ -54,6 +54,18 @@ def render_card(spec: dict[str, Any], sizes: dict[str, int] | None = None) -> st
     cal = spec["calibration"]
     L.append("")
     L.append(f"calibration: {cal['method']} {json.dumps(cal.get('params', {}))[:120]} on n={_fmt(cal.get('n'))}")
+    prev = cal.get("prevalence")
+    if isinstance(prev, dict):
+        L.append(f"prevalence: P(ai) is moved from the {_fmt(prev.get('base'))} share of AI items it was fitted on "
+                 f"({prev.get('base_from', '')}) to {_fmt(prev.get('target'))} (log-odds {_fmt(prev.get('logit_shift'))}, "
+                 f"{prev.get('rule', '')})")
+    rec = spec.get("recalibration")
+    if isinstance(rec, dict):
+        data = rec.get("data") or {}
+        L.append(f"recalibrated {rec.get('created', '')} on {data.get('source', '?')} ({_fmt(data.get('n_human'))} human, "
+                 f"{_fmt(data.get('n_ai'))} AI items): calibration {rec.get('calibration', '')}, thresholds "
+                 f"{', '.join(map(str, rec.get('targets') or []))}; original {(rec.get('original') or {}).get('name', '')}"
+                 + (" (recalibrated before)" if rec.get("previous") else ""))
     if cal.get("before") or cal.get("after"):
         rows = [[k, _fmt((cal.get("before") or {}).get(k)), _fmt((cal.get("after") or {}).get(k))] for k in ("ece", "brier", "nll")]
         L.append(_table(rows, ["metric", "before", "after"]))
