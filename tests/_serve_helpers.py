@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -67,11 +68,11 @@ def serve_in_thread(cfg: Any) -> Iterator[tuple[str, Any]]:
 
 @contextmanager
 def serve_subprocess(args: list[str], slow_s: float = 0.0) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """``aigc serve ARGS --port P`` as a subprocess (with each model batch slowed by ``slow_s``); waits for
-    /readyz; yields (base url, process); kills it at the end if it is still running."""
+    """``aigc serve ARGS --port 0`` as a subprocess (with each model batch slowed by ``slow_s``): the server
+    picks a free port and its start line names it; waits for /readyz; yields (base url, process); kills it
+    at the end if it is still running. Its output is read by a thread (``proc.lines``), so it never blocks."""
     import httpx
 
-    port = free_port()
     boot = ("import sys, time\n"
             "import aigc._detector as d\n"
             f"slow = {slow_s!r}\n"
@@ -84,21 +85,31 @@ def serve_subprocess(args: list[str], slow_s: float = 0.0) -> Iterator[tuple[str
             "from aigc.cli import main\n"
             "sys.exit(main(sys.argv[1:]))\n")  # fmt: skip
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    proc = subprocess.Popen([sys.executable, "-c", boot, "serve", *args, "--port", str(port)], env=env,
+    proc = subprocess.Popen([sys.executable, "-c", boot, "serve", *args, "--port", "0"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    lines: list[str] = []
+    proc.lines = lines  # type: ignore[attr-defined]
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")) if proc.stdout else None,
+                              daemon=True)
+    reader.start()
     deadline = time.monotonic() + 60
+    url = ""
     try:
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"aigc serve exited with {proc.returncode}: {proc.stdout.read() if proc.stdout else ''}")
-            try:
-                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
+                reader.join(5)
+                raise RuntimeError(f"aigc serve exited with {proc.returncode}: {''.join(lines)}")
+            if not url:
+                m = next((re.search(r" on (http://127\.0\.0\.1:(\d+)) ", x) for x in lines if " on http://" in x), None)
+                url = m.group(1) if m else ""
+            if url:
+                try:
+                    if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
             if time.monotonic() > deadline:
-                raise RuntimeError("aigc serve did not become ready in 60 s")
+                raise RuntimeError(f"aigc serve did not become ready in 60 s: {''.join(lines)}")
             time.sleep(0.1)
         yield url, proc
     finally:

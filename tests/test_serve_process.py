@@ -61,8 +61,9 @@ def test_sigterm_answers_every_request_in_flight(tiny_text_bundle: Path, tiny_im
         assert in_flight >= 3  # at 0.5 s per request, most were still waiting when the signal came
         assert [a.status_code for a in answers] == [200] * 6
         assert proc.wait(60) == 0
-        out = proc.stdout.read() if proc.stdout else ""
-        assert "Traceback" not in out
+        time.sleep(0.2)  # the reader thread drains the last lines
+        out = "".join(proc.lines)  # type: ignore[attr-defined]
+        assert url in out and "Traceback" not in out  # --port 0: the start line named the free port it got
 
 
 def test_serve_refuses_bad_settings(tiny_text_bundle: Path, tmp_path: Path) -> None:
@@ -72,9 +73,19 @@ def test_serve_refuses_bad_settings(tiny_text_bundle: Path, tmp_path: Path) -> N
     for args, msg in [([str(tiny_text_bundle), "--token-file", str(short)], "at least 16"),
                       ([str(tiny_text_bundle), "--shadow", f"other={tiny_text_bundle}"], "no bundle named 'other'"),
                       ([str(tiny_text_bundle), "--max-batch", "0"], "--max-batch"),
+                      ([str(tiny_text_bundle), "--port", "70000"], "--port: found 70000"),
                       ([str(tmp_path / "missing")], "no such bundle")]:  # fmt: skip
         r = subprocess.run([sys.executable, "-m", "aigc", "serve", *args], env=env, capture_output=True, text=True, timeout=60)
         assert r.returncode == 2 and msg in r.stderr, (args, r.stderr)
+    import socket
+
+    with socket.socket() as busy:  # a port already taken: one line naming it, exit 2
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "aigc", "serve", str(tiny_text_bundle), "--port", str(port)], env=env,
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import socket
 import sys
 
 from .config import ConfigError, ServeConfig, bundle_name, read_token
@@ -24,7 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="bundles to serve (folders or .zip); served at /v1/score/NAME (default NAME: the folder name)")
     g = p.add_argument_group("network")
     g.add_argument("--host", default=D.host, help="address to bind (default: 127.0.0.1, loopback only)")
-    g.add_argument("--port", type=int, default=D.port, help="port (default: 8080)")
+    g.add_argument("--port", type=int, default=D.port,
+                   help="port (default: 8080; 0: a free port, and the start line says which)")
     g.add_argument("--token-file", default=None, help="file holding a bearer token that every /v1 and /metrics request must send")
     g = p.add_argument_group("batching")
     g.add_argument("--max-batch", type=int, default=D.max_batch, help=f"items per model batch (default: {D.max_batch})")
@@ -111,12 +113,34 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(cfg, state)
     if cfg.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("listening on %s: reachable from other machines%s", cfg.host, "" if cfg.token else " WITHOUT a token (--token-file)")
+    try:
+        sock = bind_socket(cfg.host, cfg.port)
+    except OSError as e:
+        print(f"aigc serve: cannot listen on {cfg.host}:{cfg.port} ({e.strerror or e})", file=sys.stderr)
+        return 2
+    port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(
-        app, host=cfg.host, port=cfg.port, log_level="warning", access_log=False, server_header=False,
+        app, host=cfg.host, port=port, log_level="warning", access_log=False, server_header=False,
         timeout_graceful_shutdown=int(cfg.request_timeout_s) + 5, lifespan="on",
     ))  # fmt: skip
     # uvicorn re-raises the signal that stopped it once it has drained; a no-op handler keeps the exit code 0
     signal.signal(signal.SIGTERM, lambda *_: None)
-    print(f"aigc serve: {', '.join(cfg.bundles)} on http://{cfg.host}:{cfg.port} (OpenAPI at /docs)", file=sys.stderr, flush=True)
-    server.run()
+    host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
+    print(f"aigc serve: {', '.join(cfg.bundles)} on http://{host}:{port} (OpenAPI at /docs)", file=sys.stderr, flush=True)
+    server.run(sockets=[sock])
     return 0 if server.started else 1
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host``:``port`` (0: a free port; ``getsockname`` tells which), as uvicorn binds
+    its own, so that the start line can name the real port before the server runs."""
+    family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock

@@ -70,6 +70,8 @@ class ServeConfig:
         for flag, v in positive.items():
             if v < 1:
                 raise ConfigError(f"{flag}: found {v}, expected >= 1")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"--port: found {self.port}, expected 0-65535 (0: a free port, printed at start)")
         if self.max_wait_ms < 0:
             raise ConfigError(f"--max-wait-ms: found {self.max_wait_ms}, expected >= 0")
         if self.request_timeout_s <= 0:
