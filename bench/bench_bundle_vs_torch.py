@@ -214,21 +214,14 @@ def bench_text(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     else:
         from transformers import AutoModelForSequenceClassification
 
+        from training.models import HFTextClassifier
         from training.weights import minilm_l6_path
 
         path = minilm_l6_path()
         torch.manual_seed(0)
         hf = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=2).eval()
 
-        class Logits(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.m = hf
-
-            def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-                return self.m(input_ids=input_ids, attention_mask=attention_mask).logits
-
-        model, tok_file, input_names = Logits().eval(), path / "tokenizer.json", ["input_ids", "attention_mask"]
+        model, tok_file, input_names = HFTextClassifier(hf).eval(), path / "tokenizer.json", ["input_ids", "attention_mask"]
         bundle.mkdir(parents=True)
         export_text_model(model, input_names, bundle / "model.onnx")
         make_variant("int8", bundle / "model.onnx", bundle, modality="text")

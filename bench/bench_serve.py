@@ -89,22 +89,15 @@ def text_bundle(out: Path) -> Path:
 
     from aigc._bundle import write_bundle
     from export.onnx_export import export_text_model
+    from training.models import HFTextClassifier
     from training.weights import minilm_l6_path
 
     path = minilm_l6_path()
     torch.manual_seed(0)
     hf = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=2).eval()
 
-    class Logits(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.m = hf
-
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            return self.m(input_ids=input_ids, attention_mask=attention_mask).logits
-
     out.mkdir(parents=True, exist_ok=True)
-    export_text_model(Logits().eval(), ["input_ids", "attention_mask"], out / "model.onnx")
+    export_text_model(HFTextClassifier(hf).eval(), ["input_ids", "attention_mask"], out / "model.onnx")
     shutil.copyfile(path / "tokenizer.json", out / "tokenizer.json")
     pre = {"type": "text", "tokenizer": "tokenizer.json", "max_length": 128, "stride": 64, "pooling": "mean",
            "max_windows": 8, "normalize": "nfc_strip_zw", "prefix_ids": [101], "suffix_ids": [102], "pad_id": 0}  # fmt: skip
