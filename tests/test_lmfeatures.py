@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -161,7 +160,7 @@ def test_registered_and_shipped_configs_load() -> None:
 def test_train_fits_the_head_then_export_and_runtime_agree(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     pytest.importorskip("export.cli")
-    from test_zeroshot_pipeline import _data
+    from test_zeroshot_pipeline import _data, zs_config
 
     from aigc._detector import load
     from aigc.cli import main as aigc_main
@@ -171,16 +170,8 @@ def test_train_fits_the_head_then_export_and_runtime_agree(tmp_path: Path) -> No
     tok = make_tokenizer()
     lm_dir = save_lm(make_lm(len(tok), 0), tok, tmp_path / "lm")
     data = _data(tmp_path, make_lm(len(tok), 0), tok, 60)
-    cfg = {
-        "name": "lmfeat-test",
-        "data": {"train": str(data), "group_by": "pair_id", "dev_fraction": 0.3, "test_fraction": 0.2,
-                 "max_length": 16, "stride": 8, "max_windows": 4},
-        "model": {"name": "zeroshot:features", "backbone": str(lm_dir), "skip_tokens": 3},
-        "train": {"device": "cpu", "progress": False},
-        "eval": {"batch_size": 8, "max_tokens": 128},
-    }
-    cfg_path = tmp_path / "c.yaml"
-    cfg_path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    cfg_path = zs_config(tmp_path, data, {"name": "zeroshot:features", "backbone": str(lm_dir), "skip_tokens": 3},
+                         "lmfeat-test", dev=0.3)
     run, bundle = tmp_path / "run", tmp_path / "bundle"
     assert aigc_main(["train", str(cfg_path), "--out", str(run)]) == 0
     info = json.loads((run / "run.json").read_text())
@@ -247,7 +238,7 @@ def test_performer_adds_the_two_binoculars_terms_and_refuses_another_tokenizer()
 def test_train_and_export_with_a_performer_agree_with_the_runtime(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     pytest.importorskip("export.cli")
-    from test_zeroshot_pipeline import _data
+    from test_zeroshot_pipeline import _data, zs_config
 
     from aigc._detector import load
     from aigc.cli import main as aigc_main
@@ -257,16 +248,8 @@ def test_train_and_export_with_a_performer_agree_with_the_runtime(tmp_path: Path
     tok = make_tokenizer()
     obs, perf = save_lm(make_lm(len(tok), 0), tok, tmp_path / "o"), save_lm(make_lm(len(tok), 1), tok, tmp_path / "p")
     data = _data(tmp_path, make_lm(len(tok), 0), tok, 40)
-    cfg = {
-        "name": "lmfeat-pair-test",
-        "data": {"train": str(data), "group_by": "pair_id", "dev_fraction": 0.3, "test_fraction": 0.2,
-                 "max_length": 16, "stride": 8, "max_windows": 2},
-        "model": {"name": "zeroshot:features", "backbone": str(obs), "reference_model": str(perf)},
-        "train": {"device": "cpu", "progress": False},
-        "eval": {"batch_size": 8, "max_tokens": 128},
-    }
-    cfg_path = tmp_path / "c.yaml"
-    cfg_path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    cfg_path = zs_config(tmp_path, data, {"name": "zeroshot:features", "backbone": str(obs), "reference_model": str(perf)},
+                         "lmfeat-pair-test", dev=0.3, max_windows=2)
     run, bundle = tmp_path / "run", tmp_path / "bundle"
     assert aigc_main(["train", str(cfg_path), "--out", str(run)]) == 0
     fitted = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if '"fit_head"' in x]

@@ -11,14 +11,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-import yaml
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("onnxruntime")
 
 from test_zeroshot import make_lm, make_tokenizer, save_lm  # noqa: E402
-from test_zeroshot_pipeline import _data  # noqa: E402
+from test_zeroshot_pipeline import _data, zs_config  # noqa: E402
 
 pytestmark = pytest.mark.train
 
@@ -74,16 +73,7 @@ def test_zeroshot_train_and_export_score_each_split_once(tmp_path: Path, monkeyp
     tok = make_tokenizer()
     obs = save_lm(make_lm(len(tok), 0), tok, tmp_path / "obs")
     data = _data(tmp_path, make_lm(len(tok), 0), tok, 40)
-    cfg = {
-        "name": "zs-once",
-        "data": {"train": str(data), "group_by": "pair_id", "dev_fraction": 0.5, "test_fraction": 0.2,
-                 "max_length": 16, "stride": 8, "max_windows": 4},
-        "model": {"name": "zeroshot:fast-detectgpt", "backbone": str(obs)},
-        "train": {"device": "cpu", "progress": False},
-        "eval": {"batch_size": 8, "max_tokens": 128},
-    }
-    cfg_path = tmp_path / "zs.yaml"
-    cfg_path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    cfg_path = zs_config(tmp_path, data, {"name": "zeroshot:fast-detectgpt", "backbone": str(obs)}, "zs-once")
     run, bundle = tmp_path / "run", tmp_path / "bundle"
 
     lm_count = _Counter()
@@ -208,19 +198,11 @@ def test_train_shows_progress_while_scoring_dev_and_test(tmp_path: Path, capfd: 
     tok = make_tokenizer()
     obs = save_lm(make_lm(len(tok), 0), tok, tmp_path / "obs")
     data = _data(tmp_path, make_lm(len(tok), 0), tok, 16)
-    cfg = {
-        "name": "zs-progress",
-        "data": {"train": str(data), "group_by": "pair_id", "dev_fraction": 0.4, "test_fraction": 0.3,
-                 "max_length": 16, "stride": 8, "max_windows": 2},
-        "model": {"name": "zeroshot:loglik", "backbone": str(obs)},
-        "train": {"device": "cpu", "progress": True},
-    }
-    cfg_path = tmp_path / "zs.yaml"
-    cfg_path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    model = {"name": "zeroshot:loglik", "backbone": str(obs)}
+    cfg_path = zs_config(tmp_path, data, model, "zs-progress", dev=0.4, test=0.3, max_windows=2, progress=True)
     assert aigc_main(["train", str(cfg_path), "--out", str(tmp_path / "run")]) == 0
     err = capfd.readouterr().err
     assert "scoring the dev split" in err and "scoring the test split" in err
-    cfg["train"]["progress"] = False
-    cfg_path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    cfg_path = zs_config(tmp_path, data, model, "zs-quiet", dev=0.4, test=0.3, max_windows=2)
     assert aigc_main(["train", str(cfg_path), "--out", str(tmp_path / "run2")]) == 0
     assert "scoring the" not in capfd.readouterr().err

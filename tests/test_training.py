@@ -276,7 +276,8 @@ def test_zeroshot_model_fits_nothing_but_writes_a_run(tmp_path: Path, assets: di
     cfg = load_config(None, text_overrides(assets["texts"], "zeroshot:loglik", [f"model.backbone={lm}"]))
     run = fit(cfg, tmp_path / "run")
     ck = torch.load(run / "checkpoints" / "best.pt", weights_only=False)
-    assert ck["model"] and ck["step"] == 0
+    # log-likelihood has nothing but its LM, which the checkpoint names rather than copies (training.frozen)
+    assert ck["model"] == {} and list(ck["frozen_lms"]) == ["lm"] and ck["step"] == 0
     assert (run / "tokenizer" / "tokenizer.json").is_file() and (run / "splits" / "dev.jsonl").is_file()
     lr = load_run(run)
     assert lr.output_kind == "score"

@@ -58,6 +58,22 @@ def _data(tmp: Path, lm: object, tok: object, n_pairs: int) -> Path:
     return path
 
 
+def zs_config(tmp: Path, data: Path, model: dict[str, object], name: str = "zs-test", dev: float = 0.5,
+              test: float = 0.2, max_windows: int = 4, progress: bool = False) -> Path:
+    """A ``zeroshot:*`` run config over ``_data`` (16-token windows, CPU), written to ``tmp/<name>.yaml``."""
+    cfg = {
+        "name": name,
+        "data": {"train": str(data), "group_by": "pair_id", "dev_fraction": dev, "test_fraction": test,
+                 "max_length": 16, "stride": 8, "max_windows": max_windows},
+        "model": model,
+        "train": {"device": "cpu", "progress": progress},
+        "eval": {"batch_size": 8, "max_tokens": 128},
+    }
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path
+
+
 @pytest.mark.slow
 def test_train_export_score(tmp_path: Path) -> None:
     pytest.importorskip("export.cli")
@@ -68,16 +84,7 @@ def test_train_export_score(tmp_path: Path) -> None:
     tok = make_tokenizer()
     obs = save_lm(make_lm(len(tok), 0), tok, tmp_path / "obs")
     data = _data(tmp_path, make_lm(len(tok), 0), tok, 60)
-    cfg = {
-        "name": "zs-test",
-        "data": {"train": str(data), "group_by": "pair_id", "dev_fraction": 0.5, "test_fraction": 0.2,
-                 "max_length": 16, "stride": 8, "max_windows": 4},
-        "model": {"name": "zeroshot:fast-detectgpt", "backbone": str(obs)},
-        "train": {"device": "cpu", "progress": False},
-        "eval": {"batch_size": 8, "max_tokens": 128},
-    }
-    cfg_path = tmp_path / "zs.yaml"
-    cfg_path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    cfg_path = zs_config(tmp_path, data, {"name": "zeroshot:fast-detectgpt", "backbone": str(obs)})
     run, bundle = tmp_path / "run", tmp_path / "bundle"
     assert aigc_main(["train", str(cfg_path), "--out", str(run)]) == 0
     info = json.loads((run / "run.json").read_text())

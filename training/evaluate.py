@@ -107,12 +107,12 @@ def window_outputs(
     return out, per
 
 
-@torch.no_grad()
 def progress_label(ctx: Context, what: str) -> str | None:
     """A tqdm description for a long pass (``train.progress`` on, rank 0), else None (no bar)."""
     return what if ctx.dist.main and getattr(ctx.cfg.train, "progress", False) else None
 
 
+@torch.no_grad()
 def score_rows(model: nn.Module, rows: list[dict[str, Any]], ctx: Context, progress: str | None = None
                ) -> np.ndarray:
     """Raw scores (n,) of rows on this process, by the runtime's preprocessing; NaN where an item fails.

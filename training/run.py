@@ -27,6 +27,7 @@ from training.config import Config, config_to_dict
 from training.context import Context, Dist, barrier, broadcast, gather, init_distributed
 from training.data import data_fingerprint, make_splits
 from training.evaluate import detection_metrics, evaluate, logits_per_token, progress_label, sliced_auroc
+from training.frozen import load_model_state, slim_state
 from training.loop import (
     TrainState,
     atomic_save,
@@ -236,7 +237,8 @@ def _tensorboard(run: Path) -> Any:
 def _fit_without_optimiser(model: nn.Module, splits: Splits, ctx: Context, run: Path, run_log: _RunLog
                            ) -> np.ndarray:
     """A model with no trainable parameters: fit its closed-form head if it has one (zeroshot:features),
-    score dev once, save the weights as both checkpoints; returns the dev scores."""
+    score dev once, save the weights as both checkpoints (without the frozen LMs: ``training.frozen``);
+    returns the dev scores."""
     if hasattr(model, "fit_head"):
         from training.lmfeatures import fit_head_on_split
 
@@ -245,7 +247,9 @@ def _fit_without_optimiser(model: nn.Module, splits: Splits, ctx: Context, run: 
         log.info("%s has no trainable parameters: nothing to fit; evaluating and saving", ctx.cfg.model.name)
     m, scores = evaluate(model, splits["dev"], ctx, progress_label(ctx, "scoring the dev split"))
     run_log({"kind": "dev", "step": 0, "epoch": 0, **m})
-    ck = {"model": model.state_dict(), "step": 0, "epoch": 0, "metrics": m}
+    mc = ctx.cfg.model
+    source = f"model.backbone={mc.backbone}" + (f", model.reference_model={mc.reference_model}" if mc.reference_model else "")
+    ck = {**slim_state(model, source), "step": 0, "epoch": 0, "metrics": m}  # the frozen LMs are not copied
     if ctx.dist.main:
         atomic_save(ck, run / "checkpoints" / "best.pt")
         atomic_save({**ck, "state": dataclasses.asdict(TrainState())}, run / "checkpoints" / "last.pt")
@@ -404,7 +408,7 @@ def _log_ddp_agreement(model: nn.Module, d: Dist, state: TrainState, run_log: _R
 
 def _load_best(model: nn.Module, run: Path, d: Dist) -> None:
     best = torch.load(run / "checkpoints" / "best.pt", map_location="cpu", weights_only=False) if d.main else None
-    model.load_state_dict(broadcast(d, best)["model"])
+    load_model_state(model, broadcast(d, best))
 
 
 def _progress(total: int, start: int, show: bool, name: str) -> Any:

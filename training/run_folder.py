@@ -30,6 +30,7 @@ from torch import nn
 from aigc._image import ImageSpec
 from aigc._text import TextSpec, load_tokenizer
 from training.config import Config, config_from_dict
+from training.frozen import load_model_state
 from training.registry import create_model
 
 log = logging.getLogger(__name__)
@@ -203,7 +204,8 @@ def _load_weights(mcfg: Any, ck_path: Path) -> tuple[nn.Module, dict[str, Any]]:
     other entries (step, metrics)."""
     model = create_model(mcfg)
     ck = torch.load(ck_path, map_location="cpu", weights_only=False)
-    model.load_state_dict(ck.pop("model"))
+    load_model_state(model, ck)  # a zero-shot run's checkpoint names its frozen LMs rather than copying them
+    ck.pop("model")
     model.eval()
     return model, ck
 
