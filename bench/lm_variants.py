@@ -17,12 +17,30 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
+
+
+def _texts(args: argparse.Namespace, det: Any) -> list[str]:
+    """The shared texts to time (openings cut): a mix of evobench and fastdetectgpt, or with
+    ``--full-windows`` the first texts (in the same seeded order) whose tokens fill the window."""
+    import textsets
+
+    if not args.full_windows:
+        rows = textsets.evobench_rows(2, args.texts // 2) + textsets.fdg_rows(3, 1)
+        return [r["text"] for r in rows][: args.texts]
+    need = args.max_length or det.text_spec.max_length
+    # after the opening cut, no fastdetectgpt text and one evobench text reach 256 tokens: glimpse's do
+    pool = [r["text"] for r in textsets.fdg_rows(60, 8) + textsets.evobench_rows(10, 120) + textsets.glimpse_rows(30, 50)]
+    long = [t for t in pool if len(det.tokenizer.encode(t).ids) >= need]
+    if len(long) < args.texts:
+        raise SystemExit(f"only {len(long)} shared texts have {need} tokens; ask for fewer --texts")
+    return long[: args.texts]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,15 +51,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--max-length", type=int, default=0, help="window length to time (default: the bundle's)")
+    ap.add_argument("--full-windows", action="store_true",
+                    help="time only texts that fill the window (the texts/s of a window of that length)")
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
-    import textsets
 
     import aigc
 
-    rows = textsets.evobench_rows(2, args.texts // 2) + textsets.fdg_rows(3, 1)
-    texts = [r["text"] for r in rows][: args.texts]
     dets = {v: aigc.load(args.bundle, variant=v, threads=args.threads) for v in args.variants.split(",")}
+    texts = _texts(args, next(iter(dets.values())))
     if args.max_length:
         import dataclasses
 
