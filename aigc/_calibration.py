@@ -231,8 +231,9 @@ def default_method(output_kind: str) -> tuple[str, str | None]:
     """
     if output_kind == "score":
         return "platt", (
-            "output_kind 'score' (a zero-shot statistic, not log-odds): temperature scaling cannot centre it, "
-            "so Platt scaling (sigmoid(a * s + b)) is the default"
+            "output_kind 'score' (a zero-shot statistic, or a likelihood-features head fitted on the training "
+            "split: not log-odds centred on this split's boundary): temperature scaling cannot centre it, so Platt "
+            "scaling (sigmoid(a * s + b)) is the default"
         )
     return "temperature", None
 
