@@ -172,8 +172,6 @@ def _data_hashes(old_root: Path, spec: dict[str, Any], tmp: Path, items: Sequenc
     return out
 
 
-
-
 def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], labels: Sequence[int] | np.ndarray,
                 out: str | os.PathLike[str], opt: CalibrateOptions | None = None) -> tuple[Path, dict[str, Any]]:  # fmt: skip
     """Write a copy of the bundle re-thresholded (and, with both classes, re-calibrated) on ``items``.

@@ -96,8 +96,6 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
 
 
-
-
 def _check_inputs(items: Sequence[Any], y: np.ndarray, groups: Sequence[Any] | None,
                   worst_groups: Sequence[Any] | None, opt: BuildOptions,
                   run_scores: Sequence[float] | np.ndarray | None = None) -> None:

@@ -242,6 +242,7 @@ class LikelihoodFeatures(nn.Module):
 def window_features(model: LikelihoodFeatures, rows: list[dict[str, Any]], ctx: Any) -> np.ndarray:
     """Per-text features (n, F): each text's windows by the run's text spec, features averaged over its
     windows; NaN rows for texts that cannot be scored."""
+    from training.evaluate import progress_label
     from training.loop import window_outputs
 
     model.eval()
@@ -250,7 +251,7 @@ def window_features(model: LikelihoodFeatures, rows: list[dict[str, Any]], ctx: 
     def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return model.features(torch.from_numpy(ids).to(dev), torch.from_numpy(mask).to(dev)).float().cpu().numpy()
 
-    progress = "LM features of the training split" if getattr(ctx.cfg.train, "progress", False) else None
+    progress = progress_label(ctx, "LM features of the training split")
     win, per = window_outputs(ctx.tokenizer, [r["item"] for r in rows], ctx.text_spec, run, ctx.cfg.eval.max_tokens,
                               ctx.cfg.eval.batch_size, width=len(model.feature_names), progress=progress)
     out = np.full((len(rows), len(model.feature_names)), np.nan)
