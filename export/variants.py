@@ -98,16 +98,22 @@ def make_int8(
     ``fuse_text``: run :func:`fuse_text_encoder` first (text encoders); the fusions that were applied
     are recorded in the int8 file's metadata (``aigc.int8.fusions``).
     ``external_data``: ``src`` keeps its weights in external data and ``dst`` does too (one
-    ``<dst>.data``); the fusions are skipped then (they load the whole graph; causal LMs gain nothing).
+    ``<dst>.data``). The graph is then quantized by :func:`export.int8_stream.quantize_dynamic_streaming`,
+    one weight in memory at a time, into the same operator pattern (the fusions are skipped: they load the
+    whole graph, and causal LMs gain nothing from them).
     """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     dst = Path(dst)
+    if external_data:  # weights over 256 MiB: quantize_dynamic would hold the whole graph several times over
+        from .int8_stream import quantize_dynamic_streaming
+
+        return quantize_dynamic_streaming(src, dst, op_types, per_channel)
     fused: dict[str, int] | None = None
     with tempfile.TemporaryDirectory(prefix="aigc-int8-") as tmp:
         src_for_q = Path(src)
-        if fuse_text and not external_data:
+        if fuse_text:
             fused = fuse_text_encoder(src, Path(tmp) / "fused.onnx")
             if fused:
                 src_for_q = Path(tmp) / "fused.onnx"
@@ -116,8 +122,7 @@ def make_int8(
             try:  # shape inference + graph cleanup first: quantization needs shapes for Gemm/MatMul
                 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-                quant_pre_process(str(src), str(pre), skip_symbolic_shape=True, save_as_external_data=external_data,
-                                  all_tensors_to_one_file=True, external_data_location="pre.onnx.data")
+                quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
                 src_for_q = pre
             except Exception as e:  # pragma: no cover - depends on the graph
                 log.info("quant_pre_process skipped (%s: %s)", type(e).__name__, e)
@@ -128,7 +133,6 @@ def make_int8(
             op_types_to_quantize=list(op_types),
             per_channel=per_channel,
             weight_type=QuantType.QInt8,
-            use_external_data_format=external_data,
             # contrib ops of the fused graph have no ONNX shape inference: their outputs are float
             extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
         )
@@ -137,10 +141,6 @@ def make_int8(
         onnx.helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props},
                                             "aigc.int8.fusions": ",".join(f"{k}:{v}" for k, v in sorted(fused.items()))})
         onnx.save(model, str(dst))
-    if external_data:
-        from .external import consolidate
-
-        consolidate(dst, True)
     return dst
 
 
