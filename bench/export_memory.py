@@ -2,10 +2,16 @@
 
     python bench/export_memory.py --layers 4            # SmolLM2-135M's shapes, 4 of its 30 layers, random weights
     python bench/export_memory.py --real --limit-gb 9   # the real SmolLM2-135M (cached weights)
+    python bench/export_memory.py --real --lm-dir ~/.cache/aigc/qwen2.5-coder-1.5b --variants int8  # any cached LM
+    python bench/export_memory.py --real --lm-dir ~/.cache/aigc/qwen2.5-coder-0.5b \
+        --performer-dir ~/.cache/aigc/qwen2.5-coder-1.5b --detector binoculars      # the Qwen pair in one graph
 
 Each stage's peak is the process's high-water mark (``VmHWM``) after resetting it (``/proc/self/clear_refs``)
-at the stage's start; a watchdog stops the run (exit 3, naming the stage) when the resident size passes
-``--limit-gb``, so that a measurement never takes a shared machine down. The vocabulary (49,152) and the
+at the stage's start, and beside it the stage's peak of anonymous memory (``RssAnon``, sampled every 20 ms):
+``VmHWM`` also counts file-backed pages (weights that safetensors maps from disk, external data that ONNX
+writes and maps back), which the kernel can drop under pressure, so for a large LM it overstates what the
+export needs beside other jobs. A watchdog stops the run (exit 3, naming the stage) when the anonymous
+memory passes ``--limit-gb``, so that a measurement never takes a shared machine down. The vocabulary (49,152) and the
 windows are SmolLM2's whatever ``--layers``: the logits, not the layers, set the scoring memory.
 Linux only (``/proc``).
 """
@@ -33,7 +39,7 @@ WORDS = ("the model writes a long text about the history of science and people r
 
 
 def _status(key: str) -> float:
-    """``VmRSS`` / ``VmHWM`` of this process in GB."""
+    """``VmRSS`` / ``VmHWM`` / ``RssAnon`` of this process in GB."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(key + ":"):
             return int(line.split()[1]) * 1024 / 1e9
@@ -52,16 +58,18 @@ class Stages:
 
     def __init__(self, limit_gb: float) -> None:
         self.peaks: dict[str, float] = {}
+        self.anon: dict[str, float] = {}
         self.stage = "start"
         self.limit = limit_gb
         threading.Thread(target=self._watch, daemon=True).start()
 
     def _watch(self) -> None:
         while True:
-            rss = _status("VmRSS")
-            if rss > self.limit:
-                print(json.dumps({"stopped": self.stage, "rss_gb": round(rss, 2), "limit_gb": self.limit,
-                                  "peaks_gb": self.peaks}), flush=True)
+            anon = _status("RssAnon")
+            self.anon[self.stage] = round(max(self.anon.get(self.stage, 0.0), anon), 2)
+            if anon > self.limit:
+                print(json.dumps({"stopped": self.stage, "anon_gb": round(anon, 2), "limit_gb": self.limit,
+                                  "peaks_gb": self.peaks, "anon_peaks_gb": self.anon}), flush=True)
                 os._exit(3)
             time.sleep(0.02)
 
@@ -78,11 +86,9 @@ class Stages:
         return inner
 
 
-def _model(args: argparse.Namespace, lm_dir: Path) -> Any:
+def _lm(args: argparse.Namespace, lm_dir: Path) -> Any:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
-
-    from training.lmfeatures import LikelihoodFeatures
 
     if args.real:
         lm = AutoModelForCausalLM.from_pretrained(lm_dir, torch_dtype=torch.float32, attn_implementation="eager")
@@ -92,19 +98,39 @@ def _model(args: argparse.Namespace, lm_dir: Path) -> Any:
         cfg._attn_implementation = "eager"
         torch.manual_seed(0)
         lm = AutoModelForCausalLM.from_config(cfg)
-    return LikelihoodFeatures(lm.eval()).eval()
+    return lm.eval()
+
+
+def _model(args: argparse.Namespace, lm_dir: Path) -> Any:
+    """``--detector features`` (seven statistics; with ``--performer-dir`` the pair terms too) or
+    ``binoculars`` (needs ``--performer-dir``)."""
+    from training.lmfeatures import LikelihoodFeatures
+    from training.zeroshot import Binoculars
+
+    performer = _lm(args, Path(args.performer_dir)) if args.performer_dir else None
+    if args.detector == "binoculars":
+        if performer is None:
+            raise SystemExit("--detector binoculars needs --performer-dir")
+        return Binoculars(_lm(args, lm_dir), performer).eval()
+    model = LikelihoodFeatures(_lm(args, lm_dir), performer=performer).eval()
+    n = len(model.feature_names) if hasattr(model, "feature_names") else 7
+    model.fit_head(np.random.default_rng(0).normal(size=(40, n)), np.arange(40) % 2)  # a fitted head to export
+    return model
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--lm-dir", default=str(Path.home() / ".cache" / "aigc" / "smollm2"),
                    help="SmolLM2 folder (config.json, tokenizer.json; model.safetensors for --real)")
+    p.add_argument("--performer-dir", default="", help="a second LM folder of the same tokenizer (the pair)")
+    p.add_argument("--detector", default="features", choices=["features", "binoculars"])
     p.add_argument("--real", action="store_true", help="load the real weights (else random, --layers layers)")
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--texts", type=int, default=48, help="calibration texts (half human, half ai labels)")
     p.add_argument("--words", type=int, default=400, help="words per text (~1.2 tokens a word)")
     p.add_argument("--variants", default="fp32")
-    p.add_argument("--limit-gb", type=float, default=8.0)
+    p.add_argument("--max-length", type=int, default=256, help="tokens a window")
+    p.add_argument("--limit-gb", type=float, default=8.0, help="stop when anonymous memory passes this")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=None, help="keep the bundle here (for bench/score_memory.py)")
     args = p.parse_args(argv)
@@ -119,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tok = AutoTokenizer.from_pretrained(lm_dir)
     model = st.wrap("load model", _model)(args, lm_dir)
-    spec = text_spec_for(tok, max_length=256, stride=128)
+    spec = text_spec_for(tok, max_length=args.max_length, stride=args.max_length // 2)
     rng = np.random.default_rng(0)
     texts = [" ".join(rng.choice(WORDS, args.words)) for _ in range(args.texts)]
     labels = [i % 2 for i in range(args.texts)]
@@ -139,16 +165,19 @@ def main(argv: list[str] | None = None) -> int:
             targets=(0.1,), variants=[v for v in args.variants.split(",") if v], threads=args.threads, force=True))
         wall = time.perf_counter() - t0
         st.peaks["rest (since the last stage began)"] = round(_status("VmHWM"), 2)
+        spec_out = json.loads((Path(tmp) / "b" / "bundle.json").read_text())
         sizes = {f.name: f.stat().st_size for f in (Path(tmp) / "b").iterdir()}
         if args.out:
             import shutil
 
             shutil.copytree(Path(tmp) / "b", args.out)
     n_params = sum(p.numel() for p in model.parameters())
-    print(json.dumps({"lm": "SmolLM2-135M" if args.real else f"SmolLM2 shapes, {args.layers} layers, random",
-                      "parameters": n_params, "fp32_gb": round(n_params * 4 / 1e9, 3), "texts": args.texts,
-                      "peaks_gb": st.peaks, "peak_gb": max(st.peaks.values()), "wall_s": round(wall, 1),
-                      "bundle_files": sizes}, indent=1))
+    name = lm_dir.name + (f" + {Path(args.performer_dir).name}" if args.performer_dir else "")
+    print(json.dumps({"lm": name if args.real else f"{name} shapes, {args.layers} layers, random",
+                      "detector": args.detector, "parameters": n_params, "fp32_gb": round(n_params * 4 / 1e9, 3),
+                      "texts": args.texts, "peaks_gb": st.peaks, "peak_gb": max(st.peaks.values()),
+                      "anon_peaks_gb": st.anon, "anon_peak_gb": max(st.anon.values()), "wall_s": round(wall, 1),
+                      "bundle_files": sizes, "variants_eval": spec_out.get("variants_eval")}, indent=1))
     return 0
 
 
