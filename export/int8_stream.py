@@ -129,6 +129,17 @@ class _Writer:
         self.f.close()
 
 
+def _names_read(graph: Any) -> set[str]:
+    """Every tensor name a node of ``graph`` or of its subgraphs (If / Loop / Scan bodies) reads, and the outputs."""
+    names = {o.name for o in graph.output}
+    for n in graph.node:
+        names.update(n.input)
+        for a in n.attribute:
+            for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                names |= _names_read(sub)
+    return names
+
+
 def _weight_nodes(graph: Any, inits: dict[str, Any], op_types: tuple[str, ...],
                   exclude: set[str]) -> dict[int, tuple[str, bool]]:
     """Node index -> (weight initializer, transposed) for every node to quantize."""
@@ -208,7 +219,7 @@ def quantize_dynamic_streaming(src: str | Path, dst: str | Path, op_types: tuple
     inits = {t.name: t for t in g.initializer}
     targets = _weight_nodes(g, inits, op_types, set(nodes_to_exclude or []))
     weights = _rewrite_nodes(g, targets)
-    still_read = {x for n in g.node for x in n.input} | {o.name for o in g.output}
+    still_read = _names_read(g)
     from .external import SIZE_THRESHOLD, data_file_name
 
     writer = _Writer(dst.with_name(data_file_name(dst)))
@@ -219,6 +230,8 @@ def quantize_dynamic_streaming(src: str | Path, dst: str | Path, op_types: tuple
                 continue  # read only by the replaced nodes: its int8 copy follows
             if t.data_location == onnx.TensorProto.EXTERNAL:
                 writer.copy_external(t, src.parent)
+            elif len(t.raw_data) >= SIZE_THRESHOLD and t.data_type in (_FLOAT, 10, 11, 16):  # a large inline float
+                writer.add_array(t, np.frombuffer(t.raw_data, np.uint8))
             kept.append(t)
         for qname, (wname, trans_b) in weights.items():
             w = _read_weight(inits[wname], src.parent)

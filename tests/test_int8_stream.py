@@ -54,12 +54,17 @@ def _head_graph(rng: np.random.Generator, d: int = 48, h: int = 64, v: int = 40)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
 
 
-def test_head_graph_quantized_as_the_math_says(tmp_path: Path) -> None:
+@pytest.mark.parametrize("external", [True, False], ids=["external-source", "inline-source"])
+def test_head_graph_quantized_as_the_math_says(tmp_path: Path, external: bool) -> None:
     rng = np.random.default_rng(0)
-    src = _save(_head_graph(rng), tmp_path / "model.onnx")
+    src = _save(_head_graph(rng), tmp_path / "model.onnx", external)
     dst = quantize_dynamic_streaming(src, tmp_path / "model.int8.onnx")
     onnx.checker.check_model(str(dst))
     g = onnx.load(str(dst), load_external_data=False)
+    # whatever the source, every tensor of 1 KB and more ends in the int8 graph's one data file
+    assert all(t.data_location == TensorProto.EXTERNAL for t in g.graph.initializer if len(t.dims) == 2)
+    assert {e.value for t in g.graph.initializer for e in t.external_data if e.key == "location"} == {
+        "model.int8.onnx.data"}
     ops = [n.op_type for n in g.graph.node]
     assert ops.count("MatMulInteger") == 3  # mm1, mm2, gemm; the 1-D head stays a float MatMul
     assert ops.count("DynamicQuantizeLinear") == 2  # x once for mm1 and mm2, ab once for gemm
