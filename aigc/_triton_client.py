@@ -34,15 +34,17 @@ class _Arg:
 
 
 def open_model_bundle(model_dir: str | Path = HERE) -> Any:
-    """The bundle laid out in a Triton model folder (bundle.json, tokenizer, 1/model.onnx), its sha256s checked."""
+    """The bundle laid out in a Triton model folder (bundle.json, tokenizer, 1/model.onnx and its external data),
+    their sha256s checked."""
     from aigc._bundle import Bundle, BundleError, load_bundle_spec, sha256_file
 
     root = Path(model_dir)
     spec = load_bundle_spec(root, verify_files=False)
     fp32 = spec["model"]["variants"]["fp32"]
-    needed = [fp32] + ([spec["preprocessing"]["tokenizer"]] if spec["modality"] == "text" else [])
+    external = list(spec["model"].get("external_data", {}).get("fp32", []))
+    needed = [fp32, *external] + ([spec["preprocessing"]["tokenizer"]] if spec["modality"] == "text" else [])
     for f in needed:
-        p = root / "1" / "model.onnx" if f == fp32 else root / f
+        p = root / "1" / "model.onnx" if f == fp32 else root / "1" / f if f in external else root / f
         if sha256_file(p) != spec["files"][f]:
             raise BundleError(f"files.{f}: {p.name} differs from the bundle's sha256 (file changed or corrupt)")
     return Bundle(root, spec, root)

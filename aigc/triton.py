@@ -4,6 +4,7 @@ Writes ``REPO/NAME/``::
 
     config.pbtxt              onnxruntime backend, dynamic batching, the bundle's input/output names and shapes
     1/model.onnx              the bundle's fp32 model
+    1/model.onnx.data         its weights, where the bundle keeps them in external data (a large LM)
     bundle.json               the bundle's spec (thresholds, calibration, preprocessing)
     tokenizer.json            text bundles only
     aigc_triton_client.py     preprocessing, calibration and thresholds with ``aigc``, the model on Triton
@@ -95,6 +96,8 @@ def export_triton(bundle_path: str | Path, out: str | Path, name: str | None = N
         shutil.rmtree(model_dir)
     (model_dir / "1").mkdir(parents=True)
     shutil.copyfile(bundle.path(spec["model"]["variants"]["fp32"]), model_dir / "1" / "model.onnx")
+    for data in spec["model"].get("external_data", {}).get("fp32", []):  # beside the graph, by the name it refers to
+        shutil.copyfile(bundle.path(data), model_dir / "1" / data)
     shutil.copyfile(bundle.path("bundle.json"), model_dir / "bundle.json")
     if spec["modality"] == "text":
         shutil.copyfile(bundle.path(spec["preprocessing"]["tokenizer"]), model_dir / spec["preprocessing"]["tokenizer"])

@@ -145,3 +145,26 @@ def test_external_data_names_stay_inside_the_bundle() -> None:
     spec["model"]["external_data"] = {"int8": ["model.int8.onnx.data"]}
     with pytest.raises(BundleError, match=r"model\.external_data\.int8: no such variant"):
         model_files(spec)
+
+
+def test_triton_repository_carries_the_external_data(lm_case: dict[str, Any], tmp_path: Path) -> None:
+    """`aigc export-triton` of a bundle whose weights are external: 1/ holds model.onnx.data beside the graph
+    (Triton's onnxruntime backend reads it from there), the client checks its sha256, and scores through the
+    Triton stand-in equal the bundle's."""
+    from test_triton import _client, _FakeTriton
+
+    from aigc import BundleError, load
+    from aigc.triton import export_triton
+
+    d = export_triton(lm_case["bundle"], tmp_path / "repo", name="lm")
+    assert (d / "1" / "model.onnx.data").read_bytes() == (lm_case["bundle"] / "model.onnx.data").read_bytes()
+    client = _client(d)
+    fake = _FakeTriton(d / "1" / "model.onnx")
+    det = client.load(session=client.TritonSession(json.loads((d / "bundle.json").read_text()), model_name="lm", client=fake))
+    got = [r.to_dict()["probability"] for r in det.score(lm_case["texts"][:6])]
+    want = [r.to_dict()["probability"] for r in load(lm_case["bundle"], providers="cpu").score(lm_case["texts"][:6])]
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    data = d / "1" / "model.onnx.data"
+    data.write_bytes(data.read_bytes()[:-4] + b"\0\0\0\1")
+    with pytest.raises(BundleError, match=r"files\.model\.onnx\.data"):
+        client.open_model_bundle(d)
