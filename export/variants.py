@@ -9,6 +9,8 @@
   the fused fp32 graph gives the plain one's outputs to 1e-4 on sample inputs. An image int8 variant
   that is no smaller than fp32 (a CNN) is still written when asked, with a warning and an
   ``aigc.int8.note`` in its metadata saying why it gains nothing; the quickstart no longer asks for it.
+  A graph whose weights are in external data (an LM) is quantized by :mod:`export.int8_stream` instead of
+  ``quantize_dynamic``: the same operators, one weight in memory at a time.
 - fp16: every float initializer and op in float16, with casts at the graph's inputs and outputs so
   the runtime still feeds and reads float32. Uses ``onnxruntime.transformers.float16`` when it is
   importable (it is part of the onnxruntime wheel), else a plain converter written with ``onnx``.
