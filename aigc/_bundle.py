@@ -23,21 +23,28 @@ __all__ = [
     "open_bundle",
     "place_bundle",
     "sha256_file",
+    "spec_for_variant",
     "validate_spec",
     "write_bundle",
 ]
 
-FORMAT_VERSION = 2  # the newest bundle schema this aigc reads and writes
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3  # the newest bundle schema this aigc reads and writes
+READABLE_VERSIONS = (1, 2, 3)
 # v2 = v1 + ``calibration.prevalence`` (aigc calibrate --prevalence), which moves every P(ai): an aigc that
 # reads v1 only would ignore it and report unadjusted probabilities, so such a bundle says v2 and that aigc
 # refuses it. A bundle without it stays v1, readable by older aigc.
+# v3 = v2 + ``variant_calibration``: an int8 / fp16 variant's own calibration and thresholds, fitted on its own
+# scores of the calibration split (int8 of an LM moves probabilities by up to 0.5); an aigc that reads v2 would
+# apply fp32's thresholds to that variant's scores, so such a bundle says v3.
 
 
 def format_version_for(spec: dict[str, Any]) -> int:
-    """The oldest schema version that carries everything ``spec`` holds (1, or 2 with a prevalence shift)."""
-    cal = spec.get("calibration")
-    return 2 if isinstance(cal, dict) and cal.get("prevalence") else 1
+    """The oldest schema version that carries everything ``spec`` holds (1; 2 with a prevalence shift; 3 with
+    per-variant calibration)."""
+    if spec.get("variant_calibration"):
+        return 3
+    cals = [spec.get("calibration")]
+    return 2 if any(isinstance(c, dict) and c.get("prevalence") for c in cals) else 1
 
 KNOWN_VARIANTS = ("fp32", "int8", "fp16")
 _CAL_METHODS = ("none", "temperature", "platt", "isotonic")
@@ -90,6 +97,84 @@ def _check_threshold(t: Any, where: str) -> None:
         raise BundleError(f"{where}.value: found {v}, expected a probability in [0, 1]")
     _need(t, "n_human", f"{where}.", int, "the number of human calibration items (int)")
     _need(t, "achieved_fpr", f"{where}.", (int, float), "the false-positive rate measured on calibration data")
+
+
+def _check_calibration_and_thresholds(spec: dict[str, Any], where: str) -> None:
+    """``calibration``, ``thresholds`` and ``group_thresholds`` of the bundle (``where`` ""), or of one
+    variant's own record (``where`` "variant_calibration.int8.")."""
+    cal = _need(spec, "calibration", where, dict, "an object with method and params")
+    method = _need(cal, "method", f"{where}calibration.", str, f"one of {list(_CAL_METHODS)}")
+    if method not in _CAL_METHODS:
+        raise BundleError(f"{where}calibration.method: found {method!r}, expected one of {list(_CAL_METHODS)}")
+    params = cal.get("params", {})
+    if not isinstance(params, dict):
+        raise BundleError(f"{where}calibration.params: found {params!r}, expected an object")
+    if method == "temperature":
+        t = params.get("temperature")
+        if not isinstance(t, (int, float)) or t <= 0:
+            raise BundleError(f"{where}calibration.params.temperature: found {t!r}, expected a number > 0")
+    elif method == "platt":
+        for k in ("a", "b"):
+            if not isinstance(params.get(k), (int, float)):
+                raise BundleError(f"{where}calibration.params.{k}: found {params.get(k)!r}, expected a number")
+    elif method == "isotonic":
+        x, y = params.get("x"), params.get("y")
+        if not isinstance(x, list) or not isinstance(y, list) or len(x) != len(y) or len(x) < 2:
+            raise BundleError(f"{where}calibration.params.x/y: expected two lists of equal length >= 2")
+        if any(b < a for a, b in itertools.pairwise(x)) or any(b < a for a, b in itertools.pairwise(y)):
+            raise BundleError(f"{where}calibration.params.x/y: expected non-decreasing values")
+
+    thresholds = _need(spec, "thresholds", where, dict, "named thresholds {name: {value, n_human, achieved_fpr}}")
+    if not thresholds:
+        raise BundleError(f"{where}thresholds: found none, expected at least one named threshold (e.g. 'fpr@1%')")
+    for name, t in thresholds.items():
+        _check_threshold(t, f"{where}thresholds.{name}")
+    gt = spec.get("group_thresholds")
+    if gt is not None:
+        if not isinstance(gt, dict) or not isinstance(gt.get("column"), str) or not isinstance(gt.get("groups"), dict):
+            raise BundleError(f"{where}group_thresholds: expected {{column: str, groups: {{group: {{name: threshold}}}}}}")
+        for g, ts in gt["groups"].items():
+            if not isinstance(ts, dict):
+                raise BundleError(f"{where}group_thresholds.groups.{g}: expected {{name: threshold}}")
+            for name, t in ts.items():
+                _check_threshold(t, f"{where}group_thresholds.groups.{g}.{name}")
+
+
+def _check_variant_calibration(spec: dict[str, Any]) -> None:
+    """``variant_calibration`` (v3): ``{variant: {calibration, thresholds[, group_thresholds, score_histogram]}}``
+    for variants other than fp32 that the bundle has, each with the same threshold names as the bundle's."""
+    vc = spec.get("variant_calibration")
+    if vc is None:
+        return
+    if not isinstance(vc, dict):
+        raise BundleError(f"variant_calibration: found {type(vc).__name__}, expected {{variant: {{calibration, thresholds}}}}")
+    variants = spec["model"]["variants"]
+    for v, rec in vc.items():
+        where = f"variant_calibration.{v}."
+        if v == "fp32" or v not in variants:
+            raise BundleError(f"variant_calibration.{v}: expected a variant other than fp32 in model.variants "
+                              f"({sorted(variants)})")
+        if not isinstance(rec, dict):
+            raise BundleError(f"variant_calibration.{v}: found {type(rec).__name__}, expected an object")
+        _check_calibration_and_thresholds(rec, where)
+        if set(rec["thresholds"]) != set(spec["thresholds"]):
+            raise BundleError(f"{where}thresholds: names {sorted(rec['thresholds'])}, expected the bundle's "
+                              f"{sorted(spec['thresholds'])}")
+
+
+VARIANT_CALIBRATED = ("calibration", "thresholds", "group_thresholds", "score_histogram")
+
+
+def spec_for_variant(spec: dict[str, Any], variant: str) -> dict[str, Any]:
+    """The bundle spec as ``variant`` scores: its own calibration, thresholds, group thresholds and score
+    histogram (``variant_calibration``, v3) in place of fp32's. A bundle without them (v1/v2, or fp32) is
+    returned as it is: its variants then share fp32's calibration, as they always did."""
+    own = (spec.get("variant_calibration") or {}).get(variant)
+    if not own:
+        return spec
+    out = {k: v for k, v in spec.items() if k not in VARIANT_CALIBRATED}
+    out.update({k: own[k] for k in VARIANT_CALIBRATED if k in own})
+    return out
 
 
 def validate_spec(spec: Any) -> None:
@@ -174,42 +259,8 @@ def validate_spec(spec: Any) -> None:
         if pool not in _POOLING:
             raise BundleError(f"preprocessing.pooling: found {pool!r}, expected one of {list(_POOLING)}")
 
-    cal = _need(spec, "calibration", "", dict, "an object with method and params")
-    method = _need(cal, "method", "calibration.", str, f"one of {list(_CAL_METHODS)}")
-    if method not in _CAL_METHODS:
-        raise BundleError(f"calibration.method: found {method!r}, expected one of {list(_CAL_METHODS)}")
-    params = cal.get("params", {})
-    if not isinstance(params, dict):
-        raise BundleError(f"calibration.params: found {params!r}, expected an object")
-    if method == "temperature":
-        t = params.get("temperature")
-        if not isinstance(t, (int, float)) or t <= 0:
-            raise BundleError(f"calibration.params.temperature: found {t!r}, expected a number > 0")
-    elif method == "platt":
-        for k in ("a", "b"):
-            if not isinstance(params.get(k), (int, float)):
-                raise BundleError(f"calibration.params.{k}: found {params.get(k)!r}, expected a number")
-    elif method == "isotonic":
-        x, y = params.get("x"), params.get("y")
-        if not isinstance(x, list) or not isinstance(y, list) or len(x) != len(y) or len(x) < 2:
-            raise BundleError("calibration.params.x/y: expected two lists of equal length >= 2")
-        if any(b < a for a, b in itertools.pairwise(x)) or any(b < a for a, b in itertools.pairwise(y)):
-            raise BundleError("calibration.params.x/y: expected non-decreasing values")
-
-    thresholds = _need(spec, "thresholds", "", dict, "named thresholds {name: {value, n_human, achieved_fpr}}")
-    if not thresholds:
-        raise BundleError("thresholds: found none, expected at least one named threshold (e.g. 'fpr@1%')")
-    for name, t in thresholds.items():
-        _check_threshold(t, f"thresholds.{name}")
-    gt = spec.get("group_thresholds")
-    if gt is not None:
-        if not isinstance(gt, dict) or not isinstance(gt.get("column"), str) or not isinstance(gt.get("groups"), dict):
-            raise BundleError("group_thresholds: expected {column: str, groups: {group: {name: threshold}}}")
-        for g, ts in gt["groups"].items():
-            if not isinstance(ts, dict):
-                raise BundleError(f"group_thresholds.groups.{g}: expected {{name: threshold}}")
-            for name, t in ts.items():
-                _check_threshold(t, f"group_thresholds.groups.{g}.{name}")
+    _check_calibration_and_thresholds(spec, "")
+    _check_variant_calibration(spec)
     files = _need(spec, "files", "", dict, "{file: sha256} for every file of the bundle")
     external = model_files(spec)
     for v in external + ([pre["tokenizer"]] if modality == "text" else []):

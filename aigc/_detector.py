@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ._bundle import Bundle, BundleError, open_bundle
+from ._bundle import Bundle, BundleError, open_bundle, spec_for_variant
 from ._calibration import apply_calibration
 from ._image import ImageDecodeError, ImageSpec
 from ._jpeg import prepare_image
@@ -133,7 +133,8 @@ class Detector:
         if batch_size < 1:
             raise ValueError(f"batch_size: found {batch_size}, expected >= 1")
         self.bundle = bundle
-        self.spec: dict[str, Any] = spec
+        # the variant's own calibration and thresholds where the bundle has them (v3), else the bundle's
+        self.spec: dict[str, Any] = spec_for_variant(spec, variant)
         self.modality: str = spec["modality"]
         self.labels: list[str] = list(spec["labels"])
         self.variant = variant

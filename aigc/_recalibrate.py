@@ -32,7 +32,14 @@ from typing import Any
 import numpy as np
 
 from . import _calibration, _overlap, _support, _thresholds
-from ._bundle import open_bundle, place_bundle, sha256_file, write_bundle
+from ._bundle import (
+    VARIANT_CALIBRATED,
+    open_bundle,
+    place_bundle,
+    sha256_file,
+    spec_for_variant,
+    write_bundle,
+)
 
 __all__ = ["RECALIBRATION_VERSION", "CalibrateOptions", "RecalibrationError", "check_out_path", "recalibrate"]
 
@@ -172,6 +179,19 @@ def _data_hashes(old_root: Path, spec: dict[str, Any], tmp: Path, items: Sequenc
     return out
 
 
+def _store_calibration(spec: dict[str, Any], variant: str, fitted: dict[str, Any]) -> dict[str, Any] | None:
+    """Put the refit of ``variant`` where that variant reads it: the bundle's own fields for fp32, else
+    ``variant_calibration[variant]`` (bundle v3), so that recalibrating int8 never moves fp32's thresholds
+    (nor fp32 int8's). Returns the group thresholds it dropped (set on the original calibration), if any."""
+    if variant == "fp32":
+        spec.update(fitted)
+        return spec.pop("group_thresholds", None)
+    vc = spec.setdefault("variant_calibration", {})
+    old = vc.get(variant) or {k: spec[k] for k in VARIANT_CALIBRATED if k in spec}
+    vc[variant] = {**{k: v for k, v in old.items() if k != "group_thresholds"}, **fitted}
+    return old.get("group_thresholds")
+
+
 def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], labels: Sequence[int] | np.ndarray,
                 out: str | os.PathLike[str], opt: CalibrateOptions | None = None) -> tuple[Path, dict[str, Any]]:  # fmt: skip
     """Write a copy of the bundle re-thresholded (and, with both classes, re-calibrated) on ``items``.
@@ -193,7 +213,8 @@ def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], label
         raise RecalibrationError("labels must be 0 (human) or 1 (AI)")
     bundle = open_bundle(src)
     spec = json.loads(json.dumps(bundle.spec))
-    targets = _targets(spec, opt.targets)
+    view = spec_for_variant(spec, opt.variant)  # what opt.variant scored with: its own record (v3) or the bundle's
+    targets = _targets(view, opt.targets)
     _refuse_early(y_all, targets, opt.method)
 
     det = Detector(bundle, opt.providers, opt.threads, opt.variant, allow_fallback=True, batch_size=opt.batch_size)
@@ -204,11 +225,10 @@ def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], label
         log.warning("%d of %d items could not be scored (first: %s)", n_failed, len(items), next((e for e in errors if e), "NaN"))
     s, y = raw[ok], y_all[ok]
     _refuse_early(y, targets, opt.method)  # again, on the items that scored
-    cal, how = _new_calibration(spec, s, y, opt)
+    cal, how = _new_calibration(view, s, y, opt)
     p = _calibration.apply_calibration(s, cal)
-    spec["calibration"] = cal
-    spec["thresholds"] = _thresholds_on(p, y, targets, spec, cal, how)
-    dropped = spec.pop("group_thresholds", None)
+    fitted = {"calibration": cal, "thresholds": _thresholds_on(p, y, targets, view, cal, how)}
+    dropped = _store_calibration(spec, opt.variant, fitted)
     ok_items = [items[int(i)] for i in np.flatnonzero(ok)]
     spec["support"] = _support.compute_support([metas[int(i)] for i in np.flatnonzero(ok)], det.modality)
 
@@ -227,6 +247,11 @@ def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], label
     }  # fmt: skip
     if dropped:
         record["dropped"] = f"group_thresholds by {dropped.get('column')!r} (set on the original calibration)"
+    others = sorted(v for v in spec.get("variant_calibration") or {} if v != opt.variant)
+    if others:
+        record["variants_not_recalibrated"] = others
+        log.warning("variant(s) %s keep their own calibration from the original split: recalibrate each with "
+                    "--variant", ", ".join(others))
     if spec.get("recalibration"):
         record["previous"] = spec["recalibration"]
     spec["recalibration"] = record

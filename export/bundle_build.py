@@ -221,18 +221,50 @@ def _build_in(
     else:
         scored = score_calibration_split(tmp, items, opt)
     yy = y[scored.ok]
-    cal = _fit_calibration(scored, yy, method, method_note, opt.force)
-    p = _calibration.apply_calibration(scored.s, cal)
-    spec["calibration"] = cal
-    spec["thresholds"] = _fit_thresholds(p, yy, scored, opt, worst_groups)
-    spec.update(_fit_group_thresholds(p, yy, scored, opt, groups))
-    spec["score_histogram"] = _drift.score_histogram(p, yy)  # live drift is measured against it (aigc serve)
+    calibrated = _calibrate(scored, y, method, method_note, opt, groups, worst_groups)
+    spec.update(calibrated)
+    p = _calibration.apply_calibration(scored.s, calibrated["calibration"])
     spec["support"] = _support.compute_support(scored.kept(scored.metas), run.modality)
     spec["data_hashes"] = _overlap.write_data_hashes(tmp, items, opt.training_items, run.modality)
     spec["metrics"] = _split_metrics(scored, yy, par)
-    spec["variants_eval"] = _evaluate_variants(tmp, items, y, scored, p, cal, variants[1:], opt)
+    spec["variants_eval"], variant_scores = _evaluate_variants(tmp, items, y, scored, p, calibrated["calibration"],
+                                                               variants[1:], opt)
+    spec.update(_calibrate_variants(variant_scores, scored, p, spec["variants_eval"],
+                                    lambda sv: _calibrate(sv, y, method, method_note, opt, groups, worst_groups)))
     write_bundle(tmp, spec, overwrite=True)
     return spec
+
+
+def _calibrate_variants(variant_scores: dict[str, Scored], scored: Scored, p: np.ndarray,
+                        evals: dict[str, Any], calibrate: Any) -> dict[str, Any]:
+    """``{"variant_calibration": {variant: ...}}`` (bundle v3): each variant is its own function of the input
+    (int8 of an LM moved probabilities by up to 0.49 under fp32's calibration), so each gets the calibration
+    and thresholds of its own scores of the split, fitted by ``calibrate`` as fp32's were. Records in
+    ``evals[variant]["max_abs_dp_vs_fp32"]`` how far the probabilities the runtime now serves are from fp32's."""
+    own = {v: calibrate(sv) for v, sv in variant_scores.items()}
+    for v, rec in own.items():
+        sv = variant_scores[v]
+        pv = _calibration.apply_calibration(sv.s, rec["calibration"])
+        evals.setdefault(v, {})["max_abs_dp_vs_fp32"] = _max_abs_dp(pv, p, sv.ok[scored.ok])
+    return {"variant_calibration": own} if own else {}
+
+
+def _calibrate(scored: Scored, y: np.ndarray, method: str, method_note: str | None, opt: BuildOptions,
+               groups: Sequence[Any] | None, worst_groups: Sequence[Any] | None) -> dict[str, Any]:
+    """Calibration, named thresholds, group thresholds and the calibration humans' score histogram of one
+    variant's raw scores of the calibration split (``scored``; ``y`` the labels of every item)."""
+    yy = y[scored.ok]
+    cal = _fit_calibration(scored, yy, method, method_note, opt.force)
+    p = _calibration.apply_calibration(scored.s, cal)
+    out: dict[str, Any] = {"calibration": cal, "thresholds": _fit_thresholds(p, yy, scored, opt, worst_groups)}
+    out.update(_fit_group_thresholds(p, yy, scored, opt, groups))
+    out["score_histogram"] = _drift.score_histogram(p, yy)  # live drift is measured against it (aigc serve)
+    return out
+
+
+def _max_abs_dp(pv: np.ndarray, p: np.ndarray, both_in_fp32: np.ndarray) -> float:
+    """Largest |P_variant - P_fp32| over the items both scored (``both_in_fp32``: mask over fp32's scored items)."""
+    return float(f"{np.max(np.abs(pv - p[both_in_fp32])):.3g}") if pv.size else 0.0
 
 
 def _export_graphs(run: RunLike, tmp: Path, opt: BuildOptions, variants: list[str], release_torch: bool = False
@@ -342,19 +374,26 @@ def _split_metrics(scored: Scored, yy: np.ndarray, par: ParityReport) -> dict[st
 
 
 def _evaluate_variants(tmp: Path, items: Sequence[Any], y: np.ndarray, scored: Scored, p: np.ndarray,
-                       cal: dict[str, Any], others: Sequence[str], opt: BuildOptions) -> dict[str, Any]:
+                       cal: dict[str, Any], others: Sequence[str], opt: BuildOptions
+                       ) -> tuple[dict[str, Any], dict[str, Scored]]:
     """Score the split with each variant besides fp32 and compare AUROC; raises ExportRefused for a
-    variant that drops more than MAX_AUROC_DROP (or fails items fp32 scored) unless ``opt.force``."""
+    variant that drops more than MAX_AUROC_DROP (or fails items fp32 scored) unless ``opt.force``.
+    Returns ``variants_eval`` and each shipped variant's raw scores of the split (for its own calibration).
+    ``max_abs_dp_fp32_calibration``: how far the variant's probabilities would be from fp32's under fp32's
+    calibration (what a bundle without ``variant_calibration`` served)."""
     from aigc import load
 
     ok = scored.ok
     base_auc = auroc(y[ok], scored.s)
     evals: dict[str, Any] = {"fp32": {"auroc": round(base_auc, 6), "auroc_delta": 0.0, "n": int(ok.sum())}}
+    raw: dict[str, Scored] = {}
     refused: list[str] = []
     for v in others:
         dv = load(tmp, providers="cpu", threads=opt.threads, variant=v)
         rv, _ = dv.raw_scores(list(items))
         both = ok & np.isfinite(rv)
+        raw[v] = Scored(raw=np.asarray(rv, dtype=np.float64), ok=both, metas=scored.metas,
+                        n_failed=int((~both).sum()))
         if both.sum() < ok.sum():
             refused.append(f"{v}: {int(ok.sum() - both.sum())} items scored by fp32 failed")
             continue
@@ -365,7 +404,7 @@ def _evaluate_variants(tmp: Path, items: Sequence[Any], y: np.ndarray, scored: S
             "auroc": round(auc_v, 6),
             "auroc_delta": round(delta, 6),
             "n": int(both.sum()),
-            "max_abs_dp_vs_fp32": float(f"{np.max(np.abs(pv - p)):.3g}"),
+            "max_abs_dp_fp32_calibration": float(f"{np.max(np.abs(pv - p)):.3g}"),
             "provider": "CPUExecutionProvider",
         }
         if -delta > MAX_AUROC_DROP:
@@ -381,4 +420,4 @@ def _evaluate_variants(tmp: Path, items: Sequence[Any], y: np.ndarray, scored: S
         for r in refused:
             log.warning("shipping a variant despite: %s (--force)", r)
             evals.setdefault(r.split(":")[0], {})["forced"] = True
-    return evals
+    return evals, {v: sv for v, sv in raw.items() if sv.ok.any()}

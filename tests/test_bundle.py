@@ -39,8 +39,8 @@ def test_valid_folder_and_zip(tiny_image_bundle: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("mutate", "field", "expect"),
     [
-        (lambda s: s.update(format_version=3), "format_version", "expected one of 1, 2"),
-        (lambda s: s.update(format_version=True), "format_version", "expected one of 1, 2"),
+        (lambda s: s.update(format_version=4), "format_version", "expected one of 1, 2, 3"),
+        (lambda s: s.update(format_version=True), "format_version", "expected one of 1, 2, 3"),
         (lambda s: s.update(modality="audio"), "modality", "'image' or 'text'"),
         (lambda s: s.update(labels=["ai"]), "labels", "two distinct"),
         (lambda s: s.update(labels=["x", "x"]), "labels", "two distinct"),

@@ -8,6 +8,12 @@ import sys
 from typing import Any
 
 
+def _threshold_table(thresholds: dict[str, Any]) -> str:
+    rows = [[name, _fmt(t.get("value")), _fmt(t.get("target_fpr")), _fmt(t.get("achieved_fpr")), _fmt(t.get("fpr_upper_95")),
+             _fmt(t.get("tpr")), _fmt(t.get("n_human")), _fmt(t.get("n_ai"))] for name, t in thresholds.items()]
+    return _table(rows, ["name", "value", "target FPR", "achieved FPR", "FPR 95% upper", "TPR", "n human", "n ai"])
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", help="bundle folder or .zip")
     p.add_argument("--json", action="store_true", help="print bundle.json as validated")
@@ -71,11 +77,12 @@ def render_card(spec: dict[str, Any], sizes: dict[str, int] | None = None) -> st
         L.append(_table(rows, ["metric", "before", "after"]))
     L.append("")
     L.append("thresholds (on calibrated P(ai)):")
-    rows = []
-    for name, t in spec["thresholds"].items():
-        rows.append([name, _fmt(t.get("value")), _fmt(t.get("target_fpr")), _fmt(t.get("achieved_fpr")),
-                     _fmt(t.get("fpr_upper_95")), _fmt(t.get("tpr")), _fmt(t.get("n_human")), _fmt(t.get("n_ai"))])
-    L.append(_table(rows, ["name", "value", "target FPR", "achieved FPR", "FPR 95% upper", "TPR", "n human", "n ai"]))
+    L.append(_threshold_table(spec["thresholds"]))
+    for v, own in (spec.get("variant_calibration") or {}).items():
+        c = own["calibration"]
+        L.append(f"{v} has its own calibration ({c['method']} {json.dumps(c.get('params', {}))[:80]}) and thresholds, "
+                 f"fitted on its own scores of the calibration split:")
+        L.append(_threshold_table(own["thresholds"]))
     for name, t in spec["thresholds"].items():
         if isinstance(t.get("groups"), dict) and t["groups"]:
             per = ", ".join(f"{g} {_fmt(v.get('achieved_fpr'))} of {v.get('n_human')}" for g, v in t["groups"].items())
@@ -94,8 +101,9 @@ def render_card(spec: dict[str, Any], sizes: dict[str, int] | None = None) -> st
     if spec.get("variants_eval"):
         L.append("")
         L.append("variants on the calibration split:")
-        rows = [[k, _fmt(v.get("auroc")), _fmt(v.get("auroc_delta")), _fmt(v.get("n"))] for k, v in spec["variants_eval"].items()]
-        L.append(_table(rows, ["variant", "AUROC", "change", "n"]))
+        rows = [[k, _fmt(v.get("auroc")), _fmt(v.get("auroc_delta")), _fmt(v.get("n")), _fmt(v.get("max_abs_dp_vs_fp32"))]
+                for k, v in spec["variants_eval"].items()]
+        L.append(_table(rows, ["variant", "AUROC", "change", "n", "max |P - P fp32|"]))
     if spec.get("metrics"):
         L.append("")
         L.append("metrics: " + json.dumps(spec["metrics"])[:600])
