@@ -43,8 +43,8 @@ def format_version_for(spec: dict[str, Any]) -> int:
     per-variant calibration)."""
     if spec.get("variant_calibration"):
         return 3
-    cals = [spec.get("calibration")]
-    return 2 if any(isinstance(c, dict) and c.get("prevalence") for c in cals) else 1
+    cal = spec.get("calibration")
+    return 2 if isinstance(cal, dict) and cal.get("prevalence") else 1
 
 KNOWN_VARIANTS = ("fp32", "int8", "fp16")
 _CAL_METHODS = ("none", "temperature", "platt", "isotonic")
