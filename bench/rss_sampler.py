@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(a.out, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["seconds", "anon_gb", "file_gb", "rss_gb"])
-        while (s := _status(pid)) is not None:
+        while (s := _status(pid)) is not None and "RssAnon" in s:  # a zombie's status has no RssAnon
             w.writerow([round(time.time() - start, 1), round(s["RssAnon"], 3), round(s["RssFile"], 3), round(s["VmRSS"], 3)])
             f.flush()
             peak = {k: max(peak[k], s[k]) for k in peak}
