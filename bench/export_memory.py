@@ -113,8 +113,7 @@ def _model(args: argparse.Namespace, lm_dir: Path) -> Any:
             raise SystemExit("--detector binoculars needs --performer-dir")
         return Binoculars(_lm(args, lm_dir), performer).eval()
     model = LikelihoodFeatures(_lm(args, lm_dir), performer=performer).eval()
-    n = len(model.feature_names) if hasattr(model, "feature_names") else 7
-    model.fit_head(np.random.default_rng(0).normal(size=(40, n)), np.arange(40) % 2)  # a fitted head to export
+    model.fit_head(np.random.default_rng(0).normal(size=(40, len(model.feature_names))), np.arange(40) % 2)  # a fitted head to export
     return model
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -221,9 +221,8 @@ def _build_in(
     else:
         scored = score_calibration_split(tmp, items, opt)
     yy = y[scored.ok]
-    calibrated = _calibrate(scored, y, method, method_note, opt, groups, worst_groups)
+    calibrated, p = _calibrate(scored, y, method, method_note, opt, groups, worst_groups)
     spec.update(calibrated)
-    p = _calibration.apply_calibration(scored.s, calibrated["calibration"])
     spec["support"] = _support.compute_support(scored.kept(scored.metas), run.modality)
     spec["data_hashes"] = _overlap.write_data_hashes(tmp, items, opt.training_items, run.modality)
     spec["metrics"] = _split_metrics(scored, yy, par)
@@ -236,35 +235,36 @@ def _build_in(
 
 
 def _calibrate_variants(variant_scores: dict[str, Scored], scored: Scored, p: np.ndarray,
-                        evals: dict[str, Any], calibrate: Any) -> dict[str, Any]:
+                        evals: dict[str, Any], calibrate: Callable[[Scored], tuple[dict[str, Any], np.ndarray]]
+                        ) -> dict[str, Any]:
     """``{"variant_calibration": {variant: ...}}`` (bundle v3): each variant is its own function of the input
     (int8 of an LM moved probabilities by up to 0.49 under fp32's calibration), so each gets the calibration
     and thresholds of its own scores of the split, fitted by ``calibrate`` as fp32's were. Records in
     ``evals[variant]["max_abs_dp_vs_fp32"]`` how far the probabilities the runtime now serves are from fp32's."""
-    own = {v: calibrate(sv) for v, sv in variant_scores.items()}
-    for v, rec in own.items():
-        sv = variant_scores[v]
-        pv = _calibration.apply_calibration(sv.s, rec["calibration"])
-        evals.setdefault(v, {})["max_abs_dp_vs_fp32"] = _max_abs_dp(pv, p, sv.ok[scored.ok])
+    own = {}
+    for v, sv in variant_scores.items():
+        own[v], pv = calibrate(sv)
+        evals.setdefault(v, {})["max_abs_dp_vs_fp32"] = _max_abs_dp(pv, p[sv.ok[scored.ok]])
     return {"variant_calibration": own} if own else {}
 
 
 def _calibrate(scored: Scored, y: np.ndarray, method: str, method_note: str | None, opt: BuildOptions,
-               groups: Sequence[Any] | None, worst_groups: Sequence[Any] | None) -> dict[str, Any]:
+               groups: Sequence[Any] | None, worst_groups: Sequence[Any] | None) -> tuple[dict[str, Any], np.ndarray]:
     """Calibration, named thresholds, group thresholds and the calibration humans' score histogram of one
-    variant's raw scores of the calibration split (``scored``; ``y`` the labels of every item)."""
+    variant's raw scores of the calibration split (``scored``; ``y`` the labels of every item), and the
+    calibrated probabilities of the scored items."""
     yy = y[scored.ok]
     cal = _fit_calibration(scored, yy, method, method_note, opt.force)
     p = _calibration.apply_calibration(scored.s, cal)
     out: dict[str, Any] = {"calibration": cal, "thresholds": _fit_thresholds(p, yy, scored, opt, worst_groups)}
     out.update(_fit_group_thresholds(p, yy, scored, opt, groups))
     out["score_histogram"] = _drift.score_histogram(p, yy)  # live drift is measured against it (aigc serve)
-    return out
+    return out, p
 
 
-def _max_abs_dp(pv: np.ndarray, p: np.ndarray, both_in_fp32: np.ndarray) -> float:
-    """Largest |P_variant - P_fp32| over the items both scored (``both_in_fp32``: mask over fp32's scored items)."""
-    return float(f"{np.max(np.abs(pv - p[both_in_fp32])):.3g}") if pv.size else 0.0
+def _max_abs_dp(pv: np.ndarray, p: np.ndarray) -> float:
+    """Largest |P_variant - P_fp32| over the same items, to 3 significant digits (0 when there are none)."""
+    return float(f"{np.max(np.abs(pv - p)):.3g}") if pv.size else 0.0
 
 
 def _export_graphs(run: RunLike, tmp: Path, opt: BuildOptions, variants: list[str], release_torch: bool = False
@@ -404,7 +404,7 @@ def _evaluate_variants(tmp: Path, items: Sequence[Any], y: np.ndarray, scored: S
             "auroc": round(auc_v, 6),
             "auroc_delta": round(delta, 6),
             "n": int(both.sum()),
-            "max_abs_dp_fp32_calibration": float(f"{np.max(np.abs(pv - p)):.3g}"),
+            "max_abs_dp_fp32_calibration": _max_abs_dp(pv, p),
             "provider": "CPUExecutionProvider",
         }
         if -delta > MAX_AUROC_DROP:
