@@ -133,7 +133,7 @@ def arrays(models: list[str], texts: list[str], max_length: int, batch: int, cac
             for m, f in files.items():
                 if not f.is_file():
                     z = _read_chunk(m, part, max_length, batch, lms)
-                    np.savez(f.with_suffix(".tmp.npz"), **z)
+                    np.savez_compressed(f.with_suffix(".tmp.npz"), **z)
                     os.replace(f.with_suffix(".tmp.npz"), f)
             print(f"chunk {c0 // chunk + 1} of {-(-len(texts) // chunk)} done at {time.perf_counter() - t0:.0f} s",
                   flush=True)
