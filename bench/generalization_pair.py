@@ -214,10 +214,31 @@ def fit_and_score(rows: list[dict[str, Any]], x: np.ndarray, tr: np.ndarray, te:
     return predict(model, x[te]), thr
 
 
-def _cell(y: np.ndarray, s: np.ndarray, thr: float) -> dict[str, Any]:
-    return {"auroc": _auroc(y, s), "fpr": float(np.mean(s[y == 0] > thr)) if (y == 0).any() else float("nan"),
+N_BOOT = 300
+
+
+def _auroc_replicates(y: np.ndarray, s: np.ndarray, groups: list[str]) -> np.ndarray:
+    """AUROC over resamples of whole groups (a machine text and the human text it continues are one group),
+    the same resamples for every detector on the same rows (paired)."""
+    from aigc.metrics import bootstrap, w_auroc
+
+    if len(set(y.tolist())) < 2:
+        return np.full(N_BOOT, np.nan)
+    return bootstrap(y, lambda W: w_auroc(y, s, W), n_boot=N_BOOT, seed=0, groups=groups)
+
+
+def _cell(y: np.ndarray, s: np.ndarray, thr: float, groups: list[str]) -> dict[str, Any]:
+    """Held-out AUROC with its 95% interval (group bootstrap), FPR of the humans at ``thr`` with its exact
+    95% upper bound, TPR at ``thr``, and the counts."""
+    from aigc.metrics import clopper_pearson, percentile_ci
+
+    hum = y == 0
+    k = int((s[hum] > thr).sum())
+    return {"auroc": _auroc(y, s), "auroc_ci": list(percentile_ci(_auroc_replicates(y, s, groups))),
+            "fpr": k / hum.sum() if hum.any() else float("nan"),
+            "fpr_upper95": clopper_pearson(k, int(hum.sum()))[1] if hum.any() else float("nan"),
             "tpr": float(np.mean(s[y == 1] > thr)) if (y == 1).any() else float("nan"),
-            "humans": int((y == 0).sum()), "machine": int((y == 1).sum())}
+            "humans": int(hum.sum()), "machine": int((y == 1).sum())}
 
 
 def _half(group: str) -> int:
@@ -252,52 +273,65 @@ def split_masks(rows: list[dict[str, Any]]) -> dict[str, tuple[np.ndarray, np.nd
 
 def evaluate_set(rows: list[dict[str, Any]], x: np.ndarray) -> dict[str, Any]:
     """Every split's cell, evobench's per-family / per-domain cells, and leave-one-family-out."""
+    from aigc.metrics import clopper_pearson, percentile_ci
+
     y = np.asarray([r["label"] for r in rows])
     fam = np.asarray([r["family"] for r in rows])
     dom = np.asarray([r["domain"] for r in rows])
     evo = np.asarray([r["set"] == "evobench" for r in rows])
+    grp = np.asarray([r["group"] for r in rows])
     res: dict[str, Any] = {}
     for name, (tr, te) in split_masks(rows).items():
         s, thr = fit_and_score(rows, x, tr, te)
-        res[name] = _cell(y[te], s, thr)
+        gt = grp[te]
+        res[name] = _cell(y[te], s, thr, list(gt))
+
+        def sub(b: np.ndarray, yt: np.ndarray = y[te], s: np.ndarray = s, gt: np.ndarray = gt, thr: float = thr
+                ) -> dict[str, Any]:
+            return _cell(yt[b], s[b], thr, list(gt[b]))
+
         if name == "evo-cross":
             fam_te, dom_te, yt = fam[te], dom[te], y[te]
-            res[name]["by_family"] = {f: _cell(yt[(yt == 0) | (fam_te == f)], s[(yt == 0) | (fam_te == f)], thr)
-                                      for f in textsets.FAMILIES}
-            res[name]["by_domain"] = {d: _cell(yt[dom_te == d], s[dom_te == d], thr) for d in sorted(set(dom_te))}
+            res[name]["by_family"] = {f: sub((yt == 0) | (fam_te == f)) for f in textsets.FAMILIES}
+            res[name]["by_domain"] = {d: sub(dom_te == d) for d in sorted(set(dom_te))}
             words = np.asarray([len(r["text"].split()) for r, m in zip(rows, te, strict=True) if m])
             bins = {"<60 words": words < 60, "60-119 words": (words >= 60) & (words < 120), ">=120 words": words >= 120}
-            res[name]["by_length"] = {k: _cell(yt[b], s[b], thr) for k, b in bins.items() if b.any()}
+            res[name]["by_length"] = {k: sub(b) for k, b in bins.items() if b.any()}
         if name in ("long", "glimpse-new"):
             gen_te, yt = np.asarray([r["generator"] for r, m in zip(rows, te, strict=True) if m]), y[te]
-            res[name]["by_generator"] = {g: _cell(yt[(yt == 0) | (gen_te == g)], s[(yt == 0) | (gen_te == g)], thr)
-                                         for g in sorted(set(gen_te[yt == 1]))}
+            res[name]["by_generator"] = {g: sub((yt == 0) | (gen_te == g)) for g in sorted(set(gen_te[yt == 1]))}
     older = np.asarray([r["set"] != "evobench" and not r["domain"].startswith("m4-") for r in rows])
     half = np.asarray([_half(r["group"]) for r in rows])
     for f in textsets.FAMILIES:
-        ys, ss, flags = [], [], []
+        ys, flags, reps, aucs = [], [], [], []
         for k in (0, 1):
             tr = older | (evo & (half != k) & (fam != f))
             te = evo & (half == k) & ((y == 0) | (fam == f))
             s, thr = fit_and_score(rows, x, tr, te)
             ys.append(y[te])
-            ss.append(s)
             flags.append(s > thr)
+            aucs.append(_auroc(y[te], s))
+            reps.append(_auroc_replicates(y[te], s, list(grp[te])))
         yy, fl = np.concatenate(ys), np.concatenate(flags)
-        res[f"evo-lofo-{f}"] = {"auroc": float(np.nanmean([_auroc(a, b) for a, b in zip(ys, ss, strict=True)])),
-                                "fpr": float(fl[yy == 0].mean()), "tpr": float(fl[yy == 1].mean()),
-                                "humans": int((yy == 0).sum()), "machine": int((yy == 1).sum())}
+        k_h, n_h = int(fl[yy == 0].sum()), int((yy == 0).sum())
+        res[f"evo-lofo-{f}"] = {"auroc": float(np.nanmean(aucs)),  # the two folds' mean, as their replicates
+                                "auroc_ci": list(percentile_ci(np.nanmean(np.vstack(reps), axis=0))),
+                                "fpr": k_h / n_h, "fpr_upper95": clopper_pearson(k_h, n_h)[1],
+                                "tpr": float(fl[yy == 1].mean()), "humans": n_h, "machine": int((yy == 1).sum())}
     return res
 
 
 def _fmt(c: dict[str, Any]) -> str:
-    return f"{c['auroc']:.3f}/{100 * c['fpr']:.1f}%/{100 * c['tpr']:.0f}%"
+    lo, hi = c["auroc_ci"]
+    return (f"{c['auroc']:.3f} [{lo:.2f}, {hi:.2f}] / {100 * c['fpr']:.1f}% (<={100 * c['fpr_upper95']:.1f}%) / "
+            f"{100 * c['tpr']:.0f}%")
 
 
 def print_table(table: dict[str, dict[str, Any]]) -> None:
     cols = [*(f"lodo-{d}" for d in DOMAINS), "long", "glimpse-new", "evo-cross",
             *(f"evo-lofo-{f}" for f in textsets.FAMILIES)]
-    print("cells: held-out AUROC / human FPR / TPR at the training part's worst-domain 1% threshold")
+    print("cells: held-out AUROC [95% group-bootstrap interval] / human FPR (exact 95% upper bound) / TPR at the "
+          "training part's worst-domain 1% threshold")
     for name, res in table.items():
         print(f"\n{name}  (n={res['n']}; six languages' humans flagged: "
               f"{100 * res['languages (humans)']['fpr']:.1f}% of {res['languages (humans)']['humans']})")
@@ -308,6 +342,23 @@ def print_table(table: dict[str, dict[str, Any]]) -> None:
         print("  evo-cross by length: " + "  ".join(f"{k}={_fmt(v)}" for k, v in ec["by_length"].items()))
         for split in ("long", "glimpse-new"):
             print(f"  {split} by generator: " + "  ".join(f"{k}={_fmt(v)}" for k, v in res[split]["by_generator"].items()))
+
+
+def markdown_table(table: dict[str, dict[str, Any]]) -> str:
+    """The BENCHMARKS.md table: one row per feature set, cells AUROC [interval] / human FPR / TPR."""
+    cols = [*(f"lodo-{d}" for d in DOMAINS), "long", "glimpse-new", "evo-cross",
+            *(f"evo-lofo-{f}" for f in textsets.FAMILIES)]
+    lines = ["| detector | " + " | ".join(cols) + " | 6-language humans flagged |",
+             "|---|" + "---|" * (len(cols) + 1)]
+    for name, res in table.items():
+        cells = []
+        for c in cols:
+            lo, hi = res[c]["auroc_ci"]
+            cells.append(f"{res[c]['auroc']:.3f} [{lo:.2f}, {hi:.2f}] / {100 * res[c]['fpr']:.1f}% / "
+                         f"{100 * res[c]['tpr']:.0f}%")
+        lang = res["languages (humans)"]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {100 * lang['fpr']:.1f}% of {lang['humans']} |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -348,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, x in feature_sets({m: [a[i] for i in keep] for m, a in arrs.items()}).items():
         table[name] = {"n": len(rows), **evaluate_set(rows, x)}
     print_table(table)
+    print("\n" + markdown_table(table))
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "lm_cost": lm_cost(models, cache),
                                                "results": table}, indent=2))

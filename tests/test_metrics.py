@@ -196,6 +196,47 @@ def test_bootstrap_deterministic_stratified_and_covers() -> None:
     assert set(out) == {"a", "b"} and out["a"].shape == (20,)
 
 
+def test_bootstrap_by_group_resamples_whole_groups() -> None:
+    rng = np.random.default_rng(5)
+    groups = np.repeat(np.arange(60), 3)  # 60 groups of 3 items, one class per group
+    y = np.repeat(np.r_[np.zeros(25, int), np.ones(35, int)], 3)
+    W = np.concatenate(list(M.bootstrap_weights(y, n_boot=40, seed=1, groups=groups, max_cells=180 * 9)))
+    per_group = W.reshape(40, 60, 3)
+    assert (per_group == per_group[:, :, :1]).all()  # a group's items are drawn together
+    assert (per_group[:, :, 0].sum(axis=1) == 60).all()  # 60 draws of groups each replicate
+    assert (per_group[:, :25, 0].sum(axis=1) == 25).all()  # stratified: 25 human groups, 35 AI groups
+    W2 = np.concatenate(list(M.bootstrap_weights(y, n_boot=40, seed=1, groups=list(groups))))
+    np.testing.assert_array_equal(W, W2)  # labels as a list, other chunking: the same draws
+    pairs = np.repeat(np.arange(90), 2)  # each group holds a human text and the machine text continuing it
+    yp = np.tile([0, 1], 90)
+    Wp = np.concatenate(list(M.bootstrap_weights(yp, n_boot=30, seed=2, groups=pairs)))
+    assert (Wp[:, 0::2] == Wp[:, 1::2]).all() and (Wp.sum(axis=1) == 180).all()
+    assert len({float(r) for r in Wp[:, yp == 1].sum(axis=1)}) == 1  # pairs keep the classes balanced
+    s = rng.normal(size=180) + yp
+    r = M.bootstrap(yp, lambda W: M.w_auroc(yp, s, W), n_boot=50, groups=pairs)
+    assert r.shape == (50,) and np.isfinite(r).all()
+    with pytest.raises(ValueError, match="3 group labels for 180 items"):
+        next(M.bootstrap_weights(yp, groups=[0, 1, 2]))
+
+
+def test_bootstrap_by_group_widens_the_interval_of_correlated_items() -> None:
+    """Each text scored three times (three near-copies in a group): resampling items as if independent
+    gives an interval about sqrt(3) too narrow; resampling groups does not."""
+    rng = np.random.default_rng(8)
+    yg = np.r_[np.zeros(80, int), np.ones(80, int)]
+    sg = rng.normal(size=160) + 0.8 * yg
+    y, s = np.repeat(yg, 3), np.repeat(sg, 3) + rng.normal(scale=0.01, size=480)
+    groups = np.repeat(np.arange(160), 3)
+
+    def width(**kw: object) -> float:
+        lo, hi = M.percentile_ci(M.bootstrap(y, lambda W: M.w_auroc(y, s, W), n_boot=400, seed=0, **kw))
+        return hi - lo
+
+    lo_g, hi_g = M.percentile_ci(M.bootstrap(yg, lambda W: M.w_auroc(yg, sg, W), n_boot=400, seed=0))
+    assert width(groups=groups) > 1.4 * width()
+    assert abs(width(groups=groups) - (hi_g - lo_g)) < 0.3 * (hi_g - lo_g)  # as wide as the 160 texts alone
+
+
 def test_bootstrap_ci_coverage_roughly_nominal() -> None:
     """Simulated coverage of the AUROC percentile interval is near 95% (loose bounds, fixed seeds)."""
     rng = np.random.default_rng(11)

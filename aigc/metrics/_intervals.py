@@ -13,18 +13,29 @@ from .._thresholds import betainc
 
 
 def bootstrap_weights(
-    y: np.ndarray, n_boot: int = 1000, seed: int = 0, stratified: bool = True, max_cells: int = 4_000_000
+    y: np.ndarray, n_boot: int = 1000, seed: int = 0, stratified: bool = True, max_cells: int = 4_000_000,
+    groups: np.ndarray | list[Any] | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield resampling counts in chunks of shape (b, n), n_boot rows in all, deterministic in ``seed``.
 
     ``stratified``: humans and AI items are resampled separately, so each replicate keeps the class
     sizes of the data (no replicate lacks a class). Chunks hold at most ``max_cells`` numbers.
+
+    ``groups`` (one label per item): resample whole groups instead of items (the cluster bootstrap), each
+    item weighted by how often its group was drawn. Items that are not independent need it: a machine
+    text and the human text it continues share an opening, a topic and a writer's prompt, and an interval
+    that resamples them one by one is too narrow. Groups are stratified by class when every group holds
+    one class; a group that holds both (a pair) makes the class sizes vary between replicates.
     """
     y = np.asarray(y).astype(np.int64).ravel()
     n = y.size
     if n == 0:
         raise ValueError("bootstrap of an empty set")
-    strata = [np.flatnonzero(y == c) for c in (0, 1)] if stratified else [np.arange(n)]
+    unit_of, n_units, unit_class = _resampling_units(y, groups)
+    if stratified and unit_class is not None:
+        strata = [np.flatnonzero(unit_class == c) for c in (0, 1)]
+    else:
+        strata = [np.arange(n_units)]
     strata = [s for s in strata if s.size]
     chunk = max(1, min(n_boot, max_cells // n))
     done = 0
@@ -34,10 +45,31 @@ def bootstrap_weights(
         for r in range(b):
             # one generator per replicate: replicate r is the same whatever the chunking or n_boot
             rng = np.random.default_rng([seed, done + r])
+            drawn = np.zeros(n_units)
             for idx in strata:
-                W[r] += np.bincount(idx[rng.integers(0, idx.size, size=idx.size)], minlength=n)
+                drawn += np.bincount(idx[rng.integers(0, idx.size, size=idx.size)], minlength=n_units)
+            W[r] = drawn[unit_of]
         done += b
         yield W
+
+
+def _resampling_units(y: np.ndarray, groups: np.ndarray | list[Any] | None
+                      ) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """(the unit of each item, the number of units, each unit's class or None when a unit holds both):
+    one item per unit without ``groups``, else one group per unit (numbered in first-seen order)."""
+    if groups is None:
+        return np.arange(y.size), y.size, y
+    g = list(groups)
+    if len(g) != y.size:
+        raise ValueError(f"bootstrap: {len(g)} group labels for {y.size} items")
+    number: dict[Any, int] = {}
+    unit_of = np.asarray([number.setdefault(key, len(number)) for key in g], dtype=np.int64)
+    n_units = len(number)
+    lo = np.full(n_units, 2)
+    hi = np.full(n_units, -1)
+    np.minimum.at(lo, unit_of, y)
+    np.maximum.at(hi, unit_of, y)
+    return unit_of, n_units, (lo if (lo == hi).all() else None)
 
 
 def bootstrap(
@@ -46,16 +78,18 @@ def bootstrap(
     n_boot: int = 1000,
     seed: int = 0,
     stratified: bool = True,
+    groups: np.ndarray | list[Any] | None = None,
 ) -> Any:
     """Replicates of ``stat(W)`` over ``n_boot`` resamples (``W``: (b, n) counts from :func:`bootstrap_weights`).
 
     ``stat`` returns a (b,) array, a tuple of them, or a dict of them; the result has the same shape
     with (n_boot,) arrays. Calling it with the same ``y`` and seed gives the same resamples, which is
-    what a paired comparison of two detectors needs (compute both inside one ``stat``).
+    what a paired comparison of two detectors needs (compute both inside one ``stat``). ``groups``: resample
+    whole groups (see :func:`bootstrap_weights`).
     """
     if n_boot < 1:
         raise ValueError(f"bootstrap: n_boot is {n_boot}, expected at least 1")
-    parts: list[Any] = [stat(W) for W in bootstrap_weights(y, n_boot, seed, stratified)]
+    parts: list[Any] = [stat(W) for W in bootstrap_weights(y, n_boot, seed, stratified, groups=groups)]
     first = parts[0]
     if isinstance(first, dict):
         return {k: np.concatenate([np.asarray(q[k]) for q in parts]) for k in first}
