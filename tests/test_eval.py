@@ -235,6 +235,42 @@ def test_run_evaluation_reports_failures_and_compares_common_items(tmp_path: Pat
     assert np.isnan(scored[1].p[:5]).all()
 
 
+def test_run_evaluation_bootstrap_cluster_resamples_copies_together() -> None:
+    """Three near-copies of each text form one cluster: resampling them as independent items makes the
+    report's AUROC intervals about sqrt(3) too narrow; ``bootstrap_cluster`` resamples each text once."""
+    from aigc.report.data import EvalData
+
+    rng = np.random.default_rng(3)
+    items, ys, text_of, table = [], [], [], {}
+    for k in range(120):
+        label = k % 2
+        score = rng.normal() + 0.8 * label
+        for copy in range(3):
+            name = f"t{k}-{copy}"
+            items.append(name)
+            ys.append(label)
+            text_of.append(f"text{k}")
+            table[name] = float(1 / (1 + np.exp(-(score + 0.01 * rng.normal()))))
+    data = EvalData("text", items, items, np.asarray(ys), {"text_id": text_of, "domain": ["a"] * len(items)}, [], "mem")
+    det = [("A", "a", FakeDetector(table))]
+
+    def widths(**kw: object) -> tuple[float, float, dict]:
+        m, _, _ = run_evaluation(det, data, EvalOptions(n_boot=300, robustness=False, progress=False, **kw))
+        o = m["bundles"][0]
+        lo, hi = o["overall"]["auroc"]["ci"]
+        slo, shi = o["slices"]["domain"][0]["auroc"]["ci"]
+        return hi - lo, shi - slo, m
+
+    w_items, s_items, m0 = widths()
+    w_text, s_text, m1 = widths(bootstrap_cluster="text_id")
+    assert w_text > 1.4 * w_items and s_text > 1.4 * s_items
+    assert m1["settings"]["bootstrap_cluster"] == "text_id" and "clusters" in m1["settings"]["bootstrap_method"]
+    assert m0["settings"]["bootstrap_cluster"] is None
+    assert m1["bundles"][0]["overall"]["auroc"]["value"] == m0["bundles"][0]["overall"]["auroc"]["value"]
+    with pytest.raises(ValueError, match="bootstrap_cluster: the data has no field 'text'; did you mean 'text_id'"):
+        run_evaluation(det, data, EvalOptions(n_boot=10, robustness=False, progress=False, bootstrap_cluster="text"))
+
+
 def test_run_evaluation_group_thresholds() -> None:
     from aigc.report.data import EvalData
 

@@ -111,6 +111,7 @@ def test_argument_errors_exit_2_with_suggestions(tiny_text_bundle: Path, tmp_pat
     cases = [
         (["--slice-by", "langauge"], "did you mean 'language'"),
         (["--fairness-by", "domian"], "did you mean 'domain'"),
+        (["--bootstrap-cluster", "domian"], "did you mean 'domain'"),
         (["--threshold", "fpr@5"], "did you mean 'fpr@5%'"),
         (["--limit", "-3"], "--limit"),
         (["--robustness-limit", "-1"], "--robustness-limit"),

@@ -22,9 +22,10 @@ def bootstrap_weights(
     sizes of the data (no replicate lacks a class). Chunks hold at most ``max_cells`` numbers.
 
     ``groups`` (one label per item): resample whole groups instead of items (the cluster bootstrap), each
-    item weighted by how often its group was drawn. Items that are not independent need it: a machine
-    text and the human text it continues share an opening, a topic and a writer's prompt, and an interval
-    that resamples them one by one is too narrow. Groups are stratified by class when every group holds
+    item weighted by how often its group was drawn. Items that are not independent need it, and resampling
+    them one by one misstates the spread either way: near-copies of one text look like new evidence (too
+    narrow), and a machine text and the human text it continues, whose scores move together with their
+    shared topic and opening, are compared as if unrelated (too wide for a paired design). Groups are stratified by class when every group holds
     one class; a group that holds both (a pair) makes the class sizes vary between replicates.
     """
     y = np.asarray(y).astype(np.int64).ravel()

@@ -43,6 +43,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate a seeded sample of N items, keeping the class shares")
     p.add_argument("--seed", type=int, default=0, help="seed of --limit, the bootstrap and the perturbations (default: 0)")
     p.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap replicates for intervals; 0: none (default: 1000)")
+    p.add_argument("--bootstrap-cluster", default=None, metavar="FIELD",
+                   help="resample items that share this field's value together (a human text and the machine texts "
+                        "continuing it, one prompt's answers, one photographer's photos): intervals that treat such "
+                        "items as independent are too narrow")  # fmt: skip
     p.add_argument("--ci", type=float, default=0.95, help="interval level (default: 0.95)")
     p.add_argument("--perturbations", action="append", default=None, metavar="NAMES",
                    help="comma-separated perturbations to run (default: all of the modality; see aigc.perturb)")  # fmt: skip
@@ -163,7 +167,9 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"--threshold {args.threshold}: no bundle has this threshold{_did_you_mean(args.threshold, names)} "
                      f"(known: {', '.join(names)})")
     known = sorted({*data.fields, *_DERIVED[modality]})
-    for flag, vals in (("--slice-by", _csv_list(args.slice_by)), ("--fairness-by", _csv_list(args.fairness_by))):
+    asked = (("--slice-by", _csv_list(args.slice_by)), ("--fairness-by", _csv_list(args.fairness_by)),
+             ("--bootstrap-cluster", [args.bootstrap_cluster] if args.bootstrap_cluster else None))
+    for flag, vals in asked:
         msg = _unknown(flag, vals, known, f"the data ({data_path})")
         if msg:
             return _fail(msg)
@@ -178,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
         robustness_limit=args.robustness_limit or None,
         slice_by=_csv_list(args.slice_by),
         fairness_by=_csv_list(args.fairness_by),
+        bootstrap_cluster=args.bootstrap_cluster,
         progress=not args.no_progress and sys.stderr.isatty(),
     )
     try:

@@ -89,7 +89,9 @@ def run_evaluation(detectors: Sequence[tuple[str, str, Any]], data: EvalData, op
     first_det = detectors[0][2]
     for fname, values in _item_meta(data, first_det).items():
         data.fields[fname if fname not in data.fields else f"meta_{fname}"] = values  # the data's own field wins
-    for what, asked in (("slice_by", opts.slice_by), ("fairness_by", opts.fairness_by)):
+    asked_fields = (("slice_by", opts.slice_by), ("fairness_by", opts.fairness_by),
+                    ("bootstrap_cluster", [opts.bootstrap_cluster] if opts.bootstrap_cluster else None))
+    for what, asked in asked_fields:
         for f in asked or []:
             if f not in data.fields:
                 close = difflib.get_close_matches(f, sorted(data.fields), n=1, cutoff=0.5)
@@ -100,6 +102,7 @@ def run_evaluation(detectors: Sequence[tuple[str, str, Any]], data: EvalData, op
     fair_fields = opts.fairness_by if opts.fairness_by is not None else [f for f in slice_fields if f != "generator"]
     fair_fields = [f for f in fair_fields if f in data.fields]
 
+    clusters = _clusters(data, opts.bootstrap_cluster)
     scored: list[ScoredBundle] = []
     bundles_out: list[dict[str, Any]] = []
     for k, (name, path, det) in enumerate(detectors):
@@ -128,11 +131,14 @@ def run_evaluation(detectors: Sequence[tuple[str, str, Any]], data: EvalData, op
         yk, pk = y[ok], p[ok]
         thr_ok = {n: (t[ok] if isinstance(t, np.ndarray) else t) for n, t in sb.thresholds.items()}
         seed_k = opts.seed + 1000 * k
+        ck = None if clusters is None else [clusters[i] for i in np.flatnonzero(ok)]
         if (yk == 0).any() and (yk == 1).any():
-            entry["overall"] = evaluate_scores(yk, pk, thr_ok, opts.n_boot, opts.seed, opts.level, min_n=opts.min_slice)
+            entry["overall"] = evaluate_scores(yk, pk, thr_ok, opts.n_boot, opts.seed, opts.level, min_n=opts.min_slice,
+                                               clusters=ck)
             entry["roc"] = _roc_points(yk, pk)
             entry["slices"] = {
-                f: slice_table(yk, pk, [data.fields[f][i] for i in np.flatnonzero(ok)], thr_ok, opts.min_slice, opts.n_boot, seed_k, opts.level)
+                f: slice_table(yk, pk, [data.fields[f][i] for i in np.flatnonzero(ok)], thr_ok, opts.min_slice, opts.n_boot, seed_k,
+                               opts.level, clusters=ck)
                 for f in slice_fields
             }
             entry["fairness"] = {
@@ -159,6 +165,7 @@ def run_evaluation(detectors: Sequence[tuple[str, str, Any]], data: EvalData, op
                 {n: (t[all_ok] if isinstance(t, np.ndarray) else t) for n, t in base.thresholds.items()},
                 {n: (t[all_ok] if isinstance(t, np.ndarray) else t) for n, t in cand.thresholds.items()},
                 opts.n_boot, opts.seed, opts.level,
+                clusters=None if clusters is None else [clusters[i] for i in np.flatnonzero(all_ok)],
             )  # fmt: skip
             comparisons.append({"baseline": base.name, "candidate": cand.name, **c})
 
@@ -186,7 +193,8 @@ def run_evaluation(detectors: Sequence[tuple[str, str, Any]], data: EvalData, op
         },
         "settings": {
             "bootstrap": opts.n_boot,
-            "bootstrap_method": "percentile (basic for ECE, adaptive ECE and MCE), resampling humans and AI items separately",
+            "bootstrap_method": _bootstrap_method(opts.bootstrap_cluster),
+            "bootstrap_cluster": opts.bootstrap_cluster,
             "proportion_interval": "clopper-pearson (FPR, TPR and precision at a threshold; rates of groups)",
             "level": opts.level,
             "seed": opts.seed,
@@ -199,6 +207,21 @@ def run_evaluation(detectors: Sequence[tuple[str, str, Any]], data: EvalData, op
         "robustness": robustness,
     }
     return metrics, scored, data
+
+
+def _clusters(data: EvalData, field: str | None) -> list[Any] | None:
+    """Each item's resampling cluster: its value of ``field`` (an item without one is a cluster of its own), or
+    None when the bootstrap resamples items."""
+    if not field:
+        return None
+    return [v if v is not None else ("\0item", i) for i, v in enumerate(data.fields[field])]
+
+
+def _bootstrap_method(field: str | None) -> str:
+    if not field:
+        return "percentile (basic for ECE, adaptive ECE and MCE), resampling humans and AI items separately"
+    return (f"percentile (basic for ECE, adaptive ECE and MCE), resampling whole clusters of items that share "
+            f"'{field}' (by class where every cluster holds one class)")
 
 
 def _overlap_of(det: Any, data: EvalData) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,13 +25,15 @@ def robustness_entry(
     seed: int = 0,
     level: float = 0.95,
     min_n: int = 30,
+    clusters: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """AUROC of the perturbed scores (bootstrap interval), its change from clean on the same items (paired
     interval), and TPR / FPR at each named threshold (Clopper-Pearson). Items that failed either way are
-    left out (``n_failed``)."""
+    left out (``n_failed``). ``clusters`` (one label per item): the bootstrap resamples whole clusters."""
     y = np.asarray(y, dtype=np.int64)
     ok = np.isfinite(p_clean) & np.isfinite(p_pert)
     y, pc, pp = y[ok], np.asarray(p_clean)[ok], np.asarray(p_pert)[ok]
+    cl = None if clusters is None else [c for c, k in zip(clusters, ok, strict=True) if k]
     thr = {k: (v[ok] if isinstance(v, np.ndarray) else v) for k, v in thresholds.items()}
     out: dict[str, Any] = {"n": int(y.size), "n_failed": int((~ok).sum())}
     if not ((y == 0).any() and (y == 1).any()):
@@ -42,7 +44,7 @@ def robustness_entry(
         a = M.w_auroc(y, pp, W)
         return {"auroc": a, "delta": a - M.w_auroc(y, pc, W)}
 
-    reps = M.bootstrap(y, stat, n_boot=n_boot, seed=seed) if n_boot > 0 else None
+    reps = M.bootstrap(y, stat, n_boot=n_boot, seed=seed, groups=cl) if n_boot > 0 else None
     a, c = M.auroc(y, pp), M.auroc(y, pc)
     out["auroc"] = _val(a, None if reps is None else reps["auroc"], level)
     out["delta_auroc"] = _val(a - c, None if reps is None else reps["delta"], level)
@@ -89,12 +91,13 @@ def _run_robustness(data: EvalData, scored: list[ScoredBundle], all_ok: np.ndarr
     if opts.robustness_limit is not None and pool.size > opts.robustness_limit:
         pool = pool[stratified_sample(data.y[pool], opts.robustness_limit, opts.seed + 7)]
     y = data.y[pool]
+    cl = None if opts.bootstrap_cluster is None else [data.fields[opts.bootstrap_cluster][i] for i in pool]
     tokenizer = getattr(scored[0].detector, "tokenizer", None)
     out: dict[str, Any] = {"enabled": True, "n_items": int(pool.size), "perturbations": {}, "bundles": [s.name for s in scored]}
     out["clean"] = []
     for k, sb in enumerate(scored):
         thr = {n: (t[pool] if isinstance(t, np.ndarray) else t) for n, t in sb.thresholds.items()}
-        e = robustness_entry(y, sb.p[pool], sb.p[pool], thr, opts.n_boot, opts.seed + k, opts.level, opts.min_slice)
+        e = robustness_entry(y, sb.p[pool], sb.p[pool], thr, opts.n_boot, opts.seed + k, opts.level, opts.min_slice, cl)
         e["bundle"] = sb.name
         out["clean"].append(e)
     from .._image import decode_image
@@ -129,7 +132,8 @@ def _run_robustness(data: EvalData, scored: list[ScoredBundle], all_ok: np.ndarr
         per_bundle = []
         for k, sb in enumerate(scored):
             thr = {n: (t[pool] if isinstance(t, np.ndarray) else t) for n, t in sb.thresholds.items()}
-            e = robustness_entry(y, sb.p[pool], probs[name][k], thr, opts.n_boot, opts.seed + k, opts.level, opts.min_slice)
+            e = robustness_entry(y, sb.p[pool], probs[name][k], thr, opts.n_boot, opts.seed + k, opts.level, opts.min_slice,
+                                 cl)
             e["bundle"] = sb.name
             e["failures"] = _failures(ids, errs[name][k])
             per_bundle.append(e)

@@ -91,18 +91,20 @@ def evaluate_scores(
     targets: Sequence[float] = M.TARGET_FPRS,
     n_bins: int = 15,
     min_n: int = 30,
+    clusters: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """All headline metrics of one detector with bootstrap intervals (stratified percentile bootstrap).
 
     ``thresholds`` maps a name to a probability or to one probability per item (per-group thresholds).
     At each threshold, FPR, recall (TPR) and precision are proportions of counts: they carry exact
     Clopper-Pearson intervals, their ``k`` and ``n``, and ``small`` when ``n < min_n``; accuracy and F1
-    keep bootstrap intervals. ``n_boot=0`` gives point values with no bootstrap intervals.
+    keep bootstrap intervals. ``n_boot=0`` gives point values with no bootstrap intervals. ``clusters`` (one
+    label per item): the bootstrap resamples whole clusters (texts that share an opening or a prompt).
     """
     y, p = _check_arrays(y, p)
     stat = _stat_fn(y, p, thresholds, targets)
     point = {k: float(v[0]) for k, v in stat(np.ones((1, y.size))).items()}
-    reps = M.bootstrap(y, stat, n_boot=n_boot, seed=seed) if n_boot > 0 else None
+    reps = M.bootstrap(y, stat, n_boot=n_boot, seed=seed, groups=clusters) if n_boot > 0 else None
 
     def v(k: str) -> dict[str, Any]:
         if reps is not None and k in _UPWARD_BIASED:
@@ -160,6 +162,7 @@ def compare_scores(
     seed: int = 0,
     level: float = 0.95,
     targets: Sequence[float] = M.TARGET_FPRS,
+    clusters: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """Differences candidate - baseline on the same items, with paired bootstrap intervals (both detectors
     are evaluated on the same resample in each replicate). Named thresholds are compared where both
@@ -178,7 +181,7 @@ def compare_scores(
 
     one = np.ones((1, y.size))
     pa, pb = sa(one), sb(one)
-    reps = M.bootstrap(y, both, n_boot=n_boot, seed=seed) if n_boot > 0 else None
+    reps = M.bootstrap(y, both, n_boot=n_boot, seed=seed, groups=clusters) if n_boot > 0 else None
     out: dict[str, Any] = {}
     for k in keys:
         d = float(pb[k][0] - pa[k][0])

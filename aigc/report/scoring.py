@@ -36,6 +36,7 @@ class EvalOptions:
     fairness_by: list[str] | None = None  # None: the slice fields except generator
     progress: bool = True
     chunk: int = 1024
+    bootstrap_cluster: str | None = None  # a field: the bootstrap resamples items that share its value together
 
 
 @dataclass

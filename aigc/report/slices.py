@@ -97,13 +97,15 @@ def slice_table(
     n_boot: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    clusters: Sequence[Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Per group: counts, AUROC with a bootstrap interval, and TPR / FPR at each named threshold with
     Clopper-Pearson intervals. Items whose group is None are in no group.
 
     AUROC needs both classes: a group of AI items only (a generator) is ranked against all human items,
     a group of human items only against all AI items (``auroc.reference`` says which). A figure resting
-    on fewer than ``min_n`` items of a class it needs is marked ``small``.
+    on fewer than ``min_n`` items of a class it needs is marked ``small``. ``clusters`` (one label per item):
+    the AUROC bootstrap resamples whole clusters.
     """
     y = np.asarray(y, dtype=np.int64)
     p = np.asarray(p, dtype=np.float64)
@@ -125,7 +127,8 @@ def slice_table(
         if u_h and u_a:
             auroc["value"] = M.auroc(yu, pu)
             if n_boot > 0:
-                reps = M.bootstrap(yu, functools.partial(_w_auroc_of, yu, pu), n_boot=n_boot, seed=seed)
+                cu = None if clusters is None else [c for c, u in zip(clusters, use, strict=True) if u]
+                reps = M.bootstrap(yu, functools.partial(_w_auroc_of, yu, pu), n_boot=n_boot, seed=seed, groups=cu)
                 lo, hi = M.percentile_ci(reps, level)
                 auroc["ci"] = [_num(lo), _num(hi)]
             auroc["small"] = min(u_h, u_a) < min_n
