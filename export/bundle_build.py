@@ -40,6 +40,9 @@ __all__ = ["MAX_AUROC_DROP", "ExportRefused", "RunLike", "build_bundle", "item_m
 log = logging.getLogger(__name__)
 
 MAX_AUROC_DROP = 0.005
+# below this Spearman correlation with fp32's scores, a variant ranks the split as another detector would: the
+# AUROC gate alone then says little (it passes when fp32 is near chance on the split, as the Qwen pair was)
+MIN_RANK_AGREEMENT = 0.95
 N_PARITY = 16
 
 
@@ -262,6 +265,26 @@ def _calibrate(scored: Scored, y: np.ndarray, method: str, method_note: str | No
     return out, p
 
 
+def rank_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation of two scores of the same items (ties share their mean rank), to 4 decimals;
+    NaN for fewer than 2 items or a constant score."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.size < 2:
+        return float("nan")
+    ra, rb = _mean_ranks(a), _mean_ranks(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    den = float(np.sqrt((ra * ra).sum() * (rb * rb).sum()))
+    return round(float((ra * rb).sum()) / den, 4) if den > 0 else float("nan")
+
+
+def _mean_ranks(x: np.ndarray) -> np.ndarray:
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(x.size)
+    ranks[order] = np.arange(x.size)
+    _, inv, counts = np.unique(x, return_inverse=True, return_counts=True)
+    return (np.bincount(inv, weights=ranks) / counts)[inv]
+
+
 def _max_abs_dp(pv: np.ndarray, p: np.ndarray) -> float:
     """Largest |P_variant - P_fp32| over the same items, to 3 significant digits (0 when there are none)."""
     return float(f"{np.max(np.abs(pv - p)):.3g}") if pv.size else 0.0
@@ -400,13 +423,20 @@ def _evaluate_variants(tmp: Path, items: Sequence[Any], y: np.ndarray, scored: S
         auc_v = auroc(y[both], rv[both])
         pv = _calibration.apply_calibration(rv[both], cal)
         delta = auc_v - base_auc
+        rho = rank_agreement(rv[both], scored.raw[both])
         evals[v] = {
             "auroc": round(auc_v, 6),
             "auroc_delta": round(delta, 6),
             "n": int(both.sum()),
+            "rank_agreement_fp32": rho,
             "max_abs_dp_fp32_calibration": _max_abs_dp(pv, p),
             "provider": "CPUExecutionProvider",
         }
+        if rho < MIN_RANK_AGREEMENT:
+            log.warning("%s orders the calibration split differently from fp32 (Spearman %.3f < %.2f on %d items): "
+                        "it is another detector, and its AUROC change (%+.4f) is the only evidence that it is no "
+                        "worse; check it on held-out data before serving it", v, rho, MIN_RANK_AGREEMENT,
+                        int(both.sum()), delta)
         if -delta > MAX_AUROC_DROP:
             refused.append(
                 f"{v}: AUROC {auc_v:.4f} vs fp32 {base_auc:.4f} on {int(both.sum())} calibration items "

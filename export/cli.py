@@ -268,7 +268,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {cal['note']}")
     for v, ev in spec.get("variants_eval", {}).items():
         if "auroc" in ev:
-            print(f"  {v}: AUROC {ev['auroc']:.4f} ({ev['auroc_delta']:+.4f}){' (forced)' if ev.get('forced') else ''}")
+            rho = f", rank agreement with fp32 {ev['rank_agreement_fp32']:.3f}" if "rank_agreement_fp32" in ev else ""
+            print(f"  {v}: AUROC {ev['auroc']:.4f} ({ev['auroc_delta']:+.4f}){rho}{' (forced)' if ev.get('forced') else ''}")
         else:
             print(f"  {v}: not evaluated (forced)")
     return 0

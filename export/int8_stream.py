@@ -12,8 +12,9 @@ one weight in memory at a time:
   tensor however many MatMuls read it) -> ``MatMulInteger`` with the int8 weight -> ``Cast`` -> ``Mul`` by
   the product of the two scales (-> ``Add`` of Gemm's ``C``): the pattern ``quantize_dynamic`` writes and
   ONNX Runtime fuses into ``DynamicQuantizeMatMul`` when it loads the graph;
-- weights are signed int8, symmetric (zero point 0, range -127..127), one scale per output channel
-  (``per_channel``) or per tensor;
+- weights are signed int8, symmetric (zero point 0), one scale per output channel (``per_channel``) or per
+  tensor, in -64..64 (``reduce_range``, the default, as ``quantize_dynamic(reduce_range=True)``) or -127..127:
+  see :func:`export.variants.make_int8` for why the full range gives CPU-dependent results;
 - every initializer is then written to ``<dst>.data`` in turn: an int8 weight from its fp32 source read
   alone; any other external initializer copied byte for byte in 64 MiB pieces. Tensors of 1 MiB and more
   start on a 4,096-byte boundary; int8 weights under 1 KB stay in the graph file.
@@ -61,19 +62,19 @@ def _read_weight(t: Any, base: Path) -> np.ndarray:
     return arr.reshape(tuple(t.dims))
 
 
-def _quantize(w: np.ndarray, per_channel: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric int8 of the (K, N) matrix ``w``: (q int8 (K, N), scale float32 (N,) or ())."""
+def _quantize(w: np.ndarray, per_channel: bool, qmax: int = 127) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 of the (K, N) matrix ``w`` in -qmax..qmax: (q int8 (K, N), scale float32 (N,) or ())."""
     if per_channel:
         amax = np.maximum(w.max(axis=0), -w.min(axis=0)).astype(np.float32)
     else:
         amax = np.asarray(max(float(w.max()), -float(w.min())), np.float32)
-    scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+    scale = np.where(amax > 0, amax / float(qmax), 1.0).astype(np.float32)
     q = np.empty(w.shape, np.int8)
     rows = max(1, (16 << 20) // max(1, 4 * w.shape[1]))  # 16 MiB of rows at a time, one float temporary
     for r in range(0, w.shape[0], rows):
         tmp = np.divide(w[r: r + rows], scale)
         np.rint(tmp, out=tmp)
-        np.clip(tmp, -127, 127, out=tmp)
+        np.clip(tmp, -qmax, qmax, out=tmp)
         q[r: r + rows] = tmp
     return q, scale
 
@@ -198,7 +199,8 @@ def _rewrite_nodes(graph: Any, targets: dict[int, tuple[str, bool]]) -> dict[str
 
 
 def quantize_dynamic_streaming(src: str | Path, dst: str | Path, op_types: tuple[str, ...] = ("MatMul", "Gemm"),
-                               per_channel: bool = True, nodes_to_exclude: list[str] | None = None) -> Path:
+                               per_channel: bool = True, nodes_to_exclude: list[str] | None = None,
+                               reduce_range: bool = True) -> Path:
     """Write the dynamic-int8 copy of the graph ``src`` (weights in external data or inline) to ``dst``,
     its weights in ``<dst>.data``, holding one weight in memory at a time. Returns ``dst``.
 
@@ -235,7 +237,7 @@ def quantize_dynamic_streaming(src: str | Path, dst: str | Path, op_types: tuple
             kept.append(t)
         for qname, (wname, trans_b) in weights.items():
             w = _read_weight(inits[wname], src.parent)
-            q, scale = _quantize(np.ascontiguousarray(w.T) if trans_b else w, per_channel)
+            q, scale = _quantize(np.ascontiguousarray(w.T) if trans_b else w, per_channel, 64 if reduce_range else 127)
             del w
             qt = onnx.TensorProto(name=qname, data_type=_INT8, dims=q.shape)
             if q.nbytes >= SIZE_THRESHOLD:

@@ -90,12 +90,19 @@ def make_int8(
     per_channel: bool = True,
     fuse_text: bool = False,
     external_data: bool = False,
+    reduce_range: bool = True,
 ) -> Path:
     """Dynamic int8 quantization of ``op_types`` (default MatMul/Gemm) of the fp32 graph ``src`` into ``dst``.
 
     Weights are signed int8 (S8 weights with U8 activations: the VNNI/AVX2 path of MLAS), one scale per
     output channel by default: on a fine-tuned MiniLM-L6 (600 dev texts) per-tensor scales cost 0.007
     AUROC, per-channel 0.0005, at the same speed.
+    ``reduce_range`` (default): weights in -64..64 instead of -127..127. On an x86 CPU without VNNI (AVX2 only)
+    ONNX Runtime multiplies U8 activations by S8 weights with VPMADDUBSW, which saturates a sum of two
+    products at 32,767; 255 x 127 x 2 overflows it, 255 x 64 x 2 does not. With the full range the same
+    int8 file gives other scores on such a CPU than on one with VNNI (a CNN head's probabilities moved by
+    0.09 on an AVX2-only machine here, and three distinct texts' scores collapsed onto one), so its
+    calibration and thresholds, fitted on the exporting machine, did not hold on the serving one.
     ``op_types`` is a parameter so that the benchmark can measure what quantizing ``Conv`` costs.
     ``fuse_text``: run :func:`fuse_text_encoder` first (text encoders); the fusions that were applied
     are recorded in the int8 file's metadata (``aigc.int8.fusions``).
@@ -111,7 +118,7 @@ def make_int8(
     if external_data:  # weights over 256 MiB: quantize_dynamic would hold the whole graph several times over
         from .int8_stream import quantize_dynamic_streaming
 
-        return quantize_dynamic_streaming(src, dst, op_types, per_channel)
+        return quantize_dynamic_streaming(src, dst, op_types, per_channel, reduce_range=reduce_range)
     fused: dict[str, int] | None = None
     with tempfile.TemporaryDirectory(prefix="aigc-int8-") as tmp:
         src_for_q = Path(src)
@@ -134,6 +141,7 @@ def make_int8(
             nodes_to_exclude=_not_2d_weight_nodes(src_for_q, op_types),
             op_types_to_quantize=list(op_types),
             per_channel=per_channel,
+            reduce_range=reduce_range,
             weight_type=QuantType.QInt8,
             # contrib ops of the fused graph have no ONNX shape inference: their outputs are float
             extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},

@@ -7,6 +7,7 @@ seconds); the other tests reuse it or fail before exporting.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,7 @@ def test_image_round_trip(image_case: dict[str, Any]) -> None:
     assert spec["thresholds"]["fpr@1%"]["achieved_fpr"] <= 0.01
     ev = spec["variants_eval"]
     assert set(ev) == {"fp32", "int8", "fp16"} and all(abs(v["auroc_delta"]) <= 0.005 for v in ev.values())
+    assert ev["fp16"]["rank_agreement_fp32"] > 0.99 and ev["int8"]["rank_agreement_fp32"] > 0.95
     assert spec["metrics"]["parity"]["max_abs_diff"] <= 1e-4
 
     # calibrated probabilities of the bundle == torch model + the bundle's calibration, on raw files
@@ -147,7 +149,7 @@ def _degrading_variant(variant: str, src: Any, out_dir: Any, modality: str | Non
 
 @pytest.mark.slow
 def test_variant_that_loses_auroc_is_refused_unless_forced(
-    image_case: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    image_case: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     import export.bundle_build as bb
 
@@ -158,10 +160,13 @@ def test_variant_that_loses_auroc_is_refused_unless_forced(
         build_bundle(image_run(), out, items, labels, options=BuildOptions(variants=["int8"], targets=[0.05]))
     assert not out.exists() and not list(tmp_path.glob(".b.tmp-*"))  # nothing half-written
     zp = tmp_path / "b.zip"  # a .zip output: the bundle folder zipped
-    build_bundle(image_run(), zp, items, labels, options=BuildOptions(variants=["int8"], targets=[0.05], force=True))
+    with caplog.at_level(logging.WARNING, logger="export.bundle_build"):
+        build_bundle(image_run(), zp, items, labels, options=BuildOptions(variants=["int8"], targets=[0.05], force=True))
     assert zp.is_file() and not out.exists()
     ev = open_bundle(zp).spec["variants_eval"]["int8"]
     assert ev["forced"] is True and ev["auroc_delta"] < -0.005
+    assert ev["rank_agreement_fp32"] < 0  # the reversed head orders the split backwards
+    assert "int8 orders the calibration split differently from fp32" in caplog.text
 
 
 def test_refusals_before_any_export(image_case: dict[str, Any], tmp_path: Path) -> None:
@@ -241,3 +246,17 @@ def test_real_images_round_trip(shared_data: Path, tmp_path: Path) -> None:
     assert spec["metrics"]["parity"]["ok"] and spec["support"]["image"]["formats"] == {"JPEG": 1.0}
     res = aigc.load(out, providers="cpu").score(items[:10], threshold="fpr@5%")
     assert all(r.error is None for r in res)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rank_agreement_is_spearman(seed: int) -> None:
+    stats = pytest.importorskip("scipy.stats")
+    from export.bundle_build import rank_agreement
+
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=300)
+    b = a + rng.normal(scale=0.7, size=300)
+    a[:40] = np.round(a[:40])  # ties share their mean rank
+    assert rank_agreement(a, b) == pytest.approx(stats.spearmanr(a, b).statistic, abs=1e-4)
+    assert rank_agreement(a, 3 * a + 1) == 1.0 and rank_agreement(a, -a) == -1.0
+    assert np.isnan(rank_agreement(a[:1], b[:1])) and np.isnan(rank_agreement(np.ones(5), b[:5]))
