@@ -16,6 +16,7 @@ import numpy as np
 from ._bundle import Bundle, BundleError, open_bundle, spec_for_variant
 from ._calibration import apply_calibration
 from ._image import ImageDecodeError, ImageSpec
+from ._int8_cpu import cpu_flags, int8_saturation_warning
 from ._jpeg import prepare_image
 from ._session import create_session
 from ._text import (
@@ -135,6 +136,9 @@ class Detector:
         self.bundle = bundle
         # the variant's own calibration and thresholds where the bundle has them (v3), else the bundle's
         self.spec: dict[str, Any] = spec_for_variant(spec, variant)
+        warning = int8_saturation_warning(spec, variant, cpu_flags()) if session is None else None
+        if warning:
+            log.warning(warning)
         self.modality: str = spec["modality"]
         self.labels: list[str] = list(spec["labels"])
         self.variant = variant

@@ -429,6 +429,7 @@ def _evaluate_variants(tmp: Path, items: Sequence[Any], y: np.ndarray, scored: S
             "auroc_delta": round(delta, 6),
             "n": int(both.sum()),
             "rank_agreement_fp32": rho,
+            **({"weight_range": 64} if v == "int8" else {}),  # reduce_range: no kernel saturates (aigc._int8_cpu)
             "max_abs_dp_fp32_calibration": _max_abs_dp(pv, p),
             "provider": "CPUExecutionProvider",
         }

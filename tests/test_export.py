@@ -63,6 +63,7 @@ def test_image_round_trip(image_case: dict[str, Any]) -> None:
     ev = spec["variants_eval"]
     assert set(ev) == {"fp32", "int8", "fp16"} and all(abs(v["auroc_delta"]) <= 0.005 for v in ev.values())
     assert ev["fp16"]["rank_agreement_fp32"] > 0.99 and ev["int8"]["rank_agreement_fp32"] > 0.95
+    assert ev["int8"]["weight_range"] == 64 and "weight_range" not in ev["fp16"]
     assert spec["metrics"]["parity"]["max_abs_diff"] <= 1e-4
 
     # calibrated probabilities of the bundle == torch model + the bundle's calibration, on raw files
