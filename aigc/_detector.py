@@ -130,7 +130,9 @@ class Detector:
         spec = bundle.spec
         variants = spec["model"]["variants"]
         if variant not in variants:
-            raise BundleError(f"model.variants: no {variant!r} variant in this bundle (it has {sorted(variants)})")
+            refused = ((spec.get("variants_eval") or {}).get(variant) or {}).get("refused")
+            why = f"; export refused it: {refused}" if refused else ""
+            raise BundleError(f"model.variants: no {variant!r} variant in this bundle (it has {sorted(variants)}){why}")
         if batch_size < 1:
             raise ValueError(f"batch_size: found {batch_size}, expected >= 1")
         self.bundle = bundle

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from aigc import _calibration, _drift, _overlap, _support, _thresholds
-from aigc._bundle import place_bundle, write_bundle
+from aigc._bundle import model_files, place_bundle, write_bundle
 from aigc.metrics import auroc
 
 from .bundle_spec import io_spec, provisional_spec
@@ -81,6 +81,7 @@ class BuildOptions:
     group_column: str | None = None
     worst_group_column: str | None = None  # fpr@X thresholds hold X on every value of this column
     force: bool = False
+    drop_refused: bool = False  # a refused variant is left out of the bundle (reason in variants_eval) instead of failing
     overwrite: bool = False
     name: str | None = None
     labels: tuple[str, str] = ("human", "ai")
@@ -231,10 +232,26 @@ def _build_in(
     spec["metrics"] = _split_metrics(scored, yy, par)
     spec["variants_eval"], variant_scores = _evaluate_variants(tmp, items, y, scored, p, calibrated["calibration"],
                                                                variants[1:], opt)
+    _leave_out_refused(tmp, spec)
     spec.update(_calibrate_variants(variant_scores, scored, p, spec["variants_eval"],
                                     lambda sv: _calibrate(sv, y, method, method_note, opt, groups, worst_groups)))
     write_bundle(tmp, spec, overwrite=True)
     return spec
+
+
+def _leave_out_refused(tmp: Path, spec: dict[str, Any]) -> None:
+    """Delete the files of every variant that ``variants_eval`` marks ``refused`` (``--drop-refused``) and take
+    it out of ``model``, so that the bundle holds and hashes only what it serves."""
+    model = spec["model"]
+    for v, ev in spec["variants_eval"].items():
+        if not ev.get("refused") or v not in model["variants"]:
+            continue
+        for name in model_files(spec, v):
+            (tmp / name).unlink(missing_ok=True)
+        del model["variants"][v]
+        ext = model.get("external_data")
+        if isinstance(ext, dict):
+            ext.pop(v, None)
 
 
 def _calibrate_variants(variant_scores: dict[str, Scored], scored: Scored, p: np.ndarray,
@@ -443,10 +460,17 @@ def _evaluate_variants(tmp: Path, items: Sequence[Any], y: np.ndarray, scored: S
                 f"{v}: AUROC {auc_v:.4f} vs fp32 {base_auc:.4f} on {int(both.sum())} calibration items "
                 f"(drop {-delta:.4f} > {MAX_AUROC_DROP})"
             )
-    if refused:
+    if refused and opt.drop_refused and not opt.force:
+        for r in refused:
+            v = r.split(":")[0]
+            log.warning("leaving %s out of the bundle: %s (--drop-refused)", v, r)
+            evals.setdefault(v, {})["refused"] = r
+            raw.pop(v, None)
+    elif refused:
         if not opt.force:
             raise ExportRefused(
-                "variant refused: " + "; ".join(refused) + ". Leave it out of --variants, or pass --force to ship it"
+                "variant refused: " + "; ".join(refused) + ". Leave it out of --variants, pass --drop-refused "
+                "to write the bundle without it, or --force to ship it"
             )
         for r in refused:
             log.warning("shipping a variant despite: %s (--force)", r)

@@ -52,6 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="ONNX weights in <graph>.data beside each graph (auto: from 256 MiB of weights; "
                         "graphs over 2 GB need it)")
     p.add_argument("--force", action="store_true", help="ship variants that lose accuracy; isotonic on few items")
+    p.add_argument("--drop-refused", action="store_true",
+                   help="write the bundle without a variant the AUROC gate refuses (its reason stays in variants_eval) "
+                        "instead of failing the whole export")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
 
@@ -235,6 +238,7 @@ def run(args: argparse.Namespace) -> int:
         group_column=args.group_column,
         worst_group_column=args.worst_group,
         force=args.force,
+        drop_refused=args.drop_refused,
         overwrite=args.overwrite,
         name=args.name,
         threads=args.threads,
@@ -269,7 +273,10 @@ def run(args: argparse.Namespace) -> int:
     for v, ev in spec.get("variants_eval", {}).items():
         if "auroc" in ev:
             rho = f", rank agreement with fp32 {ev['rank_agreement_fp32']:.3f}" if "rank_agreement_fp32" in ev else ""
-            print(f"  {v}: AUROC {ev['auroc']:.4f} ({ev['auroc_delta']:+.4f}){rho}{' (forced)' if ev.get('forced') else ''}")
+            note = " (forced)" if ev.get("forced") else " (refused: left out of the bundle)" if ev.get("refused") else ""
+            print(f"  {v}: AUROC {ev['auroc']:.4f} ({ev['auroc_delta']:+.4f}){rho}{note}")
+        elif ev.get("refused"):
+            print(f"  {v}: left out of the bundle: {ev['refused']}")
         else:
             print(f"  {v}: not evaluated (forced)")
     return 0

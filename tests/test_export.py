@@ -170,6 +170,31 @@ def test_variant_that_loses_auroc_is_refused_unless_forced(
     assert "int8 orders the calibration split differently from fp32" in caplog.text
 
 
+@pytest.mark.slow
+def test_drop_refused_writes_the_bundle_without_the_refused_variant(
+    image_case: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An LM export takes 6-16 minutes before the gate speaks: --drop-refused keeps the fp32 bundle, says why
+    the variant is missing, and holds no file of it."""
+    import export.bundle_build as bb
+    from aigc._bundle import BundleError
+    from aigc.cli._info import render_card
+
+    monkeypatch.setattr(bb, "make_variant", _degrading_variant)
+    items, labels = image_case["items"][:120], image_case["labels"][:120]
+    out = tmp_path / "b"
+    build_bundle(image_run(), out, items, labels,
+                 options=BuildOptions(variants=["int8"], targets=[0.05], drop_refused=True))
+    spec = open_bundle(out).spec  # every listed file hashed and present
+    assert set(spec["model"]["variants"]) == {"fp32"} and "variant_calibration" not in spec
+    assert not (out / "model.int8.onnx").exists() and "model.int8.onnx" not in spec["files"]
+    assert spec["variants_eval"]["int8"]["refused"].startswith("int8: AUROC")
+    with pytest.raises(BundleError, match=r"no 'int8' variant in this bundle .*export refused it: int8: AUROC"):
+        aigc.load(out, variant="int8")
+    assert "int8: not in this bundle, refused at export: int8: AUROC" in render_card(spec)
+    assert aigc.load(out).predict_proba(items[:4]).shape == (4, 2)
+
+
 def test_refusals_before_any_export(image_case: dict[str, Any], tmp_path: Path) -> None:
     items, labels = image_case["items"], image_case["labels"]
     with pytest.raises(CalibrationError, match="isotonic needs at least 1000 items, found 220"):

@@ -104,6 +104,8 @@ def render_card(spec: dict[str, Any], sizes: dict[str, int] | None = None) -> st
         rows = [[k, _fmt(v.get("auroc")), _fmt(v.get("auroc_delta")), _fmt(v.get("n")), _fmt(v.get("rank_agreement_fp32")),
                  _fmt(v.get("max_abs_dp_vs_fp32"))] for k, v in spec["variants_eval"].items()]
         L.append(_table(rows, ["variant", "AUROC", "change", "n", "Spearman vs fp32", "max |P - P fp32|"]))
+        L.extend(f"{k}: not in this bundle, refused at export: {v['refused']}"
+                 for k, v in spec["variants_eval"].items() if isinstance(v, dict) and v.get("refused"))
     if spec.get("metrics"):
         L.append("")
         L.append("metrics: " + json.dumps(spec["metrics"])[:600])
