@@ -62,12 +62,6 @@ def _read_split(path: Path, text_field: str, label_field: str, group_field: str)
             [r.get(group_field, i) for i, r in enumerate(rows)])
 
 
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    from export.bundle_build import rank_agreement
-
-    return rank_agreement(a, b)
-
-
 def score_all(bundles: dict[str, tuple[Path, str]], texts: list[str], threads: int) -> dict[str, tuple[np.ndarray, float]]:
     """Raw scores and seconds of each named (bundle, variant), one loaded at a time (the pair's fp32 is 10 GB)."""
     import aigc
@@ -87,17 +81,18 @@ def score_all(bundles: dict[str, tuple[Path, str]], texts: list[str], threads: i
 
 
 def report(scores: dict[str, tuple[np.ndarray, float]], y: np.ndarray, groups: list[Any]) -> dict[str, Any]:
-    from aigc._int8_cpu import cpu_flags
+    from aigc._int8_cpu import _VNNI, cpu_flags
     from aigc.metrics import auroc, bootstrap, percentile_ci, w_auroc
+    from export.bundle_build import rank_agreement
 
     flags = cpu_flags() or set()
     ref = scores["fp32"][0]
     rows: dict[str, Any] = {}
     for name, (raw, secs) in scores.items():
         reps = bootstrap(y, lambda W, raw=raw: w_auroc(y, raw, W), n_boot=1000, seed=0, groups=groups)
-        rows[name] = {"auroc": auroc(y, raw), "auroc_ci95": percentile_ci(reps), "spearman_vs_fp32": _spearman(raw, ref),
+        rows[name] = {"auroc": auroc(y, raw), "auroc_ci95": percentile_ci(reps), "spearman_vs_fp32": rank_agreement(raw, ref),
                       "max_abs_raw_diff_vs_fp32": float(np.max(np.abs(raw - ref))), "seconds": secs}
-    return {"cpu_vnni": any(f in flags for f in ("avx512_vnni", "avx_vnni")), "cpu_avx2": "avx2" in flags,
+    return {"cpu_vnni": any(f in flags for f in _VNNI), "cpu_avx2": "avx2" in flags,
             "n": len(y), "positives": int(y.sum()), "variants": rows}
 
 
