@@ -22,6 +22,7 @@ __all__ = [
     "model_files",
     "open_bundle",
     "place_bundle",
+    "refused_note",
     "sha256_file",
     "spec_for_variant",
     "validate_spec",
@@ -163,6 +164,14 @@ def _check_variant_calibration(spec: dict[str, Any]) -> None:
 
 
 VARIANT_CALIBRATED = ("calibration", "thresholds", "group_thresholds", "score_histogram")
+
+
+def refused_note(spec: dict[str, Any], variant: str) -> str:
+    """``"; export refused it: <reason>"`` for a variant that ``aigc export --drop-refused`` left out of the
+    bundle (``variants_eval.<variant>.refused``), else ``""``: the tail of a "no such variant" message."""
+    ev = (spec.get("variants_eval") or {}).get(variant)
+    reason = ev.get("refused") if isinstance(ev, dict) else None
+    return f"; export refused it: {reason}" if reason else ""
 
 
 def spec_for_variant(spec: dict[str, Any], variant: str) -> dict[str, Any]:

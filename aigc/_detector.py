@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ._bundle import Bundle, BundleError, open_bundle, spec_for_variant
+from ._bundle import Bundle, BundleError, open_bundle, refused_note, spec_for_variant
 from ._calibration import apply_calibration
 from ._image import ImageDecodeError, ImageSpec
 from ._int8_cpu import cpu_flags, int8_saturation_warning
@@ -30,6 +30,7 @@ from ._text import (
     pad_windows,
     pool_scores,
 )
+from ._thresholds import close_threshold_name
 from .provenance import ProvenanceOptions, attach_provenance, start_reading
 
 __all__ = ["Detector", "Result", "load"]
@@ -129,10 +130,9 @@ class Detector:
         everything else (preprocessing, calibration, thresholds) stays this class's."""
         spec = bundle.spec
         variants = spec["model"]["variants"]
-        if variant not in variants:
-            refused = ((spec.get("variants_eval") or {}).get(variant) or {}).get("refused")
-            why = f"; export refused it: {refused}" if refused else ""
-            raise BundleError(f"model.variants: no {variant!r} variant in this bundle (it has {sorted(variants)}){why}")
+        if variant not in variants:  # with the reason where export refused it (--drop-refused)
+            why = f"no {variant!r} variant in this bundle (it has {sorted(variants)}){refused_note(spec, variant)}"
+            raise BundleError(f"model.variants: {why}")
         if batch_size < 1:
             raise ValueError(f"batch_size: found {batch_size}, expected >= 1")
         self.bundle = bundle
@@ -416,7 +416,7 @@ class Detector:
             return f"{name}[{gt['column']}={group}]", float(gt["groups"][str(group)][name]["value"])
         ts = self.spec["thresholds"]
         if name not in ts:
-            close = _close_threshold_name(name, list(ts))
+            close = close_threshold_name(name, list(ts))
             hint = f"; did you mean {close!r}?" if close else ";"
             raise KeyError(f"threshold {name!r} is not in this bundle (it has {sorted(ts)}){hint} Or pass a probability.")
         return name, float(ts[name]["value"])
@@ -478,20 +478,6 @@ class Detector:
                 return
             g = [next(git) for _ in chunk] if git is not None else None
             yield from self.score(chunk, threshold, g, progress, provenance)
-
-
-def _close_threshold_name(name: str, names: list[str]) -> str | None:
-    """A did-you-mean for a threshold name that never changes its numbers (``fpr@5`` -> ``fpr@5%``,
-    ``balance`` -> ``balanced``; ``fpr@0.1%`` gets no suggestion in a bundle that has only ``fpr@1%``)."""
-    import difflib
-    import re
-
-    def numbers(s: str) -> list[str]:
-        return re.findall(r"\d+(?:\.\d+)?", s)
-
-    same = [n for n in names if numbers(n) == numbers(name)]
-    close = difflib.get_close_matches(name.strip().lower(), same, n=1, cutoff=0.6)
-    return close[0] if close else None
 
 
 def _support_checker() -> Callable[[dict[str, Any], dict[str, Any]], list[str]] | None:

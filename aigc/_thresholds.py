@@ -27,6 +27,7 @@ __all__ = [
     "choose_thresholds",
     "choose_worst_group_thresholds",
     "clopper_pearson_upper",
+    "close_threshold_name",
     "humans_needed",
     "threshold_name",
 ]
@@ -323,3 +324,17 @@ def choose_worst_group_thresholds(
                                  for grp in names if grp not in used}
         out[name] = rec
     return out
+
+
+def close_threshold_name(name: str, names: list[str]) -> str | None:
+    """A did-you-mean for a threshold name that never changes its numbers (``fpr@5`` -> ``fpr@5%``,
+    ``balance`` -> ``balanced``; ``fpr@0.1%`` gets no suggestion in a bundle that has only ``fpr@1%``)."""
+    import difflib
+    import re
+
+    def numbers(s: str) -> list[str]:
+        return re.findall(r"\d+(?:\.\d+)?", s)
+
+    same = [n for n in names if numbers(n) == numbers(name)]
+    close = difflib.get_close_matches(name.strip().lower(), same, n=1, cutoff=0.6)
+    return close[0] if close else None

@@ -427,7 +427,7 @@ def _evaluate_variants(tmp: Path, items: Sequence[Any], y: np.ndarray, scored: S
     base_auc = auroc(y[ok], scored.s)
     evals: dict[str, Any] = {"fp32": {"auroc": round(base_auc, 6), "auroc_delta": 0.0, "n": int(ok.sum())}}
     raw: dict[str, Scored] = {}
-    refused: list[str] = []
+    refused: dict[str, str] = {}  # variant -> why
     for v in others:
         dv = load(tmp, providers="cpu", threads=opt.threads, variant=v)
         rv, _ = dv.raw_scores(list(items))
@@ -435,7 +435,7 @@ def _evaluate_variants(tmp: Path, items: Sequence[Any], y: np.ndarray, scored: S
         raw[v] = Scored(raw=np.asarray(rv, dtype=np.float64), ok=both, metas=scored.metas,
                         n_failed=int((~both).sum()))
         if both.sum() < ok.sum():
-            refused.append(f"{v}: {int(ok.sum() - both.sum())} items scored by fp32 failed")
+            refused[v] = f"{v}: {int(ok.sum() - both.sum())} items scored by fp32 failed"
             continue
         auc_v = auroc(y[both], rv[both])
         pv = _calibration.apply_calibration(rv[both], cal)
@@ -456,23 +456,19 @@ def _evaluate_variants(tmp: Path, items: Sequence[Any], y: np.ndarray, scored: S
                         "worse; check it on held-out data before serving it", v, rho, MIN_RANK_AGREEMENT,
                         int(both.sum()), delta)
         if -delta > MAX_AUROC_DROP:
-            refused.append(
-                f"{v}: AUROC {auc_v:.4f} vs fp32 {base_auc:.4f} on {int(both.sum())} calibration items "
-                f"(drop {-delta:.4f} > {MAX_AUROC_DROP})"
-            )
-    if refused and opt.drop_refused and not opt.force:
-        for r in refused:
-            v = r.split(":")[0]
-            log.warning("leaving %s out of the bundle: %s (--drop-refused)", v, r)
-            evals.setdefault(v, {})["refused"] = r
+            refused[v] = (f"{v}: AUROC {auc_v:.4f} vs fp32 {base_auc:.4f} on {int(both.sum())} calibration items "
+                          f"(drop {-delta:.4f} > {MAX_AUROC_DROP})")
+    if refused and not opt.force and not opt.drop_refused:
+        raise ExportRefused(
+            "variant refused: " + "; ".join(refused.values()) + ". Leave it out of --variants, pass --drop-refused "
+            "to write the bundle without it, or --force to ship it"
+        )
+    for v, why in refused.items():
+        if opt.force:
+            log.warning("shipping a variant despite: %s (--force)", why)
+            evals.setdefault(v, {})["forced"] = True
+        else:
+            log.warning("leaving %s out of the bundle: %s (--drop-refused)", v, why)
+            evals.setdefault(v, {})["refused"] = why
             raw.pop(v, None)
-    elif refused:
-        if not opt.force:
-            raise ExportRefused(
-                "variant refused: " + "; ".join(refused) + ". Leave it out of --variants, pass --drop-refused "
-                "to write the bundle without it, or --force to ship it"
-            )
-        for r in refused:
-            log.warning("shipping a variant despite: %s (--force)", r)
-            evals.setdefault(r.split(":")[0], {})["forced"] = True
     return evals, {v: sv for v, sv in raw.items() if sv.ok.any()}

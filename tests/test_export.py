@@ -172,12 +172,13 @@ def test_variant_that_loses_auroc_is_refused_unless_forced(
 
 @pytest.mark.slow
 def test_drop_refused_writes_the_bundle_without_the_refused_variant(
-    image_case: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    image_case: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """An LM export takes 6-16 minutes before the gate speaks: --drop-refused keeps the fp32 bundle, says why
     the variant is missing, and holds no file of it."""
     import export.bundle_build as bb
     from aigc._bundle import BundleError
+    from aigc.cli import main as cli_main
     from aigc.cli._info import render_card
 
     monkeypatch.setattr(bb, "make_variant", _degrading_variant)
@@ -192,6 +193,10 @@ def test_drop_refused_writes_the_bundle_without_the_refused_variant(
     with pytest.raises(BundleError, match=r"no 'int8' variant in this bundle .*export refused it: int8: AUROC"):
         aigc.load(out, variant="int8")
     assert "int8: not in this bundle, refused at export: int8: AUROC" in render_card(spec)
+    assert cli_main(["score", str(out), str(items[0]), "--out", str(tmp_path / "s.jsonl"), "--variant", "int8",
+                     "--no-progress"]) == 2
+    assert "--variant: this bundle has no 'int8' variant (it has fp32); export refused it: int8: AUROC" in (
+        capsys.readouterr().err)
     assert aigc.load(out).predict_proba(items[:4]).shape == (4, 2)
 
 

@@ -112,7 +112,7 @@ def _read_options(args: argparse.Namespace) -> ReadOptions:
 def _load_detector(args: argparse.Namespace) -> Any:
     """The Detector, or a message (str) saying which argument or which part of the bundle is wrong."""
     import aigc
-    from aigc._bundle import open_bundle
+    from aigc._bundle import open_bundle, refused_note
 
     try:
         bundle = open_bundle(args.bundle)
@@ -120,7 +120,8 @@ def _load_detector(args: argparse.Namespace) -> Any:
         return f"bad bundle {args.bundle}: {e}"
     variants = bundle.spec["model"]["variants"]
     if args.variant not in variants:
-        return f"--variant: this bundle has no {args.variant!r} variant (it has {', '.join(sorted(variants))})"
+        return (f"--variant: this bundle has no {args.variant!r} variant (it has {', '.join(sorted(variants))})"
+                f"{refused_note(bundle.spec, args.variant)}")
     try:
         return aigc.Detector(bundle, args.provider, args.threads, args.variant, args.allow_fallback, args.batch_size)
     except aigc.ProviderError as e:
