@@ -1,0 +1,107 @@
+"""Do likelihood features of two or three LMs together generalize better than the best LM alone?
+
+A pre-registered check on the fixed sample's cached LM passes (``bench/lmcache``, written by
+``bench/generalization_pair.py``): SmolLM2-135M is the strongest of the feature sets on the old domains
+(LODO xsum, squad) and Qwen-1.5B on the 2024 generators and on non-English humans, so their seven statistics
+side by side might hold up on both. The candidates and the rule were fixed before the confirmation chunks
+were read:
+
+- candidates: ``smollm2 + qwen-1.5b``, ``smollm2 + qwen-0.5b + qwen-1.5b``, ``smollm2 + qwen-1.5b + binoculars``
+  (its two terms), each the shipped closed-form head on the concatenated statistics (a linear head can form
+  the difference of two LMs' mean log-probabilities, the tokenizer-free cousin of Binoculars);
+- rule: on the development chunks (``--chunks 1:54``) pick the candidate with the highest mean held-out AUROC
+  over the twelve columns of ``generalization_pair``'s table; report it against the SmolLM2 baseline and the
+  recommended Qwen-1.5B features on the confirmation chunks (``--chunks 55:125``), which nothing here was
+  tuned on. Each part is fitted and tested within its own chunks (the same splits as the main table).
+
+Usage (no LM pass; seconds)::
+
+    .venv/bin/python bench/generalization_combos.py --chunks 1:54
+    .venv/bin/python bench/generalization_combos.py --chunks 55:125 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+import generalization_pair as gp  # noqa: E402
+import textsets  # noqa: E402
+from generalization_text import DOMAINS  # noqa: E402
+from generalization_tokens import base7  # noqa: E402
+
+CHUNK = 24
+COLUMNS = [*(f"lodo-{d}" for d in DOMAINS), "long", "glimpse-new", "evo-cross",
+           *(f"evo-lofo-{f}" for f in textsets.FAMILIES)]
+
+
+def candidate_sets(small: list[np.ndarray], pair: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """The two references and the three pre-registered candidates, one (n, F) matrix each."""
+    s7 = np.asarray([base7(a) for a in small])
+    q05 = np.asarray([base7(a[:, 0:3]) for a in pair])
+    q15 = np.asarray([base7(a[:, 3:6]) for a in pair])
+    terms = [gp.pair_terms(a) for a in pair]
+    bino = np.asarray([[t["binoculars"], t["xppl"]] for t in terms])
+    return {"smollm2 features (baseline)": s7, "qwen-1.5b features (recommended)": q15,
+            "smollm2 + qwen-1.5b": np.hstack([s7, q15]), "smollm2 + qwen-0.5b + qwen-1.5b": np.hstack([s7, q05, q15]),
+            "smollm2 + qwen-1.5b + binoculars": np.hstack([s7, q15, bino])}
+
+
+def load_part(first: int, last: int, cache: Path) -> tuple[list[dict[str, Any]], dict[str, list[np.ndarray]]]:
+    """Rows of chunks ``first``..``last`` (1-based, inclusive) of the fixed sample and their cached arrays;
+    a chunk not cached is an error (this bench never runs an LM)."""
+    rows = textsets.all_rows((200, 30), (30, 50), (30, 378), seed=0)
+    order = np.random.default_rng(0).permutation(len(rows))  # generalization_pair's order, seed 0
+    rows = [rows[i] for i in order][(first - 1) * CHUNK: last * CHUNK]
+    arrs = gp.arrays(["pair", "smollm2"], [r["text"] for r in rows], 128, 4, cache, budget_s=0.0)
+    missing = sum(a is None for a in arrs["pair"]) + sum(a is None for a in arrs["smollm2"])
+    if missing:
+        raise SystemExit(f"{missing} arrays of chunks {first}..{last} are not cached in {cache}: run "
+                         "bench/generalization_pair.py first")
+    keep = [i for i in range(len(rows)) if all(len(a[i]) >= 2 for a in arrs.values())]  # type: ignore[arg-type]
+    return [rows[i] for i in keep], {m: [a[i] for i in keep] for m, a in arrs.items()}  # type: ignore[misc]
+
+
+def summary(res: dict[str, Any]) -> dict[str, float]:
+    """Mean and minimum held-out AUROC over the twelve columns, and the highest held-out human FPR."""
+    aucs = [res[c]["auroc"] for c in COLUMNS]
+    return {"mean_auroc": float(np.mean(aucs)), "min_auroc": float(np.min(aucs)),
+            "max_human_fpr": float(max(res[c]["fpr"] for c in COLUMNS)),
+            "languages_fpr": float(res["languages (humans)"]["fpr"])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--chunks", default="1:54", help="first:last chunk, 1-based and inclusive")
+    ap.add_argument("--cache-dir", default=str(REPO / "bench" / "lmcache"))
+    ap.add_argument("--json", default="")
+    args = ap.parse_args(argv)
+    if not textsets.exists():
+        print("the shared data folder beside the repository is missing (../shared/data/text)", file=sys.stderr)
+        return 2
+    first, last = (int(v) for v in args.chunks.split(":"))
+    rows, arrs = load_part(first, last, Path(args.cache_dir))
+    table = {name: {"n": len(rows), **gp.evaluate_set(rows, x)}
+             for name, x in candidate_sets(arrs["smollm2"], arrs["pair"]).items()}
+    print(f"chunks {first}..{last}: {len(rows)} texts")
+    for name, res in table.items():
+        s = summary(res)
+        print(f"{name:36s} mean AUROC {s['mean_auroc']:.3f}  min {s['min_auroc']:.3f}  "
+              f"max human FPR {100 * s['max_human_fpr']:.1f}%  6-language humans {100 * s['languages_fpr']:.1f}%")
+    print("\n" + gp.markdown_table(table))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"chunks": [first, last], "n": len(rows), "results": table,
+                                               "summary": {k: summary(v) for k, v in table.items()}}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
