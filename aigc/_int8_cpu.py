@@ -14,7 +14,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cpu_flags", "int8_saturation_warning"]
+__all__ = ["cpu_flags", "has_vnni", "int8_saturation_warning"]
 
 _VNNI = ("avx512_vnni", "avx_vnni", "amx_int8")
 
@@ -32,6 +32,11 @@ def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str] | None:
     return None
 
 
+def has_vnni(flags: set[str]) -> bool:
+    """Whether ``flags`` name an int8 dot-product unit that sums in 32 bits (VNNI, AVX-VNNI or AMX)."""
+    return any(f in flags for f in _VNNI)
+
+
 def int8_saturation_warning(spec: dict[str, Any], variant: str, flags: set[str] | None) -> str | None:
     """The warning for serving ``variant`` of the bundle ``spec`` on a CPU with ``flags``, or None.
 
@@ -42,7 +47,7 @@ def int8_saturation_warning(spec: dict[str, Any], variant: str, flags: set[str] 
     ev = (spec.get("variants_eval") or {}).get("int8") or {}
     if isinstance(ev, dict) and ev.get("weight_range") == 64:
         return None
-    if "avx2" not in flags or any(f in flags for f in _VNNI):
+    if "avx2" not in flags or has_vnni(flags):
         return None
     return (f"bundle {spec.get('name', '?')!r}: its int8 variant does not record that its weights lie in -64..64 "
             "(bundles exported before that change use -127..127). This CPU has AVX2 without VNNI, where ONNX "

@@ -35,12 +35,8 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import generalization_pair as gp  # noqa: E402
 import textsets  # noqa: E402
-from generalization_text import DOMAINS  # noqa: E402
+from generalization_pair import CHUNK, COLUMNS  # noqa: E402
 from generalization_tokens import base7  # noqa: E402
-
-CHUNK = 24
-COLUMNS = [*(f"lodo-{d}" for d in DOMAINS), "long", "glimpse-new", "evo-cross",
-           *(f"evo-lofo-{f}" for f in textsets.FAMILIES)]
 
 
 def candidate_sets(small: list[np.ndarray], pair: list[np.ndarray]) -> dict[str, np.ndarray]:
@@ -58,16 +54,13 @@ def candidate_sets(small: list[np.ndarray], pair: list[np.ndarray]) -> dict[str,
 def load_part(first: int, last: int, cache: Path) -> tuple[list[dict[str, Any]], dict[str, list[np.ndarray]]]:
     """Rows of chunks ``first``..``last`` (1-based, inclusive) of the fixed sample and their cached arrays;
     a chunk not cached is an error (this bench never runs an LM)."""
-    rows = textsets.all_rows((200, 30), (30, 50), (30, 378), seed=0)
-    order = np.random.default_rng(0).permutation(len(rows))  # generalization_pair's order, seed 0
-    rows = [rows[i] for i in order][(first - 1) * CHUNK: last * CHUNK]
+    rows = gp.sample_rows((200, 30), (30, 50), (30, 378), seed=0)[(first - 1) * CHUNK: last * CHUNK]
     arrs = gp.arrays(["pair", "smollm2"], [r["text"] for r in rows], 128, 4, cache, budget_s=0.0)
     missing = sum(a is None for a in arrs["pair"]) + sum(a is None for a in arrs["smollm2"])
     if missing:
         raise SystemExit(f"{missing} arrays of chunks {first}..{last} are not cached in {cache}: run "
                          "bench/generalization_pair.py first")
-    keep = [i for i in range(len(rows)) if all(len(a[i]) >= 2 for a in arrs.values())]  # type: ignore[arg-type]
-    return [rows[i] for i in keep], {m: [a[i] for i in keep] for m, a in arrs.items()}  # type: ignore[misc]
+    return gp.texts_read(rows, arrs)
 
 
 def summary(res: dict[str, Any]) -> dict[str, float]:

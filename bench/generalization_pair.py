@@ -53,6 +53,9 @@ from generalization_tokens import base7  # noqa: E402  (the seven statistics, on
 
 LMS = {"smollm2": "smollm2", "q05": "qwen2.5-coder-0.5b", "q15": "qwen2.5-coder-1.5b", "gemma": "gemma3-270m"}
 WIDTH = {"smollm2": 3, "q05": 3, "q15": 3, "gemma": 3, "pair": 10}
+CHUNK = 24  # texts per cached LM pass
+COLUMNS = [*(f"lodo-{d}" for d in DOMAINS), "long", "glimpse-new", "evo-cross",
+           *(f"evo-lofo-{f}" for f in textsets.FAMILIES)]  # the table's held-out splits
 
 
 # ------------------------------------------------------------------------------------------- LM passes
@@ -113,7 +116,7 @@ def _read_chunk(model: str, part: list[str], max_length: int, batch: int, lms: d
             "seconds": time.perf_counter() - tc, "texts": len(part), "tokens": sum(len(a) + 1 for a in res)}
 
 
-def arrays(models: list[str], texts: list[str], max_length: int, batch: int, cache_dir: Path, chunk: int = 24,
+def arrays(models: list[str], texts: list[str], max_length: int, batch: int, cache_dir: Path, chunk: int = CHUNK,
            budget_s: float = float("inf")) -> dict[str, list[np.ndarray | None]]:
     """Per model and text a (T-1, WIDTH[model]) float32 array. Texts are read in chunks of ``chunk`` (in the
     order given), every model on a chunk before the next chunk, each chunk cached as one ``.npz`` per model
@@ -142,6 +145,20 @@ def arrays(models: list[str], texts: list[str], max_length: int, batch: int, cac
             for i in range(len(part)):
                 out[m][c0 + i] = z["flat"][z["offsets"][i]: z["offsets"][i + 1]]
     return out
+
+
+def sample_rows(fdg: tuple[int, int], glimpse: tuple[int, int], evobench: tuple[int, int], seed: int = 0
+                ) -> list[dict[str, Any]]:
+    """The sample's rows in the seeded order the LM passes read them (any prefix of chunks is stratified)."""
+    rows = textsets.all_rows(fdg, glimpse, evobench, seed=seed)
+    return [rows[i] for i in np.random.default_rng(seed).permutation(len(rows))]
+
+
+def texts_read(rows: list[dict[str, Any]], arrs: dict[str, list[np.ndarray | None]]
+               ) -> tuple[list[dict[str, Any]], dict[str, list[np.ndarray]]]:
+    """The rows every LM has read (at least two tokens) and their arrays, in the same order."""
+    keep = [i for i in range(len(rows)) if all(a[i] is not None and len(a[i]) >= 2 for a in arrs.values())]  # type: ignore[arg-type]
+    return [rows[i] for i in keep], {m: [a[i] for i in keep] for m, a in arrs.items()}  # type: ignore[misc]
 
 
 def lm_cost(models: list[str], cache_dir: Path) -> dict[str, dict[str, float]]:
@@ -328,8 +345,7 @@ def _fmt(c: dict[str, Any]) -> str:
 
 
 def print_table(table: dict[str, dict[str, Any]]) -> None:
-    cols = [*(f"lodo-{d}" for d in DOMAINS), "long", "glimpse-new", "evo-cross",
-            *(f"evo-lofo-{f}" for f in textsets.FAMILIES)]
+    cols = COLUMNS
     print("cells: held-out AUROC [95% group-bootstrap interval] / human FPR (exact 95% upper bound) / TPR at the "
           "training part's worst-domain 1% threshold")
     for name, res in table.items():
@@ -346,8 +362,7 @@ def print_table(table: dict[str, dict[str, Any]]) -> None:
 
 def markdown_table(table: dict[str, dict[str, Any]]) -> str:
     """The BENCHMARKS.md table: one row per feature set, cells AUROC [interval] / human FPR / TPR."""
-    cols = [*(f"lodo-{d}" for d in DOMAINS), "long", "glimpse-new", "evo-cross",
-            *(f"evo-lofo-{f}" for f in textsets.FAMILIES)]
+    cols = COLUMNS
     lines = ["| detector | " + " | ".join(cols) + " | 6-language humans flagged |",
              "|---|" + "---|" * (len(cols) + 1)]
     for name, res in table.items():
@@ -383,9 +398,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     sizes = [tuple(int(v) for v in a.split(",")) for a in (args.fdg, args.glimpse, args.evobench)]
-    rows = textsets.all_rows(*sizes, seed=args.seed)  # type: ignore[arg-type]
-    order = np.random.default_rng(args.seed).permutation(len(rows))  # chunks are stratified samples
-    rows = [rows[i] for i in order]
+    rows = sample_rows(*sizes, seed=args.seed)  # type: ignore[arg-type]
     cache = Path(args.cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     models = [m for m in args.models.split(",") if m]
@@ -393,10 +406,9 @@ def main(argv: list[str] | None = None) -> int:
     arrs = arrays(models, [r["text"] for r in rows], args.max_length, args.batch, cache, budget_s=budget)
     print(f"{sum(a is not None for a in arrs[models[0]])} of {len(rows)} texts read; LM cost on this machine: "
           f"{json.dumps(lm_cost(models, cache))}", flush=True)
-    keep = [i for i in range(len(rows)) if all(a[i] is not None and len(a[i]) >= 2 for a in arrs.values())]
-    rows = [rows[i] for i in keep]
+    rows, read = texts_read(rows, arrs)
     table: dict[str, dict[str, Any]] = {}
-    for name, x in feature_sets({m: [a[i] for i in keep] for m, a in arrs.items()}).items():
+    for name, x in feature_sets(read).items():
         table[name] = {"n": len(rows), **evaluate_set(rows, x)}
     print_table(table)
     print("\n" + markdown_table(table))

@@ -81,7 +81,7 @@ def score_all(bundles: dict[str, tuple[Path, str]], texts: list[str], threads: i
 
 
 def report(scores: dict[str, tuple[np.ndarray, float]], y: np.ndarray, groups: list[Any]) -> dict[str, Any]:
-    from aigc._int8_cpu import _VNNI, cpu_flags
+    from aigc._int8_cpu import cpu_flags, has_vnni
     from aigc.metrics import auroc, bootstrap, percentile_ci, w_auroc
     from export.bundle_build import rank_agreement
 
@@ -92,7 +92,7 @@ def report(scores: dict[str, tuple[np.ndarray, float]], y: np.ndarray, groups: l
         reps = bootstrap(y, lambda W, raw=raw: w_auroc(y, raw, W), n_boot=1000, seed=0, groups=groups)
         rows[name] = {"auroc": auroc(y, raw), "auroc_ci95": percentile_ci(reps), "spearman_vs_fp32": rank_agreement(raw, ref),
                       "max_abs_raw_diff_vs_fp32": float(np.max(np.abs(raw - ref))), "seconds": secs}
-    return {"cpu_vnni": any(f in flags for f in _VNNI), "cpu_avx2": "avx2" in flags,
+    return {"cpu_vnni": has_vnni(flags), "cpu_avx2": "avx2" in flags,
             "n": len(y), "positives": int(y.sum()), "variants": rows}
 
 
