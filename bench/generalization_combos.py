@@ -14,10 +14,24 @@ were read:
   recommended Qwen-1.5B features on the confirmation chunks (``--chunks 55:125``), which nothing here was
   tuned on. Each part is fitted and tested within its own chunks (the same splits as the main table).
 
+Round 2 (``--round 2``, registered in session 10 while gemma-3-270m's pass over the fixed sample was running,
+before any of it past chunk 1 was read; the 858-text table of session 6, a different and partly overlapping
+sample, had shown gemma the best feature set on the old domains and the weakest on 2024 generators):
+
+- candidates: ``gemma-270m features``, ``gemma + qwen-1.5b`` and ``gemma + qwen-1.5b + binoculars`` (its two
+  terms), the same head; gemma is a multilingual base model and Qwen-1.5B the best on 2024 generators and
+  non-English humans, so the two side by side might keep both strengths;
+- rule: the same choice on chunks 1-54, reported on chunks 55-125 beside the SmolLM2 baseline and Qwen-1.5B;
+- it would replace the recommended Qwen-1.5B features only if, on chunks 55-125, its mean AUROC over the twelve
+  columns is at least 0.010 higher, it flags at most 2% of the non-English humans, and its highest held-out human
+  FPR is at most one point above Qwen-1.5B's. Otherwise it is documented and not recommended.
+
 Usage (no LM pass; seconds)::
 
     .venv/bin/python bench/generalization_combos.py --chunks 1:54
     .venv/bin/python bench/generalization_combos.py --chunks 55:125 --json out.json
+    .venv/bin/python bench/generalization_combos.py --round 2 --chunks 1:54
+    .venv/bin/python bench/generalization_combos.py --round 2 --chunks 55:125 --json out.json
 """
 
 from __future__ import annotations
@@ -39,24 +53,40 @@ from generalization_pair import CHUNK, COLUMNS  # noqa: E402
 from generalization_tokens import base7  # noqa: E402
 
 
-def candidate_sets(small: list[np.ndarray], pair: list[np.ndarray]) -> dict[str, np.ndarray]:
-    """The two references and the three pre-registered candidates, one (n, F) matrix each."""
-    s7 = np.asarray([base7(a) for a in small])
+def candidate_sets(arrs: dict[str, list[np.ndarray]], round_: int = 1) -> dict[str, np.ndarray]:
+    """The two references and the pre-registered candidates of that round, one (n, F) matrix each."""
+    pair = arrs["pair"]
+    s7 = np.asarray([base7(a) for a in arrs["smollm2"]])
     q05 = np.asarray([base7(a[:, 0:3]) for a in pair])
     q15 = np.asarray([base7(a[:, 3:6]) for a in pair])
     terms = [gp.pair_terms(a) for a in pair]
     bino = np.asarray([[t["binoculars"], t["xppl"]] for t in terms])
-    return {"smollm2 features (baseline)": s7, "qwen-1.5b features (recommended)": q15,
-            "smollm2 + qwen-1.5b": np.hstack([s7, q15]), "smollm2 + qwen-0.5b + qwen-1.5b": np.hstack([s7, q05, q15]),
-            "smollm2 + qwen-1.5b + binoculars": np.hstack([s7, q15, bino])}
+    sets = {"smollm2 features (baseline)": s7, "qwen-1.5b features (recommended)": q15}
+    if round_ == 1:
+        return {**sets, "smollm2 + qwen-1.5b": np.hstack([s7, q15]),
+                "smollm2 + qwen-0.5b + qwen-1.5b": np.hstack([s7, q05, q15]),
+                "smollm2 + qwen-1.5b + binoculars": np.hstack([s7, q15, bino])}
+    g7 = np.asarray([base7(a) for a in arrs["gemma"]])
+    return {**sets, "gemma-270m features": g7, "gemma + qwen-1.5b": np.hstack([g7, q15]),
+            "gemma + qwen-1.5b + binoculars": np.hstack([g7, q15, bino])}
 
 
-def load_part(first: int, last: int, cache: Path) -> tuple[list[dict[str, Any]], dict[str, list[np.ndarray]]]:
+def recommend(table: dict[str, dict[str, Any]], name: str) -> dict[str, bool]:
+    """Round 2's pre-registered test of candidate ``name`` against the recommended Qwen-1.5B features."""
+    c, r = summary(table[name]), summary(table["qwen-1.5b features (recommended)"])
+    tests = {"mean AUROC >= recommended + 0.010": c["mean_auroc"] >= r["mean_auroc"] + 0.010,
+             "non-English humans flagged <= 2%": c["languages_fpr"] <= 0.02,
+             "max held-out human FPR <= recommended + 1 point": c["max_human_fpr"] <= r["max_human_fpr"] + 0.01}
+    return {**tests, "replaces the recommendation": all(tests.values())}
+
+
+def load_part(first: int, last: int, cache: Path, models: tuple[str, ...] = ("pair", "smollm2")
+              ) -> tuple[list[dict[str, Any]], dict[str, list[np.ndarray]]]:
     """Rows of chunks ``first``..``last`` (1-based, inclusive) of the fixed sample and their cached arrays;
     a chunk not cached is an error (this bench never runs an LM)."""
     rows = gp.sample_rows((200, 30), (30, 50), (30, 378), seed=0)[(first - 1) * CHUNK: last * CHUNK]
-    arrs = gp.arrays(["pair", "smollm2"], [r["text"] for r in rows], 128, 4, cache, budget_s=0.0)
-    missing = sum(a is None for a in arrs["pair"]) + sum(a is None for a in arrs["smollm2"])
+    arrs = gp.arrays(list(models), [r["text"] for r in rows], 128, 4, cache, budget_s=0.0)
+    missing = sum(a is None for m in models for a in arrs[m])
     if missing:
         raise SystemExit(f"{missing} arrays of chunks {first}..{last} are not cached in {cache}: run "
                          "bench/generalization_pair.py first")
@@ -74,6 +104,7 @@ def summary(res: dict[str, Any]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--chunks", default="1:54", help="first:last chunk, 1-based and inclusive")
+    ap.add_argument("--round", type=int, choices=(1, 2), default=1, help="which pre-registered candidates")
     ap.add_argument("--cache-dir", default=str(REPO / "bench" / "lmcache"))
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
@@ -81,17 +112,25 @@ def main(argv: list[str] | None = None) -> int:
         print("the shared data folder beside the repository is missing (../shared/data/text)", file=sys.stderr)
         return 2
     first, last = (int(v) for v in args.chunks.split(":"))
-    rows, arrs = load_part(first, last, Path(args.cache_dir))
+    models = ("pair", "smollm2") if args.round == 1 else ("pair", "smollm2", "gemma")
+    rows, arrs = load_part(first, last, Path(args.cache_dir), models)
     table = {name: {"n": len(rows), **gp.evaluate_set(rows, x)}
-             for name, x in candidate_sets(arrs["smollm2"], arrs["pair"]).items()}
+             for name, x in candidate_sets(arrs, args.round).items()}
     print(f"chunks {first}..{last}: {len(rows)} texts")
     for name, res in table.items():
         s = summary(res)
         print(f"{name:36s} mean AUROC {s['mean_auroc']:.3f}  min {s['min_auroc']:.3f}  "
               f"max human FPR {100 * s['max_human_fpr']:.1f}%  6-language humans {100 * s['languages_fpr']:.1f}%")
+    candidates = [k for k in table if "(" not in k]
+    best = max(candidates, key=lambda k: summary(table[k])["mean_auroc"])
+    verdict = recommend(table, best) if args.round == 2 else {}
+    print(f"highest mean AUROC of the candidates on these chunks: {best}")
+    for test, ok in verdict.items():
+        print(f"  {test}: {'yes' if ok else 'no'}")
     print("\n" + gp.markdown_table(table))
     if args.json:
-        Path(args.json).write_text(json.dumps({"chunks": [first, last], "n": len(rows), "results": table,
+        Path(args.json).write_text(json.dumps({"round": args.round, "chunks": [first, last], "n": len(rows),
+                                               "best": best, "verdict": verdict, "results": table,
                                                "summary": {k: summary(v) for k, v in table.items()}}, indent=2))
     return 0
 
