@@ -31,7 +31,7 @@ Usage (no LM pass; seconds)::
     .venv/bin/python bench/generalization_combos.py --chunks 1:54
     .venv/bin/python bench/generalization_combos.py --chunks 55:125 --json out.json
     .venv/bin/python bench/generalization_combos.py --round 2 --chunks 1:54
-    .venv/bin/python bench/generalization_combos.py --round 2 --chunks 55:125 --json out.json
+    .venv/bin/python bench/generalization_combos.py --round 2 --chunks 55:125 --chosen "gemma + qwen-1.5b" --json out.json
 """
 
 from __future__ import annotations
@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--chunks", default="1:54", help="first:last chunk, 1-based and inclusive")
     ap.add_argument("--round", type=int, choices=(1, 2), default=1, help="which pre-registered candidates")
+    ap.add_argument("--chosen", default="", help="the candidate chosen on the development chunks (round 2's rule "
+                                                 "is applied to it; default: the best on these chunks)")
     ap.add_argument("--cache-dir", default=str(REPO / "bench" / "lmcache"))
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
@@ -123,14 +125,19 @@ def main(argv: list[str] | None = None) -> int:
               f"max human FPR {100 * s['max_human_fpr']:.1f}%  6-language humans {100 * s['languages_fpr']:.1f}%")
     candidates = [k for k in table if "(" not in k]
     best = max(candidates, key=lambda k: summary(table[k])["mean_auroc"])
-    verdict = recommend(table, best) if args.round == 2 else {}
     print(f"highest mean AUROC of the candidates on these chunks: {best}")
+    if args.chosen and args.chosen not in candidates:
+        raise SystemExit(f"--chosen {args.chosen!r} is not a candidate of round {args.round}: {candidates}")
+    tested = args.chosen or best
+    verdict = recommend(table, tested) if args.round == 2 else {}
+    if verdict:
+        print(f"the rule applied to {tested}" + ("" if args.chosen else " (pass --chosen on the confirmation chunks)"))
     for test, ok in verdict.items():
         print(f"  {test}: {'yes' if ok else 'no'}")
     print("\n" + gp.markdown_table(table))
     if args.json:
         Path(args.json).write_text(json.dumps({"round": args.round, "chunks": [first, last], "n": len(rows),
-                                               "best": best, "verdict": verdict, "results": table,
+                                               "best": best, "tested": tested, "verdict": verdict, "results": table,
                                                "summary": {k: summary(v) for k, v in table.items()}}, indent=2))
     return 0
 
