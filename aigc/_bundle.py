@@ -242,8 +242,14 @@ def validate_spec(spec: Any) -> None:
         for x in inputs:
             if x["rank"] != 2:
                 raise BundleError(f"model.inputs.{x['name']}.rank: found {x['rank']}, expected 2 (N,T)")
-            if x["name"] not in ("input_ids", "attention_mask", "token_type_ids"):
-                raise BundleError(f"model.inputs.{x['name']}: unexpected text input, expected input_ids/attention_mask/token_type_ids")
+            if x["name"] not in ("input_ids", "attention_mask", "token_type_ids", "input_ids_b", "attention_mask_b"):
+                raise BundleError(f"model.inputs.{x['name']}: unexpected text input, expected input_ids/attention_mask/"
+                                  "token_type_ids (and input_ids_b/attention_mask_b with preprocessing.companion)")
+        paired = {"input_ids_b", "attention_mask_b"} & set(names)
+        has_companion = isinstance(spec.get("preprocessing"), dict) and spec["preprocessing"].get("companion") is not None
+        if (paired and paired != {"input_ids_b", "attention_mask_b"}) or bool(paired) != has_companion:
+            raise BundleError(f"model.inputs: found {names}; input_ids_b and attention_mask_b come together, and "
+                              "only with preprocessing.companion (a second tokenizer)")
 
     pre = _need(spec, "preprocessing", "", dict, "the preprocessing spec object")
     ptype = pre.get("type")
@@ -272,7 +278,7 @@ def validate_spec(spec: Any) -> None:
     _check_variant_calibration(spec)
     files = _need(spec, "files", "", dict, "{file: sha256} for every file of the bundle")
     external = model_files(spec)
-    for v in external + ([pre["tokenizer"]] if modality == "text" else []):
+    for v in external + (text_files(pre) if modality == "text" else []):
         if v not in files:
             raise BundleError(f"files: {v!r} is used by the bundle but has no sha256 entry")
     _need(spec, "provenance", "", dict, "an object (config, data fingerprint, versions, created)")
@@ -282,6 +288,14 @@ def validate_spec(spec: Any) -> None:
 
         if pp not in POLICIES:
             raise BundleError(f"provenance_policy: found {pp!r}, expected one of {sorted(POLICIES)}")
+
+
+def text_files(pre: dict[str, Any]) -> list[str]:
+    """The tokenizer files a text spec names: ``tokenizer``, and the companion's when it has one."""
+    comp = pre.get("companion")
+    if comp is not None and not (isinstance(comp, dict) and isinstance(comp.get("tokenizer"), str)):
+        raise BundleError("preprocessing.companion.tokenizer: expected the second tokenizer's file name")
+    return [pre["tokenizer"]] + ([comp["tokenizer"]] if comp is not None else [])
 
 
 def model_files(spec: dict[str, Any], variant: str | None = None) -> list[str]:

@@ -27,8 +27,8 @@ from ._text import (
     encode_windows,
     lm_token_budget,
     load_tokenizer,
-    pad_windows,
     pool_scores,
+    window_feeds,
 )
 from ._thresholds import close_threshold_name
 from .provenance import ProvenanceOptions, attach_provenance, start_reading
@@ -161,6 +161,7 @@ class Detector:
             self.image_spec: ImageSpec | None = ImageSpec.from_dict(pre)
             self.text_spec: TextSpec | None = None
             self.tokenizer = None
+            self.companion_tokenizer = None
             self._input_dtype = np.float16 if self._ort_input_types[self._input_names[0]] == "float16" else np.float32
         else:
             self.image_spec = None
@@ -172,6 +173,13 @@ class Detector:
                 self.tokenizer = load_tokenizer(bundle.path(self.text_spec.tokenizer))
             except Exception as e:
                 raise BundleError(f"preprocessing.tokenizer: cannot load {self.text_spec.tokenizer!r} ({e})") from None
+            self.companion_tokenizer = None
+            if self.text_spec.companion is not None:
+                name = self.text_spec.companion.tokenizer
+                try:
+                    self.companion_tokenizer = load_tokenizer(bundle.path(name))
+                except Exception as e:
+                    raise BundleError(f"preprocessing.companion.tokenizer: cannot load {name!r} ({e})") from None
         self.workers = workers if workers is not None else min(4, os.cpu_count() or 1)
 
     # -- validation -------------------------------------------------------------------------------
@@ -295,8 +303,9 @@ class Detector:
         assert self.text_spec is not None
         spec = self.text_spec
         outs = [_Out() for _ in items]
-        encoded = encode_windows(self.tokenizer, items, spec)
+        encoded = encode_windows(self.tokenizer, items, spec, self.companion_tokenizer)
         flat: list[list[int]] = []
+        flat_b: list[list[int]] = []
         owner: list[int] = []
         for i, enc in enumerate(encoded):
             if isinstance(enc, str):
@@ -307,6 +316,7 @@ class Detector:
             outs[i].meta = {"n_tokens": enc.n_tokens, "n_chars": len(text), "script": dominant_script(text)}
             outs[i].warnings.extend(enc.warnings)
             flat.extend(enc.windows)
+            flat_b.extend(enc.companion or [])
             owner.extend([i] * len(enc.windows))
         if progress:
             progress(sum(1 for o in outs if o.error))
@@ -314,13 +324,12 @@ class Detector:
         remaining = {i: 0 for i in owner}
         for i in owner:
             remaining[i] += 1
-        lengths = [len(w) for w in flat]
+        lengths = [max(len(w), len(flat_b[j]) if flat_b else 0) for j, w in enumerate(flat)]
         use_tt = "token_type_ids" in self._input_names
         for b in batches_by_token_budget(lengths, self._batch_tokens, self.batch_size):
-            ids, mask = pad_windows([flat[j] for j in b], spec.pad_id)
-            feeds = {"input_ids": ids, "attention_mask": mask}
+            feeds = window_feeds(spec, [flat[j] for j in b], [flat_b[j] for j in b] if flat_b else None)
             if use_tt:
-                feeds["token_type_ids"] = np.zeros_like(ids)
+                feeds["token_type_ids"] = np.zeros_like(feeds["input_ids"])
             sub = [_Out() for _ in b]
             self._score_batch(feeds, list(range(len(b))), sub)
             done = 0

@@ -17,6 +17,7 @@ import numpy as np
 __all__ = [
     "LOGITS_BUDGET_BYTES",
     "ZERO_WIDTH",
+    "CompanionSpec",
     "TextSpec",
     "TextWindows",
     "batches_by_token_budget",
@@ -26,11 +27,39 @@ __all__ = [
     "load_tokenizer",
     "normalize_text",
     "pool_scores",
+    "window_feeds",
 ]
 
 # Zero-width and invisible format characters that carry no visible text but change tokenisation.
 ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
 _ZW_TABLE = {ord(c): None for c in ZERO_WIDTH + "\x00"}
+
+
+@dataclass(frozen=True)
+class CompanionSpec:
+    """A second LM's tokenizer in a text spec (``preprocessing.companion``, docs/bundle.md): each window of the
+    first tokenizer is tokenized again by this one over the same characters, up to ``max_length`` tokens with
+    its own special ``prefix_ids``, and fed as ``input_ids_b`` / ``attention_mask_b``."""
+
+    tokenizer: str = "tokenizer_b.json"
+    max_length: int = 256
+    prefix_ids: tuple[int, ...] = ()
+    pad_id: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CompanionSpec:
+        if not isinstance(d, dict):
+            raise ValueError(f"preprocessing.companion: found {type(d).__name__}, expected an object")
+        spec = cls(tokenizer=str(d.get("tokenizer", "tokenizer_b.json")), max_length=int(d.get("max_length", 256)),
+                   prefix_ids=tuple(int(x) for x in d.get("prefix_ids", ())), pad_id=int(d.get("pad_id", 0)))
+        if spec.max_length <= len(spec.prefix_ids):
+            raise ValueError(f"preprocessing.companion.max_length: found {spec.max_length}, expected more than "
+                             f"its {len(spec.prefix_ids)} special tokens")
+        return spec
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tokenizer": self.tokenizer, "max_length": self.max_length, "prefix_ids": list(self.prefix_ids),
+                "pad_id": self.pad_id}
 
 
 @dataclass(frozen=True)
@@ -48,6 +77,7 @@ class TextSpec:
     pad_id: int = 0
     token_type_ids: bool = False
     max_tokens: int | None = None  # tokens scored per text (its first ones); None: all (up to max_windows)
+    companion: CompanionSpec | None = None  # a second tokenizer (two LMs with different vocabularies)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TextSpec:
@@ -63,7 +93,10 @@ class TextSpec:
             pad_id=int(d.get("pad_id", 0)),
             token_type_ids=bool(d.get("token_type_ids", False)),
             max_tokens=None if d.get("max_tokens") is None else int(d["max_tokens"]),
+            companion=None if d.get("companion") is None else CompanionSpec.from_dict(d["companion"]),
         )
+        if spec.companion is not None and spec.suffix_ids:
+            raise ValueError("preprocessing.companion: a spec with suffix_ids cannot have a companion tokenizer")
         if spec.max_tokens is not None and spec.max_tokens < 1:
             raise ValueError(f"preprocessing.max_tokens: found {spec.max_tokens}, expected >= 1 (or absent)")
         if spec.content_length < 1:
@@ -89,6 +122,7 @@ class TextSpec:
             "pad_id": self.pad_id,
             "token_type_ids": self.token_type_ids,
             **({"max_tokens": self.max_tokens} if self.max_tokens is not None else {}),
+            **({"companion": self.companion.to_dict()} if self.companion is not None else {}),
         }
 
     @property
@@ -104,6 +138,7 @@ class TextWindows:
     windows: list[list[int]]
     n_tokens: int  # content tokens in the whole text (before windowing)
     warnings: list[str] = field(default_factory=list)
+    companion: list[list[int]] | None = None  # the same windows under the companion tokenizer, if the spec has one
 
 
 def normalize_text(text: str, mode: str = "nfc_strip_zw") -> str:
@@ -123,12 +158,17 @@ def load_tokenizer(path: str | Path) -> Any:
     return tok
 
 
-def encode_windows(tokenizer: Any, texts: Sequence[str], spec: TextSpec) -> list[TextWindows | str]:
+def encode_windows(tokenizer: Any, texts: Sequence[str], spec: TextSpec, companion_tokenizer: Any = None
+                   ) -> list[TextWindows | str]:
     """Tokenise texts and cut each into windows of ``spec.max_length`` tokens moving by ``spec.stride``.
 
     Returns, per text, a :class:`TextWindows` or an error string (empty text, only whitespace or
-    invisible characters, not a str). A text is never dropped silently.
+    invisible characters, not a str). A text is never dropped silently. With ``spec.companion``, each
+    window's characters are tokenized again by ``companion_tokenizer`` (required then) into
+    ``TextWindows.companion``.
     """
+    if spec.companion is not None and companion_tokenizer is None:
+        raise ValueError("this text spec has a companion tokenizer (preprocessing.companion); none was given")
     out: list[TextWindows | str | None] = [None] * len(texts)
     todo: list[int] = []
     norm: list[str] = []
@@ -144,30 +184,75 @@ def encode_windows(tokenizer: Any, texts: Sequence[str], spec: TextSpec) -> list
         norm.append(n)
     if norm:
         encs = tokenizer.encode_batch(norm, add_special_tokens=False)
-        c = spec.content_length
-        step = max(1, min(spec.stride, c))
-        pre, suf = list(spec.prefix_ids), list(spec.suffix_ids)
-        for i, enc in zip(todo, encs, strict=True):
-            ids = list(enc.ids)
-            if not ids:
-                out[i] = "text produced no tokens"
-                continue
-            n_tokens = len(ids)
-            warns: list[str] = []
-            if spec.max_tokens is not None and n_tokens > spec.max_tokens:
-                warns.append(f"text has {n_tokens} tokens: scored the first {spec.max_tokens} (max_tokens)")
-                ids = ids[: spec.max_tokens]
-            starts = [0] if len(ids) <= c else list(range(0, len(ids) - c + step, step))
-            starts = [s for s in starts if s < len(ids)]
-            if len(starts) > spec.max_windows:
-                warns.append(
-                    f"text has {len(ids)} tokens: scored the first {spec.max_windows} windows of {len(starts)} "
-                    f"(max_windows)"
-                )
-                starts = starts[: spec.max_windows]
-            wins = [pre + ids[s : s + c] + suf for s in starts]
-            out[i] = TextWindows(wins, n_tokens, warns)
+        for i, text, enc in zip(todo, norm, encs, strict=True):
+            out[i] = _windows_of(list(enc.ids), spec)
+            if isinstance(out[i], TextWindows) and spec.companion is not None:
+                out[i] = _with_companion(out[i], text, list(enc.offsets), spec, companion_tokenizer)
     return [o if o is not None else "internal error: text not processed" for o in out]
+
+
+def _starts(n: int, spec: TextSpec) -> list[int]:
+    """First content token of each window of a text of ``n`` tokens (before ``max_windows``)."""
+    c = spec.content_length
+    step = max(1, min(spec.stride, c))
+    starts = [0] if n <= c else list(range(0, n - c + step, step))
+    return [s for s in starts if s < n]
+
+
+def _windows_of(ids: list[int], spec: TextSpec) -> TextWindows | str:
+    if not ids:
+        return "text produced no tokens"
+    n_tokens = len(ids)
+    warns: list[str] = []
+    if spec.max_tokens is not None and n_tokens > spec.max_tokens:
+        warns.append(f"text has {n_tokens} tokens: scored the first {spec.max_tokens} (max_tokens)")
+        ids = ids[: spec.max_tokens]
+    starts = _starts(len(ids), spec)
+    if len(starts) > spec.max_windows:
+        warns.append(f"text has {len(ids)} tokens: scored the first {spec.max_windows} windows of {len(starts)} "
+                     f"(max_windows)")
+        starts = starts[: spec.max_windows]
+    c, pre, suf = spec.content_length, list(spec.prefix_ids), list(spec.suffix_ids)
+    return TextWindows([pre + ids[s : s + c] + suf for s in starts], n_tokens, warns)
+
+
+def _with_companion(win: TextWindows, text: str, offsets: list[tuple[int, int]], spec: TextSpec, tok_b: Any
+                    ) -> TextWindows | str:
+    """``win`` with each window's characters (from its first token's start to its last token's end) tokenized
+    by the companion tokenizer, cut to its ``max_length``; an error string if a window gives it no token."""
+    assert spec.companion is not None
+    comp = spec.companion
+    n_pre, n_suf = len(spec.prefix_ids), len(spec.suffix_ids)
+    starts = _starts(min(win.n_tokens, spec.max_tokens or win.n_tokens), spec)[: len(win.windows)]
+    spans = []
+    for s, w in zip(starts, win.windows, strict=True):
+        last = s + len(w) - n_pre - n_suf - 1
+        spans.append(text[offsets[s][0]: offsets[last][1]])
+    room = comp.max_length - len(comp.prefix_ids)
+    full = [list(e.ids) for e in tok_b.encode_batch(spans, add_special_tokens=False)]
+    for k, ids in enumerate(full):
+        if not ids:
+            return f"window {k + 1}: the companion tokenizer produced no tokens for {spans[k][:40]!r}"
+    ids_b = [ids[:room] for ids in full]
+    cut = sum(len(ids) > room for ids in full)
+    if cut:
+        win.warnings.append(f"{cut} window(s) run past the companion tokenizer's {comp.max_length} tokens; "
+                            "their tail was not read by the second LM")
+    win.companion = [list(comp.prefix_ids) + ids for ids in ids_b]
+    return win
+
+
+def window_feeds(spec: TextSpec, windows: Sequence[Sequence[int]],
+                 companion: Sequence[Sequence[int]] | None = None) -> dict[str, np.ndarray]:
+    """The graph inputs of a batch of windows: ``input_ids`` and ``attention_mask`` (right-padded int64),
+    and with a companion tokenizer ``input_ids_b`` and ``attention_mask_b`` of the same windows."""
+    ids, mask = pad_windows(windows, spec.pad_id)
+    feeds = {"input_ids": ids, "attention_mask": mask}
+    if spec.companion is not None:
+        if companion is None or len(companion) != len(windows):
+            raise ValueError("window_feeds: a companion spec needs the companion windows of every window")
+        feeds["input_ids_b"], feeds["attention_mask_b"] = pad_windows(companion, spec.companion.pad_id)
+    return feeds
 
 
 def batches_by_token_budget(lengths: Sequence[int], max_tokens: int, max_batch: int) -> Iterator[list[int]]:

@@ -36,13 +36,13 @@ class _Arg:
 def open_model_bundle(model_dir: str | Path = HERE) -> Any:
     """The bundle laid out in a Triton model folder (bundle.json, tokenizer, 1/model.onnx and its external data),
     their sha256s checked."""
-    from aigc._bundle import Bundle, BundleError, load_bundle_spec, sha256_file
+    from aigc._bundle import Bundle, BundleError, load_bundle_spec, sha256_file, text_files
 
     root = Path(model_dir)
     spec = load_bundle_spec(root, verify_files=False)
     fp32 = spec["model"]["variants"]["fp32"]
     external = list(spec["model"].get("external_data", {}).get("fp32", []))
-    needed = [fp32, *external] + ([spec["preprocessing"]["tokenizer"]] if spec["modality"] == "text" else [])
+    needed = [fp32, *external] + (text_files(spec["preprocessing"]) if spec["modality"] == "text" else [])
     for f in needed:
         p = root / "1" / "model.onnx" if f == fp32 else root / "1" / f if f in external else root / f
         if sha256_file(p) != spec["files"][f]:

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._bundle import Bundle, BundleError, open_bundle
+from ._bundle import Bundle, BundleError, open_bundle, text_files
 
 __all__ = ["add_arguments", "config_pbtxt", "export_triton", "run"]
 
@@ -100,7 +100,8 @@ def export_triton(bundle_path: str | Path, out: str | Path, name: str | None = N
         shutil.copyfile(bundle.path(data), model_dir / "1" / data)
     shutil.copyfile(bundle.path("bundle.json"), model_dir / "bundle.json")
     if spec["modality"] == "text":
-        shutil.copyfile(bundle.path(spec["preprocessing"]["tokenizer"]), model_dir / spec["preprocessing"]["tokenizer"])
+        for tok_file in text_files(spec["preprocessing"]):
+            shutil.copyfile(bundle.path(tok_file), model_dir / tok_file)
     (model_dir / "config.pbtxt").write_text(text, encoding="utf-8")
     client = _TEMPLATE.read_text(encoding="utf-8")
     client = client.replace('MODEL_NAME = "aigc"', f"MODEL_NAME = {name!r}").replace("MAX_BATCH_SIZE = 32", f"MAX_BATCH_SIZE = {max_batch}")

@@ -343,6 +343,11 @@ def _export_graphs(run: RunLike, tmp: Path, opt: BuildOptions, variants: list[st
             raise ExportError("a text run needs its tokenizer_file (tokenizer.json)")
         pre.setdefault("tokenizer", "tokenizer.json")
         shutil.copyfile(run.tokenizer_file, tmp / pre["tokenizer"])
+        if pre.get("companion") is not None:  # the second LM's tokenizer lies beside the first in the run
+            comp = run.tokenizer_file.parent / pre["companion"]["tokenizer"]
+            if not comp.is_file():
+                raise ExportError(f"preprocessing.companion: the run has no {comp.name} beside {run.tokenizer_file}")
+            shutil.copyfile(comp, tmp / pre["companion"]["tokenizer"])
         if opt.max_text_tokens is not None:
             pre["max_tokens"] = int(opt.max_text_tokens)
     for v in variants[1:]:

@@ -223,20 +223,29 @@ def export_text_model(
     import torch
 
     names = list(input_names)
-    if names[:2] != ["input_ids", "attention_mask"] or any(n not in ("token_type_ids",) for n in names[2:]):
-        raise ExportError(f"input_names: found {names}, expected input_ids, attention_mask[, token_type_ids]")
+    companion = names[2:] == ["input_ids_b", "attention_mask_b"]
+    if names[:2] != ["input_ids", "attention_mask"] or not (companion or all(n == "token_type_ids" for n in names[2:])):
+        raise ExportError(f"input_names: found {names}, expected input_ids, attention_mask[, token_type_ids] "
+                          "or input_ids, attention_mask, input_ids_b, attention_mask_b")
     model = model.float().cpu().eval()
     if vocab_size is None:
         cfg = getattr(model, "config", None) or getattr(getattr(model, "model", None), "config", None)
         vocab_size = int(getattr(cfg, "vocab_size", 100) or 100)
     g = torch.Generator().manual_seed(0)
     t = max(4, example_length)
-    ids = torch.randint(min(5, vocab_size - 1), vocab_size, (2, t), generator=g)
-    mask = torch.ones_like(ids)
-    mask[1, t - 3 :] = 0
+
+    def example(vocab: int, length: int) -> tuple[Any, Any]:
+        ids = torch.randint(min(5, vocab - 1), vocab, (2, length), generator=g)
+        mask = torch.ones_like(ids)
+        mask[1, length - 3 :] = 0
+        return ids, mask
+
+    ids, mask = example(vocab_size, t)
     tensors = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+    if companion:  # the second tokenizer's windows: their own vocabulary and their own (dynamic) length
+        tensors["input_ids_b"], tensors["attention_mask_b"] = example(int(getattr(model, "vocab_b", 0) or vocab_size), t + 1)
     args = tuple(tensors[n] for n in names)
-    dyn = {n: {0: "batch", 1: "sequence"} for n in names}
+    dyn = {n: {0: "batch", 1: "sequence_b" if n.endswith("_b") else "sequence"} for n in names}
     out = Path(path)
     with _eager_attention(model):
         ran = _export(model, args, out, names, output_name, dyn, exporter, external_data)

@@ -97,14 +97,18 @@ def torch_raw_scores(
             if tokenizer_file is None:
                 raise ValueError("torch_raw_scores: a text model needs its tokenizer_file")
             tok = load_tokenizer(tokenizer_file)
-            for i, enc in enumerate(encode_windows(tok, list(items), tspec)):
+            tok_b = None if tspec.companion is None else load_tokenizer(Path(tokenizer_file).parent / tspec.companion.tokenizer)
+            for i, enc in enumerate(encode_windows(tok, list(items), tspec, tok_b)):
                 if not isinstance(enc, TextWindows):
                     errors[i] = str(enc)
                     continue
                 ws = []
-                for w in enc.windows:
+                for k, w in enumerate(enc.windows):
                     ids = torch.tensor([w], dtype=torch.int64)
                     feeds = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
+                    if enc.companion is not None:
+                        feeds["input_ids_b"] = torch.tensor([enc.companion[k]], dtype=torch.int64)
+                        feeds["attention_mask_b"] = torch.ones_like(feeds["input_ids_b"])
                     ws.append(float(raw(model(*[feeds[n] for n in input_names]))[0]))
                 scores[i] = pool_scores(np.asarray(ws), tspec.pooling)
     return scores, errors

@@ -32,8 +32,12 @@ def item_meta(item: Any, modality: str, tokenizer: Any = None, text_spec: Any = 
         except Exception:
             return {}
         return {"width": li.width, "height": li.height, "format": li.format, "jpeg_quality": li.jpeg_quality}
+    import dataclasses
+
     from aigc._text import TextWindows, dominant_script, encode_windows
 
+    if text_spec.companion is not None:  # the facts come from the first tokenizer alone
+        text_spec = dataclasses.replace(text_spec, companion=None)
     enc = encode_windows(tokenizer, [item], text_spec)[0]
     if not isinstance(enc, TextWindows):
         return {}

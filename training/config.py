@@ -144,6 +144,10 @@ class ModelConfig:
     reference_model: str = ""
     """Second LM of a zero-shot statistic (Fast-DetectGPT's sampler, Binoculars' performer); for
     ``zeroshot:features`` the performer whose Binoculars terms join the seven statistics (same tokenizer)."""
+    companion_model: str = ""
+    """``zeroshot:features`` only: a second causal LM of any tokenizer (e.g. ``gemma3-270m`` beside
+    ``qwen2.5-coder-1.5b``) whose own seven statistics join the first LM's; each window is tokenized again by
+    its tokenizer over the same characters (the bundle carries both tokenizers)."""
     input_size: int = 224
     """Image models: the square input size (crop size)."""
     mean: list[float] = field(default_factory=list)

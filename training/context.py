@@ -88,6 +88,7 @@ class Context:
     image_spec: ImageSpec | None = None
     text_spec: TextSpec | None = None
     tokenizer: Any = None  # tokenizers.Tokenizer loaded from the run's tokenizer.json
+    companion_tokenizer: Any = None  # the second LM's (tokenizer_b.json), when the text spec has a companion
     output_kind: str = "logits"
     amp_dtype: torch.dtype | None = None
     channels_last: bool = False

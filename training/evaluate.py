@@ -16,8 +16,8 @@ from aigc._text import (
     TextWindows,
     batches_by_token_budget,
     encode_windows,
-    pad_windows,
     pool_scores,
+    window_feeds,
 )
 from aigc.metrics import auroc as _auroc
 from aigc.metrics import average_precision as _average_precision
@@ -81,29 +81,34 @@ def window_outputs(
     max_batch: int,
     width: int | None = None,
     progress: str | None = None,
+    companion_tokenizer: Any = None,
 ) -> tuple[np.ndarray, dict[int, list[int]]]:
     """Cut ``texts`` into the spec's windows, as the runtime does, and run ``fn(input_ids, attention_mask)``
-    (right-padded int64 arrays (b, T)) over batches by token budget.
+    (right-padded int64 arrays (b, T)) over batches by token budget; with a companion tokenizer in the spec,
+    ``fn(input_ids, attention_mask, input_ids_b, attention_mask_b)`` (``aigc._text.window_feeds``).
 
     Returns the per-window outputs, ``(n_windows,)`` or ``(n_windows, width)`` (NaN where ``fn`` gave
     nothing), and for each text that has windows the rows of its windows; texts that cannot be encoded
     (empty, no tokens) are absent. ``progress``: a tqdm description, or ``None`` for no bar.
     """
     flat: list[list[int]] = []
+    flat_b: list[list[int]] = []
     per: dict[int, list[int]] = {}
-    for i, enc in enumerate(encode_windows(tokenizer, list(texts), spec)):
+    for i, enc in enumerate(encode_windows(tokenizer, list(texts), spec, companion_tokenizer)):
         if isinstance(enc, TextWindows):
             per[i] = list(range(len(flat), len(flat) + len(enc.windows)))
             flat.extend(enc.windows)
+            flat_b.extend(enc.companion or [])
     out = np.full(len(flat) if width is None else (len(flat), width), np.nan)
-    batches: Any = list(batches_by_token_budget([len(w) for w in flat], max_tokens, max_batch))
+    lengths = [max(len(w), len(flat_b[j]) if flat_b else 0) for j, w in enumerate(flat)]
+    batches: Any = list(batches_by_token_budget(lengths, max_tokens, max_batch))
     if progress:
         from tqdm import tqdm
 
         batches = tqdm(batches, desc=progress, unit="batch")
     for b in batches:
-        ids, mask = pad_windows([flat[j] for j in b], spec.pad_id)
-        out[b] = fn(ids, mask)
+        feeds = window_feeds(spec, [flat[j] for j in b], [flat_b[j] for j in b] if flat_b else None)
+        out[b] = fn(*feeds.values())
     return out, per
 
 
@@ -155,13 +160,13 @@ def score_rows(model: nn.Module, rows: list[dict[str, Any]], ctx: Context, progr
     assert ctx.text_spec is not None
     spec = ctx.text_spec
 
-    def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def run(*arrays: np.ndarray) -> np.ndarray:
         with autocast(ctx):
-            out = model(torch.from_numpy(ids).to(dev), torch.from_numpy(mask).to(dev))
+            out = model(*(torch.from_numpy(a).to(dev) for a in arrays))
         return _raw_score(out, ctx.output_kind).cpu().numpy()
 
     win, per = window_outputs(ctx.tokenizer, [r["item"] for r in rows], spec, run, ctx.cfg.eval.max_tokens,
-                              ctx.cfg.eval.batch_size, progress=progress)
+                              ctx.cfg.eval.batch_size, progress=progress, companion_tokenizer=ctx.companion_tokenizer)
     for i, js in per.items():
         scores[i] = pool_scores(win[js], spec.pooling)
     return scores

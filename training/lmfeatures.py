@@ -30,6 +30,11 @@ that the head weighs them instead of fixing their ratio:
 ``cross_ppl``       -mean_t sum_v p_obs(v) log p_perf(v) (cross-perplexity)
 ==================  ============================================================
 
+With a second LM of *another* tokenizer (``model.companion_model``, e.g. gemma-3-270m beside Qwen-1.5B), its
+own seven statistics (``b_lp_mean`` ... ``b_gap_std``) join the first LM's under the same head. Each window of
+the first tokenizer is tokenized again by the companion over the same characters (``aigc._text``,
+``preprocessing.companion``), so the graph takes ``input_ids_b`` / ``attention_mask_b`` beside the usual two.
+
 Every statistic is a smooth function of the logits. Rank features (mean log-rank, share of top-1 /
 top-10 tokens) were dropped: they jump when two logits swap, so ONNX Runtime and torch, whose logits
 differ by ~1e-4 after 30 layers, disagreed by 1.7e-3 in probability on a real text (the export's parity
@@ -51,9 +56,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .zeroshot import _logits, _vocab, load_causal_lm, text_spec_for
+from .zeroshot import _logits, _vocab, load_causal_lm, text_spec_for, with_companion
 
 __all__ = [
+    "COMPANION_FEATURE_NAMES",
     "FEATURE_NAMES",
     "PAIR_FEATURE_NAMES",
     "LikelihoodFeatures",
@@ -69,6 +75,7 @@ log = logging.getLogger(__name__)
 
 FEATURE_NAMES = ("lp_mean", "lp_std", "entropy", "fast_detectgpt", "lp_over_entropy", "gap_mean", "gap_std")
 PAIR_FEATURE_NAMES = ("logppl_perf", "cross_ppl")
+COMPANION_FEATURE_NAMES = tuple(f"b_{n}" for n in FEATURE_NAMES)
 
 
 def _mstd(x: torch.Tensor, valid: torch.Tensor, n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -192,17 +199,21 @@ class LikelihoodFeatures(nn.Module):
 
     output_kind = "score"
 
-    def __init__(self, lm: nn.Module, l2: float = 1.0, skip_tokens: int = 0, performer: nn.Module | None = None
-                 ) -> None:
+    def __init__(self, lm: nn.Module, l2: float = 1.0, skip_tokens: int = 0, performer: nn.Module | None = None,
+                 companion: nn.Module | None = None) -> None:
         super().__init__()
         if skip_tokens < 0:
             raise ValueError(f"skip_tokens: found {skip_tokens}, expected 0 or more")
         self.lm = lm
         self.performer = performer
+        self.companion = companion
         self.vocab = _vocab(lm) if performer is None else _vocab(lm, performer)
+        self.vocab_b = _vocab(companion) if companion is not None else 0
         self.l2 = float(l2)
         self.skip_tokens = int(skip_tokens)
-        self.feature_names = FEATURE_NAMES + (PAIR_FEATURE_NAMES if performer is not None else ())
+        self.feature_names = (FEATURE_NAMES + (PAIR_FEATURE_NAMES if performer is not None else ())
+                              + (COMPANION_FEATURE_NAMES if companion is not None else ()))
+        self.input_names = ["input_ids", "attention_mask"] + (["input_ids_b", "attention_mask_b"] if companion is not None else [])
         f = len(self.feature_names)
         w = torch.zeros(f)
         w[FEATURE_NAMES.index("fast_detectgpt")] = 1.0
@@ -212,17 +223,25 @@ class LikelihoodFeatures(nn.Module):
         self.register_buffer("head_bias", torch.zeros(()))
         self.register_buffer("fitted", torch.zeros((), dtype=torch.int64))
 
-    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """(N, F) statistics of each window: the seven, then the pair's two with a performer."""
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, input_ids_b: torch.Tensor | None = None,
+                 attention_mask_b: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, F) statistics of each window: the seven, then the pair's two with a performer, then the
+        companion's seven over ``input_ids_b`` (the same windows under its tokenizer; required with one)."""
         logits = _logits(self.lm, input_ids, attention_mask, self.vocab)
-        seven = token_statistics(logits, input_ids, attention_mask, self.skip_tokens)
-        if self.performer is None:
-            return seven
-        perf = _logits(self.performer, input_ids, attention_mask, self.vocab)
-        return torch.cat([seven, pair_statistics(logits, perf, input_ids, attention_mask, self.skip_tokens)], -1)
+        parts = [token_statistics(logits, input_ids, attention_mask, self.skip_tokens)]
+        if self.performer is not None:
+            perf = _logits(self.performer, input_ids, attention_mask, self.vocab)
+            parts.append(pair_statistics(logits, perf, input_ids, attention_mask, self.skip_tokens))
+        if self.companion is not None:
+            if input_ids_b is None or attention_mask_b is None:
+                raise ValueError("LikelihoodFeatures with a companion LM needs input_ids_b and attention_mask_b")
+            logits_b = _logits(self.companion, input_ids_b, attention_mask_b, self.vocab_b)
+            parts.append(token_statistics(logits_b, input_ids_b, attention_mask_b, self.skip_tokens))
+        return parts[0] if len(parts) == 1 else torch.cat(parts, -1)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        z = (self.features(input_ids, attention_mask) - self.feat_mean) / self.feat_std
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, input_ids_b: torch.Tensor | None = None,
+                attention_mask_b: torch.Tensor | None = None) -> torch.Tensor:
+        z = (self.features(input_ids, attention_mask, input_ids_b, attention_mask_b) - self.feat_mean) / self.feat_std
         return z @ self.head_weight + self.head_bias
 
     def fit_head(self, features: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
@@ -248,12 +267,13 @@ def window_features(model: LikelihoodFeatures, rows: list[dict[str, Any]], ctx: 
     model.eval()
     dev = next(model.lm.parameters()).device
 
-    def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        return model.features(torch.from_numpy(ids).to(dev), torch.from_numpy(mask).to(dev)).float().cpu().numpy()
+    def run(*arrays: np.ndarray) -> np.ndarray:
+        return model.features(*(torch.from_numpy(a).to(dev) for a in arrays)).float().cpu().numpy()
 
     progress = progress_label(ctx, "LM features of the training split")
     win, per = window_outputs(ctx.tokenizer, [r["item"] for r in rows], ctx.text_spec, run, ctx.cfg.eval.max_tokens,
-                              ctx.cfg.eval.batch_size, width=len(model.feature_names), progress=progress)
+                              ctx.cfg.eval.batch_size, width=len(model.feature_names), progress=progress,
+                              companion_tokenizer=getattr(ctx, "companion_tokenizer", None))
     out = np.full((len(rows), len(model.feature_names)), np.nan)
     for i, js in per.items():
         out[i] = win[js].mean(axis=0)
@@ -284,18 +304,26 @@ def fit_head_on_split(model: LikelihoodFeatures, rows: list[dict[str, Any]], ctx
 
 
 def create_lmfeatures(model: str = "smollm2", dtype: Any = None, device: Any = None, l2: float = 1.0,
-                      skip_tokens: int = 0, performer: str = "") -> tuple[LikelihoodFeatures, Any]:
+                      skip_tokens: int = 0, performer: str = "", companion: str = ""
+                      ) -> tuple[LikelihoodFeatures, Any]:
     """Build the detector on the causal LM ``model`` (hub name, local path, or an offline preset: ``smollm2``,
     ``qwen2.5-coder-0.5b``, ...). ``performer``: a second LM of the same tokenizer whose Binoculars terms join
-    the features (``qwen2.5-coder-1.5b`` beside the 0.5B observer); a different tokenizer is refused."""
+    the features (``qwen2.5-coder-1.5b`` beside the 0.5B observer); a different tokenizer is refused.
+    ``companion``: a second LM of any tokenizer whose own seven statistics join (``gemma3-270m``); its
+    tokenizer is set on the returned model as ``companion_tokenizer``."""
     from .zeroshot import check_same_tokenizer
 
     lm, tok = load_causal_lm(model, dtype, device)
-    perf = None
+    perf = comp = None
     if performer:
         perf, tok_p = load_causal_lm(performer, dtype, device)
         check_same_tokenizer(tok, tok_p, model, performer, "zeroshot:features with a performer")
-    return LikelihoodFeatures(lm, l2, skip_tokens, perf), tok
+    if companion:
+        comp, tok_c = load_causal_lm(companion, dtype, device)
+    out = LikelihoodFeatures(lm, l2, skip_tokens, perf, comp)
+    if comp is not None:
+        out.companion_tokenizer = tok_c
+    return out, tok
 
 
 try:
@@ -314,7 +342,9 @@ if register_model is not None:
         dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if torch.cuda.is_available() \
             else torch.float32
         model, tok = create_lmfeatures(lm, dtype=dtype, device="cpu", skip_tokens=cfg.skip_tokens,
-                                       performer=cfg.reference_model)
+                                       performer=cfg.reference_model, companion=cfg.companion_model)
         model.tokenizer = tok
         model.text_spec = text_spec_for(tok)
+        if cfg.companion_model:
+            model.text_spec = with_companion(model.text_spec, model.companion_tokenizer)
         return model

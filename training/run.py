@@ -46,6 +46,7 @@ from training.run_folder import (
     load_run,
     package_versions,
     read_split,
+    runtime_companion_tokenizer,
     runtime_tokenizer,
     save_tokenizer_and_config,
     source_revision,
@@ -141,6 +142,8 @@ def _make_context(run: Path, cfg: Config, model: nn.Module, modality: str, d: Di
     else:
         ctx.text_spec = text_spec_for(model, cfg)
         ctx.tokenizer = runtime_tokenizer(run, model)
+        if ctx.text_spec.companion is not None:
+            ctx.companion_tokenizer = runtime_companion_tokenizer(run, model)
     lpt = logits_per_token(model)
     bounded = lm_token_budget(cfg.eval.max_tokens, lpt)
     if bounded < cfg.eval.max_tokens:  # as the runtime does: an LM batch holds (tokens x vocabulary) logits
@@ -167,7 +170,7 @@ def _write_run_info(run: Path, cfg: Config, ctx: Context, splits: Splits, finger
         "modality": ctx.modality,
         "model": cfg.model.name,
         "output_kind": ctx.output_kind,
-        "input_names": ["pixel_values"] if image else ["input_ids", "attention_mask"],
+        "input_names": ["pixel_values"] if image else list(getattr(model, "input_names", ["input_ids", "attention_mask"])),
         "labels": ["real", "ai"] if image else ["human", "ai"],
         "packages": package_versions(),
         "source_revision": source_revision(),
@@ -248,7 +251,8 @@ def _fit_without_optimiser(model: nn.Module, splits: Splits, ctx: Context, run: 
     m, scores = evaluate(model, splits["dev"], ctx, progress_label(ctx, "scoring the dev split"))
     run_log({"kind": "dev", "step": 0, "epoch": 0, **m})
     mc = ctx.cfg.model
-    source = f"model.backbone={mc.backbone}" + (f", model.reference_model={mc.reference_model}" if mc.reference_model else "")
+    source = (f"model.backbone={mc.backbone}" + (f", model.reference_model={mc.reference_model}" if mc.reference_model else "")
+              + (f", model.companion_model={mc.companion_model}" if mc.companion_model else ""))
     ck = {**slim_state(model, source), "step": 0, "epoch": 0, "metrics": m}  # the frozen LMs are not copied
     if ctx.dist.main:
         atomic_save(ck, run / "checkpoints" / "best.pt")

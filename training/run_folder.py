@@ -35,6 +35,8 @@ from training.registry import create_model
 
 log = logging.getLogger(__name__)
 
+COMPANION_TOKENIZER = "tokenizer_b.json"  # the run's (and the bundle's) file for a companion LM's tokenizer
+
 __all__ = ["LoadedRun", "image_spec_for", "load_run", "package_versions", "read_split", "source_revision",
            "text_spec_for"]
 
@@ -92,8 +94,9 @@ def text_spec_for(model: nn.Module, cfg: Config) -> TextSpec:
     d = cfg.data
     base = getattr(model, "text_spec", None)
     if base is not None:
+        comp = base.companion and dataclasses.replace(base.companion, max_length=d.max_length)
         spec = dataclasses.replace(base, tokenizer="tokenizer.json", max_length=d.max_length, stride=d.stride,
-                                   pooling=d.pooling, max_windows=d.max_windows)
+                                   pooling=d.pooling, max_windows=d.max_windows, companion=comp)
     else:
         ids = getattr(model, "special_ids", None)
         if ids is None and getattr(model, "tokenizer", None) is not None and callable(model.tokenizer):
@@ -135,6 +138,9 @@ def save_tokenizer_and_config(run: Path, model: nn.Module) -> None:
             tok.save(str(run / "tokenizer" / "tokenizer.json"))
         if not (run / "tokenizer" / "tokenizer.json").is_file():
             raise RuntimeError(f"{run / 'tokenizer'}: the tokenizer saved no tokenizer.json (needs a fast tokenizer)")
+    comp = getattr(model, "companion_tokenizer", None)
+    if comp is not None:  # the second LM's, under the name the text spec gives it
+        getattr(comp, "backend_tokenizer", comp).save(str(run / "tokenizer" / COMPANION_TOKENIZER))
     hf_config = getattr(model, "hf_config", None)
     if hf_config is not None:
         hf_config.save_pretrained(run / "hf_model")
@@ -162,6 +168,23 @@ def runtime_tokenizer(run: Path, model: nn.Module) -> Any:
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_str(model.tokenizer.backend_tokenizer.to_str())
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+def runtime_companion_tokenizer(run: Path, model: nn.Module) -> Any:
+    """The companion LM's tokenizer as the runtime loads it (the run's tokenizer_b.json, else the model's
+    own); None for a model without one."""
+    f = run / "tokenizer" / COMPANION_TOKENIZER
+    if f.is_file():
+        return load_tokenizer(f)
+    comp = getattr(model, "companion_tokenizer", None)
+    if comp is None:
+        return None
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_str(getattr(comp, "backend_tokenizer", comp).to_str())
     tok.no_truncation()
     tok.no_padding()
     return tok

@@ -336,6 +336,19 @@ def load_causal_lm(
     return lm, tok
 
 
+def with_companion(spec: Any, companion_tokenizer: Any, max_length: int | None = None) -> Any:
+    """``spec`` with a companion tokenizer (``aigc._text.CompanionSpec``, file ``tokenizer_b.json``): its own
+    leading special ids and pad as :func:`text_spec_for` finds them, windows of ``max_length`` tokens (default
+    the first tokenizer's)."""
+    import dataclasses
+
+    from aigc._text import CompanionSpec
+
+    b = text_spec_for(companion_tokenizer, max_length=max_length or spec.max_length)
+    comp = CompanionSpec(tokenizer="tokenizer_b.json", max_length=b.max_length, prefix_ids=b.prefix_ids, pad_id=b.pad_id)
+    return dataclasses.replace(spec, companion=comp)
+
+
 def text_spec_for(
     tokenizer: Any, max_length: int = 256, stride: int | None = None, max_windows: int = 64, pooling: str = "mean"
 ) -> Any:
@@ -375,22 +388,29 @@ def score_texts(
     spec: Any,
     max_tokens: int = 4096,
     max_batch: int = 32,
+    companion_tokenizer: Any = None,
 ) -> np.ndarray:
     """Score texts in torch exactly as the runtime does: the spec's windows, batches by token budget,
     right padding, window scores pooled per text. ``tokenizer`` is a ``tokenizers.Tokenizer`` (the
-    bundle's tokenizer.json) or a Hugging Face fast tokenizer. Returns float64 (n,), NaN for a text that
-    cannot be scored (empty, no tokens)."""
+    bundle's tokenizer.json) or a Hugging Face fast tokenizer; ``companion_tokenizer`` likewise, for a
+    spec with a companion (default: the model's own ``companion_tokenizer``). Returns float64 (n,), NaN for
+    a text that cannot be scored (empty, no tokens)."""
     from aigc._text import pool_scores
     from training.loop import window_outputs
 
-    tok = tokenizer if hasattr(tokenizer, "encode_batch") and not hasattr(tokenizer, "backend_tokenizer") \
-        else tokenizer.backend_tokenizer
+    def backend(t: Any) -> Any:
+        return t if t is None or (hasattr(t, "encode_batch") and not hasattr(t, "backend_tokenizer")) \
+            else t.backend_tokenizer
+
+    tok = backend(tokenizer)
+    tok_b = backend(companion_tokenizer if companion_tokenizer is not None else getattr(model, "companion_tokenizer", None))
     device = next(model.parameters()).device
 
-    def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        return model(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device)).float().cpu().numpy()
+    def run(*arrays: np.ndarray) -> np.ndarray:
+        return model(*(torch.from_numpy(a).to(device) for a in arrays)).float().cpu().numpy()
 
-    win, per = window_outputs(tok, list(texts), spec, run, max_tokens, max_batch)
+    win, per = window_outputs(tok, list(texts), spec, run, max_tokens, max_batch,
+                              companion_tokenizer=tok_b if spec.companion is not None else None)
     scores = np.full(len(texts), np.nan)
     for i, js in per.items():
         scores[i] = pool_scores(win[js], spec.pooling)
