@@ -157,6 +157,8 @@ def test_train_export_and_runtime_agree_with_a_companion_of_another_tokenizer(tm
     assert aigc_main(["export", str(run), "--out", str(bundle), "--targets", "0.2"]) == 0
     spec = json.loads((bundle / "bundle.json").read_text())
     assert spec["preprocessing"]["companion"]["tokenizer"] == "tokenizer_b.json" and "tokenizer_b.json" in spec["files"]
+    # the 16-token windows of the first LM leave the second a quarter more room, plus its BOS
+    assert spec["preprocessing"]["companion"]["max_length"] == 16 + 4 + 1
     assert [x["name"] for x in spec["model"]["inputs"]][2:] == ["input_ids_b", "attention_mask_b"]
     det = load(bundle, providers="cpu")
     texts = [r["text"] for r in map(json.loads, data.read_text().splitlines()[:8])] + [""]

@@ -32,6 +32,7 @@ from aigc._text import TextSpec, load_tokenizer
 from training.config import Config, config_from_dict
 from training.frozen import load_model_state
 from training.registry import create_model
+from training.zeroshot import companion_length
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,8 @@ def text_spec_for(model: nn.Module, cfg: Config) -> TextSpec:
     d = cfg.data
     base = getattr(model, "text_spec", None)
     if base is not None:
-        comp = base.companion and dataclasses.replace(base.companion, max_length=d.max_length)
+        comp = base.companion and dataclasses.replace(
+            base.companion, max_length=companion_length(d.max_length, len(base.companion.prefix_ids)))
         spec = dataclasses.replace(base, tokenizer="tokenizer.json", max_length=d.max_length, stride=d.stride,
                                    pooling=d.pooling, max_windows=d.max_windows, companion=comp)
     else:
