@@ -48,6 +48,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None, help="use only the first N calibration items")
     p.add_argument("--max-text-tokens", type=int, default=None,
                    help="text: score at most the first N tokens of each text (recorded in the bundle)")
+    p.add_argument("--parity-atol", type=float, default=1e-4,
+                   help="largest |P_bundle - P_torch| the fp32 parity check accepts (default 1e-4, at most 1e-2); "
+                        "recorded with the measured difference in the bundle's metrics.parity. Graphs with two "
+                        "LMs drift further in fp32 than one (docs/export.md)")
     p.add_argument("--external-data", default="auto", choices=("auto", "always", "never"),
                    help="ONNX weights in <graph>.data beside each graph (auto: from 256 MiB of weights; "
                         "graphs over 2 GB need it)")
@@ -167,6 +171,12 @@ def _fingerprint(items: list[Any], labels: list[int]) -> str:
     return h.hexdigest()[:16]
 
 
+def _parity_atol(v: float) -> float:
+    if not 0 < v <= 1e-2:
+        raise SystemExit(f"aigc export: --parity-atol {v}: expected a probability difference in (0, 0.01]")
+    return float(v)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``aigc export``; returns the exit code."""
     from aigc._calibration import CalibrationError
@@ -245,6 +255,7 @@ def run(args: argparse.Namespace) -> int:
         calibration_source=source,
         external_data=args.external_data,
         max_text_tokens=args.max_text_tokens,
+        atol=_parity_atol(args.parity_atol),
     )
     try:
         path = build_bundle(loaded, out, items, labels, groups, opts, worst_groups=worst, run_scores=run_scores)

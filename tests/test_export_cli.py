@@ -188,3 +188,12 @@ def test_text_parity_fails_when_special_tokens_change(text_case: dict[str, Any],
     write_bundle(bad, spec, overwrite=True)
     with pytest.raises(ParityError, match=r"> 0.0001 on item \d+ \("):
         check_parity(run.model, bad, texts, run.preprocessing, run.input_names, "logits", run.tokenizer_file)
+
+
+def test_parity_atol_is_bounded() -> None:
+    from export.cli import _parity_atol
+
+    assert _parity_atol(1e-3) == 1e-3
+    for bad in (0.0, -1e-4, 0.05):
+        with pytest.raises(SystemExit, match="parity-atol"):
+            _parity_atol(bad)
