@@ -29,6 +29,7 @@ from ._text import (
     load_tokenizer,
     pool_scores,
     window_feeds,
+    window_lengths,
 )
 from ._thresholds import close_threshold_name
 from .provenance import ProvenanceOptions, attach_provenance, start_reading
@@ -324,7 +325,7 @@ class Detector:
         remaining = {i: 0 for i in owner}
         for i in owner:
             remaining[i] += 1
-        lengths = [max(len(w), len(flat_b[j]) if flat_b else 0) for j, w in enumerate(flat)]
+        lengths = window_lengths(flat, flat_b)
         use_tt = "token_type_ids" in self._input_names
         for b in batches_by_token_budget(lengths, self._batch_tokens, self.batch_size):
             feeds = window_feeds(spec, [flat[j] for j in b], [flat_b[j] for j in b] if flat_b else None)

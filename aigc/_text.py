@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "COMPANION_TOKENIZER",
     "LOGITS_BUDGET_BYTES",
     "ZERO_WIDTH",
     "CompanionSpec",
@@ -28,11 +29,15 @@ __all__ = [
     "normalize_text",
     "pool_scores",
     "window_feeds",
+    "window_lengths",
 ]
 
 # Zero-width and invisible format characters that carry no visible text but change tokenisation.
 ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
 _ZW_TABLE = {ord(c): None for c in ZERO_WIDTH + "\x00"}
+
+
+COMPANION_TOKENIZER = "tokenizer_b.json"  # the file of a companion LM's tokenizer, in a run and in a bundle
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,7 @@ class CompanionSpec:
     first tokenizer is tokenized again by this one over the same characters, up to ``max_length`` tokens with
     its own special ``prefix_ids``, and fed as ``input_ids_b`` / ``attention_mask_b``."""
 
-    tokenizer: str = "tokenizer_b.json"
+    tokenizer: str = COMPANION_TOKENIZER
     max_length: int = 256
     prefix_ids: tuple[int, ...] = ()
     pad_id: int = 0
@@ -50,7 +55,7 @@ class CompanionSpec:
     def from_dict(cls, d: dict[str, Any]) -> CompanionSpec:
         if not isinstance(d, dict):
             raise ValueError(f"preprocessing.companion: found {type(d).__name__}, expected an object")
-        spec = cls(tokenizer=str(d.get("tokenizer", "tokenizer_b.json")), max_length=int(d.get("max_length", 256)),
+        spec = cls(tokenizer=str(d.get("tokenizer", COMPANION_TOKENIZER)), max_length=int(d.get("max_length", 256)),
                    prefix_ids=tuple(int(x) for x in d.get("prefix_ids", ())), pad_id=int(d.get("pad_id", 0)))
         if spec.max_length <= len(spec.prefix_ids):
             raise ValueError(f"preprocessing.companion.max_length: found {spec.max_length}, expected more than "
@@ -240,6 +245,13 @@ def _with_companion(win: TextWindows, text: str, offsets: list[tuple[int, int]],
                             "their tail was not read by the second LM")
     win.companion = [list(comp.prefix_ids) + ids for ids in ids_b]
     return win
+
+
+def window_lengths(windows: Sequence[Sequence[int]], companion: Sequence[Sequence[int]] | None = None) -> list[int]:
+    """Each window's length for token-budget batching: the longer of its two tokenizations with a companion."""
+    if not companion:
+        return [len(w) for w in windows]
+    return [max(len(w), len(c)) for w, c in zip(windows, companion, strict=True)]
 
 
 def window_feeds(spec: TextSpec, windows: Sequence[Sequence[int]],

@@ -91,7 +91,14 @@ def torch_raw_scores(
                     continue
                 scores[i] = float(raw(model(torch.from_numpy(x[None])))[0])
         else:
-            from aigc._text import TextSpec, TextWindows, encode_windows, load_tokenizer, pool_scores
+            from aigc._text import (
+                TextSpec,
+                TextWindows,
+                encode_windows,
+                load_tokenizer,
+                pool_scores,
+                window_feeds,
+            )
 
             tspec = TextSpec.from_dict(preprocessing)
             if tokenizer_file is None:
@@ -103,12 +110,10 @@ def torch_raw_scores(
                     errors[i] = str(enc)
                     continue
                 ws = []
-                for k, w in enumerate(enc.windows):
-                    ids = torch.tensor([w], dtype=torch.int64)
-                    feeds = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
-                    if enc.companion is not None:
-                        feeds["input_ids_b"] = torch.tensor([enc.companion[k]], dtype=torch.int64)
-                        feeds["attention_mask_b"] = torch.ones_like(feeds["input_ids_b"])
+                for k, w in enumerate(enc.windows):  # one window a call: no padding
+                    one = window_feeds(tspec, [w], None if enc.companion is None else [enc.companion[k]])
+                    feeds = {n: torch.from_numpy(a) for n, a in one.items()}
+                    feeds["token_type_ids"] = torch.zeros_like(feeds["input_ids"])
                     ws.append(float(raw(model(*[feeds[n] for n in input_names]))[0]))
                 scores[i] = pool_scores(np.asarray(ws), tspec.pooling)
     return scores, errors

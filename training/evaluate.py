@@ -18,6 +18,7 @@ from aigc._text import (
     encode_windows,
     pool_scores,
     window_feeds,
+    window_lengths,
 )
 from aigc.metrics import auroc as _auroc
 from aigc.metrics import average_precision as _average_precision
@@ -100,8 +101,7 @@ def window_outputs(
             flat.extend(enc.windows)
             flat_b.extend(enc.companion or [])
     out = np.full(len(flat) if width is None else (len(flat), width), np.nan)
-    lengths = [max(len(w), len(flat_b[j]) if flat_b else 0) for j, w in enumerate(flat)]
-    batches: Any = list(batches_by_token_budget(lengths, max_tokens, max_batch))
+    batches: Any = list(batches_by_token_budget(window_lengths(flat, flat_b), max_tokens, max_batch))
     if progress:
         from tqdm import tqdm
 

@@ -56,7 +56,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .zeroshot import _logits, _vocab, load_causal_lm, text_spec_for, with_companion
+from .causal_lm import load_causal_lm, text_spec_for, with_companion
+from .zeroshot import _logits, _vocab
 
 __all__ = [
     "COMPANION_FEATURE_NAMES",
@@ -311,7 +312,7 @@ def create_lmfeatures(model: str = "smollm2", dtype: Any = None, device: Any = N
     the features (``qwen2.5-coder-1.5b`` beside the 0.5B observer); a different tokenizer is refused.
     ``companion``: a second LM of any tokenizer whose own seven statistics join (``gemma3-270m``); its
     tokenizer is set on the returned model as ``companion_tokenizer``."""
-    from .zeroshot import check_same_tokenizer
+    from .causal_lm import check_same_tokenizer
 
     lm, tok = load_causal_lm(model, dtype, device)
     perf = comp = None

@@ -28,15 +28,13 @@ import yaml
 from torch import nn
 
 from aigc._image import ImageSpec
-from aigc._text import TextSpec, load_tokenizer
+from aigc._text import COMPANION_TOKENIZER, TextSpec, load_tokenizer
+from training.causal_lm import companion_length
 from training.config import Config, config_from_dict
 from training.frozen import load_model_state
 from training.registry import create_model
-from training.zeroshot import companion_length
 
 log = logging.getLogger(__name__)
-
-COMPANION_TOKENIZER = "tokenizer_b.json"  # the run's (and the bundle's) file for a companion LM's tokenizer
 
 __all__ = ["LoadedRun", "image_spec_for", "load_run", "package_versions", "read_split", "source_revision",
            "text_spec_for"]
@@ -161,35 +159,31 @@ def write_predictions(path: Path, rows: list[dict[str, Any]], scores: np.ndarray
     os.replace(tmp, path)
 
 
-def runtime_tokenizer(run: Path, model: nn.Module) -> Any:
-    """The tokenizer the runtime will load: the run's tokenizer.json (rank 0 wrote it); on a node that does
-    not share the run folder, the same serialisation taken from the model's own tokenizer."""
-    f = run / "tokenizer" / "tokenizer.json"
-    if f.is_file():
-        return load_tokenizer(f)
+def _runtime_copy(file: Path, tok: Any) -> Any:
+    """The ``tokenizers.Tokenizer`` the runtime loads from ``file`` (rank 0 wrote it); on a node that does not
+    share the run folder, the same serialisation taken from ``tok`` (a Hugging Face fast tokenizer or a
+    ``tokenizers.Tokenizer``)."""
+    if file.is_file():
+        return load_tokenizer(file)
     from tokenizers import Tokenizer
 
-    tok = Tokenizer.from_str(model.tokenizer.backend_tokenizer.to_str())
-    tok.no_truncation()
-    tok.no_padding()
-    return tok
+    out = Tokenizer.from_str(getattr(tok, "backend_tokenizer", tok).to_str())
+    out.no_truncation()
+    out.no_padding()
+    return out
+
+
+def runtime_tokenizer(run: Path, model: nn.Module) -> Any:
+    """The tokenizer the runtime will load: the run's tokenizer.json, else the model's own."""
+    return _runtime_copy(run / "tokenizer" / "tokenizer.json", getattr(model, "tokenizer", None))
 
 
 def runtime_companion_tokenizer(run: Path, model: nn.Module) -> Any:
     """The companion LM's tokenizer as the runtime loads it (the run's tokenizer_b.json, else the model's
     own); None for a model without one."""
-    f = run / "tokenizer" / COMPANION_TOKENIZER
-    if f.is_file():
-        return load_tokenizer(f)
     comp = getattr(model, "companion_tokenizer", None)
-    if comp is None:
-        return None
-    from tokenizers import Tokenizer
-
-    tok = Tokenizer.from_str(getattr(comp, "backend_tokenizer", comp).to_str())
-    tok.no_truncation()
-    tok.no_padding()
-    return tok
+    f = run / "tokenizer" / COMPANION_TOKENIZER
+    return _runtime_copy(f, comp) if f.is_file() or comp is not None else None
 
 
 # ------------------------------------------------------------------------------------------- load_run
