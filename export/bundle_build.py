@@ -18,7 +18,6 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,14 +27,15 @@ from aigc import _calibration, _drift, _overlap, _support, _thresholds
 from aigc._bundle import model_files, place_bundle, write_bundle
 from aigc.metrics import auroc
 
+from .build_options import N_PARITY, BuildOptions, check_fp32_modules, check_inputs, prepare_out, refuse_early
 from .bundle_spec import io_spec, provisional_spec
 from .external import external_locations, use_external_data
 from .onnx_export import ExportError, export_image_model, export_text_model, param_bytes
-from .parity import ATOL, ParityReport
+from .parity import ParityReport
 from .split_scores import Scored, check_fp32_parity, item_meta, score_calibration_split, scores_from_run
 from .variants import VARIANT_FILES, make_variant
 
-__all__ = ["MAX_AUROC_DROP", "ExportRefused", "RunLike", "build_bundle", "item_meta"]
+__all__ = ["MAX_AUROC_DROP", "N_PARITY", "BuildOptions", "ExportRefused", "RunLike", "build_bundle", "item_meta"]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,6 @@ MAX_AUROC_DROP = 0.005
 # below this Spearman correlation with fp32's scores, a variant ranks the split as another detector would: the
 # AUROC gate alone then says little (it passes when fp32 is near chance on the split, as the Qwen pair was)
 MIN_RANK_AGREEMENT = 0.95
-N_PARITY = 16
 
 
 class ExportRefused(ExportError):
@@ -71,51 +70,6 @@ class RunLike(Protocol):
     def provenance(self) -> dict[str, Any]: ...
 
 
-@dataclass
-class BuildOptions:
-    """How to build: variants, calibration method, threshold targets, refusals, and output policy."""
-
-    variants: Sequence[str] = ("fp32",)
-    calibration: str | None = None  # None: temperature for logits, platt for score models
-    targets: Sequence[float] = (0.01, 0.05)
-    group_column: str | None = None
-    worst_group_column: str | None = None  # fpr@X thresholds hold X on every value of this column
-    force: bool = False
-    drop_refused: bool = False  # a refused variant is left out of the bundle (reason in variants_eval) instead of failing
-    overwrite: bool = False
-    name: str | None = None
-    labels: tuple[str, str] = ("human", "ai")
-    threads: int | None = None
-    n_parity: int = N_PARITY
-    atol: float = ATOL
-    exporter: str = "auto"
-    calibration_source: dict[str, Any] = field(default_factory=dict)
-    training_items: Sequence[Any] | None = None  # hashed into data_hashes.json (eval warns on overlap)
-    external_data: str = "auto"  # auto|always|never: graph weights in <file>.data (auto: from 256 MiB of weights)
-    max_text_tokens: int | None = None  # text: tokens scored per text (its first ones), recorded as preprocessing.max_tokens
-
-
-def _prepare_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and not overwrite and not (out.is_dir() and not any(out.iterdir())):
-        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
-
-
-def _check_inputs(items: Sequence[Any], y: np.ndarray, groups: Sequence[Any] | None,
-                  worst_groups: Sequence[Any] | None, opt: BuildOptions,
-                  run_scores: Sequence[float] | np.ndarray | None = None) -> None:
-    """One label, group, worst-group value and run score per calibration item."""
-    if len(items) != y.size:
-        raise ValueError(f"calibration: {len(items)} items but {y.size} labels")
-    if run_scores is not None and len(run_scores) != y.size:
-        raise ValueError(f"calibration: {len(run_scores)} run scores for {y.size} items")
-    if groups is not None and len(groups) != y.size:
-        raise ValueError(f"calibration: {len(groups)} group values for {y.size} items")
-    if opt.worst_group_column and (worst_groups is None or len(worst_groups) != y.size):
-        n = "no" if worst_groups is None else str(len(worst_groups))
-        raise ValueError(f"calibration: worst_group_column {opt.worst_group_column!r} needs one value per item, "
-                         f"found {n} for {y.size} items")
-
-
 def _choose_method(output_kind: str, asked: str | None) -> tuple[str, str | None]:
     """The calibration method (the asked one, else the default for ``output_kind``) and its note."""
     method, method_note = _calibration.default_method(output_kind)
@@ -126,33 +80,6 @@ def _choose_method(output_kind: str, asked: str | None) -> tuple[str, str | None
     if method_note:
         log.warning("%s", method_note)
     return method, method_note
-
-
-def _refuse_early(y: np.ndarray, method: str, opt: BuildOptions) -> None:
-    """Refusals that the labels alone decide, before minutes of export and scoring."""
-    if method not in ("none", "temperature", "platt", "isotonic"):
-        raise _calibration.CalibrationError(
-            f"calibration method: found {method!r}, expected temperature|platt|isotonic|none"
-        )
-    if method == "isotonic" and y.size < _calibration.ISOTONIC_MIN_N and not opt.force:
-        raise _calibration.CalibrationError(
-            f"calibration: isotonic needs at least {_calibration.ISOTONIC_MIN_N} items, found {y.size} "
-            "(it overfits small sets); use temperature or platt, or --force"
-        )
-    n_h = int((y == 0).sum())
-    for t in opt.targets:
-        if not 0.0 < float(t) < 1.0:
-            raise _thresholds.ThresholdError(f"target FPR must be in (0, 1), found {t}")
-        need = _thresholds.humans_needed(float(t))
-        if n_h < need:
-            raise _thresholds.ThresholdError(
-                f"target FPR {float(t):g} ({_thresholds.threshold_name(float(t))}) needs at least {need} human "
-                f"calibration items, found {n_h}; add human items or choose a larger target (--targets)"
-            )
-    if int(y.sum()) == 0 or n_h == 0:
-        raise _calibration.CalibrationError(
-            f"calibration needs both classes: found {n_h} human and {int(y.sum())} ai items"
-        )
 
 
 def build_bundle(
@@ -183,15 +110,16 @@ def build_bundle(
     """
     opt = options or BuildOptions()
     out = Path(out)
-    _prepare_out(out, opt.overwrite)
+    prepare_out(out, opt.overwrite)
     y = np.asarray(labels, dtype=np.int64)
-    _check_inputs(items, y, groups, worst_groups, opt, run_scores)
+    check_inputs(items, y, groups, worst_groups, opt, run_scores)
     variants = list(dict.fromkeys(["fp32", *opt.variants]))
     for v in variants:
         if v not in VARIANT_FILES:
             raise ValueError(f"variants: unknown {v!r}, expected some of {sorted(VARIANT_FILES)}")
     method, method_note = _choose_method(run.output_kind, opt.calibration)
-    _refuse_early(y, method, opt)
+    refuse_early(y, method, opt)
+    check_fp32_modules(run.model, opt, variants)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -351,7 +279,11 @@ def _export_graphs(run: RunLike, tmp: Path, opt: BuildOptions, variants: list[st
         if opt.max_text_tokens is not None:
             pre["max_tokens"] = int(opt.max_text_tokens)
     for v in variants[1:]:
-        make_variant(v, fp32, tmp, modality=modality, external_data=external)
+        try:
+            make_variant(v, fp32, tmp, modality=modality, external_data=external,
+                         int8_fp32_modules=opt.int8_fp32_modules)
+        except ValueError as e:
+            raise ExportError(f"{v} variant: {e}") from e
     files = {v: VARIANT_FILES[v] for v in variants}
     spec = provisional_spec(run, opt.name, opt.labels, files, io, pre, exporter, opt.calibration_source)
     if lpt:
@@ -452,6 +384,7 @@ def _evaluate_variants(tmp: Path, items: Sequence[Any], y: np.ndarray, scored: S
             "n": int(both.sum()),
             "rank_agreement_fp32": rho,
             **({"weight_range": 64} if v == "int8" else {}),  # reduce_range: no kernel saturates (aigc._int8_cpu)
+            **({"fp32_modules": list(opt.int8_fp32_modules)} if v == "int8" and opt.int8_fp32_modules else {}),
             "max_abs_dp_fp32_calibration": _max_abs_dp(pv, p),
             "provider": "CPUExecutionProvider",
         }

@@ -52,6 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="largest |P_bundle - P_torch| the fp32 parity check accepts (default 1e-4, at most 1e-2); "
                         "recorded with the measured difference in the bundle's metrics.parity. Graphs with two "
                         "LMs drift further in fp32 than one (docs/export.md)")
+    p.add_argument("--int8-fp32-modules", default=None, metavar="MODULES",
+                   help="comma list of torch module paths whose MatMul/Gemm stay fp32 in the int8 variant (e.g. "
+                        "companion: a two-LM graph keeps its small LM exact; recorded in variants_eval)")
     p.add_argument("--external-data", default="auto", choices=("auto", "always", "never"),
                    help="ONNX weights in <graph>.data beside each graph (auto: from 256 MiB of weights; "
                         "graphs over 2 GB need it)")
@@ -199,6 +202,9 @@ def run(args: argparse.Namespace) -> int:
     bad = [v for v in variants if v not in ("fp32", "int8", "fp16")]
     if bad:
         return fail(f"unknown variant {bad[0]!r} in --variants; expected some of fp32,int8,fp16", 2)
+    fp32_modules = tuple(m.strip() for m in (args.int8_fp32_modules or "").split(",") if m.strip())
+    if fp32_modules and "int8" not in variants:
+        return fail("--int8-fp32-modules needs int8 in --variants", 2)
     out = Path(args.out)
     if out.exists() and not args.overwrite and not (out.is_dir() and not any(out.iterdir())):
         return fail(f"{out} exists; pass --overwrite to replace it", 1)
@@ -256,6 +262,7 @@ def run(args: argparse.Namespace) -> int:
         external_data=args.external_data,
         max_text_tokens=args.max_text_tokens,
         atol=_parity_atol(args.parity_atol),
+        int8_fp32_modules=fp32_modules,
     )
     try:
         path = build_bundle(loaded, out, items, labels, groups, opts, worst_groups=worst, run_scores=run_scores)

@@ -22,7 +22,7 @@ import logging
 import tempfile
 from pathlib import Path
 
-__all__ = ["INT8_OPS", "VARIANT_FILES", "fuse_text_encoder", "make_fp16", "make_int8", "make_variant"]
+__all__ = ["INT8_OPS", "VARIANT_FILES", "fuse_text_encoder", "make_fp16", "make_int8", "make_variant", "module_nodes"]
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,7 @@ def make_int8(
     fuse_text: bool = False,
     external_data: bool = False,
     reduce_range: bool = True,
+    fp32_modules: tuple[str, ...] = (),
 ) -> Path:
     """Dynamic int8 quantization of ``op_types`` (default MatMul/Gemm) of the fp32 graph ``src`` into ``dst``.
 
@@ -110,15 +111,24 @@ def make_int8(
     ``<dst>.data``). The graph is then quantized by :func:`export.int8_stream.quantize_dynamic_streaming`,
     one weight in memory at a time, into the same operator pattern (the fusions are skipped: they load the
     whole graph, and causal LMs gain nothing from them).
+    ``fp32_modules``: torch module paths (``companion``, ``lm.model.layers.0``) whose ``op_types`` nodes stay
+    fp32 (:func:`module_nodes` finds them); recorded as ``aigc.int8.fp32_modules`` in the int8 file's metadata.
+    A two-LM graph can keep its small LM exact while the large one, which costs most of the time, goes int8.
     """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     dst = Path(dst)
+    kept = module_nodes(src, fp32_modules, op_types) if fp32_modules else []
     if external_data:  # weights over 256 MiB: quantize_dynamic would hold the whole graph several times over
         from .int8_stream import quantize_dynamic_streaming
 
-        return quantize_dynamic_streaming(src, dst, op_types, per_channel, reduce_range=reduce_range)
+        quantize_dynamic_streaming(src, dst, op_types, per_channel, nodes_to_exclude=kept, reduce_range=reduce_range)
+        if fp32_modules:
+            _check_kept(dst, kept, op_types)
+            _set_props(dst, {"aigc.int8.fp32_modules": ",".join(fp32_modules)}, external=True)
+        return dst
+    fuse_text = fuse_text and not fp32_modules  # the fusions rename the nodes that fp32_modules names
     fused: dict[str, int] | None = None
     with tempfile.TemporaryDirectory(prefix="aigc-int8-") as tmp:
         src_for_q = Path(src)
@@ -138,7 +148,8 @@ def make_int8(
         quantize_dynamic(
             str(src_for_q),
             str(dst),
-            nodes_to_exclude=_not_2d_weight_nodes(src_for_q, op_types),
+            # ONNX Runtime rewrites each Gemm into "<name>_MatMul" + "<name>_Add" before it reads the exclusions
+            nodes_to_exclude=_not_2d_weight_nodes(src_for_q, op_types) + kept + [f"{k}_MatMul" for k in kept],
             op_types_to_quantize=list(op_types),
             per_channel=per_channel,
             reduce_range=reduce_range,
@@ -146,12 +157,80 @@ def make_int8(
             # contrib ops of the fused graph have no ONNX shape inference: their outputs are float
             extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
         )
+    props = {}
+    if fp32_modules:
+        _check_kept(dst, kept, op_types)
     if fused:
-        model = onnx.load(str(dst))
-        onnx.helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props},
-                                            "aigc.int8.fusions": ",".join(f"{k}:{v}" for k, v in sorted(fused.items()))})
-        onnx.save(model, str(dst))
+        props["aigc.int8.fusions"] = ",".join(f"{k}:{v}" for k, v in sorted(fused.items()))
+    if fp32_modules:
+        props["aigc.int8.fp32_modules"] = ",".join(fp32_modules)
+    if props:
+        _set_props(dst, props)
     return dst
+
+
+def _check_kept(path: Path, kept: list[str], op_types: tuple[str, ...]) -> None:
+    """Raise ValueError unless every node in ``kept`` is still an fp32 ``op_types`` node of the int8 graph."""
+    import onnx
+
+    there = {n.name for n in onnx.load(str(path), load_external_data=False).graph.node if n.op_type in op_types}
+    lost = [n for n in kept if n not in there and f"{n}_MatMul" not in there]  # a Gemm kept as MatMul + Add
+    if lost:
+        raise ValueError(f"int8: {len(lost)} of the {len(kept)} nodes to keep in fp32 are gone from {path.name} "
+                         f"(first: {lost[0]!r}); the quantizer renamed or replaced them")
+
+
+def _set_props(path: Path, props: dict[str, str], external: bool = False) -> None:
+    """Add ``props`` to the metadata of the graph ``path`` (its external data, if any, untouched)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=not external)
+    onnx.helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props}, **props})
+    onnx.save(model, str(path))
+
+
+def _node_module(node: object) -> str | None:
+    """The torch module path that produced ``node``: the dynamo exporter's ``pkg.torch.onnx.name_scopes``
+    metadata (its innermost module), else a TorchScript-style name ``/lm/model/layers.0/self_attn/MatMul``."""
+    import ast
+
+    for p in getattr(node, "metadata_props", []):
+        if p.key == "pkg.torch.onnx.name_scopes":
+            try:
+                scopes = [str(x) for x in ast.literal_eval(p.value) if str(x)]
+            except (ValueError, SyntaxError):
+                return None
+            return scopes[-2] if len(scopes) > 1 else None  # the last scope is the op itself
+    name = getattr(node, "name", "")
+    if name.startswith("/") and name.count("/") > 1:
+        return ".".join(name.strip("/").split("/")[:-1])
+    return None
+
+
+def module_nodes(path: str | Path, modules: tuple[str, ...], op_types: tuple[str, ...] = INT8_OPS) -> list[str]:
+    """Names of the ``op_types`` nodes of the graph ``path`` produced inside any of the torch ``modules``
+    (a module path and everything under it: ``companion`` holds ``companion.model.layers.0.mlp``).
+
+    Raises ValueError, naming the graph's top-level modules, when no such node lies under one of
+    ``modules`` (a misspelt name would otherwise quantize everything), or when the graph records no module
+    of its nodes (an exporter that keeps neither name scopes nor scoped node names).
+    """
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    where = {n.name: _node_module(n) for n in graph.node if n.op_type in op_types}
+    known = sorted({m.split(".")[0] for m in where.values() if m})
+    if not known:
+        raise ValueError(f"int8: {Path(path).name} records no torch module for its {'/'.join(op_types)} nodes; "
+                         "fp32 modules cannot be chosen (export it with the dynamo exporter)")
+    found = []
+    for mod in modules:
+        hits = [n for n, m in where.items() if m and (m == mod or m.startswith(mod + "."))]
+        if not hits:
+            raise ValueError(f"int8: no {'/'.join(op_types)} node of {Path(path).name} lies in module {mod!r}; "
+                             f"its top-level modules: {', '.join(known)}")
+        found += hits
+    return sorted(set(found))
 
 
 def _not_2d_weight_nodes(path: Path, op_types: tuple[str, ...]) -> list[str]:
@@ -260,19 +339,19 @@ def make_fp16(src: str | Path, dst: str | Path, external_data: bool = False) -> 
 
 
 def make_variant(variant: str, src: str | Path, out_dir: str | Path, modality: str | None = None,
-                 external_data: bool = False) -> Path:
+                 external_data: bool = False, int8_fp32_modules: tuple[str, ...] = ()) -> Path:
     """Write ``variant`` (``int8`` or ``fp16``) of the fp32 graph ``src`` into ``out_dir`` under its bundle name.
 
     ``modality="text"`` lets int8 try the transformer fusions first (:func:`fuse_text_encoder`).
     ``external_data``: ``src`` has its weights in external data, and the variant gets them in its own
-    ``<file>.data``.
+    ``<file>.data``. ``int8_fp32_modules``: see :func:`make_int8`'s ``fp32_modules``.
     """
     if variant not in ("int8", "fp16"):
         raise ValueError(f"variant: found {variant!r}, expected int8 or fp16 (fp32 is the export itself)")
     dst = Path(out_dir) / VARIANT_FILES[variant]
     if variant == "fp16":
         return make_fp16(src, dst, external_data)
-    make_int8(src, dst, fuse_text=modality == "text", external_data=external_data)
+    make_int8(src, dst, fuse_text=modality == "text", external_data=external_data, fp32_modules=int8_fp32_modules)
     if modality == "image":
         _note_unhelpful_int8(Path(src), dst)
     return dst

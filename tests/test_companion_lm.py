@@ -154,8 +154,24 @@ def test_train_export_and_runtime_agree_with_a_companion_of_another_tokenizer(tm
     lr = load_run(run)
     assert lr.model.companion is not None and len(lr.model.head_weight) == 14
 
-    assert aigc_main(["export", str(run), "--out", str(bundle), "--targets", "0.2"]) == 0
+    # the int8 variant may keep the companion in fp32; a module the model lacks is refused before any export
+    assert aigc_main(["export", str(run), "--out", str(bundle), "--int8-fp32-modules", "companion"]) == 2
+    assert aigc_main(["export", str(run), "--out", str(bundle), "--variants", "fp32,int8",
+                      "--int8-fp32-modules", "companon"]) == 1 and not bundle.exists()
+    assert aigc_main(["export", str(run), "--out", str(bundle), "--targets", "0.2", "--variants", "fp32,int8",
+                      "--int8-fp32-modules", "companion", "--force"]) == 0
     spec = json.loads((bundle / "bundle.json").read_text())
+    assert spec["variants_eval"]["int8"]["fp32_modules"] == ["companion"]
+    import onnx
+
+    int8_graph = onnx.load(str(bundle / "model.int8.onnx"), load_external_data=False)
+    assert {p.key: p.value for p in int8_graph.metadata_props}["aigc.int8.fp32_modules"] == "companion"
+    from export.variants import module_nodes
+
+    ops = {n.name: n.op_type for n in int8_graph.graph.node}
+    kept = module_nodes(bundle / "model.onnx", ("companion",))
+    assert kept and all((ops.get(k) or ops.get(f"{k}_MatMul")) in ("MatMul", "Gemm") for k in kept)
+    assert "MatMulInteger" in ops.values()  # the first LM in int8
     assert spec["preprocessing"]["companion"]["tokenizer"] == "tokenizer_b.json" and "tokenizer_b.json" in spec["files"]
     # the 16-token windows of the first LM leave the second a quarter more room, plus its BOS
     assert spec["preprocessing"]["companion"]["max_length"] == 16 + 4 + 1
