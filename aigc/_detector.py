@@ -21,10 +21,10 @@ from ._jpeg import prepare_image
 from ._session import create_session
 from ._text import (
     TextSpec,
-    TextWindows,
     batches_by_token_budget,
     dominant_script,
     encode_windows,
+    flatten_windows,
     lm_token_budget,
     load_tokenizer,
     pool_scores,
@@ -305,20 +305,15 @@ class Detector:
         spec = self.text_spec
         outs = [_Out() for _ in items]
         encoded = encode_windows(self.tokenizer, items, spec, self.companion_tokenizer)
-        flat: list[list[int]] = []
-        flat_b: list[list[int]] = []
-        owner: list[int] = []
         for i, enc in enumerate(encoded):
             if isinstance(enc, str):
                 outs[i].error = enc
                 continue
-            assert isinstance(enc, TextWindows)
             text = items[i]
             outs[i].meta = {"n_tokens": enc.n_tokens, "n_chars": len(text), "script": dominant_script(text)}
             outs[i].warnings.extend(enc.warnings)
-            flat.extend(enc.windows)
-            flat_b.extend(enc.companion or [])
-            owner.extend([i] * len(enc.windows))
+        flat, flat_b, per = flatten_windows(encoded)
+        owner = [i for i, rows in per.items() for _ in rows]  # the text of each window, in flat's order
         if progress:
             progress(sum(1 for o in outs if o.error))
         win_scores = np.full(len(flat), np.nan)

@@ -24,6 +24,7 @@ __all__ = [
     "batches_by_token_budget",
     "dominant_script",
     "encode_windows",
+    "flatten_windows",
     "lm_token_budget",
     "load_tokenizer",
     "normalize_text",
@@ -245,6 +246,21 @@ def _with_companion(win: TextWindows, text: str, offsets: list[tuple[int, int]],
                             "their tail was not read by the second LM")
     win.companion = [list(comp.prefix_ids) + ids for ids in ids_b]
     return win
+
+
+def flatten_windows(encoded: Sequence[TextWindows | str]) -> tuple[list[list[int]], list[list[int]], dict[int, list[int]]]:
+    """The windows of every encoded text in one list (batched across texts), their companion windows (empty
+    without a companion), and for each text that has windows the positions of its own; a text that could
+    not be encoded (its entry is the error string) has none."""
+    flat: list[list[int]] = []
+    flat_b: list[list[int]] = []
+    per: dict[int, list[int]] = {}
+    for i, enc in enumerate(encoded):
+        if isinstance(enc, TextWindows):
+            per[i] = list(range(len(flat), len(flat) + len(enc.windows)))
+            flat.extend(enc.windows)
+            flat_b.extend(enc.companion or [])
+    return flat, flat_b, per
 
 
 def window_lengths(windows: Sequence[Sequence[int]], companion: Sequence[Sequence[int]] | None = None) -> list[int]:

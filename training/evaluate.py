@@ -13,9 +13,9 @@ from torch import nn
 
 from aigc._text import (
     TextSpec,
-    TextWindows,
     batches_by_token_budget,
     encode_windows,
+    flatten_windows,
     pool_scores,
     window_feeds,
     window_lengths,
@@ -92,14 +92,7 @@ def window_outputs(
     nothing), and for each text that has windows the rows of its windows; texts that cannot be encoded
     (empty, no tokens) are absent. ``progress``: a tqdm description, or ``None`` for no bar.
     """
-    flat: list[list[int]] = []
-    flat_b: list[list[int]] = []
-    per: dict[int, list[int]] = {}
-    for i, enc in enumerate(encode_windows(tokenizer, list(texts), spec, companion_tokenizer)):
-        if isinstance(enc, TextWindows):
-            per[i] = list(range(len(flat), len(flat) + len(enc.windows)))
-            flat.extend(enc.windows)
-            flat_b.extend(enc.companion or [])
+    flat, flat_b, per = flatten_windows(encode_windows(tokenizer, list(texts), spec, companion_tokenizer))
     out = np.full(len(flat) if width is None else (len(flat), width), np.nan)
     batches: Any = list(batches_by_token_budget(window_lengths(flat, flat_b), max_tokens, max_batch))
     if progress:
