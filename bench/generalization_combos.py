@@ -26,12 +26,25 @@ sample, had shown gemma the best feature set on the old domains and the weakest 
   columns is at least 0.010 higher, it flags at most 2% of the non-English humans, and its highest held-out human
   FPR is at most one point above Qwen-1.5B's. Otherwise it is documented and not recommended.
 
+Round 3 (``--round 3``, registered in session 12 before any of its candidates was fitted on any chunk; the
+recommended detector is now round 2's ``gemma + qwen-1.5b``, whose head is ``fit_logistic`` with ``model.l2``
+= 1.0, next to nothing beside the loss summed over 1,000-2,900 training texts):
+
+- candidates: the same fourteen statistics with a stronger penalty, ``model.l2`` = 10, 100 and 1000. As the
+  penalty grows the head's direction tends to each standardised statistic's class-mean difference, which
+  ignores how the statistics co-vary in the training domains: a classic remedy when that covariance does not
+  carry to a new domain or generator. A config value, so a winner ships without new code;
+- rule: the same choice on chunks 1-54, and the same three conditions as round 2 on chunks 55-125, against
+  ``gemma + qwen-1.5b`` at ``l2`` = 1.0 (the recommended detector).
+
 Usage (no LM pass; seconds)::
 
     .venv/bin/python bench/generalization_combos.py --chunks 1:54
     .venv/bin/python bench/generalization_combos.py --chunks 55:125 --json out.json
     .venv/bin/python bench/generalization_combos.py --round 2 --chunks 1:54
     .venv/bin/python bench/generalization_combos.py --round 2 --chunks 55:125 --chosen "gemma + qwen-1.5b" --json out.json
+    .venv/bin/python bench/generalization_combos.py --round 3 --chunks 1:54
+    .venv/bin/python bench/generalization_combos.py --round 3 --chunks 55:125 --chosen "<the choice>" --json out.json
 """
 
 from __future__ import annotations
@@ -53,8 +66,21 @@ from generalization_pair import CHUNK, COLUMNS  # noqa: E402
 from generalization_tokens import base7  # noqa: E402
 
 
-def candidate_sets(arrs: dict[str, list[np.ndarray]], round_: int = 1) -> dict[str, np.ndarray]:
-    """The two references and the pre-registered candidates of that round, one (n, F) matrix each."""
+ROUND3_L2 = (10.0, 100.0, 1000.0)
+
+
+def reference_name(round_: int) -> str:
+    """The recommended detector a round's candidate is tested against."""
+    return "gemma + qwen-1.5b (recommended)" if round_ == 3 else "qwen-1.5b features (recommended)"
+
+
+def candidate_sets(arrs: dict[str, list[np.ndarray]], round_: int = 1) -> dict[str, tuple[np.ndarray, float]]:
+    """The references and the pre-registered candidates of that round: name -> ((n, F) statistics, the
+    head's ``l2``)."""
+    return {k: (v if isinstance(v, tuple) else (v, 1.0)) for k, v in _sets(arrs, round_).items()}
+
+
+def _sets(arrs: dict[str, list[np.ndarray]], round_: int) -> dict[str, Any]:
     pair = arrs["pair"]
     s7 = np.asarray([base7(a) for a in arrs["smollm2"]])
     q05 = np.asarray([base7(a[:, 0:3]) for a in pair])
@@ -67,13 +93,17 @@ def candidate_sets(arrs: dict[str, list[np.ndarray]], round_: int = 1) -> dict[s
                 "smollm2 + qwen-0.5b + qwen-1.5b": np.hstack([s7, q05, q15]),
                 "smollm2 + qwen-1.5b + binoculars": np.hstack([s7, q15, bino])}
     g7 = np.asarray([base7(a) for a in arrs["gemma"]])
-    return {**sets, "gemma-270m features": g7, "gemma + qwen-1.5b": np.hstack([g7, q15]),
-            "gemma + qwen-1.5b + binoculars": np.hstack([g7, q15, bino])}
+    if round_ == 2:
+        return {**sets, "gemma-270m features": g7, "gemma + qwen-1.5b": np.hstack([g7, q15]),
+                "gemma + qwen-1.5b + binoculars": np.hstack([g7, q15, bino])}
+    gq = np.hstack([g7, q15])
+    return {"smollm2 features (baseline)": s7, "qwen-1.5b features (previous)": q15, reference_name(3): gq,
+            **{f"gemma + qwen-1.5b, l2 = {lam:g}": (gq, lam) for lam in ROUND3_L2}}
 
 
-def recommend(table: dict[str, dict[str, Any]], name: str) -> dict[str, bool]:
-    """Round 2's pre-registered test of candidate ``name`` against the recommended Qwen-1.5B features."""
-    c, r = summary(table[name]), summary(table["qwen-1.5b features (recommended)"])
+def recommend(table: dict[str, dict[str, Any]], name: str, round_: int = 2) -> dict[str, bool]:
+    """Rounds 2 and 3's pre-registered test of candidate ``name`` against the recommended detector."""
+    c, r = summary(table[name]), summary(table[reference_name(round_)])
     tests = {"mean AUROC >= recommended + 0.010": c["mean_auroc"] >= r["mean_auroc"] + 0.010,
              "non-English humans flagged <= 2%": c["languages_fpr"] <= 0.02,
              "max held-out human FPR <= recommended + 1 point": c["max_human_fpr"] <= r["max_human_fpr"] + 0.01}
@@ -104,8 +134,8 @@ def summary(res: dict[str, Any]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--chunks", default="1:54", help="first:last chunk, 1-based and inclusive")
-    ap.add_argument("--round", type=int, choices=(1, 2), default=1, help="which pre-registered candidates")
-    ap.add_argument("--chosen", default="", help="the candidate chosen on the development chunks (round 2's rule "
+    ap.add_argument("--round", type=int, choices=(1, 2, 3), default=1, help="which pre-registered candidates")
+    ap.add_argument("--chosen", default="", help="the candidate chosen on the development chunks (rounds 2-3's rule "
                                                  "is applied to it; default: the best on these chunks)")
     ap.add_argument("--cache-dir", default=str(REPO / "bench" / "lmcache"))
     ap.add_argument("--json", default="")
@@ -116,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     first, last = (int(v) for v in args.chunks.split(":"))
     models = ("pair", "smollm2") if args.round == 1 else ("pair", "smollm2", "gemma")
     rows, arrs = load_part(first, last, Path(args.cache_dir), models)
-    table = {name: {"n": len(rows), **gp.evaluate_set(rows, x)}
-             for name, x in candidate_sets(arrs, args.round).items()}
+    table = {name: {"n": len(rows), "l2": l2, **gp.evaluate_set(rows, x, l2)}
+             for name, (x, l2) in candidate_sets(arrs, args.round).items()}
     print(f"chunks {first}..{last}: {len(rows)} texts")
     for name, res in table.items():
         s = summary(res)
@@ -129,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.chosen and args.chosen not in candidates:
         raise SystemExit(f"--chosen {args.chosen!r} is not a candidate of round {args.round}: {candidates}")
     tested = args.chosen or best
-    verdict = recommend(table, tested) if args.round == 2 else {}
+    verdict = recommend(table, tested, args.round) if args.round >= 2 else {}
     if verdict:
         print(f"the rule applied to {tested}" + ("" if args.chosen else " (pass --chosen on the confirmation chunks)"))
     for test, ok in verdict.items():
