@@ -65,7 +65,6 @@ import textsets  # noqa: E402
 from generalization_pair import CHUNK, COLUMNS  # noqa: E402
 from generalization_tokens import base7  # noqa: E402
 
-
 ROUND3_L2 = (10.0, 100.0, 1000.0)
 
 
