@@ -30,7 +30,11 @@ __all__ = [
     "close_threshold_name",
     "humans_needed",
     "threshold_name",
+    "worst_group_humans",
 ]
+
+# The worst-group rule's floor: a group with fewer human calibration items adds no threshold of its own.
+MIN_GROUP_HUMANS = 20
 
 
 class ThresholdError(ValueError):
@@ -272,7 +276,7 @@ def choose_worst_group_thresholds(
     column: str,
     targets: Sequence[float] = (0.01, 0.05),
     min_human: int | None = None,
-    min_group_humans: int = 20,
+    min_group_humans: int = MIN_GROUP_HUMANS,
     balanced: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """Named thresholds like :func:`choose_thresholds`, but each ``fpr@X%`` holds X for every group's humans.
@@ -294,13 +298,8 @@ def choose_worst_group_thresholds(
     out = choose_thresholds(p, y, targets, min_human, balanced)
     g = np.asarray([None if v is None else str(v) for v in groups], dtype=object)
     names = sorted({v for v in g if v is not None})
-    n_h = {name: int(((g == name) & (y == 0)).sum()) for name in names}
+    n_h = worst_group_humans(y, groups, column, min_group_humans)
     used = [name for name in names if n_h[name] >= min_group_humans]
-    if not used:
-        raise ThresholdError(
-            f"worst-group thresholds by {column!r}: no group has {min_group_humans} human calibration items "
-            f"(found {n_h or 'no group values'}); add human items per group or drop the worst-group rule"
-        )
     for tgt in targets:
         name = threshold_name(float(tgt))
         value = out[name]["value"]
@@ -324,6 +323,22 @@ def choose_worst_group_thresholds(
                                  for grp in names if grp not in used}
         out[name] = rec
     return out
+
+
+def worst_group_humans(labels: np.ndarray, groups: Sequence[Any], column: str,
+                       min_group_humans: int = MIN_GROUP_HUMANS) -> dict[str, int]:
+    """Human items (label 0) per group value (None: no group); raises :class:`ThresholdError` naming every
+    group's count when no group reaches ``min_group_humans``, the worst-group rule's refusal. The labels
+    alone decide it, so an export asks before it scores anything."""
+    y = np.asarray(labels)
+    g = np.asarray([None if v is None else str(v) for v in groups], dtype=object)
+    n_h = {name: int(((g == name) & (y == 0)).sum()) for name in sorted({v for v in g if v is not None})}
+    if not any(n >= min_group_humans for n in n_h.values()):
+        raise ThresholdError(
+            f"worst-group thresholds by {column!r}: no group has {min_group_humans} human calibration items "
+            f"(found {n_h or 'no group values'}); add human items per group or drop the worst-group rule"
+        )
+    return n_h
 
 
 def close_threshold_name(name: str, names: list[str]) -> str | None:

@@ -83,8 +83,10 @@ def check_fp32_modules(model: Any, opt: BuildOptions, variants: list[str]) -> No
             raise ExportError(f"int8_fp32_modules: the model has no module {m!r}; its top-level modules: {', '.join(top)}")
 
 
-def refuse_early(y: np.ndarray, method: str, opt: BuildOptions) -> None:
-    """Refusals that the labels alone decide, before minutes of export and scoring."""
+def refuse_early(y: np.ndarray, method: str, opt: BuildOptions, worst_groups: Sequence[Any] | None = None) -> None:
+    """Refusals that the labels alone decide, before minutes of export and scoring: the calibration method,
+    the humans each threshold target needs, both classes, and the worst-group rule's groups (``worst_groups``:
+    each item's value of ``opt.worst_group_column``). Items that fail scoring later only lower these counts."""
     if method not in ("none", "temperature", "platt", "isotonic"):
         raise _calibration.CalibrationError(
             f"calibration method: found {method!r}, expected temperature|platt|isotonic|none"
@@ -108,3 +110,5 @@ def refuse_early(y: np.ndarray, method: str, opt: BuildOptions) -> None:
         raise _calibration.CalibrationError(
             f"calibration needs both classes: found {n_h} human and {int(y.sum())} ai items"
         )
+    if opt.worst_group_column and worst_groups is not None:
+        _thresholds.worst_group_humans(y, worst_groups, opt.worst_group_column)

@@ -118,7 +118,7 @@ def build_bundle(
         if v not in VARIANT_FILES:
             raise ValueError(f"variants: unknown {v!r}, expected some of {sorted(VARIANT_FILES)}")
     method, method_note = _choose_method(run.output_kind, opt.calibration)
-    refuse_early(y, method, opt)
+    refuse_early(y, method, opt, worst_groups)
     check_fp32_modules(run.model, opt, variants)
 
     out.parent.mkdir(parents=True, exist_ok=True)

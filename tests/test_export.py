@@ -213,6 +213,23 @@ def test_refusals_before_any_export(image_case: dict[str, Any], tmp_path: Path) 
     assert not any(tmp_path.iterdir())
 
 
+def test_worst_group_refusal_before_any_export(image_case: dict[str, Any], tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """No group with 20 humans is known from the labels: refused before minutes of export, not after."""
+    import export.bundle_build as bb
+
+    def exported(*a: Any, **kw: Any) -> Any:
+        raise AssertionError("the export began before the worst-group refusal")
+
+    monkeypatch.setattr(bb, "_build_in", exported)
+    items, labels = image_case["items"], image_case["labels"]
+    sources = [f"s{i % 11}" for i in range(len(items))]  # 110 humans over 11 sources: 10 each
+    with pytest.raises(ThresholdError, match=r"by 'source': no group has 20 human calibration items \(found \{'s0': 10"):
+        build_bundle(image_run(), tmp_path / "a", items, labels, worst_groups=sources,
+                     options=BuildOptions(targets=[0.05], worst_group_column="source"))
+    assert not any(tmp_path.iterdir())
+
+
 def test_torchscript_fallback_is_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
