@@ -174,6 +174,19 @@ def refused_note(spec: dict[str, Any], variant: str) -> str:
     return f"; export refused it: {reason}" if reason else ""
 
 
+def forced_note(spec: dict[str, Any], variant: str) -> str | None:
+    """The warning for scoring ``variant`` when ``aigc export --force`` shipped it past the AUROC gate that
+    refused it (``variants_eval.<variant>.forced``), else None: its scores rank the calibration split worse
+    than fp32's by more than the gate allows, which whoever reads them should know."""
+    ev = (spec.get("variants_eval") or {}).get(variant)
+    if not isinstance(ev, dict) or not ev.get("forced"):
+        return None
+    why = ev.get("forced_reason") or (f"AUROC {ev.get('auroc')} against fp32's on {ev.get('n')} calibration items "
+                                      f"(change {ev.get('auroc_delta')})")
+    return (f"bundle {spec.get('name', '?')!r}: its {variant} variant failed the export's AUROC gate and was "
+            f"shipped with --force: {why}; the fp32 variant is the one that passed")
+
+
 def spec_for_variant(spec: dict[str, Any], variant: str) -> dict[str, Any]:
     """The bundle spec as ``variant`` scores: its own calibration, thresholds, group thresholds and score
     histogram (``variant_calibration``, v3) in place of fp32's. A bundle without them (v1/v2, or fp32) is

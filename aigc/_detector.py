@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ._bundle import Bundle, BundleError, open_bundle, refused_note, spec_for_variant
+from ._bundle import Bundle, BundleError, forced_note, open_bundle, refused_note, spec_for_variant
 from ._calibration import apply_calibration
 from ._image import ImageDecodeError, ImageSpec
 from ._int8_cpu import cpu_flags, int8_saturation_warning
@@ -140,8 +140,9 @@ class Detector:
         # the variant's own calibration and thresholds where the bundle has them (v3), else the bundle's
         self.spec: dict[str, Any] = spec_for_variant(spec, variant)
         warning = int8_saturation_warning(spec, variant, cpu_flags()) if session is None else None
-        if warning:
-            log.warning(warning)
+        for w in (warning, forced_note(spec, variant)):
+            if w:
+                log.warning(w)
         self.modality: str = spec["modality"]
         self.labels: list[str] = list(spec["labels"])
         self.variant = variant

@@ -404,7 +404,7 @@ def _evaluate_variants(tmp: Path, items: Sequence[Any], y: np.ndarray, scored: S
     for v, why in refused.items():
         if opt.force:
             log.warning("shipping a variant despite: %s (--force)", why)
-            evals.setdefault(v, {})["forced"] = True
+            evals.setdefault(v, {}).update(forced=True, forced_reason=why)
         else:
             log.warning("leaving %s out of the bundle: %s (--drop-refused)", v, why)
             evals.setdefault(v, {})["refused"] = why

@@ -168,6 +168,20 @@ def test_variant_that_loses_auroc_is_refused_unless_forced(
     assert ev["forced"] is True and ev["auroc_delta"] < -0.005
     assert ev["rank_agreement_fp32"] < 0  # the reversed head orders the split backwards
     assert "int8 orders the calibration split differently from fp32" in caplog.text
+    # whoever reads the forced variant's scores is told, as the gate told the exporter
+    assert ev["forced_reason"].startswith("int8: AUROC") and "drop" in ev["forced_reason"]
+    from aigc.cli._info import render_card
+
+    assert f"int8: shipped with --force past the AUROC gate that refused it: {ev['forced_reason']}" in render_card(
+        open_bundle(zp).spec)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="aigc"):
+        aigc.load(zp, variant="int8")
+    assert "int8 variant failed the export's AUROC gate and was shipped with --force: int8: AUROC" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="aigc"):
+        aigc.load(zp)
+    assert "AUROC gate" not in caplog.text  # fp32 passed: no warning
 
 
 @pytest.mark.slow

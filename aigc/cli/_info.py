@@ -106,6 +106,9 @@ def render_card(spec: dict[str, Any], sizes: dict[str, int] | None = None) -> st
         L.append(_table(rows, ["variant", "AUROC", "change", "n", "Spearman vs fp32", "max |P - P fp32|"]))
         L.extend(f"{k}: not in this bundle, refused at export: {v['refused']}"
                  for k, v in spec["variants_eval"].items() if isinstance(v, dict) and v.get("refused"))
+        L.extend(f"{k}: shipped with --force past the AUROC gate that refused it: "
+                 f"{v.get('forced_reason') or 'AUROC change ' + _fmt(v.get('auroc_delta'))}"
+                 for k, v in spec["variants_eval"].items() if isinstance(v, dict) and v.get("forced"))
     if spec.get("metrics"):
         L.append("")
         L.append("metrics: " + json.dumps(spec["metrics"])[:600])
