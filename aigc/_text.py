@@ -214,11 +214,13 @@ def _windows_of(ids: list[int], spec: TextSpec) -> TextWindows | str:
         warns.append(f"text has {n_tokens} tokens: scored the first {spec.max_tokens} (max_tokens)")
         ids = ids[: spec.max_tokens]
     starts = _starts(len(ids), spec)
-    if len(starts) > spec.max_windows:
-        warns.append(f"text has {len(ids)} tokens: scored the first {spec.max_windows} windows of {len(starts)} "
-                     f"(max_windows)")
-        starts = starts[: spec.max_windows]
     c, pre, suf = spec.content_length, list(spec.prefix_ids), list(spec.suffix_ids)
+    if len(starts) > spec.max_windows:
+        k = spec.max_windows
+        covered = min(len(ids), starts[k - 1] + c)
+        warns.append(f"text has {len(ids)} tokens: scored the first {k} window{'s' if k != 1 else ''} of "
+                     f"{len(starts)}, its first {covered} tokens (max_windows)")
+        starts = starts[:k]
     return TextWindows([pre + ids[s : s + c] + suf for s in starts], n_tokens, warns)
 
 

@@ -38,6 +38,11 @@ def test_short_text_single_window_and_max_windows() -> None:
     (w2,) = encode_windows(tok, ["the cat sat on " * 10], spec)
     assert not isinstance(w2, str) and len(w2.windows) == 2
     assert "scored the first 2 windows" in w2.warnings[0]
+    assert w2.warnings[0].endswith("its first 10 tokens (max_windows)")  # windows at 0 and 4, 6 content tokens each
+    (w1,) = encode_windows(tok, ["the cat sat on " * 10], TextSpec(max_length=8, stride=4, prefix_ids=(2,),
+                                                                    suffix_ids=(3,), max_windows=1))
+    assert not isinstance(w1, str) and "scored the first 1 window of" in w1.warnings[0]
+    assert w1.warnings[0].endswith("its first 6 tokens (max_windows)")
 
 
 def test_token_budget_batches_cover_everything_once() -> None:
