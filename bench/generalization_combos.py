@@ -37,6 +37,17 @@ recommended detector is now round 2's ``gemma + qwen-1.5b``, whose head is ``fit
 - rule: the same choice on chunks 1-54, and the same three conditions as round 2 on chunks 55-125, against
   ``gemma + qwen-1.5b`` at ``l2`` = 1.0 (the recommended detector).
 
+Round 4 (``--round 4``, registered in session 12 while gemma's rank pass over the fixed sample ran, before
+any of it was fitted; ``gemma_rank`` in ``bench/lmcache``: the log of each observed token's rank under
+gemma-3-270m). Rank statistics (GLTR's top-k shares, DetectLLM's log-rank and log-likelihood log-rank
+ratio) read where in the LM's ordering the text's tokens fall, not how much probability they get, which
+may shift less across domains:
+
+- candidates: ``gemma + qwen-1.5b + gemma ranks`` (the fourteen statistics and four of gemma's ranks: mean
+  log-rank, the ratio of mean -log p to mean log-rank, the shares of tokens ranked first and in the top 10)
+  and ``gemma ranks + qwen-1.5b`` (gemma's mean log p and its four rank statistics beside Qwen-1.5B's seven);
+- rule: round 3's, against the recommended ``gemma + qwen-1.5b``.
+
 Usage (no LM pass; seconds)::
 
     .venv/bin/python bench/generalization_combos.py --chunks 1:54
@@ -45,6 +56,8 @@ Usage (no LM pass; seconds)::
     .venv/bin/python bench/generalization_combos.py --round 2 --chunks 55:125 --chosen "gemma + qwen-1.5b" --json out.json
     .venv/bin/python bench/generalization_combos.py --round 3 --chunks 1:54
     .venv/bin/python bench/generalization_combos.py --round 3 --chunks 55:125 --chosen "<the choice>" --json out.json
+    .venv/bin/python bench/generalization_combos.py --round 4 --chunks 1:54       # after the gemma_rank pass
+    .venv/bin/python bench/generalization_combos.py --round 4 --chunks 55:125 --chosen "<the choice>" --json out.json
 """
 
 from __future__ import annotations
@@ -70,7 +83,15 @@ ROUND3_L2 = (10.0, 100.0, 1000.0)
 
 def reference_name(round_: int) -> str:
     """The recommended detector a round's candidate is tested against."""
-    return "gemma + qwen-1.5b (recommended)" if round_ == 3 else "qwen-1.5b features (recommended)"
+    return "gemma + qwen-1.5b (recommended)" if round_ >= 3 else "qwen-1.5b features (recommended)"
+
+
+def rank4(ranks: np.ndarray, a: np.ndarray) -> list[float]:
+    """Mean log-rank, mean -log p over mean log-rank (DetectLLM's LRR), and the shares of tokens ranked
+    first and in the top 10, from ``gemma_rank``'s column and the same LM's (lp, H, Var) rows."""
+    lr = ranks[:, 0].astype(float)
+    return [lr.mean(), -a[:, 0].astype(float).mean() / max(lr.mean(), 1e-6), float((lr < 0.5).mean()),
+            float((lr <= np.log(10) + 1e-6).mean())]
 
 
 def candidate_sets(arrs: dict[str, list[np.ndarray]], round_: int = 1) -> dict[str, tuple[np.ndarray, float]]:
@@ -96,8 +117,12 @@ def _sets(arrs: dict[str, list[np.ndarray]], round_: int) -> dict[str, Any]:
         return {**sets, "gemma-270m features": g7, "gemma + qwen-1.5b": np.hstack([g7, q15]),
                 "gemma + qwen-1.5b + binoculars": np.hstack([g7, q15, bino])}
     gq = np.hstack([g7, q15])
-    return {"smollm2 features (baseline)": s7, "qwen-1.5b features (previous)": q15, reference_name(3): gq,
-            **{f"gemma + qwen-1.5b, l2 = {lam:g}": (gq, lam) for lam in ROUND3_L2}}
+    refs = {"smollm2 features (baseline)": s7, "qwen-1.5b features (previous)": q15, reference_name(3): gq}
+    if round_ == 3:
+        return {**refs, **{f"gemma + qwen-1.5b, l2 = {lam:g}": (gq, lam) for lam in ROUND3_L2}}
+    gr = np.asarray([rank4(r, a) for r, a in zip(arrs["gemma_rank"], arrs["gemma"], strict=True)])
+    return {**refs, "gemma + qwen-1.5b + gemma ranks": np.hstack([gq, gr]),
+            "gemma ranks + qwen-1.5b": np.hstack([g7[:, :1], gr, q15])}
 
 
 def recommend(table: dict[str, dict[str, Any]], name: str, round_: int = 2) -> dict[str, bool]:
@@ -133,7 +158,7 @@ def summary(res: dict[str, Any]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--chunks", default="1:54", help="first:last chunk, 1-based and inclusive")
-    ap.add_argument("--round", type=int, choices=(1, 2, 3), default=1, help="which pre-registered candidates")
+    ap.add_argument("--round", type=int, choices=(1, 2, 3, 4), default=1, help="which pre-registered candidates")
     ap.add_argument("--chosen", default="", help="the candidate chosen on the development chunks (rounds 2-3's rule "
                                                  "is applied to it; default: the best on these chunks)")
     ap.add_argument("--cache-dir", default=str(REPO / "bench" / "lmcache"))
@@ -143,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         print("the shared data folder beside the repository is missing (../shared/data/text)", file=sys.stderr)
         return 2
     first, last = (int(v) for v in args.chunks.split(":"))
-    models = ("pair", "smollm2") if args.round == 1 else ("pair", "smollm2", "gemma")
+    models = (("pair", "smollm2") if args.round == 1 else ("pair", "smollm2", "gemma") if args.round < 4
+              else ("pair", "smollm2", "gemma", "gemma_rank"))
     rows, arrs = load_part(first, last, Path(args.cache_dir), models)
     table = {name: {"n": len(rows), "l2": l2, **gp.evaluate_set(rows, x, l2)}
              for name, (x, l2) in candidate_sets(arrs, args.round).items()}

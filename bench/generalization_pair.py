@@ -51,8 +51,9 @@ from generalization_lmfeatures import crossfit, fit_logreg, lm_batches, predict 
 from generalization_text import DOMAINS, worst_group_threshold  # noqa: E402
 from generalization_tokens import base7  # noqa: E402  (the seven statistics, one formula for both benches)
 
-LMS = {"smollm2": "smollm2", "q05": "qwen2.5-coder-0.5b", "q15": "qwen2.5-coder-1.5b", "gemma": "gemma3-270m"}
-WIDTH = {"smollm2": 3, "q05": 3, "q15": 3, "gemma": 3, "pair": 10}
+LMS = {"smollm2": "smollm2", "q05": "qwen2.5-coder-0.5b", "q15": "qwen2.5-coder-1.5b", "gemma": "gemma3-270m",
+       "gemma_rank": "gemma3-270m"}
+WIDTH = {"smollm2": 3, "q05": 3, "q15": 3, "gemma": 3, "pair": 10, "gemma_rank": 1}
 CHUNK = 24  # texts per cached LM pass
 COLUMNS = [*(f"lodo-{d}" for d in DOMAINS), "long", "glimpse-new", "evo-cross",
            *(f"evo-lofo-{f}" for f in textsets.FAMILIES)]  # the table's held-out splits
@@ -67,6 +68,19 @@ def _one_lm_terms(lm: Any, ids: Any, mask: Any) -> Any:
     with torch.inference_mode():
         lp, ent, var = token_terms(lm(input_ids=ids, attention_mask=mask).logits, ids)
     return torch.stack([lp, ent, var], -1)
+
+
+def _rank_terms(lm: Any, ids: Any, mask: Any) -> Any:
+    """(N, T-1, 1): log of each observed token's rank under the LM (1 = its most likely token), the
+    statistic of GLTR and of DetectLLM's log-rank ratio; ``gemma_rank`` in the cache (gemma's lp, H, Var
+    are ``gemma``'s)."""
+    import torch
+
+    with torch.inference_mode():
+        logits = lm(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+        seen = logits.gather(-1, ids[:, 1:, None])
+        rank = (logits > seen).sum(-1) + 1
+    return torch.log(rank.float())[..., None]
 
 
 def _pair_terms(obs: Any, perf: Any, ids: Any, mask: Any) -> Any:
@@ -109,7 +123,8 @@ def _read_chunk(model: str, part: list[str], max_length: int, batch: int, lms: d
     res: list[np.ndarray] = [np.zeros((0, WIDTH[model]), np.float32)] * len(part)
     tc = time.perf_counter()
     for idx, enc, ids, mask in lm_batches(m[0][1], part, max_length, batch, f"{model}"):
-        t = _pair_terms(m[0][0], m[1][0], ids, mask) if model == "pair" else _one_lm_terms(m[0][0], ids, mask)
+        t = (_pair_terms(m[0][0], m[1][0], ids, mask) if model == "pair" else
+             _rank_terms(m[0][0], ids, mask) if model == "gemma_rank" else _one_lm_terms(m[0][0], ids, mask))
         for j, i in enumerate(idx):
             res[i] = t[j, : len(enc[j]) - 1].numpy().astype(np.float32)
     return {"flat": np.concatenate(res), "offsets": np.cumsum([0] + [len(a) for a in res]),
@@ -380,7 +395,7 @@ def markdown_table(table: dict[str, dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--models", default="smollm2,pair", help="LM passes to run (smollm2, q05, gemma, pair)")
+    ap.add_argument("--models", default="smollm2,pair", help="LM passes to run (smollm2, q05, gemma, gemma_rank, pair)")
     ap.add_argument("--fdg", default="60,8", help="fastdetectgpt: humans per domain, machine texts per cell")
     ap.add_argument("--glimpse", default="8,10", help="glimpse: per (domain, newer generator), humans per language")
     ap.add_argument("--evobench", default="10,120", help="evobench: per generator, humans")
