@@ -182,6 +182,20 @@ def test_variant_that_loses_auroc_is_refused_unless_forced(
     with caplog.at_level(logging.WARNING, logger="aigc"):
         aigc.load(zp)
     assert "AUROC gate" not in caplog.text  # fp32 passed: no warning
+    # and an evaluation report of that variant carries it, where an analyst reads the figures
+    from _eval_data import write_image_folder
+
+    from aigc.cli import main as cli_main
+
+    data = write_image_folder(tmp_path / "data", n_per_class=6, corrupt=False)
+    rep = tmp_path / "rep"
+    assert cli_main(["eval", str(zp), str(data), "--report", str(rep), "--variant", "int8", "--bootstrap", "0",
+                     "--no-robustness", "--no-progress"]) == 0
+    metrics = json.loads((rep / "metrics.json").read_text())
+    assert "shipped with --force: int8: AUROC" in metrics["bundles"][0]["variant_warning"]
+    for page in ("report.html", "summary.md"):
+        assert "int8 variant failed the export&#x27;s AUROC gate" in (rep / page).read_text() or (
+            "int8 variant failed the export's AUROC gate" in (rep / page).read_text())
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import metrics as M
+from .._bundle import forced_note
 from .data import EvalData, stratified_sample
 from .robustness import _run_robustness, robustness_entry
 from .scores import _num, compare_scores, evaluate_scores, fpr_label
@@ -117,6 +118,7 @@ def run_evaluation(detectors: Sequence[tuple[str, str, Any]], data: EvalData, op
             "bundle_name": det.spec.get("name"),
             "modality": det.modality,
             "variant": getattr(det, "variant", None),
+            "variant_warning": forced_note(det.spec, getattr(det, "variant", "fp32")),
             "thresholds": {n: {"value": _num(t["value"]), "target_fpr": t.get("target_fpr"), "calibration_n_human": t.get("n_human")}
                            for n, t in det.spec["thresholds"].items()},
             "group_thresholds": (det.spec.get("group_thresholds") or {}).get("column"),

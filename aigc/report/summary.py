@@ -36,9 +36,12 @@ def interval_sentence(settings: dict[str, Any]) -> str:
 
 def overlap_lines(metrics: dict[str, Any]) -> list[str]:
     """One warning line per bundle whose training or calibration data share items with the evaluated data,
-    and a note per bundle whose overlap cannot be checked."""
+    a note per bundle whose overlap cannot be checked, and a warning per bundle scored through a variant
+    that ``aigc export --force`` shipped past the AUROC gate."""
     out: list[str] = []
     for b in metrics.get("bundles", []):
+        if b.get("variant_warning"):
+            out.append(f"WARNING: {b['name']}: {b['variant_warning']}")
         ov = b.get("overlap") or {}
         if ov.get("status") == "unknown":
             out.append(f"Overlap of {b['name']}'s training and calibration data with this data: unknown ({ov.get('reason', '')}).")
