@@ -174,15 +174,23 @@ def refused_note(spec: dict[str, Any], variant: str) -> str:
     return f"; export refused it: {reason}" if reason else ""
 
 
+def forced_reason(ev: Any) -> str | None:
+    """Why the AUROC gate refused a variant that ``aigc export --force`` shipped anyway, from its
+    ``variants_eval`` record (the gate's words, or for bundles exported before they were kept, its
+    figures), else None."""
+    if not isinstance(ev, dict) or not ev.get("forced"):
+        return None
+    return ev.get("forced_reason") or (f"AUROC {ev.get('auroc')} against fp32's on {ev.get('n')} calibration "
+                                       f"items (change {ev.get('auroc_delta')})")
+
+
 def forced_note(spec: dict[str, Any], variant: str) -> str | None:
     """The warning for scoring ``variant`` when ``aigc export --force`` shipped it past the AUROC gate that
     refused it (``variants_eval.<variant>.forced``), else None: its scores rank the calibration split worse
     than fp32's by more than the gate allows, which whoever reads them should know."""
-    ev = (spec.get("variants_eval") or {}).get(variant)
-    if not isinstance(ev, dict) or not ev.get("forced"):
+    why = forced_reason((spec.get("variants_eval") or {}).get(variant))
+    if why is None:
         return None
-    why = ev.get("forced_reason") or (f"AUROC {ev.get('auroc')} against fp32's on {ev.get('n')} calibration items "
-                                      f"(change {ev.get('auroc_delta')})")
     return (f"bundle {spec.get('name', '?')!r}: its {variant} variant failed the export's AUROC gate and was "
             f"shipped with --force: {why}; the fp32 variant is the one that passed")
 

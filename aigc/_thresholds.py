@@ -297,8 +297,8 @@ def choose_worst_group_thresholds(
         raise ThresholdError(f"worst-group thresholds: {len(groups)} group values for {p.size} items")
     out = choose_thresholds(p, y, targets, min_human, balanced)
     g = np.asarray([None if v is None else str(v) for v in groups], dtype=object)
-    names = sorted({v for v in g if v is not None})
     n_h = worst_group_humans(y, groups, column, min_group_humans)
+    names = list(n_h)  # sorted group values
     used = [name for name in names if n_h[name] >= min_group_humans]
     for tgt in targets:
         name = threshold_name(float(tgt))

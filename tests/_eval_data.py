@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from aigc import Result
 
 HUMAN_WORDS = ["the", "cat", "sat", "on", "mat", "a", "dog", "ran", "in", "park"]
 AI_WORDS = ["delve", "tapestry", "moreover", "furthermore", "the", "a", "in", "on"]
@@ -72,18 +73,6 @@ def write_image_folder(root: Path, n_per_class: int = 16, seed: int = 0, corrupt
     return root
 
 
-@dataclass
-class FakeResult:
-    probability: float
-    label: str | None
-    threshold_name: str
-    threshold: float
-    error: str | None = None
-    out_of_support: bool = False
-    support_reasons: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-
 class FakeDetector:
     """Scores items (strings) by a lookup table; items missing from it fail. Enough of the Detector API for eval."""
 
@@ -112,14 +101,14 @@ class FakeDetector:
             return name, float(gt["groups"][group][name]["value"])
         return name, float(self.spec["thresholds"][name]["value"])
 
-    def score(self, items: list[Any], threshold: str = "fpr@1%", groups: Any = None, progress: Any = None) -> list[FakeResult]:
+    def score(self, items: list[Any], threshold: str = "fpr@1%", groups: Any = None, progress: Any = None) -> list[Result]:
         out = []
         for it in items:
             p = self.table.get(it)
             if p is None:
-                out.append(FakeResult(math.nan, None, threshold, 0.5, error="unknown item"))
+                out.append(Result(math.nan, None, threshold, 0.5, error="unknown item"))
             else:
-                out.append(FakeResult(p, "ai" if p >= 0.5 else "human", threshold, 0.5))
+                out.append(Result(p, "ai" if p >= 0.5 else "human", threshold, 0.5))
         if progress:
             progress(len(items))
         return out

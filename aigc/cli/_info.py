@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from .._bundle import forced_reason
+
 
 def _threshold_table(thresholds: dict[str, Any]) -> str:
     rows = [[name, _fmt(t.get("value")), _fmt(t.get("target_fpr")), _fmt(t.get("achieved_fpr")), _fmt(t.get("fpr_upper_95")),
@@ -106,9 +108,8 @@ def render_card(spec: dict[str, Any], sizes: dict[str, int] | None = None) -> st
         L.append(_table(rows, ["variant", "AUROC", "change", "n", "Spearman vs fp32", "max |P - P fp32|"]))
         L.extend(f"{k}: not in this bundle, refused at export: {v['refused']}"
                  for k, v in spec["variants_eval"].items() if isinstance(v, dict) and v.get("refused"))
-        L.extend(f"{k}: shipped with --force past the AUROC gate that refused it: "
-                 f"{v.get('forced_reason') or 'AUROC change ' + _fmt(v.get('auroc_delta'))}"
-                 for k, v in spec["variants_eval"].items() if isinstance(v, dict) and v.get("forced"))
+        L.extend(f"{k}: shipped with --force past the AUROC gate that refused it: {forced_reason(v)}"
+                 for k, v in spec["variants_eval"].items() if forced_reason(v))
     if spec.get("metrics"):
         L.append("")
         L.append("metrics: " + json.dumps(spec["metrics"])[:600])
