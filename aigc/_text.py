@@ -6,6 +6,7 @@ windowing), so that a text is cut into the same windows everywhere.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -14,9 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from ._confusables import fold_confusables
+
 __all__ = [
     "COMPANION_TOKENIZER",
     "LOGITS_BUDGET_BYTES",
+    "NORMALIZE_MODES",
     "ZERO_WIDTH",
     "CompanionSpec",
     "TextSpec",
@@ -28,6 +32,7 @@ __all__ = [
     "lm_token_budget",
     "load_tokenizer",
     "normalize_text",
+    "normalize_with_note",
     "pool_scores",
     "window_feeds",
     "window_lengths",
@@ -36,6 +41,9 @@ __all__ = [
 # Zero-width and invisible format characters that carry no visible text but change tokenisation.
 ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
 _ZW_TABLE = {ord(c): None for c in ZERO_WIDTH + "\x00"}
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# preprocessing.normalize: what is done to a text before it is tokenised (normalize_text)
+NORMALIZE_MODES = ("nfc_strip_zw_fold", "nfc_strip_zw", "none")
 
 
 COMPANION_TOKENIZER = "tokenizer_b.json"  # the file of a companion LM's tokenizer, in a run and in a bundle
@@ -77,7 +85,7 @@ class TextSpec:
     stride: int = 128
     pooling: str = "mean"
     max_windows: int = 64
-    normalize: str = "nfc_strip_zw"
+    normalize: str = "nfc_strip_zw_fold"  # new specs; a bundle without the key reads as "nfc_strip_zw"
     prefix_ids: tuple[int, ...] = ()
     suffix_ids: tuple[int, ...] = ()
     pad_id: int = 0
@@ -110,8 +118,9 @@ class TextSpec:
                 f"preprocessing.max_length: found {spec.max_length}, expected more than the "
                 f"{len(spec.prefix_ids) + len(spec.suffix_ids)} special tokens"
             )
-        if spec.normalize not in ("nfc_strip_zw", "none"):
-            raise ValueError(f"preprocessing.normalize: found {spec.normalize!r}, expected 'nfc_strip_zw' or 'none'")
+        if spec.normalize not in NORMALIZE_MODES:
+            raise ValueError(f"preprocessing.normalize: found {spec.normalize!r}, expected one of "
+                             f"{', '.join(repr(m) for m in NORMALIZE_MODES)}")
         return spec
 
     def to_dict(self) -> dict[str, Any]:
@@ -148,10 +157,26 @@ class TextWindows:
 
 
 def normalize_text(text: str, mode: str = "nfc_strip_zw") -> str:
-    """NFC-normalise and remove zero-width/invisible format characters and NUL bytes (``nfc_strip_zw``)."""
+    """NFC-normalise and remove zero-width/invisible format characters and NUL bytes (``nfc_strip_zw``); with
+    ``nfc_strip_zw_fold`` also read Cyrillic/Greek look-alikes inside Latin words as Latin letters
+    (``aigc._confusables``); ``none`` returns the text as given."""
+    return normalize_with_note(text, mode)[0]
+
+
+def normalize_with_note(text: str, mode: str) -> tuple[str, str | None]:
+    """:func:`normalize_text` and, when the text holds look-alike letters inside Latin words (a homoglyph
+    substitution, which makes a machine text look human to a language model), a warning for the item that
+    says how many and whether this mode read them as Latin."""
     if mode == "none":
-        return text
-    return unicodedata.normalize("NFC", text).translate(_ZW_TABLE)
+        return text, None
+    t = unicodedata.normalize("NFC", text).translate(_ZW_TABLE)
+    folded = fold_confusables(t)
+    if not folded.letters:
+        return t, None
+    if mode == "nfc_strip_zw_fold":
+        return folded.text, f"read {folded.describe()} as Latin letters"
+    return t, (f"{folded.describe()}: read as written (this bundle's preprocessing.normalize is {mode!r}), "
+               "which makes a machine text look human; bundles exported with 'nfc_strip_zw_fold' read them as Latin")
 
 
 def load_tokenizer(path: str | Path) -> Any:
@@ -178,11 +203,20 @@ def encode_windows(tokenizer: Any, texts: Sequence[str], spec: TextSpec, compani
     out: list[TextWindows | str | None] = [None] * len(texts)
     todo: list[int] = []
     norm: list[str] = []
+    notes: dict[int, str] = {}
     for i, t in enumerate(texts):
         if not isinstance(t, str):
             out[i] = f"expected a str, got {type(t).__name__}"
             continue
-        n = normalize_text(t, spec.normalize)
+        bad = _SURROGATE.search(t)
+        if bad:
+            out[i] = (f"text is not valid Unicode: a lone surrogate U+{ord(bad.group()):04X} at character "
+                      f"{bad.start()} (a JSON \\u escape of half a UTF-16 pair, or text decoded with errors "
+                      "='surrogateescape')")
+            continue
+        n, note = normalize_with_note(t, spec.normalize)
+        if note:
+            notes[i] = note
         if not n.strip():
             out[i] = "empty text" if not t else "text has no visible characters (only whitespace or invisible characters)"
             continue
@@ -194,6 +228,8 @@ def encode_windows(tokenizer: Any, texts: Sequence[str], spec: TextSpec, compani
             out[i] = _windows_of(list(enc.ids), spec)
             if isinstance(out[i], TextWindows) and spec.companion is not None:
                 out[i] = _with_companion(out[i], text, list(enc.offsets), spec, companion_tokenizer)
+            if isinstance(out[i], TextWindows) and i in notes:
+                out[i].warnings.insert(0, notes[i])
     return [o if o is not None else "internal error: text not processed" for o in out]
 
 

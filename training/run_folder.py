@@ -96,7 +96,8 @@ def text_spec_for(model: nn.Module, cfg: Config) -> TextSpec:
         comp = base.companion and dataclasses.replace(
             base.companion, max_length=companion_length(d.max_length, len(base.companion.prefix_ids)))
         spec = dataclasses.replace(base, tokenizer="tokenizer.json", max_length=d.max_length, stride=d.stride,
-                                   pooling=d.pooling, max_windows=d.max_windows, companion=comp)
+                                   pooling=d.pooling, max_windows=d.max_windows, normalize=d.normalize,
+                                   companion=comp)
     else:
         ids = getattr(model, "special_ids", None)
         if ids is None and getattr(model, "tokenizer", None) is not None and callable(model.tokenizer):
@@ -105,7 +106,7 @@ def text_spec_for(model: nn.Module, cfg: Config) -> TextSpec:
             ids = special_ids(model.tokenizer)
         prefix, suffix, pad = ids or ([], [], 0)
         spec = TextSpec(max_length=d.max_length, stride=d.stride, pooling=d.pooling, max_windows=d.max_windows,
-                        prefix_ids=tuple(prefix), suffix_ids=tuple(suffix), pad_id=int(pad))
+                        normalize=d.normalize, prefix_ids=tuple(prefix), suffix_ids=tuple(suffix), pad_id=int(pad))
     return TextSpec.from_dict(spec.to_dict())  # validates
 
 

@@ -163,19 +163,39 @@ class Batcher:
             batch = self._take()
             if not batch:
                 continue
-            try:
-                out = await loop.run_in_executor(self._pool, self._score, batch)
-            except Exception as e:  # a bug, not a bad item: fail the requests of this batch, keep serving
-                log.exception("scoring a batch of %s failed", self.name)
-                for job, _, _ in batch:
-                    if not job.future.done():
-                        job.future.set_exception(e)
-                continue
-            for (job, start, _), res in zip(batch, out, strict=True):
+            done = await self._score_isolated(loop, batch)
+            for (job, start, _), res in done:
                 job.results[start : start + len(res)] = res
                 job.done += len(res)
                 if job.done == len(job.items) and not job.future.done():
                     job.future.set_result([r for r in job.results if r is not None])
+
+    async def _score_isolated(self, loop: asyncio.AbstractEventLoop, batch: list[Any]) -> list[tuple[Any, list[Any]]]:
+        """Score the batch; if that raises (a bug, not a bad item: bad items come back as per-item errors),
+        score each request's part alone, so that only the request that triggers it fails, not the others
+        that shared its batch. Failed requests get the exception; the others' parts are returned."""
+        try:
+            return list(zip(batch, await loop.run_in_executor(self._pool, self._score, batch), strict=True))
+        except Exception as e:
+            if len(batch) == 1:
+                log.exception("scoring a batch of %s failed", self.name)
+                self._fail(batch[0], e)
+                return []
+            log.warning("scoring a batch of %s failed (%s); scoring its %d parts one by one", self.name, e, len(batch))
+        done = []
+        for entry in batch:
+            try:
+                done.append((entry, (await loop.run_in_executor(self._pool, self._score, [entry]))[0]))
+            except Exception as e:
+                log.exception("scoring a request of %s failed", self.name)
+                self._fail(entry, e)
+        return done
+
+    @staticmethod
+    def _fail(entry: Any, e: Exception) -> None:
+        job = entry[0]
+        if not job.future.done():
+            job.future.set_exception(e)
 
     async def _fill(self, loop: asyncio.AbstractEventLoop) -> None:
         """Wait (at most max_wait) for more items while other requests of this bundle are arriving."""
