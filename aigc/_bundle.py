@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import os
 import shutil
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ __all__ = [
     "BundleError",
     "load_bundle_spec",
     "model_files",
+    "not_replaceable",
     "open_bundle",
     "place_bundle",
     "refused_note",
@@ -90,6 +93,11 @@ def _need(d: dict[str, Any], key: str, where: str, types: type | tuple[type, ...
     return v
 
 
+def _finite(v: Any) -> bool:
+    """A real number (not a bool) that is neither NaN nor infinite: JSON from Python may hold NaN/Infinity."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def _check_threshold(t: Any, where: str) -> None:
     if not isinstance(t, dict):
         raise BundleError(f"{where}: found {type(t).__name__}, expected an object with value, n_human, achieved_fpr")
@@ -112,19 +120,25 @@ def _check_calibration_and_thresholds(spec: dict[str, Any], where: str) -> None:
         raise BundleError(f"{where}calibration.params: found {params!r}, expected an object")
     if method == "temperature":
         t = params.get("temperature")
-        if not isinstance(t, (int, float)) or t <= 0:
-            raise BundleError(f"{where}calibration.params.temperature: found {t!r}, expected a number > 0")
+        if not _finite(t) or t <= 0:
+            raise BundleError(f"{where}calibration.params.temperature: found {t!r}, expected a finite number > 0")
     elif method == "platt":
         for k in ("a", "b"):
-            if not isinstance(params.get(k), (int, float)):
-                raise BundleError(f"{where}calibration.params.{k}: found {params.get(k)!r}, expected a number")
+            if not _finite(params.get(k)):
+                raise BundleError(f"{where}calibration.params.{k}: found {params.get(k)!r}, expected a finite number")
     elif method == "isotonic":
         x, y = params.get("x"), params.get("y")
         if not isinstance(x, list) or not isinstance(y, list) or len(x) != len(y) or len(x) < 2:
             raise BundleError(f"{where}calibration.params.x/y: expected two lists of equal length >= 2")
+        if not all(_finite(v) for v in x + y):
+            raise BundleError(f"{where}calibration.params.x/y: found {next(v for v in x + y if not _finite(v))!r}, "
+                              "expected finite numbers")
         if any(b < a for a, b in itertools.pairwise(x)) or any(b < a for a, b in itertools.pairwise(y)):
             raise BundleError(f"{where}calibration.params.x/y: expected non-decreasing values")
 
+    prev = cal.get("prevalence")
+    if prev and not (isinstance(prev, dict) and all(_finite(prev.get(k)) and 0 < prev[k] < 1 for k in ("base", "target"))):
+        raise BundleError(f"{where}calibration.prevalence: found {prev!r}, expected base and target shares in (0, 1)")
     thresholds = _need(spec, "thresholds", where, dict, "named thresholds {name: {value, n_human, achieved_fpr}}")
     if not thresholds:
         raise BundleError(f"{where}thresholds: found none, expected at least one named threshold (e.g. 'fpr@1%')")
@@ -386,12 +400,19 @@ def open_bundle(path: str | os.PathLike[str], verify_files: bool = True) -> Bund
         return Bundle(root, load_bundle_spec(root, verify_files), src)
     if zipfile.is_zipfile(src):
         tmp = tempfile.TemporaryDirectory(prefix="aigc-bundle-")
-        with zipfile.ZipFile(src) as zf:
-            for member in zf.namelist():
-                target = (Path(tmp.name) / member).resolve()
-                if not str(target).startswith(str(Path(tmp.name).resolve())):
-                    raise BundleError(f"{src}: zip member {member!r} escapes the bundle folder")
-            zf.extractall(tmp.name)
+        try:
+            with zipfile.ZipFile(src) as zf:
+                for member in zf.namelist():
+                    target = (Path(tmp.name) / member).resolve()
+                    if not str(target).startswith(str(Path(tmp.name).resolve())):
+                        raise BundleError(f"{src}: zip member {member!r} escapes the bundle folder")
+                zf.extractall(tmp.name)
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, UnicodeDecodeError) as e:
+            tmp.cleanup()
+            raise BundleError(f"{src}: the zip is corrupt ({type(e).__name__}: {e}); copy or download it again") from None
+        except BaseException:
+            tmp.cleanup()
+            raise
         root = _find_root(Path(tmp.name))
         return Bundle(root, load_bundle_spec(root, verify_files), src, tmp)
     raise BundleError(f"{src}: not a folder and not a zip file")
@@ -415,6 +436,7 @@ def write_bundle(out_dir: str | os.PathLike[str], spec: dict[str, Any], overwrit
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(spec, f, indent=2, sort_keys=False)
         f.write("\n")
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; bundle.json is read like the bundle's other files
     os.replace(tmp, bj)
     return bj
 
@@ -441,29 +463,57 @@ def _umask() -> int:
     return mask
 
 
+def not_replaceable(out: str | os.PathLike[str]) -> str | None:
+    """Why (``"X exists and is ..."``) a new bundle may not replace what is at ``out``, or None when it may:
+    nothing there, an empty folder, or an earlier bundle of the same kind (a folder with bundle.json at its top; for a ``.zip``
+    ``out``, a zip holding a bundle.json). Anything else (a data file, a folder of other files) is never
+    replaced, whatever ``overwrite`` says."""
+    out = Path(out)
+    if not out.exists() and not out.is_symlink():
+        return None
+    if out.suffix == ".zip":
+        if out.is_file() and zipfile.is_zipfile(out):
+            try:
+                with zipfile.ZipFile(out) as zf:
+                    if any(Path(n).name == "bundle.json" and len(Path(n).parts) <= 2 for n in zf.namelist()):
+                        return None
+            except (zipfile.BadZipFile, OSError):
+                pass
+        return f"{out} exists and is not a zipped bundle (no bundle.json in it)"
+    if out.is_dir() and not out.is_symlink() and (not any(out.iterdir()) or (out / "bundle.json").is_file()):
+        return None
+    what = "a link" if out.is_symlink() else "a folder without bundle.json at its top" if out.is_dir() else "a file"
+    return f"{out} exists and is {what}, not a bundle folder"
+
+
 def place_bundle(tmp: str | os.PathLike[str], out: str | os.PathLike[str], overwrite: bool) -> Path:
     """Move a finished bundle folder ``tmp`` to ``out`` (or zip it there when ``out`` ends in ``.zip``, then
     remove ``tmp``). An existing non-empty ``out`` is replaced only with ``overwrite`` (the caller refuses
-    earlier otherwise), by a rename, so readers never see half a bundle. The folder gets the mode a plain
+    earlier otherwise) and only when it is a bundle itself (:func:`not_replaceable`; FileExistsError
+    otherwise), by a rename, so readers never see half a bundle. The folder gets the mode a plain
     ``mkdir`` would give it (``tmp`` came from ``mkdtemp``, which is private: 0700), so that a service
     running as another user can read the bundle as it can read its files."""
     tmp, out = Path(tmp), Path(out)
+    empty = out.is_dir() and not out.is_symlink() and out.suffix != ".zip" and not any(out.iterdir())
+    if (out.exists() or out.is_symlink()) and not empty:
+        why = not_replaceable(out)
+        if why or not overwrite:
+            raise FileExistsError(f"{why}; only an earlier bundle is ever replaced" if why else f"{out} exists; pass --overwrite to replace it")
     if tmp.is_dir():
         tmp.chmod(0o777 & ~_umask())
     if out.suffix == ".zip":
-        if out.exists() and overwrite:
+        if out.exists():
             out.unlink()
         zip_bundle(tmp, out)
         shutil.rmtree(tmp, ignore_errors=True)
         return out
-    if out.exists():
-        if out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
-        elif overwrite:
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
-            return out
+    if empty:
+        out.rmdir()
+    elif out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+        return out
     os.replace(tmp, out)
     return out

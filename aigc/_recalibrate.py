@@ -12,7 +12,12 @@ Thresholds do not transfer across domains; a team's best remedy is its own human
 5. recompute the support (and the calibration item hashes) on the new data, since those describe the
    data the thresholds were set on; drop per-group thresholds (they were set on the old scale);
 6. copy every other file and field, record what was done under ``recalibration``, write the new bundle
-   beside ``out`` and move it into place (never over the input; an existing ``out`` only when asked).
+   beside ``out`` and move it into place (never over, around or inside the input or the data; an existing
+   ``out`` only when asked, and only when it is an earlier bundle).
+
+Only the asked variant is refitted; but when new targets rename the thresholds of a bundle with per-variant
+records (``variant_calibration``), every such record, fp32's included, is refitted on the same items, since
+every variant must carry the same threshold names (``recalibration.also_recalibrated`` says which).
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ import numpy as np
 from . import _calibration, _overlap, _support, _thresholds
 from ._bundle import (
     VARIANT_CALIBRATED,
+    Bundle,
+    not_replaceable,
     open_bundle,
     place_bundle,
     sha256_file,
@@ -63,7 +70,7 @@ class CalibrateOptions:
     providers: Sequence[str] | str | None = "cpu"
     threads: int | None = None
     batch_size: int = 32
-    source: str = ""  # where the data came from, for the record
+    source: str = ""  # where the data came from, for the record (a path: --out may not touch it)
 
 
 def _same_path(a: Path, b: Path) -> bool:
@@ -73,14 +80,35 @@ def _same_path(a: Path, b: Path) -> bool:
         return False
 
 
-def check_out_path(bundle: Path, out: Path, overwrite: bool) -> None:
-    """Refuse an ``out`` that is the input bundle (or lies inside it), or exists without ``overwrite``."""
+def _within(a: Path, b: Path) -> bool:
+    """``a`` is ``b`` or lies inside it (links resolved)."""
+    ra, rb = a.resolve(), b.resolve()
+    return ra == rb or ra.is_relative_to(rb)
+
+
+def check_out_path(bundle: Path, out: Path, overwrite: bool, data: Sequence[Path] = ()) -> None:
+    """Refuse an ``out`` that is, holds or lies inside the input bundle or a ``data`` path
+    (:class:`RecalibrationError`), or that exists without ``overwrite``, or exists and is not an earlier bundle
+    (FileExistsError: ``overwrite`` replaces an earlier bundle only, never a data file or a folder of other
+    files)."""
     if _same_path(bundle, out) or bundle.resolve() == out.resolve():
         raise RecalibrationError(f"--out {out} is the input bundle; write the new bundle elsewhere (the input is never replaced)")
-    if bundle.is_dir() and out.resolve().is_relative_to(bundle.resolve()):
+    if bundle.is_dir() and _within(out, bundle):
         raise RecalibrationError(f"--out {out} lies inside the input bundle {bundle}; write it elsewhere")
-    if out.exists() and not overwrite and not (out.is_dir() and not any(out.iterdir())):
-        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    if _within(bundle, out):
+        raise RecalibrationError(f"--out {out} holds the input bundle {bundle}; write the new bundle elsewhere "
+                                 "(replacing --out would delete the input)")
+    for d in data:
+        if str(d) and (_within(d, out) or _within(out, d)):
+            how = "is" if d.resolve() == out.resolve() else ("holds" if _within(d, out) else "lies inside")
+            raise RecalibrationError(f"--out {out} {how} the data {d}; write the new bundle elsewhere (the data is never replaced)")
+    if out.exists() and not (out.is_dir() and out.suffix != ".zip" and not any(out.iterdir())):
+        why = not_replaceable(out)
+        if why:
+            raise FileExistsError(f"--out {why}: choose another --out (--overwrite replaces an earlier bundle only, "
+                                  "never other files)")
+        if not overwrite:
+            raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
 
 
 def _targets(spec: dict[str, Any], asked: Sequence[float] | None) -> list[float]:
@@ -192,6 +220,26 @@ def _store_calibration(spec: dict[str, Any], variant: str, fitted: dict[str, Any
     return old.get("group_thresholds")
 
 
+def _fit_variant(bundle: Bundle, orig: dict[str, Any], variant: str, items: Sequence[Any], y_all: np.ndarray,
+                 targets: list[float], opt: CalibrateOptions) -> tuple[dict[str, Any], str, np.ndarray, list[Any], str]:  # fmt: skip
+    """Score ``items`` with ``variant`` and fit its calibration and thresholds (from its own record in the
+    original spec ``orig``). Returns ``(fitted, how, ok mask, metas, modality)``."""
+    from ._detector import Detector
+
+    det = Detector(bundle, opt.providers, opt.threads, variant, allow_fallback=True, batch_size=opt.batch_size)
+    raw, errors, metas = det.raw_scores_with_meta(list(items))
+    ok = np.isfinite(raw)
+    if (~ok).any():
+        log.warning("%s: %d of %d items could not be scored (first: %s)", variant, int((~ok).sum()), len(items),
+                    next((e for e in errors if e), "NaN"))  # fmt: skip
+    s, y = raw[ok], y_all[ok]
+    _refuse_early(y, targets, opt.method)  # again, on the items that scored
+    view = spec_for_variant(orig, variant)
+    cal, how = _new_calibration(view, s, y, opt)
+    p = _calibration.apply_calibration(s, cal)
+    return {"calibration": cal, "thresholds": _thresholds_on(p, y, targets, view, cal, how)}, how, ok, metas, det.modality
+
+
 def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], labels: Sequence[int] | np.ndarray,
                 out: str | os.PathLike[str], opt: CalibrateOptions | None = None) -> tuple[Path, dict[str, Any]]:  # fmt: skip
     """Write a copy of the bundle re-thresholded (and, with both classes, re-calibrated) on ``items``.
@@ -199,13 +247,17 @@ def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], label
     ``labels``: 0 human / 1 AI per item (human-only data: all 0). Returns the new bundle's path and its
     ``recalibration`` record. Raises :class:`RecalibrationError` for targets or refits the data cannot
     support (with the number of humans needed), FileExistsError for an existing ``out`` without
-    ``overwrite``. The input bundle is never changed; nothing is left at ``out`` on failure.
-    """
-    from ._detector import Detector
+    ``overwrite`` or one that is not an earlier bundle. The input bundle is never changed; nothing is left at
+    ``out`` on failure.
 
+    Only ``opt.variant`` is refitted, unless the new thresholds' names differ from the bundle's (other
+    ``--targets``) and the new bundle holds per-variant records (``variant_calibration``, which a variant
+    other than fp32 gets): every record must carry the same names, so each (fp32's included) is then refitted
+    on the same items, scored by its own variant.
+    """
     opt = opt or CalibrateOptions()
     src, dst = Path(bundle_path), Path(out)
-    check_out_path(src, dst, opt.overwrite)
+    check_out_path(src, dst, opt.overwrite, [Path(opt.source)] if opt.source else [])
     y_all = np.asarray(labels, dtype=np.int64)
     if len(items) != y_all.size:
         raise RecalibrationError(f"{len(items)} items but {y_all.size} labels")
@@ -213,24 +265,28 @@ def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], label
         raise RecalibrationError("labels must be 0 (human) or 1 (AI)")
     bundle = open_bundle(src)
     spec = json.loads(json.dumps(bundle.spec))
+    orig = json.loads(json.dumps(bundle.spec))
     view = spec_for_variant(spec, opt.variant)  # what opt.variant scored with: its own record (v3) or the bundle's
     targets = _targets(view, opt.targets)
     _refuse_early(y_all, targets, opt.method)
 
-    det = Detector(bundle, opt.providers, opt.threads, opt.variant, allow_fallback=True, batch_size=opt.batch_size)
-    raw, errors, metas = det.raw_scores_with_meta(list(items))
-    ok = np.isfinite(raw)
+    fitted, how, ok, metas, modality = _fit_variant(bundle, orig, opt.variant, items, y_all, targets, opt)
+    s_ok, y = np.flatnonzero(ok), y_all[ok]
     n_failed = int((~ok).sum())
-    if n_failed:
-        log.warning("%d of %d items could not be scored (first: %s)", n_failed, len(items), next((e for e in errors if e), "NaN"))
-    s, y = raw[ok], y_all[ok]
-    _refuse_early(y, targets, opt.method)  # again, on the items that scored
-    cal, how = _new_calibration(view, s, y, opt)
-    p = _calibration.apply_calibration(s, cal)
-    fitted = {"calibration": cal, "thresholds": _thresholds_on(p, y, targets, view, cal, how)}
-    dropped = _store_calibration(spec, opt.variant, fitted)
-    ok_items = [items[int(i)] for i in np.flatnonzero(ok)]
-    spec["support"] = _support.compute_support([metas[int(i)] for i in np.flatnonzero(ok)], det.modality)
+    cal = fitted["calibration"]
+    dropped = [d for d in [_store_calibration(spec, opt.variant, fitted)] if d]
+    also: dict[str, Any] = {}
+    old_names = sorted(spec_for_variant(orig, opt.variant)["thresholds"])  # (spec, and fp32's view, now hold the new)
+    renamed = sorted(fitted["thresholds"]) != old_names
+    vc = spec.get("variant_calibration") or {}  # holds opt.variant by now, unless that is fp32
+    for v in [x for x in ("fp32", *vc) if x != opt.variant] if renamed and vc else []:
+        log.warning("thresholds %s replace %s, and every variant carries the same names: refitting %s on the same "
+                    "items too", sorted(fitted["thresholds"]), old_names, v)  # fmt: skip
+        f_v, how_v, ok_v, _, _ = _fit_variant(bundle, orig, v, items, y_all, targets, opt)
+        dropped += [d for d in [_store_calibration(spec, v, f_v)] if d]
+        also[v] = {"calibration": how_v, "n": int(ok_v.sum()), "n_failed": int((~ok_v).sum())}
+    ok_items = [items[int(i)] for i in s_ok]
+    spec["support"] = _support.compute_support([metas[int(i)] for i in s_ok], modality)
 
     record: dict[str, Any] = {
         "version": RECALIBRATION_VERSION,
@@ -246,8 +302,10 @@ def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], label
         "support": "recomputed on this data",
     }  # fmt: skip
     if dropped:
-        record["dropped"] = f"group_thresholds by {dropped.get('column')!r} (set on the original calibration)"
-    others = sorted(v for v in spec.get("variant_calibration") or {} if v != opt.variant)
+        record["dropped"] = f"group_thresholds by {dropped[0].get('column')!r} (set on the original calibration)"
+    if also:
+        record["also_recalibrated"] = also
+    others = sorted(v for v in spec.get("variant_calibration") or {} if v != opt.variant and v not in also)
     if others:
         record["variants_not_recalibrated"] = others
         log.warning("variant(s) %s keep their own calibration from the original split: recalibrate each with "
@@ -268,7 +326,7 @@ def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], label
         for f in bundle.root.iterdir():
             if f.is_file() and f.name != "bundle.json":
                 shutil.copy2(f, tmp / f.name)
-        spec["data_hashes"] = _data_hashes(bundle.root, spec, tmp, ok_items, det.modality)
+        spec["data_hashes"] = _data_hashes(bundle.root, spec, tmp, ok_items, modality)
         write_bundle(tmp, spec, overwrite=True)
         open_bundle(tmp)  # the new bundle loads and every sha256 matches
         return place_bundle(tmp, dst, opt.overwrite), record

@@ -1,8 +1,8 @@
 """``aigc calibrate BUNDLE DATA --out NEW_BUNDLE``: re-threshold a bundle on your own data (torch-free).
 
 Exit codes: 0 new bundle written; 1 the data cannot support what was asked (too few humans for a target,
-no AI items for a calibration refit); 2 bad arguments (``--out`` is the input or exists without
-``--overwrite``), unusable data or bundle.
+no AI items for a calibration refit); 2 bad arguments (``--out`` is, holds or lies inside the input bundle
+or the data, exists without ``--overwrite``, or exists and is not an earlier bundle), unusable data or bundle.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from pathlib import Path
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``aigc calibrate``."""
     p.add_argument("bundle", help="the bundle to start from (folder or .zip); it is never changed")
-    p.add_argument("data", help="your data: a JSONL/CSV of texts or image paths with labels, or a folder with real/ "
+    p.add_argument("data", help="your data: a JSONL/CSV/TSV of texts or image paths with labels, or a folder with real/ "
                                 "and ai/ images; with --humans-only, rows without a label (or a plain image folder) are human")  # fmt: skip
     p.add_argument("--out", required=True, help="where to write the new bundle (a folder, or a path ending in .zip)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out (never the input bundle)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out that is an earlier bundle (never the input bundle, the data, or "
+                        "a folder or file that is not a bundle)")  # fmt: skip
     p.add_argument("--humans-only", action="store_true",
                    help="DATA holds only human items: rows without a label count as human; thresholds are refitted, "
                         "the calibration map is kept")  # fmt: skip
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1 or (args.threads is not None and args.threads < 1):
         return _fail("--batch-size and --threads must be 1 or more", 2)
     try:
-        check_out_path(Path(args.bundle), Path(args.out), args.overwrite)
+        check_out_path(Path(args.bundle), Path(args.out), args.overwrite, [Path(args.data)])
     except (RecalibrationError, FileExistsError) as e:
         return _fail(str(e), 2)
     try:
@@ -89,9 +91,9 @@ def run(args: argparse.Namespace) -> int:
                             source=str(Path(args.data)))  # fmt: skip
     try:
         path, rec = recalibrate(args.bundle, data.items, data.y, args.out, opts)
-    except (RecalibrationError, FileExistsError) as e:
+    except RecalibrationError as e:
         return _fail(str(e), 1)
-    except (BundleError, ProviderError, OSError) as e:
+    except (BundleError, ProviderError, OSError) as e:  # FileExistsError: --out appeared, or changed, meanwhile
         return _fail(str(e), 2)
     new = open_bundle(path).spec
     d = rec["data"]
@@ -107,4 +109,7 @@ def run(args: argparse.Namespace) -> int:
               + (f"; {t['note']}" if t.get("note") else "") + ")")  # fmt: skip
     if rec.get("dropped"):
         print(f"  dropped: {rec['dropped']}")
+    for v, a in (rec.get("also_recalibrated") or {}).items():
+        print(f"  {v}: its own calibration {a['calibration']} and thresholds refitted too, on {a['n']} items "
+              f"({a['n_failed']} failed): every variant carries the same threshold names")
     return 0

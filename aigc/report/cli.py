@@ -34,8 +34,8 @@ def _csv_list(values: list[str] | None) -> list[str] | None:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``aigc eval``."""
     p.add_argument("paths", nargs="+", metavar="BUNDLE [BUNDLE ...] DATA",
-                   help="one or more bundles (folders or .zip), then the labelled data: a JSONL of texts, a folder with "
-                        "real/ and ai/ images, or a JSONL/CSV of image paths; the first bundle is the baseline of comparisons")  # fmt: skip
+                   help="one or more bundles (folders or .zip), then the labelled data: a JSONL/CSV/TSV of texts or image "
+                        "paths, or a folder with real/ and ai/ images; the first bundle is the baseline of comparisons")  # fmt: skip
     p.add_argument("--report", required=True, metavar="DIR", help="folder to write report.html, metrics.json and summary.md into")
     p.add_argument("--text-field", default="text", help="JSONL field holding the text (default: text)")
     p.add_argument("--label-field", default="label", help="field holding the label: 0/1, human/ai, real/fake (default: label)")
@@ -210,6 +210,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"{b['name']}: AUROC {a['value']:.3f}{ci} on {b['n_scored']} items ({fails} failed)")
         else:
             print(f"{b['name']}: {b.get('error')} ({fails} failed)")
+    probs = metrics["data"]["problems"]
+    if probs["count"]:  # the items above are the usable rows only: say how many were not, where, and why
+        n_rows = probs["count"] + metrics["data"]["n_read"]
+        print(f"{probs['count']} of {n_rows} rows of {data_path} were not usable (see problems in metrics.json); first: "
+              + "; ".join(f"{x['id']}: {x['error']}" for x in probs["examples"][:3]), file=sys.stderr)
     from .summary import overlap_lines
 
     for line in overlap_lines(metrics):

@@ -1,15 +1,19 @@
-"""Labelled evaluation data: a JSONL of texts, a folder of ``real/`` and ``ai/`` images, or a JSONL/CSV of image paths.
+"""Labelled evaluation data: a JSONL/CSV/TSV of texts or image paths, or a folder of ``real/`` and ``ai/`` images.
 
-Every row that cannot be used (bad JSON, a missing field, a label that is neither human nor AI, a missing
-image file) is kept as a reported problem, never dropped silently; the rest becomes an :class:`EvalData`.
+Every row that cannot be used (bad JSON, invalid UTF-8, a CSV row whose cells do not match the header or
+whose quote is never closed, a missing field, a label that is neither human nor AI, a missing image file) is
+kept as a reported problem naming ``file:line``, never dropped silently; the rest becomes an :class:`EvalData`.
+Files are read as UTF-8 with an optional byte-order mark.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +101,8 @@ def _rows_jsonl(path: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[tupl
     with open(path, "rb") as fh:
         for n, raw in enumerate(fh, start=1):
             rid = f"{path.name}:{n}"
+            if n == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
             if not raw.strip():
                 continue
             try:
@@ -114,9 +120,77 @@ def _rows_jsonl(path: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[tupl
     return rows, problems
 
 
-def _rows_csv(path: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]]]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        return [(f"{path.name}:{n}", dict(r)) for n, r in enumerate(csv.DictReader(fh), start=2)], []
+def _decode_lines(path: Path) -> tuple[list[str], dict[int, str]]:
+    """The file's physical lines (endings kept, a UTF-8 BOM dropped) and, by 1-based line number, what is
+    wrong with each line that is not valid UTF-8 (such a line is decoded with surrogates, to be reported)."""
+    lines, bad = [], {}
+    raw = path.read_bytes()
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8):]
+    for n, b in enumerate(raw.splitlines(keepends=True), start=1):
+        try:
+            lines.append(b.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            bad[n] = f"invalid UTF-8 (byte 0x{b[e.start]:02x} at column {e.start + 1})"
+            lines.append(b.decode("utf-8", "surrogateescape"))
+    return lines, bad
+
+
+def _records(lines: list[str], delimiter: str) -> Iterator[tuple[int, int, list[str] | None, str | None]]:
+    """``(first line, last line, cells, None)`` per record of a CSV/TSV, or ``(line, line, None, error)`` for a
+    record the reader refuses (strict: an unclosed or stray quote, a NUL): reading then resumes at the next
+    physical line, so one bad quote costs its own row, not the rest of the file."""
+    pos = 0
+    while pos < len(lines):
+        reader = csv.reader((lines[i] for i in range(pos, len(lines))), delimiter=delimiter, strict=True)
+        while True:
+            before = reader.line_num
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:
+                start = pos + before + 1
+                yield start, start, None, str(e)
+                pos = start
+                break
+            yield pos + before + 1, pos + reader.line_num, cells, None
+
+
+def _rows_csv(path: Path, delimiter: str = ",") -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]]]:
+    """Rows of a CSV (TSV) file with a header; the id of a row is ``file:line`` of the physical line where it
+    starts. A row the reader refuses, with invalid UTF-8, or with more or fewer cells than the header is a
+    problem naming its line; the other rows are used."""
+    lines, bad = _decode_lines(path)
+    records = _records(lines, delimiter)
+    header: list[str] | None = None
+    rows: list[tuple[str, dict[str, Any]]] = []
+    problems: list[tuple[str, str]] = []
+    for first, last, cells, err in records:
+        rid = f"{path.name}:{first}"
+        wrong = next((bad[n] for n in range(first, last + 1) if n in bad), None)
+        if err is not None:
+            wrong = (f"unreadable row ({err})" if "end of data" not in err
+                     else "a quote opened in this row is never closed (reading went on at the next line)")
+        if not wrong and cells is not None and not any(c.strip() for c in cells):
+            continue  # a blank line holds no row
+        if header is None:
+            if wrong or not cells:
+                raise ValueError(f"{path}:{first}: the header line cannot be read ({wrong})")
+            dup = next((c for c in cells if c and cells.count(c) > 1), None)
+            if dup is not None:
+                raise ValueError(f"{path}:{first}: the header names column {dup!r} twice")
+            header = cells
+        elif wrong or cells is None:
+            problems.append((rid, wrong or "unreadable row"))
+        elif len(cells) != len(header):
+            hint = f"an unquoted {delimiter!r} in a cell?" if len(cells) > len(header) else "a missing cell?"
+            problems.append((rid, f"row has {len(cells)} cells, header has {len(header)} ({hint})"))
+        else:
+            rows.append((rid, dict(zip(header, cells, strict=True))))
+    if header is None:
+        raise ValueError(f"{path}: empty file, expected a header line naming the columns")
+    return rows, problems
 
 
 _PREFIX = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)_")
@@ -168,6 +242,12 @@ def _image_folder(root: Path, default_label: int | None = None) -> tuple[list[tu
     return rows, []
 
 
+def _near_miss(obj: dict[str, Any], name: str) -> str | None:
+    """A key of ``obj`` that is ``name`` up to case, spaces and a byte-order mark, or None."""
+    want = name.strip().casefold()
+    return next((k for k in obj if k != name and k.strip().lstrip("\ufeff").strip().casefold() == want), None)
+
+
 def load_data(
     path: str | os.PathLike[str],
     modality: str,
@@ -179,12 +259,13 @@ def load_data(
 ) -> EvalData:
     """Read labelled data for ``modality`` ("text" or "image").
 
-    Text: a ``.jsonl`` file with ``text_field`` and ``label_field``; every other scalar field (generator,
-    domain, source, language, ...) is kept for slicing. Images: a folder with ``real/`` and ``ai/`` sub-folders,
-    or a ``.jsonl``/``.csv`` with ``path_field`` (relative to the file's folder) and ``label_field``.
+    Text: a ``.jsonl`` (``.csv``, ``.tsv``) file with ``text_field`` and ``label_field``; every other scalar
+    field (generator, domain, source, language, ...) is kept for slicing. Images: a folder with ``real/`` and
+    ``ai/`` sub-folders, or such a file with ``path_field`` (relative to the file's folder) and ``label_field``.
     Raises ValueError when the source itself is unusable (missing, wrong kind); bad rows go to ``problems``.
     ``default_label`` (``aigc calibrate --humans-only``): the label of rows without one, and of every image
-    of a folder that has no real/ and ai/ sub-folders.
+    of a folder that has no real/ and ai/ sub-folders; a row whose label sits under a name that differs only
+    in case or spaces (``Label``) is a problem, never defaulted.
     """
     p = Path(path)
     if not p.exists():
@@ -195,10 +276,10 @@ def load_data(
         rows, problems = _image_folder(p, default_label)
     elif p.suffix.lower() == ".jsonl":
         rows, problems = _rows_jsonl(p)
-    elif p.suffix.lower() == ".csv":
-        rows, problems = _rows_csv(p)
+    elif p.suffix.lower() in (".csv", ".tsv"):
+        rows, problems = _rows_csv(p, "\t" if p.suffix.lower() == ".tsv" else ",")
     else:
-        raise ValueError(f"{p}: expected a .jsonl or .csv file, or (images) a folder with real/ and ai/")
+        raise ValueError(f"{p}: expected a .jsonl, .csv or .tsv file, or (images) a folder with real/ and ai/")
     payload_field = text_field if modality == "text" else path_field
     ids: list[str] = []
     items: list[Any] = []
@@ -210,6 +291,11 @@ def load_data(
             problems.append((rid, f"no field {payload_field!r} (fields: {sorted(obj)[:10]}; see {flag})"))
             continue
         if label_field not in obj and default_label is not None:
+            near = _near_miss(obj, label_field)
+            if near is not None:  # a label column is there, under a name read differently: never default it
+                problems.append((rid, f"no field {label_field!r}, but {near!r} differs from it only in case or spaces; "
+                                      f"see --label-field"))
+                continue
             obj = {**obj, label_field: default_label}
         if label_field not in obj:
             problems.append((rid, f"no field {label_field!r} (fields: {sorted(obj)[:10]}; see --label-field)"))
