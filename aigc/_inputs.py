@@ -7,6 +7,9 @@ the file and the line or row. Reading is lazy, so a corpus of any size streams.
 
 :func:`check_inputs` runs first: a missing path, an empty folder, an input of the other modality, or an
 output file that is also an input are argument errors (:class:`InputError`), raised before any output exists.
+Within a folder walk a file that cannot be read as asked (a CSV without the text column, a ``.txt`` of JSON
+lines) and a sub-folder that cannot be listed are error items: the rest of the folder is read. What a read
+passes over without an item (skipped files, empty files, kept fields no row has) goes into :class:`ReadNotes`.
 """
 
 from __future__ import annotations
@@ -22,15 +25,17 @@ from ._readers import (
     FORMATS,
     InputError,
     detect_format,
+    file_identity,
     first_line_is_json_object,
     iter_records,
+    leading_lines_are_json_objects,
     read_document,
     sniff_format,
 )
 
-__all__ = ["IMAGE_EXTENSIONS", "InputError", "InputItem", "ReadOptions", "check_inputs", "iter_inputs"]
+__all__ = ["IMAGE_EXTENSIONS", "InputError", "InputItem", "ReadNotes", "ReadOptions", "check_inputs", "iter_inputs"]
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".jfif", ".heic", ".heif", ".avif"}
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".jfif", ".heic", ".heif", ".avif"}
 LIST_EXTENSIONS = {".txt", ".lst", ".list"}
 # formats a text-bundle folder walk reads (.json is read only when named: folders often hold JSON configs)
 WALK_TEXT_FORMATS = ("jsonl", "csv", "tsv", "parquet", "text")
@@ -65,12 +70,72 @@ class InputItem:
     fields: dict[str, Any] | None = field(default=None)  # the kept input columns (``ReadOptions.keep_fields``)
 
 
-def _walk(folder: Path) -> Iterator[Path]:
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
+@dataclass
+class ReadNotes:
+    """What one read of the inputs saw besides its items: the identity of every input file (see
+    :func:`aigc._readers.file_identity`; images: size and modification time only), the files folder walks
+    skipped (reason -> count) and notes naming a file (an empty file, a kept field that no row has)."""
+
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped: Counter[str] = field(default_factory=Counter)
+    messages: list[str] = field(default_factory=list)
+
+    def note(self, msg: str) -> None:
+        self.messages.append(msg)
+
+    def skipped_line(self) -> str | None:
+        """``'skipped 3 files in folders: 2 hidden, 1 with an unknown extension'``, or None."""
+        if not self.skipped:
+            return None
+        n = sum(self.skipped.values())
+        parts = ", ".join(f"{c} {why}" for why, c in self.skipped.most_common())
+        return f"skipped {n} file{'s' if n > 1 else ''} found in folders: {parts}"
+
+
+def _walk(folder: Path, notes: ReadNotes | None = None) -> Iterator[tuple[Path, str | None]]:
+    """(file, None) for every file below ``folder``, in sorted order, and (folder, error) for each folder that
+    cannot be listed. Symlinked folders are followed, each real folder once: a link back up (a loop) or to a
+    folder already walked is skipped with a note."""
+    failed: list[OSError] = []
+    walked = {os.path.realpath(folder)}
+    for root, dirs, files in os.walk(folder, onerror=failed.append, followlinks=True):
+        yield from _unreadable(failed)
+        keep = []
+        for d in sorted(dirs):
+            sub = os.path.join(root, d)
+            real = os.path.realpath(sub)
+            if real in walked:
+                if notes is not None:
+                    notes.note(f"{sub}: a link to {real}, a folder already walked; not walked again")
+                continue
+            walked.add(real)
+            keep.append(d)
+        dirs[:] = keep
         for f in sorted(files):
-            if not f.startswith("."):
-                yield Path(root) / f
+            yield Path(root) / f, None
+    yield from _unreadable(failed)
+
+
+def _unreadable(failed: list[OSError]) -> Iterator[tuple[Path, str]]:
+    while failed:
+        e = failed.pop(0)
+        yield Path(e.filename), f"{e.filename}: cannot read this folder ({e.strerror or e}); nothing below it was read"
+
+
+def _walk_kind(f: Path, modality: str) -> tuple[str | None, str | None]:
+    """A walked file's format (``'image'`` or a text format) and None, or None and why it is skipped."""
+    if f.name.startswith("."):
+        return None, "hidden"
+    if modality == "image":
+        if _is_image(f):
+            return "image", None
+        return None, "not images" if detect_format(f.name) else "with an unknown extension"
+    fmt = _text_format(f)
+    if fmt:
+        return fmt, None
+    if detect_format(f.name) == "json":
+        return None, ".json (read only when named)"
+    return None, "images" if _is_image(f) else "with an unknown extension"
 
 
 def _is_image(p: Path) -> bool:
@@ -140,10 +205,20 @@ def _file_id(p: Path) -> tuple[int, int]:
 
 
 def _check_folder(p: Path, modality: str, out_ids: set[tuple[int, int]]) -> None:
+    try:
+        with os.scandir(p):
+            pass
+    except OSError as e:
+        raise InputError(f"{p}: cannot read this folder ({e.strerror or e})") from None
     images: list[Path] = []
     texts: list[Path] = []
-    for f in _walk(p):
-        if _is_image(f):
+    unreadable: list[Path] = []
+    for f, err in _walk(p):
+        if err:
+            unreadable.append(f)
+        elif f.name.startswith("."):
+            continue
+        elif _is_image(f):
             images.append(f)
         elif _text_format(f):
             texts.append(f)
@@ -156,8 +231,13 @@ def _check_folder(p: Path, modality: str, out_ids: set[tuple[int, int]]) -> None
     if other:
         what = "texts" if modality == "image" else "images"
         raise InputError(f"{p}: this is {'an image' if modality == 'image' else 'a text'} bundle; {_describe(other, what)}")
-    exts = sorted(IMAGE_EXTENSIONS) if modality == "image" else [e for f in WALK_TEXT_FORMATS for e in FORMATS[f]]
-    raise InputError(f"{p}: the folder holds no {modality} files to score (looked for {' '.join(exts)}, also .gz)")
+    if unreadable:
+        raise InputError(f"{p}: no {modality} files to score in the folders that could be read, and "
+                         f"{len(unreadable)} sub-folder(s) cannot be read (e.g. {unreadable[0]})")
+    if modality == "image":
+        raise InputError(f"{p}: the folder holds no image files to score (looked for {' '.join(sorted(IMAGE_EXTENSIONS))})")
+    exts = [e for f in WALK_TEXT_FORMATS for e in FORMATS[f]]
+    raise InputError(f"{p}: the folder holds no text files to score (looked for {' '.join(exts)}, also .gz)")
 
 
 def _check_file_modality(p: Path, modality: str, fmt: str | None) -> None:
@@ -175,80 +255,133 @@ def iter_inputs(
     inputs: Sequence[str | os.PathLike[str]],
     modality: str,
     opts: ReadOptions | None = None,
+    notes: ReadNotes | None = None,
 ) -> Iterator[InputItem]:
-    """Expand inputs into items, in order.
+    """Expand inputs into items, in order; ``notes``, when given, collects what the read saw besides items.
 
     Images: an image file; a folder (recursive, image extensions, any case); a ``.txt``/``.lst``/``.list``
     file, or ``-``, listing one path per line (a relative path is resolved from the list's folder; from the
     working folder for ``-``). Any other file is treated as an image, so a text file named ``.jpg`` is
     reported as not an image.
     Texts: record files (JSONL/NDJSON, a JSON array, CSV, TSV, Parquet, each optionally ``.gz``; one item
-    per row, ``text_field`` holds the text), a ``.txt``/``.md`` file (the whole file is one text), a folder
-    (recursive, every format above except ``.json``), or ``-`` (its format from ``input_format`` or sniffed).
+    per row, ``text_field`` holds the text), a ``.txt``/``.md`` file (the whole file is one text, unless its
+    lines are JSON objects: then it is an error item), a folder (recursive, every format above except
+    ``.json``), or ``-`` (its format from ``input_format`` or sniffed).
+    Folders: dot-files and files of other extensions are skipped (counted in ``notes``); a sub-folder that
+    cannot be listed is an error item; symlinked folders are followed once.
     """
     opts = opts or ReadOptions()
     seen: dict[str, str] = {}
     for raw in inputs:
         if str(raw) == STDIN:
-            yield from _stdin_items(modality, opts, seen)
+            yield from _stdin_items(modality, opts, seen, notes)
             continue
         p = Path(raw)
         if not p.exists():
             yield InputItem(str(p), None, None, "no such file or folder")
-        elif modality == "image":
-            yield from _image_items(p, opts.input_format)
         elif p.is_dir():
-            for f in _walk(p):
-                fmt = _text_format(f)
-                if fmt:
-                    yield from _text_items(f, str(f), fmt, opts, seen)
+            yield from _folder_items(p, modality, opts, seen, notes)
+        elif modality == "image":
+            yield from _image_items(p, opts.input_format, notes)
         else:
             fmt = opts.input_format or detect_format(p.name)
-            if fmt is None and first_line_is_json_object(p):
-                yield InputItem(str(p), None, None, f"{p}: looks like JSON lines but its extension says nothing; "
-                                "name it .jsonl, or pass --input-format jsonl (or text, to score it as one document)")
+            bad = _json_lines_named_otherwise(p, fmt, forced=bool(opts.input_format), walked=False)
+            if bad:
+                yield InputItem(str(p), None, None, bad)
                 continue
-            yield from _text_items(p, str(p), fmt or "text", opts, seen)
+            yield from _text_items(p, str(p), fmt or "text", opts, seen, notes)
 
 
-def _stdin_items(modality: str, opts: ReadOptions, seen: dict[str, str]) -> Iterator[InputItem]:
+def _json_lines_named_otherwise(p: Path, fmt: str | None, forced: bool, walked: bool) -> str | None:
+    """The error for JSON lines read as one document (an unknown extension, or ``.txt``/``.md``), else None."""
+    if forced or fmt not in (None, "text"):
+        return None
+    if fmt is None and first_line_is_json_object(p):
+        return (f"{p}: looks like JSON lines but its extension says nothing; name it .jsonl, or pass "
+                "--input-format jsonl (or text, to score it as one document)")
+    if fmt == "text" and leading_lines_are_json_objects(p):
+        how = ("name it .jsonl (files in a folder are read by their extension)" if walked else
+               "name it .jsonl, or pass --input-format jsonl (or text, to score it as one document)")
+        return f"{p}: looks like JSON lines, not one document (its lines are JSON objects); {how}"
+    return None
+
+
+def _folder_items(p: Path, modality: str, opts: ReadOptions, seen: dict[str, str],
+                  notes: ReadNotes | None) -> Iterator[InputItem]:
+    for f, err in _walk(p, notes):
+        if err:
+            yield InputItem(str(f), None, None, err)
+            continue
+        kind, why = _walk_kind(f, modality)
+        if kind is None:
+            if notes is not None:
+                notes.skipped[why or "other"] += 1
+            continue
+        if kind == "image":
+            _identify(f, notes, digest=False)
+            yield InputItem(str(f), str(f))
+            continue
+        bad = _json_lines_named_otherwise(f, kind, forced=False, walked=True)
+        if bad:
+            yield InputItem(str(f), None, None, bad)
+            continue
+        try:
+            yield from _text_items(f, str(f), kind, opts, seen, notes)
+        except InputError as e:  # a stray file in a folder (a CSV without the text column, no pyarrow) is one error
+            yield InputItem(str(f), None, None, f"{e}; this file (found in the folder {p}) was skipped")
+
+
+def _identify(path: Path, notes: ReadNotes | None, digest: bool = True, name: str | None = None) -> None:
+    if notes is None:
+        return
+    try:
+        ident = file_identity(path, digest)
+    except OSError:
+        return  # the file cannot be read: its items are errors, nothing to keep
+    if name == STDIN_NAME:
+        ident.pop("mtime_ns")  # the spooled copy is new on every run
+    notes.files[name or str(path)] = ident
+
+
+def _stdin_items(modality: str, opts: ReadOptions, seen: dict[str, str], notes: ReadNotes | None) -> Iterator[InputItem]:
     if opts.stdin is None:
         from ._readers import spool_stdin
 
         opts.stdin = spool_stdin()
     if modality == "image":
-        yield from _list_items(opts.stdin, STDIN_NAME, Path.cwd())
+        yield from _list_items(opts.stdin, STDIN_NAME, Path.cwd(), notes)
         return
     fmt = opts.input_format or sniff_format(opts.stdin)
     if fmt is None:
         raise InputError("standard input: cannot tell its format (not JSON lines, a JSON array or Parquet); "
                          "pass --input-format csv|tsv|jsonl|json|parquet|text")
-    yield from _text_items(opts.stdin, STDIN_NAME, fmt, opts, seen)
+    yield from _text_items(opts.stdin, STDIN_NAME, fmt, opts, seen, notes)
 
 
-def _image_items(p: Path, fmt: str | None) -> Iterator[InputItem]:
-    if p.is_dir():
-        for f in _walk(p):
-            if _is_image(f):
-                yield InputItem(str(f), str(f))
-    elif fmt == "list" or p.suffix.lower() in LIST_EXTENSIONS:
-        yield from _list_items(p, str(p), p.parent)
+def _image_items(p: Path, fmt: str | None, notes: ReadNotes | None) -> Iterator[InputItem]:
+    if fmt == "list" or p.suffix.lower() in LIST_EXTENSIONS:
+        yield from _list_items(p, str(p), p.parent, notes)
     else:
+        _identify(p, notes, digest=False)
         yield InputItem(str(p), str(p))
 
 
-def _list_items(p: Path, name: str, base: Path) -> Iterator[InputItem]:
+def _list_items(p: Path, name: str, base: Path, notes: ReadNotes | None) -> Iterator[InputItem]:
     with open(p, encoding="utf-8-sig", errors="replace") as fh:
         for n, line in enumerate(fh, start=1):
             s = line.strip()
             if s and not s.startswith("#"):
                 q = Path(s) if Path(s).is_absolute() else base / s
-                yield InputItem(str(q), str(q)) if q.exists() else InputItem(
-                    str(q), None, None, f"listed in {name}:{n} but not found"
-                )
+                if q.exists():
+                    _identify(q, notes, digest=False)
+                    yield InputItem(str(q), str(q))
+                else:
+                    yield InputItem(str(q), None, None, f"listed in {name}:{n} but not found")
 
 
-def _text_items(path: Path, name: str, fmt: str, opts: ReadOptions, seen: dict[str, str]) -> Iterator[InputItem]:
+def _text_items(path: Path, name: str, fmt: str, opts: ReadOptions, seen: dict[str, str],
+                notes: ReadNotes | None = None) -> Iterator[InputItem]:
+    _identify(path, notes, name=name)
     if fmt == "text":
         text, err = read_document(path)
         if err and path.exists() and not err.startswith("this is"):
@@ -256,15 +389,28 @@ def _text_items(path: Path, name: str, fmt: str, opts: ReadOptions, seen: dict[s
         yield InputItem(name, text, None, err, {k: None for k in opts.keep_fields} if opts.keep_fields else None)
         return
     blank_is_null = fmt in ("csv", "tsv")  # CSV cannot tell an empty cell from a missing value
+    watch = [k for k in (*opts.keep_fields, opts.group_field) if k] if fmt in ("jsonl", "json") else []
+    n_rows = 0
+    keys: set[str] = set()
     for rec in iter_records(path, fmt, opts.columns()):
+        n_rows += 1
         loc, where = f"{name}:{rec.n}", f"{name} {rec.unit} {rec.n}"
         if rec.fields is None:
             kept = {k: None for k in opts.keep_fields} if opts.keep_fields else None
             yield InputItem(loc, None, None, f"{where}: {rec.error}", kept)
             continue
+        if watch:
+            keys.update(rec.fields)
         yield _record_item(rec.fields, loc, where, opts, seen, blank_is_null)
-
-
+    if notes is not None:
+        if n_rows == 0:
+            notes.note(f"{name}: no rows (an empty file{', or a header only' if blank_is_null else ''}); nothing scored")
+        elif keys:
+            for k in (w for w in dict.fromkeys(watch) if w not in keys):
+                like = [x for x in sorted(keys) if x.lower() == k.lower()]
+                hint = f" (fields are case-sensitive: the rows have {like[0]!r})" if like else ""
+                what = "--group-field" if k == opts.group_field and k not in opts.keep_fields else "--keep-fields"
+                notes.note(f"warning: {name}: no row has the field {k!r} ({what}), so it is null on every row{hint}")
 def _record_item(obj: dict[str, Any], loc: str, where: str, opts: ReadOptions, seen: dict[str, str],
                  blank_is_null: bool = False) -> InputItem:
     kept = None

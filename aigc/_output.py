@@ -10,6 +10,10 @@ CSV holds it as one JSON cell plus two derived columns for people, ``provenance.
 ``provenance.final_label``, which are not read back (the JSON cell is).
 In CSV a kept field that is not a string is written as JSON and reads back as that text, and an empty cell
 reads back as None (a CSV input's empty cells are kept as None for the same reason).
+Kept values JSON has no type for (Parquet timestamps, dates, decimals, binary) are written as text: a
+datetime, date or time in ISO 8601, a Decimal exactly as its digits, bytes as base64. A string UTF-8 cannot
+encode (a lone surrogate, from a JSON input's ``"\\udc00"``) makes that row's JSON ASCII-escaped (it reads back
+equal); in CSV it is written as the escape ``\\udc00`` and the row gets a warning.
 
 The run record ``OUT.meta.json`` (written atomically) says what produced the rows: the bundle (name and
 sha256 of its bundle.json, which lists the sha256 of every file), the variant, the threshold (name and
@@ -19,7 +23,10 @@ value) and every option that changes a score or a row. ``OUT.partial`` has its o
 
 from __future__ import annotations
 
+import base64
 import csv
+import datetime as dt
+import decimal
 import io
 import json
 import math
@@ -63,6 +70,25 @@ def csv_columns(modality: str, keep_fields: tuple[str, ...] | list[str], provena
     return [*FIELDS, *(f"meta.{k}" for k in META_KEYS[modality]), "meta.other", *(f"input.{k}" for k in keep_fields), *prov]
 
 
+def _json_default(v: Any) -> Any:
+    """JSON for the values Parquet (or a future reader) gives that JSON has no type for."""
+    if isinstance(v, (dt.datetime, dt.date, dt.time)):
+        return v.isoformat()
+    if isinstance(v, decimal.Decimal):
+        return str(v)  # exact; a float would round
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(v)).decode("ascii")
+    if isinstance(v, dt.timedelta):
+        return v.total_seconds()
+    if hasattr(v, "item") and callable(v.item):  # numpy scalars
+        return v.item()
+    return str(v)
+
+
+def _dumps(v: Any, ascii_only: bool = False) -> str:
+    return json.dumps(v, ensure_ascii=ascii_only, default=_json_default)
+
+
 def _cell(v: Any) -> str:
     if v is None:
         return ""
@@ -71,8 +97,16 @@ def _cell(v: Any) -> str:
     if isinstance(v, float):
         return "" if math.isnan(v) else repr(v)
     if isinstance(v, (list, dict)):
-        return json.dumps(v, ensure_ascii=False)
+        return _dumps(v)
+    if isinstance(v, (dt.datetime, dt.date, dt.time, decimal.Decimal, bytes, bytearray, memoryview, dt.timedelta)):
+        return str(_json_default(v))
     return str(v)
+
+
+def _escape_unencodable(cells: list[str]) -> tuple[list[str], bool]:
+    """Cells with every character UTF-8 cannot encode (lone surrogates) written as a backslash escape."""
+    out = [c.encode("utf-8", "backslashreplace").decode("utf-8") for c in cells]
+    return out, out != cells
 
 
 def _csv_cells(row: dict[str, Any], modality: str, columns: list[str]) -> list[str]:
@@ -165,10 +199,24 @@ class ScoreWriter:
             self.csv.writerow(self.columns)
 
     def write(self, row: dict[str, Any]) -> None:
+        """Write one row; a value UTF-8 cannot encode never fails the run (see the module's docstring)."""
         if self.csv:
-            self.csv.writerow(_csv_cells(row, self.modality, self.columns))
+            cells = _csv_cells(row, self.modality, self.columns)
+            try:
+                self.csv.writerow(cells)
+            except UnicodeEncodeError:  # the text layer encodes the whole row before writing: nothing was written
+                cells, _ = _escape_unencodable(cells)
+                i = self.columns.index("warnings")
+                warnings = [*(row.get("warnings") or []), "a value held characters UTF-8 cannot encode (lone "
+                            "surrogates); they are written as backslash escapes"]
+                cells[i] = _cell(warnings)
+                self.csv.writerow(cells)
         else:
-            self.fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            line = _dumps(row)
+            try:
+                self.fh.write(line + "\n")
+            except UnicodeEncodeError:
+                self.fh.write(_dumps(row, ascii_only=True) + "\n")
 
     def flush(self) -> None:
         self.fh.flush()
@@ -187,12 +235,24 @@ def write_run_record(out: Path, record: dict[str, Any]) -> None:
     """Write ``OUT.meta.json`` atomically (a temporary file in the same folder, then a rename)."""
     target = run_record_path(out)
     fd, tmp = tempfile.mkstemp(prefix=".aigc-run.", suffix=".json", dir=target.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, target)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(record, f, indent=2)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _file_mode())  # mkstemp makes 0600; the record goes with the scores, as readable as they are
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _file_mode() -> int:
+    """0666 less the umask: the mode ``open()`` gives a new file."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def read_run_record(out: Path) -> dict[str, Any] | None:

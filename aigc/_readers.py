@@ -15,13 +15,16 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
+import hashlib
 import io
+import itertools
 import json
+import os
 import shutil
 import sys
 import tempfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -49,6 +52,7 @@ FORMATS: dict[str, tuple[str, ...]] = {
 _BY_EXT = {ext: fmt for fmt, exts in FORMATS.items() for ext in exts}
 _GZIP_MAGIC = b"\x1f\x8b"
 _IMAGE_MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG": "PNG", b"GIF8": "GIF", b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+_IDENTITY_CHUNK = 1 << 20
 FORMATS_EXTRA_HINT = "pip install 'aigc-sentinel[formats]'"
 
 
@@ -184,53 +188,127 @@ def _iter_json_array(path: Path) -> Iterator[Record]:
             yield Record(n, "row", None, f"expected a JSON object, found {type(obj).__name__}")
 
 
-def _decoded_lines(fh: Iterable[bytes], bad: dict[int, str]) -> Iterator[str]:
-    """Decode physical lines one by one; a line that is not UTF-8 is replaced and noted in ``bad``."""
-    for n, raw in enumerate(fh, start=1):
-        if n == 1 and raw.startswith(codecs.BOM_UTF8):
-            raw = raw[len(codecs.BOM_UTF8) :]
-        try:
-            yield raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            bad[n] = f"invalid UTF-8 at byte {e.start} ({e.reason})"
-            yield raw.decode("utf-8", errors="replace")
+def _lines_from(path: Path, first: int, bad: dict[int, str]) -> Iterator[tuple[int, str]]:
+    """Decoded physical lines of ``path`` from line ``first`` on, with their numbers; a line that is not
+    UTF-8 is replaced and noted in ``bad``."""
+    with _open_binary(path) as fh:
+        for n, raw in enumerate(fh, start=1):
+            if n < first:
+                continue
+            if n == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8) :]
+            try:
+                yield n, raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                bad[n] = f"invalid UTF-8 at byte {e.start} ({e.reason})"
+                yield n, raw.decode("utf-8", errors="replace")
+
+
+class _RowLines:
+    """Feeds a csv reader lines and keeps those of the row being read (up to ``CAP`` characters), so that
+    after a parse error reading can start again at the line after the row's first line."""
+
+    CAP = 32 << 20  # a longer row is re-read from the file instead
+
+    def __init__(self, lines: Iterator[tuple[int, str]]) -> None:
+        self.lines = lines
+        self.row: list[tuple[int, str]] = []
+        self.size = 0
+        self.overflow = False
+        self.last = 0  # the number of the last line handed out
+
+    def __iter__(self) -> Iterator[str]:
+        for n, s in self.lines:
+            self.last = n
+            if not self.overflow:
+                self.row.append((n, s))
+                self.size += len(s)
+                if self.size > self.CAP:
+                    self.overflow, self.row = True, []
+            yield s
+
+    def next_row(self) -> None:
+        self.row, self.size, self.overflow = [], 0, False
+
+
+def _check_header(path: Path, kind: str, header: list[str], need: list[str]) -> None:
+    missing = [c for c in need if c not in header]
+    if missing:
+        raise InputError(f"{path}: the {kind} header has no column {missing[0]!r} (columns: {header[:20]})")
+    if len(set(header)) != len(header):
+        dup = sorted({h for h in header if header.count(h) > 1})
+        raise InputError(f"{path}: the {kind} header repeats column(s) {dup}")
+
+
+def _delimited_record(n: int, end: int, cells: list[str], header: list[str], bad: dict[int, str]) -> Record:
+    """The row of ``cells`` on lines ``n`` to ``end - 1``."""
+    err = next((f"line {k}: {bad[k]}" if k != n else bad[k] for k in range(n, end) if k in bad), None)
+    if err:
+        return Record(n, "line", None, err)
+    if len(cells) != len(header):
+        return Record(n, "line", None, f"{len(cells)} cells, the header has {len(header)} (an unquoted delimiter or quote?)")
+    return Record(n, "line", dict(zip(header, cells, strict=True)))
+
+
+def _parse_error(kind: str, e: csv.Error, start: int, last: int) -> str:
+    if "unexpected end of data" in str(e):
+        return (f"unterminated quote: a quoted field of the row starting on this line never closes (it would run "
+                f"to the last line, {last}); the lines after this one are read as rows of their own")
+    if last > start:
+        return f"{kind} parse error ({e}) in the row running to line {last}; the lines after this one are read as rows"
+    return f"{kind} parse error ({e})"
 
 
 def _iter_delimited(path: Path, delimiter: str, need: list[str]) -> Iterator[Record]:
-    """CSV/TSV with a header row. ``need``: columns the caller reads; a header without one is an InputError."""
+    """CSV/TSV with a header row. ``need``: columns the caller reads; a header without one is an InputError.
+
+    CSV is read strictly: a row whose quoting is broken (a quote never closed, characters after a closing
+    quote) is an error record, and reading goes on at the line after that row's first line, so no row is lost
+    without a word. TSV is read without quote processing: a quote is a character like any other and a row is
+    one line (tab-separated files do not quote; a tab or newline cannot be inside a cell)."""
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     kind = "TSV" if delimiter == "\t" else "CSV"
-    with _open_binary(path) as fh:
-        bad: dict[int, str] = {}
-        reader = csv.reader(_decoded_lines(fh, bad), delimiter=delimiter)
-        start = 1
-        try:
-            header = next(reader, None)
-            if header is None:
+    dialect: dict[str, Any] = {"delimiter": delimiter, "strict": True}
+    if kind == "TSV":
+        dialect.update(quoting=csv.QUOTE_NONE, quotechar=None)
+    bad: dict[int, str] = {}
+    header: list[str] | None = None
+    base = _lines_from(path, 1, bad)
+    lines: Iterator[tuple[int, str]] = base
+    start = 1
+    try:
+        while True:
+            src = _RowLines(lines)
+            reader = csv.reader(src, **dialect)
+            try:
+                if header is None:
+                    header = next(reader, None)
+                    if header is None:
+                        return
+                    _check_header(path, kind, header, need)
+                    start = src.last + 1
+                    src.next_row()
+                for cells in reader:
+                    n, start = start, src.last + 1
+                    src.next_row()
+                    if cells:
+                        yield _delimited_record(n, start, cells, header, bad)
                 return
-            missing = [c for c in need if c not in header]
-            if missing:
-                raise InputError(f"{path}: the {kind} header has no column {missing[0]!r} (columns: {header[:20]})")
-            if len(set(header)) != len(header):
-                dup = sorted({h for h in header if header.count(h) > 1})
-                raise InputError(f"{path}: the {kind} header repeats column(s) {dup}")
-            start = reader.line_num + 1
-            for cells in reader:
-                n, start = start, reader.line_num + 1
-                if not cells:
-                    continue
-                err = next((f"line {k}: {bad[k]}" if k != n else bad[k] for k in range(n, start) if k in bad), None)
-                if err:
-                    yield Record(n, "line", None, err)
-                elif len(cells) != len(header):
-                    yield Record(n, "line", None, f"{len(cells)} cells, the header has {len(header)} "
-                                 f"(an unquoted delimiter or quote?)")
+            except csv.Error as e:
+                if header is None:
+                    yield Record(1, "line", None, f"{kind} parse error in the header ({e}); {path} was not read")
+                    return
+                yield Record(start, "line", None, _parse_error(kind, e, start, src.last))
+                if src.overflow:  # the row's lines were not all kept: read the file again from the next line
+                    base.close()
+                    base = lines = _lines_from(path, start + 1, bad)
                 else:
-                    yield Record(n, "line", dict(zip(header, cells, strict=True)))
-        except csv.Error as e:
-            yield Record(start, "line", None, f"{kind} parse error ({e}); the rest of {path} was not read")
-        except _STREAM_ERRORS as e:
-            yield _stream_error(path, "line", start, e)
+                    lines = itertools.chain(src.row[1:], lines)
+                start += 1
+    except _STREAM_ERRORS as e:
+        yield _stream_error(path, "line", start, e)
+    finally:
+        base.close()
 
 
 def _parquet_source(path: Path) -> Any:
@@ -294,6 +372,54 @@ def read_document(path: Path) -> tuple[str | None, str | None]:
         if img:
             return None, f"this is a text bundle; the file holds {img} image data, not text"
         return None, f"invalid UTF-8 at byte {e.start} ({e.reason})"
+
+
+def leading_lines_are_json_objects(path: Path, k: int = 5) -> bool:
+    """True when the file's first ``k`` non-empty lines (or all of them, when fewer) each parse as a JSON
+    object: JSON lines, whatever the file is named."""
+    seen = 0
+    try:
+        with _open_binary(path) as fh:
+            for raw in fh:
+                if raw.strip():
+                    if not isinstance(json.loads(raw.decode("utf-8-sig")), dict):
+                        return False
+                    seen += 1
+                    if seen == k:
+                        break
+    except (ValueError, *_STREAM_ERRORS):
+        return False
+    return seen > 0
+
+
+def file_identity(path: Path, digest: bool = True) -> dict[str, Any]:
+    """What says whether a file changed: its size, its modification time (ns) and, with ``digest``, the
+    sha256 of its first and last MiB (the whole file when it is at most 2 MiB), so a 10 GB input costs two
+    reads of 1 MiB. OSError when the file cannot be read."""
+    st = os.stat(path)
+    if not digest:
+        return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        h.update(fh.read(_IDENTITY_CHUNK))
+        if st.st_size > _IDENTITY_CHUNK:
+            fh.seek(max(_IDENTITY_CHUNK, st.st_size - _IDENTITY_CHUNK))
+            h.update(fh.read(_IDENTITY_CHUNK))
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256_head_tail": h.hexdigest()}
+
+
+def identity_change(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """How a file changed between two :func:`file_identity` records (None: unchanged). A new modification
+    time counts unless the digest covers the whole file (at most 2 MiB) and is unchanged."""
+    if old.get("size") != new.get("size"):
+        return f"its size changed from {old.get('size')} to {new.get('size')} bytes"
+    if old.get("sha256_head_tail") != new.get("sha256_head_tail"):
+        return "its content changed"
+    if old.get("mtime_ns") != new.get("mtime_ns"):
+        whole = new.get("sha256_head_tail") is not None and int(new.get("size") or 0) <= 2 * _IDENTITY_CHUNK
+        if not whole:
+            return "it was modified (same size, new modification time; its middle may differ)"
+    return None
 
 
 def first_line_is_json_object(path: Path) -> bool:

@@ -1,7 +1,8 @@
 """``aigc score BUNDLE INPUTS... --out FILE.jsonl|.csv``: stream, score, write atomically, resume safely.
 
 Inputs are read by :mod:`aigc._inputs`; rows are written by :mod:`aigc._output`, with the run record
-``OUT.meta.json`` that ``--resume`` checks (see README, "Input formats and the output contract").
+``OUT.meta.json`` that ``--resume`` checks (see README, "Input formats and the output contract"): the settings,
+and the identity of every input file (``input_files``), since rows are named by a file's line or row.
 """
 
 from __future__ import annotations
@@ -16,7 +17,16 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from .._inputs import INPUT_FORMATS, STDIN, InputError, InputItem, ReadOptions, check_inputs, iter_inputs
+from .._inputs import (
+    INPUT_FORMATS,
+    STDIN,
+    InputError,
+    InputItem,
+    ReadNotes,
+    ReadOptions,
+    check_inputs,
+    iter_inputs,
+)
 from .._output import (
     ScoreWriter,
     canonical_row,
@@ -25,6 +35,9 @@ from .._output import (
     run_record_path,
     write_run_record,
 )
+from .._readers import identity_change
+
+Records = list[tuple[Path, dict[str, Any]]]
 
 INPUTS_HELP = (
     "files, folders (recursive), or - for standard input. Image bundle: image files; a .txt/.lst/.list file "
@@ -151,12 +164,14 @@ def _settings(det: Any, args: argparse.Namespace, opts: ReadOptions, thr: tuple[
     }
 
 
-def _resume_rows(out: Path, partial: Path, settings: dict[str, Any]) -> list[dict[str, Any]] | str:
-    """Rows to keep (scored rows of OUT and OUT.partial), or a message saying why --resume is refused.
+def _resume_rows(out: Path, partial: Path, settings: dict[str, Any]) -> tuple[list[dict[str, Any]], Records] | str:
+    """Rows to keep (scored rows of OUT and OUT.partial) and the run records read, or a message saying why
+    --resume is refused.
 
     Each of the two files has its own run record (``OUT.meta.json``, ``OUT.partial.meta.json``), so rows of
     a finished run and of a later, interrupted ``--overwrite`` run with other settings are never mixed."""
     kept: list[dict[str, Any]] = []
+    records: Records = []
     seen: set[str] = set()
     for p in (out, partial):
         if not p.exists():
@@ -173,11 +188,42 @@ def _resume_rows(out: Path, partial: Path, settings: dict[str, Any]) -> list[dic
         if diffs:
             return (f"--resume: {p} was made with other settings ({'; '.join(diffs)}); rerun with the same "
                     "settings, write to a new --out, or pass --overwrite to start again")
+        records.append((p, rec))
         for r in read_scores(p):
             if str(r.get("item")) not in seen and not r.get("error"):
                 seen.add(str(r.get("item")))
                 kept.append(r)
-    return kept
+    return kept, records
+
+
+def _changed_inputs(records: Records, files: dict[str, dict[str, Any]]) -> str | None:
+    """Why --resume is refused because an input file changed since a record was written (None: none did).
+    A record without input identities (written before aigc recorded them) gets a warning on stderr."""
+    for p, rec in records:
+        old = rec.get("input_files")
+        if not isinstance(old, dict):
+            print(f"aigc score: warning: {run_record_path(p)} records no input file identities (an older aigc wrote "
+                  "it), so --resume cannot tell whether an input changed since; rows are matched by item as before. "
+                  "If an input changed, pass --overwrite instead.", file=sys.stderr)
+            continue
+        for name, now in files.items():
+            before = old.get(name)
+            change = identity_change(before, now) if isinstance(before, dict) else None
+            if change:
+                return (f"--resume: the input {name} changed since {p} was written ({change}); rows are named by "
+                        "file and line (or row, or path), so kept rows could carry the score of other content. "
+                        "Pass --overwrite to score everything again, or write to a new --out")
+    return None
+
+
+def _merged_files(records: Records, files: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The identities to record: those of the earlier records (inputs not read this time), then this run's."""
+    merged: dict[str, Any] = {}
+    for _, rec in records:
+        if isinstance(rec.get("input_files"), dict):
+            merged.update(rec["input_files"])
+    merged.update(files)
+    return merged
 
 
 def _now() -> str:
@@ -231,23 +277,29 @@ def run(args: argparse.Namespace) -> int:
     settings = _settings(det, args, opts, thr)
     if prov:  # rows gain a provenance part; --resume must not mix runs with and without it
         settings["provenance"] = prov.policy or det.spec.get("provenance_policy") or "declared_ai_first"
-    kept = _resume_rows(out, partial, settings) if args.resume else []
-    if isinstance(kept, str):
-        return _fail(kept)
+    resumed = _resume_rows(out, partial, settings) if args.resume else ([], [])
+    if isinstance(resumed, str):
+        return _fail(resumed)
+    kept, records = resumed
     done = {str(r["item"]) for r in kept}
 
-    def items() -> Iterator[InputItem]:
-        it = iter_inputs(args.inputs, det.modality, opts)
+    def items(notes: ReadNotes | None = None) -> Iterator[InputItem]:
+        it = iter_inputs(args.inputs, det.modality, opts, notes)
         if shard is not None:
             it = (x for k, x in enumerate(it) if k % shard[1] == shard[0])
         return (x for x in it if x.id not in done)
 
+    notes = ReadNotes()
     try:
-        total = sum(1 for _ in items())  # also surfaces header problems before any output exists
+        total = sum(1 for _ in items(notes))  # also surfaces header problems before any output exists
     except InputError as e:
         return _fail(str(e))
+    changed = _changed_inputs(records, notes.files)
+    if changed:
+        return _fail(changed)
     record: dict[str, Any] = {
         "format": "aigc-score-run", "version": 1, "output": out.name, "complete": False, "settings": settings,
+        "input_files": _merged_files(records, notes.files),
         "info": {"aigc_version": aigc.__version__, "bundle_path": str(args.bundle), "providers": det.providers,
                  "inputs": [str(x) for x in args.inputs], "started": _now()},
     }
@@ -266,6 +318,7 @@ def run(args: argparse.Namespace) -> int:
           f"{counts['out_of_support']} out of the calibration support -> {out}", file=sys.stderr)
     if failures:
         print("failures:\n" + "\n".join(failures), file=sys.stderr)
+    _print_notes(notes)
     if counts["scored"] == 0 and not kept:
         print("aigc score: nothing could be scored", file=sys.stderr)
         return 1
@@ -304,9 +357,10 @@ def _score_all(det: Any, args: argparse.Namespace, opts: ReadOptions, stream: It
                 writer.write(row)
                 if row["error"]:
                     n_fail += 1
-                    key = _error_kind(row["error"])
+                    key = _error_kind(row["error"], x.id)
                     errors[key] += 1
-                    examples.setdefault(key, f"{x.id}: {row['error']}")
+                    err = row["error"]
+                    examples.setdefault(key, err if err.startswith(f"{x.id}:") else f"{x.id}: {err}")
                 else:
                     n_ok += 1
                     n_oos += bool(row["out_of_support"])
@@ -341,9 +395,23 @@ def _error_row(err: str) -> dict[str, Any]:
             "out_of_support": False, "support_reasons": [], "warnings": [], "error": err, "meta": {}}
 
 
-def _error_kind(err: str) -> str:
-    """Group similar errors for the summary: drop the location ('FILE line N: ') and the tail after '('."""
+def _error_kind(err: str, item: str = "") -> str:
+    """Group similar errors for the summary: drop the location ('FILE line N: ', or the item's own name) and
+    the tail after '('."""
     import re
 
+    if item and err.startswith(f"{item}: "):
+        err = err[len(item) + 2 :]
     head = re.sub(r"^.* (?:line|row) \d+: ", "", err.split(" (")[0], count=1)
     return head[:80]
+
+
+def _print_notes(notes: ReadNotes, most: int = 20) -> None:
+    """What the read passed over without a row: notes naming files (at most ``most``), skipped files."""
+    for m in notes.messages[:most]:
+        print(m if m.startswith("warning:") else f"note: {m}", file=sys.stderr)
+    if len(notes.messages) > most:
+        print(f"note: ... and {len(notes.messages) - most} more notes like these", file=sys.stderr)
+    line = notes.skipped_line()
+    if line:
+        print(f"note: {line}", file=sys.stderr)
