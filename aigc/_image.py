@@ -358,6 +358,10 @@ def decode_image(item: ImageInput) -> LoadedImage:
             if "truncated" in msg.lower() or "premature" in msg.lower():
                 raise ImageDecodeError(f"truncated or corrupt image data ({msg})") from None
             raise ImageDecodeError(f"cannot decode image ({msg})") from None
+        if fmt == "JPEG":  # PIL drops libjpeg's warnings: a JPEG cut short before its end marker reads as grey
+            from ._jpeg import check_jpeg
+
+            warns.extend(check_jpeg(data, img))
     quality = estimate_jpeg_quality(img) if fmt == "JPEG" else None
     try:
         rgb = to_rgb(img)

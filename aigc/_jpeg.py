@@ -15,12 +15,21 @@ decode where it can:
 
 Anything unusual (EXIF rotation on a crop policy, CMYK, a file without its end marker, a decode error)
 takes the full path of :func:`aigc.decode_image`, whose errors are the ones users see.
+
+Corrupt entropy data: a JPEG cut short that still ends with an end marker decodes without an error in PIL
+(libjpeg fills the missing part with flat grey and only warns, and PIL drops the warning). Every path
+therefore checks the entropy data through libjpeg-turbo's own warnings (:func:`check_jpeg`): the region
+path reads them from its lossless crop, the other paths from a 1/8-scale decode. Warnings that mean
+missing or garbled pixels (premature end of data, bad Huffman code, a lost restart marker) fail the item;
+harmless ones (extraneous bytes before a marker, common in camera files) become item warnings. Without
+libturbojpeg the check falls back to the pixels: a last block of exact grey 128 gives a warning.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import threading
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -31,6 +40,7 @@ import numpy as np
 from PIL import Image
 
 from ._image import (
+    ImageDecodeError,
     ImageInput,
     ImageSpec,
     LoadedImage,
@@ -43,7 +53,7 @@ from ._image import (
     to_rgb,
 )
 
-__all__ = ["PreparedImage", "decode_for_spec", "prepare_image", "region_decode_available"]
+__all__ = ["PreparedImage", "check_jpeg", "decode_for_spec", "prepare_image", "region_decode_available"]
 
 _ORIENTATION = 0x0112
 _REGION_MAX_FRACTION = 0.5  # decode a region only when it is at most this fraction of the image
@@ -66,15 +76,96 @@ class PreparedImage:
     decoded: str = "full"
 
 
+_tj_local = threading.local()  # libjpeg warnings of the TurboJPEG call running in this thread
+
+# libjpeg warnings that mean pixels are missing or wrong (the decoder filled them with grey or garbage).
+_FATAL_JPEG = (
+    ("premature end of data segment", "part of the image would be grey"),
+    ("premature end of jpeg file", "part of the image would be grey"),
+    ("bad huffman code", "part of the image would be garbled"),
+    ("bad arithmetic code", "part of the image would be garbled"),
+    ("instead of rst", "a restart marker is missing; part of the image would be shifted or grey"),
+)
+
+
 @lru_cache(maxsize=1)
 def _turbojpeg() -> Any:
-    """The PyTurboJPEG handle, or None when the package or libturbojpeg is not installed."""
+    """The PyTurboJPEG handle, or None when the package or libturbojpeg is not installed. Its libjpeg
+    warnings go to the calling thread's list inside :func:`_tj_call` (never to Python's warnings, which
+    are process-wide and would mix up concurrent items)."""
     try:
-        from turbojpeg import TurboJPEG
+        from turbojpeg import TJERR_WARNING, TurboJPEG
 
-        return TurboJPEG()
+        class _Checked(TurboJPEG):  # type: ignore[misc]
+            def _TurboJPEG__report_error(self, handle: Any) -> None:  # overrides PyTurboJPEG's private hook
+                msg = self._TurboJPEG__get_error_string(handle)
+                code = getattr(self, "_TurboJPEG__get_error_code", None)
+                sink = getattr(_tj_local, "messages", None)
+                if code is not None and code(handle) == TJERR_WARNING:
+                    if sink is not None:
+                        sink.append(msg)
+                    else:
+                        warnings.warn(msg, stacklevel=2)
+                    return
+                raise OSError(msg)
+
+        return _Checked()
     except Exception:  # ImportError, or OSError/RuntimeError when libturbojpeg is missing
         return None
+
+
+def _tj_call(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, list[str]]:
+    """(what ``fn`` returns, the libjpeg warnings it gave): ``fn`` is a method of :func:`_turbojpeg`."""
+    _tj_local.messages = msgs = []
+    try:
+        return fn(*args, **kwargs), msgs
+    finally:
+        _tj_local.messages = None
+
+
+def _judge(messages: list[str]) -> list[str]:
+    """Raise ImageDecodeError for a libjpeg warning that means missing or garbled pixels; the others
+    (e.g. extraneous bytes before a marker: the pixels are intact) come back as item warnings."""
+    out: list[str] = []
+    for m in dict.fromkeys(messages):  # libjpeg-turbo repeats a header warning for each stage
+        low = m.lower()
+        for pat, consequence in _FATAL_JPEG:
+            if pat in low:
+                what = m[len("Corrupt JPEG data: "):] if m.startswith("Corrupt JPEG data: ") else m
+                raise ImageDecodeError(f"corrupt JPEG data: {what}; {consequence}")
+        out.append(f"JPEG decoder warning: {m} (the pixels are intact)")
+    return out
+
+
+def _grey_tail(img: Image.Image) -> bool:
+    """True when the last block (bottom-right 16x16) is exact grey 128: how libjpeg fills data it lacks."""
+    if img.mode not in ("RGB", "L", "YCbCr"):
+        return False
+    w, h = img.size
+    tail = np.asarray(img.crop((max(0, w - 16), max(0, h - 16), w, h)))
+    return bool(tail.size) and bool((tail == 128).all())
+
+
+def check_jpeg(data: bytes, img: Image.Image | None = None) -> list[str]:
+    """Check a JPEG's entropy data (see the module docstring): raise :class:`aigc.ImageDecodeError` when
+    pixels are missing or garbled, else return the item warnings (usually none). ``img``: the decoded image,
+    for the fallback check without libturbojpeg."""
+    tj = _turbojpeg()
+    if tj is None:
+        if img is not None and _grey_tail(img):
+            return ["the end of this JPEG decodes flat grey (128), as a JPEG cut short does; install PyTurboJPEG "
+                    "(pip install 'aigc-sentinel[jpeg]') to check it exactly"]
+        return []
+    try:
+        _, msgs = _tj_call(tj.decode, data, scaling_factor=(1, 8))
+    except Exception as e:  # a fatal libjpeg error in the check: PIL read it, so only a known corruption counts
+        _judge([str(e)])
+        return []
+    out = _judge(msgs)
+    if out and img is not None and _grey_tail(img):  # libjpeg words only its first warning: it may hide a cut
+        raise ImageDecodeError("corrupt JPEG data: the end of the image decodes flat grey (128) as a JPEG cut short does "
+                               f"(the decoder warned: {msgs[0]}); part of the image would be grey")
+    return out
 
 
 def region_decode_available() -> bool:
@@ -132,6 +223,7 @@ def _draft(data: bytes, spec: ImageSpec) -> tuple[LoadedImage, str] | None:
         li = decode_image(img)
     except Exception:
         return None
+    li.warnings.extend(check_jpeg(data, img))
     scale = max(1, round(stored_w / img.size[0]))
     return LoadedImage(li.image, ow, oh, "JPEG", quality, li.warnings), f"draft 1/{scale}"
 
@@ -171,9 +263,11 @@ def _region(data: bytes, spec: ImageSpec) -> PreparedImage | None:
     if boxes is None:
         return None
     quality = estimate_jpeg_quality(img)
-    try:
-        smalls = tj.crop_multiple(data, [(x0, y0, x1 - x0, y1 - y0) for (x0, y0, x1, y1), _ in boxes])
+    try:  # the lossless crop reads all the entropy data: its warnings check the whole file
+        smalls, msgs = _tj_call(tj.crop_multiple, data, [(x0, y0, x1 - x0, y1 - y0) for (x0, y0, x1, y1), _ in boxes])
     except Exception:
+        return None
+    if _judge(msgs):  # a harmless warning may hide a later one (libjpeg words only its first): the full path checks the pixels too
         return None
     arrays: list[np.ndarray] = []
     for ((x0, y0, x1, y1), inside), small in zip(boxes, smalls, strict=True):

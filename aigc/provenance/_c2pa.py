@@ -143,8 +143,18 @@ def _summary_finding(store: dict[str, Any], where: str, state: str, fails: list[
     return Finding("c2pa", where, "validation_state", state, "invalid" if state in _INVALID else None, clip(note) or None)
 
 
-def c2pa_findings(data: bytes, fmt: str, where: str, opts: ProvenanceOptions) -> tuple[list[Finding], dict[str, Any]]:
-    """Findings of the C2PA store in ``data`` and a summary ({state, signer, claim_generator, failures})."""
+def _not_a_store(e: Exception, data: bytes) -> bool:
+    """True when c2pa-python found no manifest store (``ManifestNotFound``) and the file holds no C2PA label or
+    UUID either: JUMBF (or an APP11 segment) of something else, not credentials that fail to verify. A store
+    that is present but broken keeps ``malformed``."""
+    not_found = type(e).__name__.endswith("ManifestNotFound") or str(e).startswith("ManifestNotFound")
+    return not_found and b"c2pa" not in data
+
+
+def c2pa_findings(data: bytes, fmt: str, where: str, opts: ProvenanceOptions) -> tuple[list[Finding], dict[str, Any] | None]:
+    """Findings of the C2PA store in ``data`` and a summary ({state, signer, claim_generator, failures}); the
+    summary is None when the JUMBF data is not a C2PA manifest store (one finding with ``error``, and no signal,
+    says so: it was skipped, it is not credentials that fail to verify)."""
     if not opts.c2pa:
         return [Finding("c2pa", where, "validation_state", "not_validated", None, "C2PA validation turned off")], {"state": "not_validated"}
     try:
@@ -161,6 +171,9 @@ def c2pa_findings(data: bytes, fmt: str, where: str, opts: ProvenanceOptions) ->
         if isinstance(e, c2pa.C2paError) and str(e).startswith(("Remote", "RemoteManifest")):
             note = f"remote manifest referenced; not fetched (no network): {clip(str(e), 200)}"
             return [Finding("c2pa", where, "validation_state", "remote_not_fetched", None, note)], {"state": "remote_not_fetched"}
+        if _not_a_store(e, data):
+            why = f"JUMBF data that is not a C2PA manifest store ({err}); skipped, not counted as credentials"
+            return [Finding("c2pa", where, "jumbf", "", error=why)], None
         return [Finding("c2pa", where, "validation_state", "malformed", "invalid", f"manifest store cannot be read ({err})")], {
             "state": "malformed", "failures": [err]}  # fmt: skip
     state, fails = c2pa_state(store)

@@ -1,11 +1,15 @@
 """Split a JPEG, PNG or WebP file into its metadata blocks, bounded and without decoding pixels.
 
 Every walk stops at the first structural problem and says so in ``problems`` (a truncated segment, a length
-that points past the end, too many blocks); what was found before it is kept.
+that points past the end, too many blocks, a file cut before its end marker); what was found before it is kept.
+Other image formats PIL opens (TIFF, HEIF/AVIF with pillow-heif, GIF, ...) give the EXIF and XMP that PIL
+exposes, with ``status`` "partial" (C2PA is not read there); anything else is ``status`` "not_read" with a
+problem that says why. A file is never reported as having no metadata when it was not read.
 """
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -33,6 +37,11 @@ class Blocks:
     c2pa_bytes: int = 0
     problems: list[tuple[str, str]] = field(default_factory=list)
     """(where, what is wrong) for blocks that were skipped or broke the walk."""
+    status: str = "read"
+    """``read`` (every metadata block of a JPEG, PNG or WebP walked), ``partial`` (another image format: only
+    the EXIF and XMP PIL exposes) or ``not_read`` (not an image this reader knows; ``problems`` says why)."""
+    note: str | None = None
+    """What was and was not read, for ``partial``."""
 
 
 def split_blocks(data: bytes, limits: Limits) -> Blocks:
@@ -43,7 +52,46 @@ def split_blocks(data: bytes, limits: Limits) -> Blocks:
         return _png(data, limits)
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return _webp(data, limits)
-    return Blocks()
+    if not data:
+        return Blocks(status="not_read", problems=[("file", "empty file (0 bytes); provenance not read")])
+    return _other(data, limits)
+
+
+_TIFF_SIGS = (b"II*\x00", b"MM\x00*")
+
+
+def _other(data: bytes, limits: Limits) -> Blocks:
+    """TIFF, HEIF/AVIF and the other formats PIL opens: the EXIF and XMP it exposes (status ``partial``)."""
+    heif = data[4:8] == b"ftyp"
+    if heif:
+        try:
+            import pillow_heif
+
+            pillow_heif.register_heif_opener()
+        except ImportError:
+            pass
+    try:
+        from PIL import Image
+
+        img = Image.open(io.BytesIO(data))  # the header only: no pixels are decoded
+        fmt, info = str(img.format or "unknown"), dict(img.info)
+        img.close()
+    except Exception:
+        if heif:
+            return Blocks("heif", status="not_read", problems=[("file", "HEIF/AVIF (ftyp box): provenance not read; PIL cannot "
+                                                                "open it here (pillow-heif: pip install 'aigc-sentinel[formats]')")])  # fmt: skip
+        return Blocks(status="not_read", problems=[("file", "not an image this reader knows (no JPEG, PNG, WebP, TIFF or "
+                                                    "HEIF signature); provenance not read")])  # fmt: skip
+    b = Blocks(fmt.lower(), status="partial",
+               note=f"format {fmt}: only the EXIF and XMP that PIL exposes were read; C2PA is not read in this format")  # fmt: skip
+    if data[:4] in _TIFF_SIGS:  # the file is one TIFF structure: its IFDs are the EXIF (the parser is bounded)
+        b.exif.append((f"{fmt} IFD", data))
+    elif isinstance(info.get("exif"), bytes):
+        _add_exif(b, f"{fmt} Exif", info["exif"], limits)
+    xmp = info.get("xmp")
+    if isinstance(xmp, (bytes, str)) and xmp:
+        _add_xmp(b, f"{fmt} XMP", xmp.encode("utf-8") if isinstance(xmp, str) else xmp, limits)
+    return b
 
 
 def _add_exif(b: Blocks, where: str, payload: bytes, limits: Limits) -> None:
@@ -65,7 +113,7 @@ def _add_xmp(b: Blocks, where: str, payload: bytes, limits: Limits) -> None:
 def _jpeg(data: bytes, limits: Limits) -> Blocks:
     b = Blocks("jpeg")
     ext_xmp: dict[bytes, dict[int, bytes]] = {}
-    i, n = 2, 0
+    i, n, scan = 2, 0, False
     while i + 4 <= len(data):
         n += 1
         if n > limits.blocks:
@@ -82,6 +130,7 @@ def _jpeg(data: bytes, limits: Limits) -> Blocks:
             i += 2
             continue
         if marker in (0xDA, 0xD9):  # start of scan / end of image: no metadata segments follow in practice
+            scan = True
             break
         (length,) = struct.unpack(">H", data[i + 2 : i + 4])
         end = i + 2 + length
@@ -103,6 +152,10 @@ def _jpeg(data: bytes, limits: Limits) -> Blocks:
             if not b.c2pa:
                 b.c2pa.append("JPEG APP11 JUMBF")
         i = end
+    if not scan and not b.problems:
+        b.problems.append(("JPEG", "the file ends before the image data (truncated); the metadata before the cut was read"))
+    elif scan and data.find(b"\xff\xd9", i) < 0:  # trailers after the end marker (motion photos) are fine
+        b.problems.append(("JPEG", "no end-of-image marker: the image data is cut short (truncated); the metadata before it was read"))
     for guid, parts in ext_xmp.items():
         _add_xmp(b, f"JPEG APP1 extended XMP {guid[:8].decode('ascii', 'replace')}", b"".join(parts[k] for k in sorted(parts)), limits)
     return b
@@ -182,6 +235,9 @@ def _png(data: bytes, limits: Limits) -> Blocks:
         elif ctype == b"IEND":
             break
         i = end
+    else:
+        if not b.problems:
+            b.problems.append(("PNG", "no IEND chunk: the file is cut short (truncated); the chunks before the cut were read"))
     return b
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from ._types import Finding, clip
 
-__all__ = ["GENERATOR_CHUNKS", "a1111_parameters", "creator_tool_signal", "text_findings"]
+__all__ = ["GENERATOR_CHUNKS", "SOFTWARE_CHUNKS", "a1111_parameters", "creator_tool_signal", "text_findings"]
 
 _AI_TOOLS = re.compile(
     r"\b(stable[ -]?diffusion|novelai|midjourney|dall[-·]?e|comfyui|invokeai|automatic1111|fooocus|"
@@ -31,6 +31,10 @@ GENERATOR_CHUNKS: dict[str, str] = {
     "fooocus_scheme": "Fooocus metadata scheme",
 }
 """PNG text keywords that image generators write, and who writes them (shown in README)."""
+SOFTWARE_CHUNKS = ("Software", "Source")
+"""PNG text keywords that name the software that made the file (NovelAI writes ``Software`` and ``Source``): a
+generator named there declares AI. Other keywords (Title, Author, Description, Comment, ...) are free text: a
+generator they mention is reported, never counted."""
 
 
 def creator_tool_signal(value: str) -> tuple[str | None, str | None]:
@@ -74,14 +78,18 @@ def _judge(key: str, text: str) -> tuple[str | None, str | None]:
         return ("ai", GENERATOR_CHUNKS[key]) if ok else (None, "a 'workflow' chunk in no known generator format")
     if key in GENERATOR_CHUNKS:
         return "ai", GENERATOR_CHUNKS[key]
-    if key in ("Software", "Source", "Title", "Author"):
+    if key in SOFTWARE_CHUNKS:
         return creator_tool_signal(text)
+    m = _AI_TOOLS.search(text)
+    if m:  # a title, caption or comment that mentions a generator ("a protest against Midjourney") declares nothing
+        return None, f"mentions an image generator ({m.group(1)}) in free text; not a declaration"
     return None, None
 
 
 def text_findings(chunks: list[tuple[str, str, str]]) -> list[Finding]:
     """Findings of PNG text chunks: known generator chunks and software names. Other chunks (comments,
-    titles) are reported only when they name a generator, so that a caption cannot flood the output."""
+    titles) are reported only when they mention a generator, without a signal (free text declares nothing),
+    so that a caption can neither flood the output nor turn a photo into ``declared_ai``."""
     out: list[Finding] = []
     for where, key, text in chunks:
         try:
@@ -89,7 +97,7 @@ def text_findings(chunks: list[tuple[str, str, str]]) -> list[Finding]:
         except Exception as e:  # a hostile chunk must not take the item down
             out.append(Finding("png_text", where, key, clip(text, 120), error=f"unreadable ({type(e).__name__})"))
             continue
-        if sig is None and note is None and key not in ("Software", "Source"):
+        if sig is None and note is None and key not in SOFTWARE_CHUNKS:
             continue
         out.append(Finding("png_text", where, key, clip(text), sig, note))
     return out

@@ -24,9 +24,13 @@ __all__ = ["Provenance", "attach_provenance", "read_all", "read_provenance", "st
 class Provenance:
     """What one file declares about its origin. ``verdict`` is one of :data:`VERDICTS`; ``basis`` names the
     blocks that carried it; ``findings`` lists every fact read with its block and field; ``c2pa`` summarizes
-    the manifest store (None when the file has none); ``decision`` is filled by :func:`attach_provenance`."""
+    the manifest store (None when the file has none); ``decision`` is filled by :func:`attach_provenance`.
+    ``status``: ``read`` (a JPEG, PNG or WebP walked), ``partial`` (another image format: only the EXIF and XMP
+    PIL exposes; C2PA not read) or ``not_read`` (not an image this reader knows, or unreadable: a finding with
+    ``error`` says why). A verdict ``none`` with a status other than ``read`` says nothing about the metadata."""
 
     format: str
+    status: str = "read"
     verdict: str = "none"
     basis: list[str] = field(default_factory=list)
     conflict: bool = False
@@ -36,7 +40,7 @@ class Provenance:
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"verdict": self.verdict, "basis": self.basis, "conflict": self.conflict, "format": self.format,
-                             "c2pa": self.c2pa, "findings": [f.to_dict() for f in self.findings]}  # fmt: skip
+                             "status": self.status, "c2pa": self.c2pa, "findings": [f.to_dict() for f in self.findings]}  # fmt: skip
         if self.decision is not None:
             d["decision"] = self.decision
         return d
@@ -62,8 +66,10 @@ def _load(item: Any, opts: ProvenanceOptions) -> tuple[bytes | None, Finding | N
 
 def _read(data: bytes, opts: ProvenanceOptions) -> Provenance:
     blocks = split_blocks(data, opts.limits)
-    prov = Provenance(blocks.format)
+    prov = Provenance(blocks.format, blocks.status)
     found: list[Finding] = [Finding("file", where, "", "", error=what) for where, what in blocks.problems]
+    if blocks.note:
+        found.append(Finding("file", blocks.format.upper(), "format", blocks.format, None, blocks.note))
     found += xmp_findings(blocks.xmp)
     found += exif_findings(blocks.exif, opts.limits)
     found += text_findings(blocks.text)
@@ -88,19 +94,19 @@ def _read(data: bytes, opts: ProvenanceOptions) -> Provenance:
 
 
 def read_provenance(item: str | os.PathLike[str] | bytes, options: ProvenanceOptions | None = None) -> Provenance | None:
-    """The provenance of an image given as a path or bytes (JPEG, PNG, WebP; other formats give only file-level
-    findings); None for other item types (PIL images, arrays carry no file metadata). Never raises: an
+    """The provenance of an image given as a path or bytes (JPEG, PNG, WebP; other image formats give the EXIF
+    and XMP PIL exposes, with ``status`` "partial"; a file that is not an image is ``status`` "not_read"); None for other item types (PIL images, arrays carry no file metadata). Never raises: an
     unreadable file or a malformed block becomes a finding with ``error`` set."""
     if not isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview)):
         return None
     opts = options or ProvenanceOptions()
     data, problem = _load(item, opts)
     if data is None:
-        return Provenance("unknown", findings=[problem] if problem else [])
+        return Provenance("unknown", "not_read", findings=[problem] if problem else [])
     try:
         return _read(data, opts)
     except Exception as e:  # the last guard: one hostile file never takes a batch down
-        return Provenance("unknown", findings=[Finding("file", "", "", "", error=f"provenance reader failed ({type(e).__name__}: {clip(str(e), 160)})")])
+        return Provenance("unknown", "not_read", findings=[Finding("file", "", "", "", error=f"provenance reader failed ({type(e).__name__}: {clip(str(e), 160)})")])
 
 
 def read_all(items: Sequence[Any], options: ProvenanceOptions | bool) -> list[Provenance | None]:
@@ -135,5 +141,5 @@ def attach_provenance(results: Sequence[Any], items: Sequence[Any] | Future[list
     for r, prov in zip(results, provs, strict=True):
         if prov is None:
             continue
-        prov.decision = decide({"verdict": prov.verdict, "basis": prov.basis}, r.label, labels, policy)
+        prov.decision = decide({"verdict": prov.verdict, "basis": prov.basis, "status": prov.status}, r.label, labels, policy)
         r.provenance = prov.to_dict()

@@ -9,7 +9,9 @@ Verdicts, strongest first (the first that applies wins):
 - ``edited_with_ai``: the file declares an edit or composite with generated elements
   (``compositeWithTrainedAlgorithmicMedia``, an AI source type on a non-creating C2PA action, an AI ingredient).
 - ``declared_capture``: the file declares a camera or film capture (``digitalCapture``, ...), and nothing above.
-- ``none``: no declaration. This means nothing: most platforms strip metadata on upload.
+- ``none``: no declaration. This means nothing: most platforms strip metadata on upload. With a ``status`` other
+  than ``read`` (a format whose metadata was read only in part, or a file that was not read at all) the decision's
+  ``reason`` says so: it never reads as a file without metadata.
 
 The policies never change the detector's probability or its label: they add a *final* label beside them.
 """
@@ -56,7 +58,10 @@ def decide(summary: dict[str, Any], detector_label: str | None, labels: list[str
     human, ai = labels[0], labels[1]
     verdict = summary["verdict"]
     if policy == "detector_only" or verdict == "none":
-        return {"policy": policy, "label": detector_label, "reason": "detector", "review": False}
+        status = summary.get("status", "read")
+        reason = "detector" if status == "read" or policy == "detector_only" else \
+            "detector; provenance not read" if status == "not_read" else "detector; provenance partly read (no C2PA in this format)"  # fmt: skip
+        return {"policy": policy, "label": detector_label, "reason": reason, "review": False}
     if verdict in ("declared_ai", "edited_with_ai"):
         return {"policy": policy, "label": ai, "reason": verdict, "review": detector_label != ai}
     if verdict == "invalid_credentials":

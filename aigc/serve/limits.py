@@ -6,10 +6,11 @@ message that names the limit; none carries a stack trace or a file path.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .batching import Item
@@ -28,14 +29,18 @@ class ApiError(Exception):
 
 
 def clean_message(msg: str) -> str:
-    """``msg`` with anything that looks like a file path replaced by ``<path>``."""
-    return _PATH_RE.sub("<path>", msg)
+    """``msg`` with anything that looks like a file path replaced by ``<path>`` (the service's own routes,
+    ``/v1/...``, are kept: error messages name them)."""
+    return _PATH_RE.sub(lambda m: m.group(0) if m.group(0).startswith("/v1/") else "<path>", msg)
 
 
 @dataclass
 class ParsedRequest:
     items: list[Item]
     threshold: str | float | None
+    item_errors: dict[int, tuple[str, str]] = field(default_factory=dict)
+    """index -> (error, sha256 of the item's bytes) for items refused while parsing (a multipart text file
+    that is not UTF-8): they fail alone, the others are scored."""
 
 
 async def read_body(request: Any, max_bytes: int) -> bytes:
@@ -121,14 +126,16 @@ async def parse_multipart(request: Any, modality: str, max_items: int, max_bytes
     if unknown:
         raise ApiError(422, "invalid_request", f"unknown form field(s) {unknown}; expected items, threshold, groups")
     raw: list[str | bytes] = []
+    bad: dict[int, tuple[str, str]] = {}
     for k, v in enumerate(form.getlist("items")):
         if isinstance(v, UploadFile):
             data = await v.read()
             if modality == "text":
                 try:
                     raw.append(data.decode("utf-8"))
-                except UnicodeDecodeError as e:
-                    raise ApiError(400, "invalid_utf8", f"items[{k}]: the file is not valid UTF-8 (byte {e.start})") from None
+                except UnicodeDecodeError as e:  # that item fails, not the request
+                    raw.append("")
+                    bad[k] = (f"the file is not valid UTF-8 (byte {e.start})", hashlib.sha256(data).hexdigest())
             else:
                 raw.append(data)
         else:
@@ -137,7 +144,7 @@ async def parse_multipart(request: Any, modality: str, max_items: int, max_bytes
     groups_f = form.getlist("groups")
     groups = _groups([str(g) for g in groups_f] if groups_f else None, len(raw))
     thr = form.get("threshold")
-    return ParsedRequest([Item(x, g) for x, g in zip(raw, groups, strict=True)], _threshold(thr if isinstance(thr, str) else None))
+    return ParsedRequest([Item(x, g) for x, g in zip(raw, groups, strict=True)], _threshold(thr if isinstance(thr, str) else None), bad)
 
 
 def check_token(expected: str | None, authorization: str | None) -> None:

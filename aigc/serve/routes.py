@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from .._result import Result
 from .batching import QueueFull
 from .limits import ApiError, check_token, clean_message, parse_json, parse_multipart, read_body
 
@@ -176,18 +177,29 @@ def add_routes(app: Any, holder: dict[str, Any]) -> None:
                     s.detector.resolve_threshold(threshold, it.group)
         except (KeyError, ValueError) as e:
             raise ApiError(422, "invalid_threshold", str(e.args[0] if e.args else e)) from None
+        bad = parsed.item_errors
+        good = [it for k, it in enumerate(parsed.items) if k not in bad]
         try:
-            scored = await s.batcher.submit(parsed.items, threshold, cfg.request_timeout_s)
+            scored = await s.batcher.submit(good, threshold, cfg.request_timeout_s) if good else []
         except QueueFull:
             raise ApiError(503, "queue_full", "the queue is full; retry later", {"Retry-After": str(cfg.retry_after_s)}) from None
         except asyncio.TimeoutError:
             raise ApiError(504, "timeout", f"not answered within {cfg.request_timeout_s:g} s (--timeout)") from None
+        if bad:  # refused while parsing: each fails alone, like the runtime's failed items
+            st.metrics.items.labels(bundle=s.name, status="error").inc(len(bad))
+            st.metrics.error("item", len(bad))
+        done = iter(scored)
         items = []
-        for k, x in enumerate(scored):
-            d = x.result.to_dict()
+        for k, it in enumerate(parsed.items):
+            if k in bad:
+                name, value = s.detector.resolve_threshold(threshold, it.group)
+                d, sha = Result(float("nan"), None, name, value, bad[k][0]).to_dict(), bad[k][1]
+            else:
+                x = next(done)
+                d, sha = x.result.to_dict(), x.sha256
             if d.get("error"):
                 d["error"] = clean_message(str(d["error"]))
-            items.append({"index": k, "item_sha256": x.sha256, **d})
+            items.append({"index": k, "item_sha256": sha, **d})
         return _json({
             "bundle": s.name, "bundle_name": s.detector.spec.get("name"), "bundle_sha256": s.sha256,
             "modality": s.detector.modality, "variant": s.detector.variant, "n": len(items),
