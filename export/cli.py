@@ -205,9 +205,13 @@ def run(args: argparse.Namespace) -> int:
     fp32_modules = tuple(m.strip() for m in (args.int8_fp32_modules or "").split(",") if m.strip())
     if fp32_modules and "int8" not in variants:
         return fail("--int8-fp32-modules needs int8 in --variants", 2)
+    from .build_options import prepare_out
+
     out = Path(args.out)
-    if out.exists() and not args.overwrite and not (out.is_dir() and not any(out.iterdir())):
-        return fail(f"{out} exists; pass --overwrite to replace it", 1)
+    try:
+        prepare_out(out, args.overwrite)
+    except FileExistsError as e:
+        return fail(str(e), 1)
     if not run_dir.is_dir():
         return fail(f"{run_dir}: no such run folder", 2)
     try:

@@ -128,6 +128,13 @@ def test_cli_refusals(text_case: dict[str, Any], text_bundle: Path, monkeypatch:
     assert main(["export", run_dir, "--out", str(text_bundle), "--calibration-data", cal]) == 1
     assert "exists; pass --overwrite" in capsys.readouterr().err
     assert (text_bundle / "bundle.json").read_bytes() == before
+    notes = text_case["root"] / "notes"  # a folder of other things: never replaced, even with --overwrite
+    notes.mkdir()
+    (notes / "keep.txt").write_text("mine")
+    monkeypatch.setattr(ecli, "_load_run", lambda run_dir, checkpoint: pytest.fail("refused after loading the run"))
+    assert main(["export", run_dir, "--out", str(notes), "--calibration-data", cal, "--overwrite"]) == 1
+    assert "not a bundle folder" in capsys.readouterr().err and (notes / "keep.txt").read_text() == "mine"
+    monkeypatch.setattr(ecli, "_load_run", lambda run_dir, checkpoint: text_case["run"])
     out = str(text_case["root"] / "new")
     assert main(["export", run_dir, "--out", out, "--calibration-data", cal, "--targets", "0.001"]) == 1
     assert "needs at least 999 human calibration items, found 110" in capsys.readouterr().err
