@@ -17,20 +17,42 @@ Needs nothing beyond the runtime; the client needs ``tritonclient[http]`` where 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import re
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from ._bundle import Bundle, BundleError, open_bundle, text_files
+from ._bundle_write import _umask
 
-__all__ = ["add_arguments", "config_pbtxt", "export_triton", "run"]
+__all__ = ["TritonExportError", "add_arguments", "config_pbtxt", "export_triton", "model_dir_problem", "name_problem", "run"]
 
 _TYPES = {"tensor(float)": "TYPE_FP32", "tensor(float16)": "TYPE_FP16", "tensor(int64)": "TYPE_INT64",
           "tensor(int32)": "TYPE_INT32", "tensor(double)": "TYPE_FP64"}  # fmt: skip
 _TEMPLATE = Path(__file__).with_name("_triton_client.py")
 CLIENT_FILE = "aigc_triton_client.py"
+
+
+class TritonExportError(ValueError):
+    """``aigc export-triton`` refuses: the model name, the repository or what is at REPO/NAME."""
+
+
+_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` is not a model name this command writes, or None. The name is the model's folder in the
+    repository, its ``name:`` in config.pbtxt and a segment of Triton's URLs (``/v2/models/NAME``), so only
+    letters, digits, ``_``, ``-`` and ``.`` are taken, starting with a letter, digit or ``_`` (never ``.``,
+    ``..``, a hidden folder or an option-like ``-x``), at most 128 characters."""
+    if _NAME_RE.fullmatch(name):
+        return None
+    return ("is not a plain Triton model name (letters, digits, '_', '-' and '.', starting with a letter, digit or '_', "
+            "at most 128 characters; no '/', quotes, spaces, '.' or '..')")
 
 
 def _dims(shape: list[Any], skip_batch: bool = True) -> list[int]:
@@ -52,29 +74,39 @@ def _graph_io(bundle: Bundle) -> tuple[list[tuple[str, str, list[int]]], list[tu
     return ins, outs
 
 
+def _q(s: str) -> str:
+    """``s`` as a protobuf text-format string literal (quotes and backslashes escaped)."""
+    esc = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    return f'"{esc}"'
+
+
 def config_pbtxt(bundle: Bundle, name: str, max_batch: int = 32, max_delay_us: int = 2000, kind: str = "auto") -> str:
     """The text of ``config.pbtxt`` (Triton's ModelConfig in protobuf text format) for ``bundle``."""
+    if why := name_problem(name):
+        raise TritonExportError(f"model name {name!r}: {why}")
     spec = bundle.spec
     ins, outs = _graph_io(bundle)
     want_in = [x["name"] for x in spec["model"]["inputs"]]
     out0 = spec["model"]["outputs"][0]["name"]
     by_name = {n: (t, d) for n, t, d in ins}
-    lines = [f'name: "{name}"', 'backend: "onnxruntime"', f"max_batch_size: {max_batch}", "input ["]
+    lines = [f"name: {_q(name)}", 'backend: "onnxruntime"', f"max_batch_size: {max_batch}", "input ["]
     entries = []
     for n in want_in:
         t, d = by_name[n]
         if spec["modality"] == "image":
             h, w = spec["preprocessing"]["size"]
             d = [3, int(h), int(w)]
-        entries.append(f'  {{ name: "{n}" data_type: {t} dims: [ {", ".join(map(str, d))} ] }}')
+        dims = ", ".join(map(str, d))
+        entries.append(f"  {{ name: {_q(n)} data_type: {t} dims: [ {dims} ] }}")
     lines.append(",\n".join(entries))
     lines.append("]")
     lines.append("output [")
     t, d = next((t, d) for n, t, d in outs if n == out0)
     if not d:  # a rank-1 (N,) score: Triton needs a non-empty shape, reshaped to none
-        lines.append(f'  {{ name: "{out0}" data_type: {t} dims: [ 1 ] reshape: {{ shape: [ ] }} }}')
+        lines.append(f"  {{ name: {_q(out0)} data_type: {t} dims: [ 1 ] reshape: {{ shape: [ ] }} }}")
     else:
-        lines.append(f'  {{ name: "{out0}" data_type: {t} dims: [ {", ".join(map(str, d))} ] }}')
+        dims = ", ".join(map(str, d))
+        lines.append(f"  {{ name: {_q(out0)} data_type: {t} dims: [ {dims} ] }}")
     lines.append("]")
     lines.append(f"dynamic_batching {{ max_queue_delay_microseconds: {max_delay_us} }}")
     if kind in ("cpu", "gpu"):
@@ -84,17 +116,101 @@ def config_pbtxt(bundle: Bundle, name: str, max_batch: int = 32, max_delay_us: i
 
 def export_triton(bundle_path: str | Path, out: str | Path, name: str | None = None, max_batch: int = 32,
                   max_delay_us: int = 2000, kind: str = "auto", overwrite: bool = False) -> Path:  # fmt: skip
-    """Write the model repository entry for the bundle into ``out/NAME`` and return that folder."""
+    """Write the model repository entry for the bundle into ``out/NAME`` and return that folder.
+
+    ``NAME`` (``name``, else the bundle's name) must be a plain Triton model name (:func:`name_problem`);
+    every write stays inside ``out``, which may not be, hold or lie inside the bundle. An existing
+    ``out/NAME`` is replaced only with ``overwrite`` and only when it is a model folder this command wrote
+    (:func:`model_dir_problem`); the new folder is built beside it and swapped in by a rename, so a failed
+    export leaves the old model as it was. Refusals raise :class:`TritonExportError`."""
     bundle = open_bundle(bundle_path)
     spec = bundle.spec
-    name = name or re.sub(r"[^A-Za-z0-9_.-]+", "_", str(spec.get("name") or Path(bundle_path).stem)).strip("_") or "aigc"
-    model_dir = Path(out) / name
-    if model_dir.exists() and not overwrite:
-        raise FileExistsError(f"{model_dir} exists; pass --overwrite to replace it")
+    if name is None:
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(spec.get("name") or Path(bundle_path).stem)).strip("_") or "aigc"
+        why = name_problem(name)
+        if why:
+            raise TritonExportError(f"the bundle's name gives the model name {name!r}, which {why}; choose one with --name")
+    elif why := name_problem(name):
+        raise TritonExportError(f"--name {name!r}: {why}")
+    repo = _check_repo(Path(out), bundle)
+    model_dir = repo / name
+    if model_dir.parent != repo:  # cannot happen with a checked name; kept so no write ever leaves REPO
+        raise TritonExportError(f"--name {name!r}: {model_dir} lies outside the repository {repo}")
+    empty = model_dir.is_dir() and not model_dir.is_symlink() and not any(model_dir.iterdir())
+    if (model_dir.exists() or model_dir.is_symlink()) and not empty:
+        why = model_dir_problem(model_dir)
+        if why:
+            raise TritonExportError(f"{why}; only a model folder written by aigc export-triton is ever replaced: "
+                                    "choose another --name or --out (nothing there was touched)")
+        if not overwrite:
+            raise FileExistsError(f"{model_dir} exists; pass --overwrite to replace it")
     text = config_pbtxt(bundle, name, max_batch, max_delay_us, kind)
-    if model_dir.exists():
-        shutil.rmtree(model_dir)
-    (model_dir / "1").mkdir(parents=True)
+    repo.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.aigc-new-", dir=repo))
+    try:
+        _write_model(bundle, tmp, text, name, max_batch)
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; Triton may run as another user
+        _swap_in(tmp, model_dir, empty)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return model_dir
+
+
+def _check_repo(out: Path, bundle: Bundle) -> Path:
+    """``out`` resolved; refused when it is not a folder or is, holds or lies inside the bundle."""
+    repo = out.resolve()
+    if repo.exists() and not repo.is_dir():
+        raise TritonExportError(f"--out {out}: exists and is not a folder (a model repository is a folder)")
+    src = Path(bundle.source).resolve()
+    if src.is_dir() and (repo == src or repo.is_relative_to(src) or src.is_relative_to(repo)):
+        if src.is_relative_to(repo) and repo != src:
+            why = "holds the bundle {}: Triton takes every folder of its repository for a model, the bundle's too"
+        else:
+            why = ("is" if repo == src else "lies inside") + " the bundle {}: an output never goes into its input"
+        raise TritonExportError(f"--out {out} {why.format(bundle.source)}; choose another --out (nothing was written)")
+    return repo
+
+
+def _ours(model_dir: Path) -> set[str]:
+    """The entries this command writes in a model folder, by the names its old bundle.json gives."""
+    names = {"config.pbtxt", "bundle.json", CLIENT_FILE, "1", "1/model.onnx", "__pycache__"}
+    try:
+        old = json.loads((model_dir / "bundle.json").read_text(encoding="utf-8"))
+        names.update(f"1/{f}" for f in old["model"].get("external_data", {}).get("fp32", []))
+        if old.get("modality") == "text":
+            names.update(text_files(old["preprocessing"]))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return names
+
+
+def model_dir_problem(model_dir: Path) -> str | None:
+    """Why what is at ``model_dir`` may not be replaced, or None when it is a model folder this command wrote:
+    a real folder with config.pbtxt, bundle.json and the client, and nothing else but ``1/`` with the model
+    (another version, a labels file or any file of the user's is never deleted)."""
+    if model_dir.is_symlink():
+        return f"{model_dir} exists and is a link"
+    if not model_dir.is_dir():
+        return f"{model_dir} exists and is a file"
+    if not all((model_dir / f).is_file() for f in ("config.pbtxt", "bundle.json", CLIENT_FILE)):
+        return f"{model_dir} exists and is not a Triton model folder of aigc's (no config.pbtxt, bundle.json and {CLIENT_FILE})"
+    ours = _ours(model_dir)
+    version = model_dir / "1"
+    found = [p.name for p in model_dir.iterdir()]
+    if version.is_dir() and not version.is_symlink():
+        found += [f"1/{p.name}" for p in version.iterdir()]
+    others = sorted(f for f in found if f not in ours)
+    if version.is_symlink() or not version.is_dir():
+        others.insert(0, "1 (not a folder)")
+    if others:
+        return f"{model_dir} holds files aigc export-triton did not write ({', '.join(others[:5])})"
+    return None
+
+
+def _write_model(bundle: Bundle, model_dir: Path, text: str, name: str, max_batch: int) -> None:
+    spec = bundle.spec
+    (model_dir / "1").mkdir()
     shutil.copyfile(bundle.path(spec["model"]["variants"]["fp32"]), model_dir / "1" / "model.onnx")
     for data in spec["model"].get("external_data", {}).get("fp32", []):  # beside the graph, by the name it refers to
         shutil.copyfile(bundle.path(data), model_dir / "1" / data)
@@ -106,7 +222,23 @@ def export_triton(bundle_path: str | Path, out: str | Path, name: str | None = N
     client = _TEMPLATE.read_text(encoding="utf-8")
     client = client.replace('MODEL_NAME = "aigc"', f"MODEL_NAME = {name!r}").replace("MAX_BATCH_SIZE = 32", f"MAX_BATCH_SIZE = {max_batch}")
     (model_dir / CLIENT_FILE).write_text(client, encoding="utf-8")
-    return model_dir
+
+
+def _swap_in(tmp: Path, model_dir: Path, empty: bool) -> None:
+    """Put the finished folder ``tmp`` at ``model_dir`` by renames; the old model is removed only after."""
+    if empty:
+        model_dir.rmdir()
+    if not model_dir.exists():
+        os.replace(tmp, model_dir)
+        return
+    old = model_dir.with_name(f".{model_dir.name}.aigc-old-{os.getpid()}")
+    os.replace(model_dir, old)
+    try:
+        os.replace(tmp, model_dir)
+    except BaseException:
+        os.replace(old, model_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -125,7 +257,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         d = export_triton(args.bundle, args.out, args.name, args.max_batch, args.max_delay_us, args.kind, args.overwrite)
-    except (BundleError, FileExistsError, OSError) as e:
+    except (BundleError, TritonExportError, OSError) as e:
         print(f"aigc export-triton: {e}", file=sys.stderr)
         return 2
     print(f"wrote {d} (config.pbtxt, 1/model.onnx, {CLIENT_FILE}); serve with: tritonserver --model-repository {Path(args.out).resolve()}")

@@ -47,15 +47,37 @@ def _aigc(*argv: str, ok: tuple[int, ...] = (0,)) -> int:
     return rc
 
 
-def _prepare(out: Path) -> None:
-    """Create ``out``; clear the products of an earlier quickstart there (never anything else)."""
-    if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
-        raise SystemExit(
-            f"aigc quickstart: {out} exists and was not made by the quickstart; choose another --out "
-            "(nothing there is touched)"
-        )
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("made by aigc quickstart; its runs/, bundles/, scores/, reports/ are replaced on rerun\n")
+class QuickstartRefused(SystemExit):
+    """The quickstart will not use ``--out``: exit code 2, the reason as the message (already on stderr)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(2)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _refuse(message: str) -> QuickstartRefused:
+    print(message, file=sys.stderr)
+    return QuickstartRefused(message)
+
+
+def _prepare(out: Path, given: str | None = None) -> None:
+    """Create ``out``; clear the products of an earlier quickstart there (never anything else). Raises
+    :class:`QuickstartRefused` (exit 2) for an ``out`` that is a file, a folder it did not make, or cannot be made."""
+    arg = f"--out {given or out}"
+    if out.exists() and not out.is_dir():
+        raise _refuse(f"aigc quickstart: {arg} exists and is a file, not a folder; choose another --out (nothing was touched)")
+    try:
+        if out.exists() and any(out.iterdir()) and not (out / MARKER).is_file():
+            raise _refuse(f"aigc quickstart: {out} exists and was not made by the quickstart; choose another --out "
+                          "(nothing there is touched)")
+        out.mkdir(parents=True, exist_ok=True)
+        (out / MARKER).write_text("made by aigc quickstart; its runs/, bundles/, scores/, reports/ are replaced on rerun\n")
+    except OSError as e:
+        raise _refuse(f"aigc quickstart: {arg}: cannot use it as the output folder ({e.strerror or e}); "
+                      "choose another --out") from None
     for name in PRODUCTS:
         shutil.rmtree(out / name, ignore_errors=True)
 
@@ -84,11 +106,12 @@ def _fmt_metric(m: dict[str, Any], *path: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from training.demo_data import build_demo_images, build_demo_text
-
     t_all = time.perf_counter()
     out = Path(args.out).resolve()
-    _prepare(out)
+    _prepare(out, args.out)  # refuses (exit 2) before anything is built
+
+    from training.demo_data import build_demo_images, build_demo_text
+
     data = out / "data"
     made: dict[str, Path] = {}
     modalities = [m for m in ("text", "image") if not getattr(args, f"skip_{'images' if m == 'image' else m}")]
