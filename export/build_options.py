@@ -1,9 +1,12 @@
 """What an export is asked (:class:`BuildOptions`), and the refusals that the request alone decides, before
-minutes of export and scoring: the calibration split's shape, the calibration method, the threshold targets
-against the humans there are, the modules an int8 variant keeps in fp32."""
+minutes of export and scoring: the calibration split's shape, its overlap with the training items, its group
+values, the calibration method, the threshold targets against the humans there are, the modules an int8 variant
+keeps in fp32."""
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,14 +14,27 @@ from typing import Any
 
 import numpy as np
 
-from aigc import _calibration, _thresholds
+from aigc import _calibration, _overlap, _thresholds
 
 from .onnx_export import ExportError
 from .parity import ATOL
 
-__all__ = ["N_PARITY", "BuildOptions", "check_fp32_modules", "check_inputs", "prepare_out", "refuse_early"]
+__all__ = ["MAX_CALIBRATION_OVERLAP", "N_PARITY", "BuildOptions", "ExportRefused", "calibration_overlap",
+           "check_fp32_modules", "check_group_values", "check_inputs", "prepare_out", "refuse_early"]
+
+log = logging.getLogger(__name__)
 
 N_PARITY = 16
+# calibration items that are training items: any is warned about; from this share of the items, or of the humans,
+# the export is refused unless allowed. A model scores its training humans low, so each one in the calibration
+# split pulls the fpr@X threshold down: with a share s of them there, fresh humans get up to about X / (1 - s)
+# (5%: 1.05 X), and the Clopper-Pearson bound, computed as if all humans were fresh, no longer bounds anything.
+MAX_CALIBRATION_OVERLAP = 0.05
+
+
+class ExportRefused(ExportError):
+    """The export would produce a bundle that breaks a promise (a variant loses accuracy, calibration on
+    training items, ...)."""
 
 
 @dataclass
@@ -40,7 +56,9 @@ class BuildOptions:
     atol: float = ATOL
     exporter: str = "auto"
     calibration_source: dict[str, Any] = field(default_factory=dict)
-    training_items: Sequence[Any] | None = None  # hashed into data_hashes.json (eval warns on overlap)
+    training_items: Sequence[Any] | None = None  # checked against the calibration items; hashed into data_hashes.json
+    allow_calibration_overlap: bool = False  # export even when MAX_CALIBRATION_OVERLAP of the items are training items
+    item_sources: Sequence[str] | None = None  # where each calibration item came from ("file:line"), for messages
     external_data: str = "auto"  # auto|always|never: graph weights in <file>.data (auto: from 256 MiB of weights)
     max_text_tokens: int | None = None  # text: tokens scored per text (its first ones), recorded as preprocessing.max_tokens
     int8_fp32_modules: tuple[str, ...] = ()  # torch modules whose MatMul/Gemm stay fp32 in the int8 variant
@@ -120,3 +138,91 @@ def refuse_early(y: np.ndarray, method: str, opt: BuildOptions, worst_groups: Se
         )
     if opt.worst_group_column and worst_groups is not None:
         _thresholds.worst_group_humans(y, worst_groups, opt.worst_group_column)
+
+
+def _where(opt: BuildOptions, idx: Sequence[int] | np.ndarray, n: int = 3) -> str:
+    """``file:line`` (or ``item i``) of the first ``n`` of ``idx``, comma-separated, with the count of the rest."""
+    idx = [int(i) for i in idx]
+    src = opt.item_sources
+    names = [src[i] if src is not None and i < len(src) else f"item {i}" for i in idx[:n]]
+    return ", ".join(names) + (f" and {len(idx) - n} more" if len(idx) > n else "")
+
+
+def _in_training(items: Sequence[Any], training_items: Sequence[Any], modality: str) -> np.ndarray:
+    """Which calibration items are training items, by the hash ``data_hashes.json`` stores (text: NFC with
+    whitespace collapsed; image: the file's bytes). Every training item is compared, not the stored sample;
+    an image is read only when its byte size is a calibration image's."""
+    cal = [_overlap._digest(it, modality) for it in items]
+    train = training_items
+    if modality == "image":
+        def size(it: Any) -> int | None:
+            if isinstance(it, (bytes, bytearray)):
+                return len(it)
+            try:
+                return os.path.getsize(it)
+            except (OSError, TypeError):
+                return None
+
+        sizes = {size(it) for it in items} - {None}
+        train = [it for it in training_items if size(it) in sizes]
+    seen = {d for it in train if (d := _overlap._digest(it, modality)) is not None}
+    return np.array([d is not None and d in seen for d in cal], dtype=bool)
+
+
+def calibration_overlap(items: Sequence[Any], y: np.ndarray, opt: BuildOptions, modality: str
+                        ) -> dict[str, Any] | None:
+    """``data_hashes.calibration_in_training`` (``n``, ``n_human``, ``n_items``, ``share``, ``human_share``,
+    ``limit``, and ``allowed`` when the export went on past the limit): the calibration items that are items
+    of ``opt.training_items`` (None when those are unknown). Any is warned about with the count and the first
+    rows; raises :class:`ExportRefused` when ``MAX_CALIBRATION_OVERLAP`` or more of the items, or of the human
+    items, are training items, unless ``opt.allow_calibration_overlap``."""
+    if opt.training_items is None:
+        return None
+    inside = _in_training(items, opt.training_items, modality)
+    n, n_h, hum = int(inside.sum()), int((inside & (y == 0)).sum()), int((y == 0).sum())
+    share, h_share = n / max(1, len(items)), n_h / max(1, hum)
+    rec: dict[str, Any] = {"n": n, "n_human": n_h, "n_items": len(items), "share": round(share, 4),
+                           "human_share": round(h_share, 4), "limit": MAX_CALIBRATION_OVERLAP}
+    if not n:
+        return rec
+    msg = (f"{n} of {len(items)} calibration items ({n_h} of {hum} humans) are items of the run's training split "
+           f"(first: {_where(opt, np.flatnonzero(inside))}): the model has seen them, so the thresholds and "
+           "their FPR bounds are optimistic")
+    if max(share, h_share) >= MAX_CALIBRATION_OVERLAP:
+        if not opt.allow_calibration_overlap:
+            raise ExportRefused(f"calibration data: {msg}. From {MAX_CALIBRATION_OVERLAP:.0%} of the items or of the "
+                                "humans the export is refused: calibrate on held-out items (the run's dev split), "
+                                "or pass --allow-calibration-overlap to export anyway (the count is recorded)")
+        rec["allowed"] = True
+        msg += " (--allow-calibration-overlap)"
+    log.warning("%s", msg)
+    return rec
+
+
+def check_group_values(y: np.ndarray, groups: Sequence[Any] | None, worst_groups: Sequence[Any] | None,
+                       opt: BuildOptions) -> None:
+    """Items without a group value (None). ``group_column``: warned about with the count (they get the global
+    thresholds and are left out of the per-group ones). ``worst_group_column``: a human without a group is
+    refused (:class:`~aigc._thresholds.ThresholdError`), since the rule promises the target on every group's
+    humans and that one belongs to none; an AI item without one is warned about."""
+    if opt.group_column and groups is not None:
+        miss = np.array([g is None for g in groups], dtype=bool)
+        if miss.all():
+            raise ValueError(f"group column {opt.group_column!r}: no calibration item has a value")
+        if miss.any():
+            log.warning("%d of %d calibration items (%d of %d humans) have no %r value (%s): they are left out of "
+                        "the per-group thresholds", int(miss.sum()), y.size, int((miss & (y == 0)).sum()),
+                        int((y == 0).sum()), opt.group_column, _where(opt, np.flatnonzero(miss)))
+    if opt.worst_group_column and worst_groups is not None:
+        miss = np.array([g is None for g in worst_groups], dtype=bool)
+        miss_h = np.flatnonzero(miss & (y == 0))
+        if miss_h.size:
+            raise _thresholds.ThresholdError(
+                f"worst-group thresholds by {opt.worst_group_column!r}: {miss_h.size} of {int((y == 0).sum())} human "
+                f"calibration items have no {opt.worst_group_column!r} value ({_where(opt, miss_h)}); the rule holds "
+                "the target on every group's humans, and these belong to none: give them a value or leave them out"
+            )
+        miss_a = np.flatnonzero(miss & (y == 1))
+        if miss_a.size:
+            log.warning("%d of %d ai calibration items have no %r value (%s): they count in the pooled TPR only",
+                        miss_a.size, int(y.sum()), opt.worst_group_column, _where(opt, miss_a))

@@ -27,7 +27,17 @@ from aigc import _calibration, _drift, _overlap, _support, _thresholds
 from aigc._bundle import model_files, place_bundle, write_bundle
 from aigc.metrics import auroc
 
-from .build_options import N_PARITY, BuildOptions, check_fp32_modules, check_inputs, prepare_out, refuse_early
+from .build_options import (
+    N_PARITY,
+    BuildOptions,
+    ExportRefused,
+    calibration_overlap,
+    check_fp32_modules,
+    check_group_values,
+    check_inputs,
+    prepare_out,
+    refuse_early,
+)
 from .bundle_spec import io_spec, provisional_spec
 from .external import external_locations, use_external_data
 from .onnx_export import ExportError, export_image_model, export_text_model, param_bytes
@@ -43,10 +53,6 @@ MAX_AUROC_DROP = 0.005
 # below this Spearman correlation with fp32's scores, a variant ranks the split as another detector would: the
 # AUROC gate alone then says little (it passes when fp32 is near chance on the split, as the Qwen pair was)
 MIN_RANK_AGREEMENT = 0.95
-
-
-class ExportRefused(ExportError):
-    """The export would produce a bundle that breaks a promise (a variant loses accuracy, ...)."""
 
 
 class RunLike(Protocol):
@@ -95,9 +101,11 @@ def build_bundle(
     """Export ``run`` into a calibrated bundle at ``out`` (a folder, or a ``.zip``); return its path.
 
     ``items``/``labels``/``groups``: the calibration split (image paths or texts; 0 human / 1 ai; the
-    group of each item or None), disjoint from training. ``worst_groups``: each item's value of
-    ``options.worst_group_column`` (needed when it is set): every ``fpr@X`` threshold then holds X on each
-    group's humans (:func:`aigc._thresholds.choose_worst_group_thresholds`). Raises FileExistsError for an existing ``out``
+    group of each item or None), disjoint from training: with ``options.training_items`` any overlap is
+    warned about and recorded (``data_hashes.calibration_in_training``), and from ``MAX_CALIBRATION_OVERLAP``
+    of the items or humans refused (:class:`ExportRefused`) unless ``options.allow_calibration_overlap``. ``worst_groups``: each item's value of
+    ``options.worst_group_column`` (needed when it is set; a human without one is refused): every ``fpr@X``
+    threshold then holds X on each group's humans (:func:`aigc._thresholds.choose_worst_group_thresholds`). Raises FileExistsError for an existing ``out``
     without ``options.overwrite``; :class:`~export.parity.ParityError` when fp32 probabilities differ
     from torch by more than ``options.atol``; :class:`ExportRefused` for a variant whose AUROC drops by
     more than 0.005 (unless ``options.force``); CalibrationError/ThresholdError for fits the data
@@ -118,13 +126,16 @@ def build_bundle(
         if v not in VARIANT_FILES:
             raise ValueError(f"variants: unknown {v!r}, expected some of {sorted(VARIANT_FILES)}")
     method, method_note = _choose_method(run.output_kind, opt.calibration)
+    check_group_values(y, groups, worst_groups, opt)
     refuse_early(y, method, opt, worst_groups)
     check_fp32_modules(run.model, opt, variants)
+    overlap = calibration_overlap(items, y, opt, run.modality)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        spec = _build_in(run, tmp, items, y, groups, opt, variants, method, method_note, worst_groups, run_scores)
+        spec = _build_in(run, tmp, items, y, groups, opt, variants, method, method_note, worst_groups, run_scores,
+                         overlap)
         log.info("bundle %s: %s", out, spec.get("name"))
         return place_bundle(tmp, out, opt.overwrite)
     finally:
@@ -144,12 +155,13 @@ def _build_in(
     method_note: str | None,
     worst_groups: Sequence[Any] | None = None,
     run_scores: Sequence[float] | np.ndarray | None = None,
+    overlap: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     spec = _export_graphs(run, tmp, opt, variants, release_torch=run_scores is not None)
     write_bundle(tmp, spec, overwrite=True)  # provisional: raw scores through the runtime
     par = check_fp32_parity(run, tmp, items, y, opt, run_scores)
     if par.reference == "run predictions":  # the bundle reproduces the run's scores: each split scored once
-        scored = scores_from_run(np.asarray(run_scores, dtype=np.float64), items, run.modality, tmp, spec)
+        scored = scores_from_run(np.asarray(run_scores, dtype=np.float64), items, run.modality, tmp, spec, opt)
     else:
         scored = score_calibration_split(tmp, items, opt)
     yy = y[scored.ok]
@@ -157,6 +169,8 @@ def _build_in(
     spec.update(calibrated)
     spec["support"] = _support.compute_support(scored.kept(scored.metas), run.modality)
     spec["data_hashes"] = _overlap.write_data_hashes(tmp, items, opt.training_items, run.modality)
+    if overlap is not None:  # the calibration items that are training items (build_options.calibration_overlap)
+        spec["data_hashes"]["calibration_in_training"] = overlap
     spec["metrics"] = _split_metrics(scored, yy, par)
     spec["variants_eval"], variant_scores = _evaluate_variants(tmp, items, y, scored, p, calibrated["calibration"],
                                                                variants[1:], opt)

@@ -1,9 +1,11 @@
 """``aigc export RUN_DIR --out BUNDLE``: a trained run folder -> a calibrated, checked bundle.
 
 Calibration data: the run's held-out ``dev`` split (``training.read_split``), or ``--calibration-data``
-(JSONL with ``item`` (or ``text``/``path``) and ``label`` (0 human / 1 ai) columns, plus any group
-column). Exit codes: 0 written; 1 refused (parity, a variant's accuracy, an unsupported target,
-isotonic on too few items, an existing output); 2 bad arguments or an unreadable run.
+(JSONL with one item column, ``--item-column`` or the one of ``item``/``text``/``path``/``image`` the first row
+has, a ``label`` (0 human / 1 ai) column, plus any group column). Exit codes: 0 written; 1 refused (parity, a
+variant's accuracy, an unsupported target, isotonic on too few items, calibration items that are training
+items, a human without a worst group, an existing output); 2 bad arguments, bad calibration rows (named by
+``file:line``) or an unreadable run.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import hashlib
 import json
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_arguments", "read_calibration_jsonl", "run"]
+__all__ = ["CalibrationData", "add_arguments", "read_calibration_data", "read_calibration_jsonl", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="calibration method (default: temperature for logit models, platt for score models)",
     )
     p.add_argument("--calibration-data", default=None, help="JSONL of item/label[/group] rows (default: the run's dev split)")
+    p.add_argument("--item-column", default=None, metavar="COLUMN",
+                   help="the --calibration-data column holding the text or image path (default: the one of item, "
+                        "text, path, image that the first row has; needed when rows have several)")
     p.add_argument("--targets", default="0.01,0.05", help="target false-positive rates for named thresholds")
     p.add_argument("--group-column", default=None, help="also choose thresholds per value of this column (e.g. domain)")
     p.add_argument(
@@ -45,7 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default="best", help="checkpoint name in RUN_DIR/checkpoints (default best)")
     p.add_argument("--name", default=None, help="bundle name shown by aigc info")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads for calibration scoring")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N calibration items")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N calibration items (N >= 1)")
     p.add_argument("--max-text-tokens", type=int, default=None,
                    help="text: score at most the first N tokens of each text (recorded in the bundle)")
     p.add_argument("--parity-atol", type=float, default=1e-4,
@@ -59,6 +65,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="ONNX weights in <graph>.data beside each graph (auto: from 256 MiB of weights; "
                         "graphs over 2 GB need it)")
     p.add_argument("--force", action="store_true", help="ship variants that lose accuracy; isotonic on few items")
+    p.add_argument("--allow-calibration-overlap", action="store_true",
+                   help="export even when 5%% or more of the calibration items (or of its humans) are training items "
+                        "(the count is recorded in data_hashes.calibration_in_training)")
     p.add_argument("--drop-refused", action="store_true",
                    help="write the bundle without a variant the AUROC gate refuses (its reason stays in variants_eval) "
                         "instead of failing the whole export")
@@ -77,52 +86,122 @@ def _resolve_item(item: Any, bases: list[Path]) -> Any:
     return item
 
 
-def read_calibration_jsonl(
-    path: str | Path, group_column: str | None = None, modality: str | None = None
-) -> tuple[list[Any], list[int], list[Any] | None]:
-    """Rows of a calibration JSONL -> (items, labels, groups). ``item`` may be called ``text`` or ``path``;
-    ``label`` is 0/1 or ``human``/``ai``. Image paths are resolved against the file's folder.
-    Raises ValueError naming the line that is wrong."""
+_ITEM_COLUMNS = ("item", "text", "path", "image")
+_LABELS = {"human": 0, "real": 0, "ai": 1, "fake": 1}
+
+
+@dataclass
+class CalibrationData:
+    """The rows of a calibration source, read once: items, 0/1 labels, the raw rows (for group columns) and
+    where each row came from (``file:line``), for messages that point at the row."""
+
+    items: list[Any]
+    labels: list[int]
+    rows: list[dict[str, Any]]
+    where: list[str]
+    item_column: str
+
+    def columns(self) -> list[str]:
+        """Every column some row has, sorted."""
+        return sorted({k for r in self.rows for k in r})
+
+    def column(self, name: str, option: str) -> list[Any]:
+        """Each row's ``name`` value (None where a row lacks it); raises ValueError naming ``option``, the
+        column and the columns the rows have when no row has it (a mistyped name)."""
+        values = [r.get(name) for r in self.rows]
+        if all(v is None for v in values):
+            what = "every row's value is null" if any(name in r for r in self.rows) else "no calibration row has that column"
+            raise ValueError(f"{option} {name}: {what} (the rows have: {', '.join(self.columns())})")
+        return values
+
+    def head(self, n: int) -> CalibrationData:
+        """The first ``n`` rows (``--limit``)."""
+        return CalibrationData(self.items[:n], self.labels[:n], self.rows[:n], self.where[:n], self.item_column)
+
+
+def _item_key(row: dict[str, Any], where: str, item_column: str | None, chosen: str | None) -> str:
+    """The item column of one row: ``item_column`` when named; else the one candidate column the first row
+    has (``chosen`` once set), refusing a row with several candidates or another one than the first row's."""
+    if item_column is not None:
+        if item_column not in row:
+            raise ValueError(f"{where}: no {item_column!r} column (--item-column); the row has: {', '.join(row)}")
+        return item_column
+    have = [k for k in _ITEM_COLUMNS if k in row]
+    if not have:
+        raise ValueError(f"{where}: no item column (expected one of {', '.join(_ITEM_COLUMNS)}, or name it with "
+                         f"--item-column); the row has: {', '.join(row)}")
+    if len(have) > 1:
+        raise ValueError(f"{where}: the row has several item columns ({', '.join(have)}); name the one that holds "
+                         "the text or image path with --item-column")
+    if chosen is not None and have[0] != chosen:
+        raise ValueError(f"{where}: the item is in {have[0]!r} but the first row's is in {chosen!r}; one file "
+                         "uses one item column (or name it with --item-column)")
+    return have[0]
+
+
+def _check_item(item: Any, where: str, key: str, modality: str | None) -> None:
+    """A text item is a string with visible text; an image item is a path (string); refused naming the row."""
+    if modality not in ("text", "image"):
+        if item is None:
+            raise ValueError(f"{where}: {key} is null")
+        return
+    if not isinstance(item, str):
+        what = "a text" if modality == "text" else "an image path"
+        raise ValueError(f"{where}: {key} is {json.dumps(item)[:40]} ({type(item).__name__}), expected {what} (string)")
+    if not item.strip():
+        raise ValueError(f"{where}: {key} is empty")
+
+
+def read_calibration_data(path: str | Path, modality: str | None = None, item_column: str | None = None
+                          ) -> CalibrationData:
+    """Rows of a calibration JSONL. The item column is ``item_column`` when named, else the one of ``item``,
+    ``text``, ``path``, ``image`` the first row has, and every row must use it (a row with several, or another
+    one, is refused: a row's key never switches silently). ``label`` is 0/1 or human/ai (real/fake). Text
+    items must be non-empty strings; image paths are resolved against the file's folder and must exist.
+    Raises ValueError naming ``file:line`` and what is wrong."""
     path = Path(path)
-    items: list[Any] = []
-    labels: list[int] = []
-    groups: list[Any] = []
+    out = CalibrationData([], [], [], [], item_column or "")
+    chosen: str | None = None
     with path.open(encoding="utf-8") as f:
         for ln, line in enumerate(f, 1):
             if not line.strip():
                 continue
+            where = f"{path}:{ln}"
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{ln}: not JSON ({e})") from None
-            rows = [row] if isinstance(row, dict) else []
-            if not rows:
-                raise ValueError(f"{path}:{ln}: expected a JSON object")
-            key = next((k for k in ("item", "text", "path", "image") if k in row), None)
-            if key is None:
-                raise ValueError(f"{path}:{ln}: no item column (expected item, text or path)")
+                raise ValueError(f"{where}: not JSON ({e})") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{where}: expected a JSON object")
+            chosen = _item_key(row, where, item_column, chosen)
             lab = row.get("label")
-            lab = {"human": 0, "real": 0, "ai": 1, "fake": 1}.get(lab, lab) if isinstance(lab, str) else lab
+            lab = _LABELS.get(lab, lab) if isinstance(lab, str) else lab
             if lab not in (0, 1) or isinstance(lab, bool):
-                raise ValueError(f"{path}:{ln}: label {row.get('label')!r}, expected 0 (human) or 1 (ai)")
-            items.append(row[key])
-            labels.append(int(lab))
-            if group_column:
-                groups.append(row.get(group_column))
-    if modality == "image":
-        items = [_resolve_item(it, [path.parent]) for it in items]
-    return items, labels, (groups if group_column else None)
-
-
-def read_column(path: str | Path, column: str) -> list[Any]:
-    """The ``column`` value of each non-blank row of a calibration JSONL (None where a row lacks it), in
-    the order :func:`read_calibration_jsonl` reads the items."""
-    out: list[Any] = []
-    with Path(path).open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                out.append(json.loads(line).get(column))
+                raise ValueError(f"{where}: label {row.get('label')!r}, expected 0 (human) or 1 (ai)")
+            item = row[chosen]
+            _check_item(item, where, chosen, modality)
+            if modality == "image":
+                item = _resolve_item(item, [path.parent])
+                if not Path(item).is_file():
+                    raise ValueError(f"{where}: {chosen} {row[chosen]!r}: no such image file (relative paths are "
+                                     f"read from {path.parent})")
+            out.items.append(item)
+            out.labels.append(int(lab))
+            out.rows.append(row)
+            out.where.append(where)
+    out.item_column = chosen or out.item_column
     return out
+
+
+def read_calibration_jsonl(
+    path: str | Path, group_column: str | None = None, modality: str | None = None, item_column: str | None = None
+) -> tuple[list[Any], list[int], list[Any] | None]:
+    """Rows of a calibration JSONL -> (items, labels, groups) (:func:`read_calibration_data`; ``groups``: each
+    row's ``group_column`` value, None where a row lacks it; a column no row has is refused).
+    Raises ValueError naming the line that is wrong."""
+    data = read_calibration_data(path, modality, item_column)
+    groups = data.column(group_column, "group column") if group_column and data.rows else None
+    return data.items, data.labels, groups
 
 
 def _rows_to_data(rows: list[dict[str, Any]], group_column: str | None, run_dir: Path, modality: str) -> tuple[list[Any], list[int], list[Any] | None]:
@@ -132,6 +211,13 @@ def _rows_to_data(rows: list[dict[str, Any]], group_column: str | None, run_dir:
     labels = [int(r["label"]) for r in rows]
     groups = [r.get(group_column) for r in rows] if group_column else None
     return items, labels, groups
+
+
+def _split_data(rows: list[dict[str, Any]], run_dir: Path, modality: str) -> CalibrationData:
+    """The run's dev split as calibration data (items in ``item``)."""
+    items, labels, _ = _rows_to_data(rows, None, run_dir, modality)
+    where = [f"{run_dir / 'splits' / 'dev.jsonl'} row {i}" for i in range(1, len(rows) + 1)]
+    return CalibrationData(items, labels, rows, where, "item")
 
 
 def _load_run(run_dir: Path, checkpoint: str) -> Any:
@@ -212,6 +298,10 @@ def run(args: argparse.Namespace) -> int:
         prepare_out(out, args.overwrite)
     except FileExistsError as e:
         return fail(str(e), 1)
+    if args.limit is not None and args.limit < 1:
+        return fail(f"--limit {args.limit}: expected a positive number of calibration items", 2)
+    if args.item_column and not args.calibration_data:
+        return fail("--item-column names a column of --calibration-data; the run's dev split has its items in 'item'", 2)
     if not run_dir.is_dir():
         return fail(f"{run_dir}: no such run folder", 2)
     try:
@@ -221,37 +311,41 @@ def run(args: argparse.Namespace) -> int:
     try:
         run_scores = None
         if args.calibration_data:
-            items, labels, groups = read_calibration_jsonl(args.calibration_data, args.group_column, loaded.modality)
-            worst = read_column(args.calibration_data, args.worst_group) if args.worst_group else None
-            source: dict[str, Any] = {"file": str(args.calibration_data)}
+            data = read_calibration_data(args.calibration_data, loaded.modality, args.item_column)
+            source: dict[str, Any] = {"file": str(args.calibration_data), "item_column": data.item_column}
         else:
             rows = _read_split(run_dir, "dev")
-            items, labels, groups = _rows_to_data(rows, args.group_column, run_dir, loaded.modality)
-            worst = [r.get(args.worst_group) for r in rows] if args.worst_group else None
+            data = _split_data(rows, run_dir, loaded.modality)
             source = {"run_split": "dev"}
             run_scores = _run_dev_scores(run_dir, rows, args.checkpoint)
     except (OSError, ValueError, KeyError) as e:
         return fail(f"cannot read the calibration data ({type(e).__name__}: {e})", 2)
     if args.limit:
-        items, labels = items[: args.limit], labels[: args.limit]
-        groups = groups[: args.limit] if groups is not None else None
-        worst = worst[: args.limit] if worst is not None else None
+        data = data.head(args.limit)
         run_scores = run_scores[: args.limit] if run_scores is not None else None
-    if not items:
+    if not data.items:
         return fail("the calibration data is empty", 2)
+    try:  # a mistyped column is an error, not a bundle without the groups it was asked for
+        groups = data.column(args.group_column, "--group-column") if args.group_column else None
+        worst = data.column(args.worst_group, "--worst-group") if args.worst_group else None
+    except ValueError as e:
+        return fail(str(e), 2)
+    items, labels = data.items, data.labels
     source.update({"n": len(items), "fingerprint": _fingerprint(items, labels)})
     if groups is not None:
         source["group_column"] = args.group_column
     if worst is not None:
-        if all(v is None for v in worst):
-            return fail(f"--worst-group {args.worst_group}: no calibration row has that column", 2)
         source["worst_group_column"] = args.worst_group
-    try:  # the training items, hashed into the bundle so that aigc eval can warn about overlap
+    try:  # the training items: checked against the calibration items, and hashed for aigc eval's overlap check
         training_items: list[Any] | None = _rows_to_data(_read_split(run_dir, "train"), None, run_dir, loaded.modality)[0]
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError) as e:
+        log.warning("cannot read the run's training split (%s: %s): the calibration items are not checked against "
+                    "it, and the bundle records no training hashes", type(e).__name__, e)
         training_items = None
     opts = BuildOptions(
         training_items=training_items,
+        allow_calibration_overlap=args.allow_calibration_overlap,
+        item_sources=data.where,
         variants=variants,
         calibration=args.calibration,
         targets=targets,
@@ -292,6 +386,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"    {args.worst_group}={g}: achieved FPR {v['achieved_fpr']:.4f} on {v['n_human']} humans ({v['rule']})")
     if cal.get("note"):
         print(f"note: {cal['note']}")
+    ov = (spec.get("data_hashes") or {}).get("calibration_in_training")
+    if ov and ov.get("n"):
+        print(f"warning: {ov['n']} of {ov['n_items']} calibration items ({ov['n_human']} humans) are training items"
+              + (" (--allow-calibration-overlap)" if ov.get("allowed") else ""))
     for v, ev in spec.get("variants_eval", {}).items():
         if "auroc" in ev:
             rho = f", rank agreement with fp32 {ev['rank_agreement_fp32']:.3f}" if "rank_agreement_fp32" in ev else ""

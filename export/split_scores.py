@@ -15,7 +15,7 @@ import numpy as np
 from .onnx_export import ExportError
 from .parity import ParityReport, check_parity
 
-__all__ = ["Scored", "check_fp32_parity", "item_meta", "parity_indices", "score_calibration_split",
+__all__ = ["Scored", "check_fp32_parity", "failed_rows", "item_meta", "parity_indices", "score_calibration_split",
            "scores_from_run"]
 
 log = logging.getLogger(__name__)
@@ -98,8 +98,8 @@ def check_fp32_parity(run: Any, tmp: Path, items: Sequence[Any], y: np.ndarray, 
     return par
 
 
-def scores_from_run(raw: np.ndarray, items: Sequence[Any], modality: str, tmp: Path, spec: dict[str, Any]
-                     ) -> Scored:
+def scores_from_run(raw: np.ndarray, items: Sequence[Any], modality: str, tmp: Path, spec: dict[str, Any],
+                    opt: Any = None) -> Scored:
     """The run's stored scores as calibration scores, with each item's facts for the support (read, not
     scored: the same fields the runtime computes)."""
     tokenizer = text_spec = None
@@ -113,9 +113,24 @@ def scores_from_run(raw: np.ndarray, items: Sequence[Any], modality: str, tmp: P
         raise ExportError(f"none of the {len(items)} calibration items has a score in the run's predictions")
     n_failed = int((~ok).sum())
     if n_failed:
-        log.warning("%d of %d calibration items have no score in the run's predictions", n_failed, len(items))
+        log.warning("%d of %d calibration items have no score in the run's predictions and are left out of "
+                    "calibration and thresholds: %s", n_failed, len(items), failed_rows(ok, None, opt))
     metas = [item_meta(it, modality, tokenizer, text_spec) if k else {} for it, k in zip(items, ok, strict=True)]
     return Scored(raw, ok, metas, n_failed)
+
+
+def failed_rows(ok: np.ndarray, errors: Sequence[str | None] | None, opt: Any, n: int = 5) -> str:
+    """The first ``n`` unscored items, each as ``file:line`` (``opt.item_sources``; else ``item i``) and why,
+    with the count of the rest: a dropped row is never anonymous."""
+    src = getattr(opt, "item_sources", None)
+    bad = [int(i) for i in np.flatnonzero(~ok)]
+    parts = []
+    for i in bad[:n]:
+        where = src[i] if src is not None and i < len(src) else f"item {i}"
+        why = (errors[i] if errors is not None and i < len(errors) else None) or (
+            "no score" if errors is None else "NaN score")
+        parts.append(f"{where}: {why}")
+    return "; ".join(parts) + (f"; and {len(bad) - n} more" if len(bad) > n else "")
 
 
 def score_calibration_split(tmp: Path, items: Sequence[Any], opt: Any) -> Scored:
@@ -128,8 +143,8 @@ def score_calibration_split(tmp: Path, items: Sequence[Any], opt: Any) -> Scored
     ok = np.isfinite(raw)
     n_failed = int((~ok).sum())
     if n_failed:
-        first = next((e for e in errors if e), "NaN score")
-        log.warning("%d of %d calibration items could not be scored (first: %s)", n_failed, len(items), first)
+        log.warning("%d of %d calibration items could not be scored and are left out of calibration and "
+                    "thresholds: %s", n_failed, len(items), failed_rows(ok, errors, opt))
     if ok.sum() == 0:
         raise ExportError(f"none of the {len(items)} calibration items could be scored ({errors[0] if errors else ''})")
     return Scored(raw, ok, metas, n_failed)
