@@ -132,7 +132,7 @@ def test_text_formats_and_label_names(tmp_path: Path) -> None:
         assert len(s["train"]) + len(s["dev"]) == 12
         assert not {r["group"] for r in s["train"]} & {r["group"] for r in s["dev"]}
     cfg = DataConfig(train=str(tmp_path / "t.csv"), text_column="body", label_column="who", labels={"human": 0})
-    with pytest.raises(DataError, match=r"t.csv row 1: unknown label 'machine' in column 'who'"):
+    with pytest.raises(DataError, match=r"t.csv line 3: unknown label 'machine' in column 'who'"):
         make_splits(cfg, "text")
 
 

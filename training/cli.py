@@ -1,4 +1,4 @@
-"""``aigc train CONFIG [--set k=v ...] [--out RUN_DIR] [--resume]`` (also ``python -m training`` / ``torchrun -m training``)."""
+"""``aigc train CONFIG [--set k=v ...] [--out RUN_DIR] [--resume | --overwrite]`` (also ``python -m training`` / ``torchrun -m training``)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="?", help="YAML config (configs/*.yaml); with --resume, defaults to RUN_DIR/config.yaml")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config field, e.g. --set train.epochs=3 (repeatable)")
-    parser.add_argument("--out", default=None, help="run folder (default: train.out, else runs/<config name>)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoints/last.pt")
+    parser.add_argument("--out", default=None, help="run folder: new or empty (default: train.out, else "
+                        "runs/<config name>)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoints/last.pt "
+                      "(only train.epochs, train.max_steps and settings that cannot change results may differ)")
+    mode.add_argument("--overwrite", action="store_true", help="replace the run folder --out of an earlier aigc "
+                      "train (never a folder it did not write)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
                 return 2
             config = str(Path(args.out) / "config.yaml")
         cfg = load_config(config, args.overrides)
-        out = fit(cfg, args.out, resume=args.resume)
+        out = fit(cfg, args.out, resume=args.resume, overwrite=getattr(args, "overwrite", False),
+                  config_path=config)
     except (ConfigError, DataError, NonFiniteLossError, FileExistsError, FileNotFoundError, ValueError) as e:
         print(f"aigc train: {e}", file=sys.stderr)
         return 2

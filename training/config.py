@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
@@ -27,6 +28,8 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "load_config",
+    "parse_yaml",
+    "read_config_file",
 ]
 
 
@@ -244,24 +247,139 @@ class Config:
 
 
 _GROUPS = ("data", "model", "train", "eval")
+_CLASSES: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "eval": EvalConfig}
+
+# other names people write for a field (matched on the field's own name, in any group)
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "lr": ("learning_rate", "base_lr", "rate"), "batch_size": ("batch", "bs", "batchsize"),
+    "epochs": ("epoch", "num_epochs", "num_train_epochs"), "max_steps": ("steps", "total_steps", "max_iters"),
+    "grad_accum": ("gradient_accumulation_steps", "accum_steps"), "warmup_steps": ("warmup",),
+    "weight_decay": ("wd",), "clip_grad": ("max_grad_norm", "grad_clip"), "amp": ("precision", "fp16", "bf16"),
+    "early_stop": ("patience", "early_stopping"), "num_workers": ("workers",), "drop_rate": ("dropout",),
+    "max_length": ("max_len", "max_seq_length", "seq_len"), "input_size": ("image_size", "img_size"),
+}
 
 
 def _suggest(key: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(key, options, n=1, cutoff=0.5)
-    return f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(sorted(options))}"
+    """'; did you mean X?' by, in order: the name or an alias in the same group, a close name there, the
+    name or an alias in another group, a close name anywhere; else the known keys."""
+    group, _, name = key.rpartition(".")
+
+    def names(opt: str) -> tuple[str, ...]:
+        field_name = opt.rpartition(".")[2]
+        return (field_name, *_ALIASES.get(field_name, ()))
+
+    def score(opt: str) -> float:
+        return max(difflib.SequenceMatcher(None, name.lower(), n).ratio() for n in names(opt))
+
+    same = [o for o in options if o.rpartition(".")[0] == group]
+    tiers = ((same, 1.0), (same, 0.75), (options, 1.0), (options, 0.6))
+    for opts, cutoff in tiers:
+        scored = sorted(((score(o), o in same, o) for o in opts), reverse=True)
+        if scored and scored[0][0] >= cutoff:
+            return f"; did you mean {scored[0][2]!r}?"
+    if group in _GROUPS:
+        return f"; known {group} keys: {', '.join(sorted(same))}"
+    return "; known top-level keys: name and the sections data, model, train, eval (or dotted: train.epochs)"
 
 
 def _all_keys() -> list[str]:
     keys = ["name"]
     for g in _GROUPS:
-        cls = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "eval": EvalConfig}[g]
-        keys += [f"{g}.{f.name}" for f in fields(cls)]
+        keys += [f"{g}.{f.name}" for f in fields(_CLASSES[g])]
     return keys
+
+
+# ------------------------------------------------------------------------------------------------ YAML
+@dataclass(frozen=True)
+class _Plain:
+    """An unquoted YAML scalar that YAML 1.1 reads as a non-string (``no``, ``on``, ``0123``, ``null``,
+    ``2024-01-01``): the value YAML gives and the text as written. A string field takes the text."""
+
+    value: Any
+    raw: str
+
+    def __str__(self) -> str:
+        return self.raw
+
+
+class _Key(str):
+    """A mapping key that remembers its line."""
+
+    line: int | None = None
+
+
+def _value(v: Any) -> Any:
+    return v.value if isinstance(v, _Plain) else v
+
+
+def _shown(v: Any) -> str:
+    return v.raw if isinstance(v, _Plain) else repr(v)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping, and keeps the written text of plain
+    scalars YAML 1.1 turns into booleans, numbers, nulls or dates (as ``_Plain``)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[str, int] = {}
+        if isinstance(node, yaml.MappingNode):
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                k, line = str(self.construct_object(key_node, deep=True)), key_node.start_mark.line + 1
+                if k in seen:
+                    raise ConfigError(f"key {k!r} is given twice in one mapping (lines {seen[k]} and {line}); "
+                                      "the second would replace the first: merge them into one")
+                seen[k] = line
+        out: dict[Any, Any] = {}
+        for k, v in super().construct_mapping(node, deep=deep).items():
+            if type(k) is str:
+                k = _Key(k)
+                k.line = seen.get(k)
+            out[k] = v
+        return out
+
+
+def _keep_text(construct: Any) -> Any:
+    def f(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+        v = construct(loader, node)
+        return _Plain(v, str(node.value)) if node.style is None else v
+
+    return f
+
+
+for _tag in ("bool", "int", "float", "null", "timestamp"):
+    _Loader.add_constructor(f"tag:yaml.org,2002:{_tag}",
+                            _keep_text(yaml.SafeLoader.yaml_constructors[f"tag:yaml.org,2002:{_tag}"]))
+
+
+def parse_yaml(text: str, source: str = "<value>") -> Any:
+    """YAML as ``yaml.safe_load`` reads it, except that a key given twice in one mapping is an error and
+    unquoted YAML 1.1 non-strings keep their text for string fields; ConfigError names ``source``."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # a SafeLoader
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{source}: not valid YAML: {e}") from None
+
+
+# ------------------------------------------------------------------------------------------- coercion
+_AMBIGUOUS_NUMBER = re.compile(r"[-+]?(0[0-9_]+|[0-9_]+(:[0-9_]+)+(\.[0-9_]*)?)")
 
 
 def _coerce(value: Any, hint: Any, key: str) -> Any:
     """Convert a YAML / command-line value to the field's type, or raise ConfigError naming the key."""
     origin = get_origin(hint)
+    if isinstance(value, _Plain):
+        if hint is str:  # a string field takes what was written: `no` is "no", `0123` is "0123"
+            return "" if value.value is None else value.raw
+        if hint in (int, float) and _AMBIGUOUS_NUMBER.fullmatch(value.raw.strip()):
+            raise ConfigError(f"{key}: {value.raw} is ambiguous (YAML 1.1 reads a leading 0 as octal and a:b "
+                              f"as base 60, giving {value.value!r}); write the number without them")
+        if origin is None or value.value is None:
+            value = value.value
     try:
         if hint is bool:
             if isinstance(value, bool):
@@ -288,52 +406,63 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         if origin is list:
             (inner,) = get_args(hint)
             if isinstance(value, str):
-                value = yaml.safe_load(value) if value.strip().startswith("[") else [v for v in value.split(",") if v]
+                value = parse_yaml(value, key) if value.strip().startswith("[") else [v for v in value.split(",") if v]
             if value is None:
                 return []
             if not isinstance(value, list):
                 value = [value]
+            for v in value:
+                if inner is str and _value(v) is None:
+                    raise ConfigError(f"{key}: a null ({_shown(v) or 'an empty item'}) in a list of strings; "
+                                      f"quote it (\"{_shown(v)}\") if it is a value, or remove it")
             return [_coerce(v, inner, key) for v in value]
         if origin is dict:
             kt, vt = get_args(hint)
             if isinstance(value, str):
-                value = yaml.safe_load(value)
+                value = parse_yaml(value, key)
             if value is None:
                 return {}
             if not isinstance(value, dict):
                 raise ValueError
             return {_coerce(k, kt, key): _coerce(v, vt, key) for k, v in value.items()}
-    except (ValueError, TypeError, yaml.YAMLError):
+    except ConfigError:
+        raise
+    except (ValueError, TypeError):
         pass
     else:
         if origin is None and hint not in (bool, int, float, str):
             return value
     tname = getattr(hint, "__name__", str(hint))
-    raise ConfigError(f"{key}: found {value!r}, expected {tname}")
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    return get_type_hints(cls)
+    raise ConfigError(f"{key}: found {_shown(value)}, expected {tname}")
 
 
 def config_from_dict(d: dict[str, Any]) -> Config:
-    """Build a Config from a mapping of groups (``{"train": {"epochs": 3}}``) and/or dotted keys."""
+    """Build a Config from a mapping of groups (``{"train": {"epochs": 3}}``) and/or dotted keys; a field
+    given both ways (``train.epochs: 5`` and ``train: {epochs: 2}``) is an error."""
     cfg = Config()
     flat: dict[str, Any] = {}
+    where: dict[str, str] = {}
     for k, v in (d or {}).items():
-        k = str(k)
-        if k in _GROUPS:
-            if v is None:
+        if str(k) in _GROUPS:
+            if _value(v) is None:
                 continue
             if not isinstance(v, dict):
-                raise ConfigError(f"{k}: expected a mapping of {k} fields, found {type(v).__name__}")
-            for kk, vv in v.items():
-                flat[f"{k}.{kk}"] = vv
+                raise ConfigError(f"{k}: expected a mapping of {k} fields, found {type(_value(v)).__name__}")
+            items = [(f"{k}.{kk}", vv, f"{str(kk)!r} under '{k}:'{_line(kk)}") for kk, vv in v.items()]
         else:
-            flat[k] = v
+            items = [(str(k), v, f"{str(k)!r}{_line(k)}")]
+        for fk, fv, w in items:
+            if fk in where:
+                raise ConfigError(f"{fk} is given twice: as {where[fk]} and as {w}; keep one")
+            where[fk], flat[fk] = w, fv
     for k, v in flat.items():
         _set(cfg, k, v)
     return cfg
+
+
+def _line(k: Any) -> str:
+    line = getattr(k, "line", None)
+    return f" (line {line})" if line else ""
 
 
 def _set(cfg: Config, key: str, value: Any) -> None:
@@ -345,26 +474,24 @@ def _set(cfg: Config, key: str, value: Any) -> None:
         return
     group, fname = key.split(".", 1)
     obj = getattr(cfg, group)
-    hint = _hints(type(obj))[fname]
+    hint = get_type_hints(type(obj))[fname]
     setattr(obj, fname, _coerce(value, hint, key))
 
 
 def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
-    """Apply ``key=value`` overrides (``train.epochs=3``); values are parsed as YAML scalars/lists."""
+    """Apply ``key=value`` overrides (``train.epochs=3``); values are parsed as YAML scalars/lists, except
+    that a string field takes the text as written (``data.train=0123`` is "0123", ``no`` is "no")."""
     for ov in overrides:
         if "=" not in ov:
             raise ConfigError(f"--set {ov!r}: expected KEY=VALUE, e.g. train.epochs=3")
         key, raw = ov.split("=", 1)
         key = key.strip()
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
+            value = parse_yaml(raw, f"--set {key}") if raw.strip() else ""
+        except ConfigError:
             value = raw
-        if isinstance(value, (int, float, bool)) or value is None:
-            # keep strings that YAML would turn into numbers when the field is a str (e.g. a path "1")
-            hint = _field_hint(key)
-            if hint is str:
-                value = raw
+        if _field_hint(key) is str and (isinstance(value, _Plain) or value is None):
+            value = raw
         _set(cfg, key, value)
     return cfg
 
@@ -375,8 +502,19 @@ def _field_hint(key: str) -> Any:
     if "." not in key:
         return None
     group, fname = key.split(".", 1)
-    cls = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "eval": EvalConfig}.get(group)
-    return _hints(cls).get(fname) if cls else None
+    cls = _CLASSES.get(group)
+    return get_type_hints(cls).get(fname) if cls else None
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The mapping in a YAML config file (duplicate keys refused; see ``parse_yaml``)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {str(p)!r} not found")
+    loaded = parse_yaml(p.read_text(encoding="utf-8"), str(p))
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError(f"{p}: expected a mapping at the top level, found {type(_value(loaded)).__name__}")
+    return loaded or {}
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
@@ -385,16 +523,10 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     Relative source paths in ``data`` stay as written: they are resolved against the working
     directory when the data is read (shipped configs are written relative to the repository root).
     """
-    d: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file {str(p)!r} not found")
-        loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{p}: expected a mapping at the top level, found {type(loaded).__name__}")
-        d = loaded or {}
-    cfg = config_from_dict(d)
+    try:
+        cfg = config_from_dict(read_config_file(path) if path is not None else {})
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}" if path is not None and not str(e).startswith(str(path)) else str(e)) from None
     if not cfg.name and path is not None:
         cfg.name = Path(path).stem
     apply_overrides(cfg, overrides or [])

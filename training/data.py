@@ -4,32 +4,50 @@
 
 (``hf:`` image datasets add ``"image"``, the decoded image, and use a reference string as ``item``.)
 
-Sources: an image folder (``real/`` + ``ai/`` or ``0_real`` + ``1_fake``, at any depth; the subfolder
-below ``ai/`` names the generator), a JSONL / CSV / Parquet text file, or ``hf:org/name`` read by
-``datasets.load_dataset`` (a local folder of data files works the same way). Splits are given, or made
-by groups so that no group straddles train, dev and test.
+Sources (``training.data_read``): an image folder (``real/`` + ``ai/`` or ``0_real`` + ``1_fake``, at any
+depth; the subfolder below ``ai/`` names the generator), a JSONL / CSV / Parquet text file, or ``hf:org/name``
+read by ``datasets.load_dataset`` (a local folder of data files works the same way). Splits are given, or
+made by groups so that no group straddles train, dev and test; without ``group_by`` the copies of one item
+form one group. After splitting, an item (a text after NFC and whitespace normalisation, an image's bytes)
+labelled both 0 and 1 is an error, and so is a dev or test split made mostly of training items; fewer
+shared items are a warning with counts and examples.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import logging
-from collections.abc import Iterable
+import math
+import os
+import re
+import unicodedata
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from training.config import DataConfig
+from training.data_read import (
+    IMAGE_EXTENSIONS,
+    DataError,
+    load_source,
+    read_hf,
+    read_image_folder,
+    read_table,
+    rows_from_records,
+)
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "LEAK_REFUSE_FRACTION",
     "DataError",
     "data_fingerprint",
+    "item_key",
     "load_source",
     "make_splits",
+    "read_hf",
     "read_image_folder",
     "read_table",
     "rows_from_records",
@@ -37,159 +55,148 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
-_REAL_DIRS = {"real", "0_real"}
-_AI_DIRS = {"ai", "1_fake", "fake"}
+LEAK_REFUSE_FRACTION = 0.5
+"""A dev or test split with at least this fraction of its samples also in train is refused."""
+_WS = re.compile(r"\s+")
 
 
-class DataError(ValueError):
-    """The data cannot be read or split as configured; the message names the file, row or key."""
-
-
-# ------------------------------------------------------------------------------------------- images
-def read_image_folder(root: str | Path) -> list[dict[str, Any]]:
-    """Every image under ``real``/``0_real`` (label 0) and ``ai``/``1_fake`` (label 1) folders below ``root``.
-
-    ``generator``: the first folder below the AI folder (``ai/sdxl/x.png`` -> ``sdxl``), else the folder
-    above the class folder (CNNDetection's ``progan/car/1_fake``: ``progan``), else ``unknown``.
-    ``domain``: the first folder below the real folder, else the folder above the class folder, else
-    ``unknown``. ``source``: the root's name.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"image folder {str(root)!r} does not exist")
-    rows: list[dict[str, Any]] = []
-    class_dirs = sorted(d for d in root.rglob("*") if d.is_dir() and d.name.lower() in _REAL_DIRS | _AI_DIRS)
-    if root.name.lower() in _REAL_DIRS | _AI_DIRS:
-        class_dirs = [root]
-    if not class_dirs:
-        raise DataError(
-            f"{root}: no real/ + ai/ (or 0_real/ + 1_fake/) folders found; put real images in real/ and "
-            "AI-generated ones in ai/<generator>/"
-        )
-    for cd in class_dirs:
-        # skip class folders nested inside another class folder (ai/real_looking/...)
-        if any(p.name.lower() in _REAL_DIRS | _AI_DIRS for p in cd.relative_to(root).parents if p != Path(".")):
-            continue
-        label = 0 if cd.name.lower() in _REAL_DIRS else 1
-        above = cd.parent.relative_to(root).parts if cd.parent != root else ()
-        for f in sorted(cd.rglob("*")):
-            if not f.is_file() or f.suffix.lower() not in IMAGE_EXTENSIONS:
-                continue
-            below = f.relative_to(cd).parts[:-1]
-            tag = below[0] if below else (above[0] if above else "unknown")
-            rows.append({
-                "item": str(f),
-                "label": label,
-                "generator": (tag if label == 1 else "real"),
-                "domain": (tag if label == 0 else (above[-1] if above else "unknown")),
-                "source": root.name,
-            })
-    if not rows:
-        raise DataError(f"{root}: class folders found but no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
-    return rows
-
-
-# -------------------------------------------------------------------------------------------- tables
-def _map_label(value: Any, cfg: DataConfig, where: str) -> int:
-    key = str(value).strip() if not isinstance(value, bool) else str(int(value))
-    if isinstance(value, float) and value.is_integer():
-        key = str(int(value))
-    if key not in cfg.labels:
-        raise DataError(
-            f"{where}: unknown label {value!r} in column {cfg.label_column!r}; known labels: "
-            f"{sorted(cfg.labels)} (map it with data.labels, e.g. --set 'data.labels={{{key}: 1}}')"
-        )
-    out = int(cfg.labels[key])
-    if out not in (0, 1):
-        raise DataError(f"data.labels[{key!r}] = {out}: expected 0 (human/real) or 1 (AI)")
-    return out
-
-
-def rows_from_records(records: Iterable[dict[str, Any]], cfg: DataConfig, source_name: str,
-                      modality: str = "text") -> list[dict[str, Any]]:
-    """Map raw records (dicts of columns) to samples by the configured columns and label names."""
-    rows: list[dict[str, Any]] = []
-    item_col = cfg.text_column if modality == "text" else cfg.image_column
-    for i, rec in enumerate(records):
-        where = f"{source_name} row {i}"
-        if item_col not in rec:
-            raise DataError(f"{where}: no column {item_col!r} (columns: {sorted(rec)}); set data.{modality}_column")
-        if cfg.label_column not in rec:
-            raise DataError(f"{where}: no column {cfg.label_column!r} (columns: {sorted(rec)}); set data.label_column")
-        label = _map_label(rec[cfg.label_column], cfg, where)
-        row: dict[str, Any] = {
-            "item": rec[item_col],
-            "label": label,
-            "generator": str(rec.get(cfg.generator_column) or ("human" if label == 0 else "unknown")),
-            "domain": str(rec.get(cfg.domain_column) or "unknown"),
-            "source": str(rec.get(cfg.source_column) or source_name),
-        }
-        if modality == "image":
-            row["image"] = row["item"]
-            row["item"] = f"{source_name}#{i}"
-        elif not isinstance(row["item"], str):
-            raise DataError(f"{where}: column {item_col!r} holds {type(row['item']).__name__}, expected text")
-        for col in {cfg.group_by, cfg.holdout_column, *cfg.include} - {"", item_col}:
-            if col in rec:
-                row.setdefault(f"_col_{col}", rec[col])
-        rows.append(row)
-    return rows
-
-
-def read_table(path: str | Path, cfg: DataConfig) -> list[dict[str, Any]]:
-    """A JSONL / JSON / CSV / TSV / Parquet file of texts -> samples."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"data file {str(p)!r} does not exist")
-    suf = p.suffix.lower()
-    if suf in (".jsonl", ".ndjson"):
-        recs = []
-        with p.open(encoding="utf-8") as f:
-            for n, line in enumerate(f):
-                if line.strip():
-                    try:
-                        recs.append(json.loads(line))
-                    except json.JSONDecodeError as e:
-                        raise DataError(f"{p} line {n + 1}: not JSON ({e.msg})") from None
-    elif suf == ".json":
-        data = json.loads(p.read_text(encoding="utf-8"))
-        recs = data if isinstance(data, list) else data.get("data", [])
-    elif suf in (".csv", ".tsv"):
-        with p.open(encoding="utf-8", newline="") as f:
-            recs = list(csv.DictReader(f, delimiter="\t" if suf == ".tsv" else ","))
-    elif suf == ".parquet":
-        import pyarrow.parquet as pq
-
-        recs = pq.read_table(p).to_pylist()
+# ------------------------------------------------------------------------------------------ item keys
+def item_key(item: Any) -> str | None:
+    """The identity of one text or in-memory image: equal keys, same item. Texts are compared after Unicode
+    NFC with runs of whitespace collapsed and the ends stripped; image bytes / decoded images by content;
+    image paths by their resolved path (``_image_keys`` compares files by content). None: no identity."""
+    h = hashlib.blake2b(digest_size=16)
+    if isinstance(item, str):
+        h.update(b"t")
+        h.update(_WS.sub(" ", unicodedata.normalize("NFC", item)).strip().encode("utf-8", "surrogatepass"))
+    elif isinstance(item, (bytes, bytearray)):
+        h.update(b"c")
+        h.update(bytes(item))
+    elif isinstance(item, dict):  # datasets' undecoded image: {"bytes": ..., "path": ...}
+        if item.get("bytes"):
+            return item_key(bytes(item["bytes"]))
+        return "p:" + os.path.realpath(item["path"]) if item.get("path") else None
+    elif hasattr(item, "tobytes") and hasattr(item, "mode") and hasattr(item, "size"):  # a PIL image
+        h.update(f"i{item.mode}{item.size}".encode())
+        h.update(item.tobytes())
     else:
-        raise DataError(f"{p}: unknown file type {suf!r}; expected .jsonl, .json, .csv, .tsv or .parquet")
-    return rows_from_records(recs, cfg, p.name, "text")
+        return None
+    return h.hexdigest()
 
 
-def read_hf(name: str, split: str, cfg: DataConfig, modality: str) -> list[dict[str, Any]]:
-    """``hf:org/name`` (or ``hf:/local/folder``) through ``datasets.load_dataset(name, config, split=split)``."""
-    import datasets
-
+def _file_digest(path: str) -> str | None:
+    h = hashlib.blake2b(digest_size=16)
     try:
-        ds = datasets.load_dataset(name, cfg.hf_config or None, split=split)
-    except Exception as e:  # the hub, a missing split, a bad config: say which source
-        raise DataError(f"hf:{name} (config {cfg.hf_config or 'default'}, split {split!r}): {e}") from e
-    return rows_from_records(iter(ds), cfg, f"hf:{name}[{split}]", modality)
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return None
+    return "c" + h.hexdigest()
 
 
-def load_source(spec: str, cfg: DataConfig, split: str, modality: str) -> list[dict[str, Any]]:
-    """One configured source (``train``/``dev``/``test`` value) -> samples."""
-    if spec.startswith("hf:"):
-        return read_hf(spec[3:], split, cfg, modality)
-    p = Path(spec)
-    if p.is_dir():
-        if modality == "text":
-            raise DataError(f"{spec}: a folder, but the model reads text; give a .jsonl/.csv/.parquet file")
-        return read_image_folder(p)
-    if modality == "image":
-        raise DataError(f"{spec}: image models read an image folder (real/ + ai/) or an hf: dataset")
-    return read_table(p, cfg)
+def _set_keys(rows: list[dict[str, Any]], modality: str) -> None:
+    """``_key`` of every row. Image files: only files that share a size with another are read and hashed
+    (a file of a size of its own cannot equal any other), so an image is never missed and rarely read."""
+    by_size: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        r["_key"] = None
+        if modality == "text" or "image" in r:
+            r["_key"] = item_key(r["image"] if "image" in r else r["item"])
+            continue
+        try:
+            by_size[os.stat(r["item"]).st_size].append(r)
+        except OSError:  # reported when the image is read
+            pass
+    for same in by_size.values():
+        if len(same) == 1:
+            same[0]["_key"] = "p:" + os.path.realpath(same[0]["item"])
+        else:
+            for r in same:
+                r["_key"] = _file_digest(r["item"])
+
+
+def _where(r: dict[str, Any]) -> str:
+    return str(r.get("_where") or r["item"])
+
+
+def _show(r: dict[str, Any]) -> str:
+    item = r["item"]
+    return f"{_where(r)} {item[:60]!r}" if "_where" in r and "image" not in r and isinstance(item, str) else _where(r)
+
+
+# ------------------------------------------------------------------------------------------- checks
+def _check_settings(cfg: DataConfig) -> None:
+    """Range and combination checks of the split settings (before anything is read)."""
+    for key in ("dev_fraction", "test_fraction"):
+        v = getattr(cfg, key)
+        if not (isinstance(v, (int, float)) and 0 <= v < 1):
+            raise DataError(f"data.{key} = {v!r}: expected a fraction of the groups in [0, 1), e.g. 0.1")
+    if not cfg.dev and not cfg.test and not cfg.holdout_column and cfg.dev_fraction + cfg.test_fraction >= 1:
+        raise DataError(f"data.dev_fraction + data.test_fraction = {cfg.dev_fraction + cfg.test_fraction:g}: "
+                        "nothing would be left to train on; their sum must be below 1")
+    for key in ("max_train", "max_dev", "max_test"):
+        v = getattr(cfg, key)
+        if v < 0:
+            raise DataError(f"data.{key} = {v}: expected 0 (all samples) or a positive count")
+    if cfg.holdout_column and cfg.test:
+        raise DataError(
+            f"data.holdout_column ({cfg.holdout_column!r}) makes the test split from data.train's held-out samples, "
+            f"and data.test ({cfg.test!r}) gives a test source; set one of them (with both, the held-out samples "
+            "would be in no split)"
+        )
+    if cfg.holdout_values and not cfg.holdout_column:
+        raise DataError(f"data.holdout_values {list(cfg.holdout_values)} is set but data.holdout_column is empty")
+
+
+def _check_labels(pools: list[list[dict[str, Any]]], modality: str) -> None:
+    """One item labelled both 0 and 1 (anywhere in the data) is a data error."""
+    first: dict[str, dict[str, Any]] = {}
+    conflicts: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    for rows in pools:
+        for r in rows:
+            k = r["_key"]
+            if k is None:
+                continue
+            f = first.setdefault(k, r)
+            if f["label"] != r["label"] and k not in conflicts:
+                conflicts[k] = (f, r)
+    if conflicts:
+        ex = "; ".join(f"{_show(a)} (label {a['label']}) and {_where(b)} (label {b['label']})"
+                       for a, b in list(conflicts.values())[:3])
+        what = "text" if modality == "text" else "image"
+        raise DataError(
+            f"{len(conflicts)} {what}(s) carry both labels, 0 and 1: {ex}. One of each is mislabelled (or the "
+            f"{what} cannot be told apart); fix or remove them"
+        )
+
+
+def _check_overlap(splits: dict[str, list[dict[str, Any]]], cfg: DataConfig, modality: str) -> None:
+    """Items shared by train and dev/test: a warning with counts and examples, an error when they make up
+    ``LEAK_REFUSE_FRACTION`` of dev or test (metrics of memorisation, not of detection)."""
+    same = "text, after NFC and whitespace normalisation" if modality == "text" else "image content"
+    first: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, rows in splits.items():
+        first[name] = {}
+        for r in rows:
+            if r["_key"] is not None:
+                first[name].setdefault(r["_key"], r)
+    for a, b in (("train", "dev"), ("train", "test"), ("dev", "test")):
+        rows = splits[b]
+        shared = [r for r in rows if r["_key"] in first[a]]
+        if not shared:
+            continue
+        frac = len(shared) / len(rows)
+        ex = "; ".join(f"{_show(r)} (in {a}: {_where(first[a][r['_key']])})" for r in shared[:3])
+        msg = f"{len(shared)} of {len(rows)} {b} samples ({frac:.0%}) are also in the {a} split (same {same}), e.g. {ex}"
+        hint = ("deduplicate the data" if cfg.group_by else "deduplicate the data or set data.group_by") + (
+            ", or set data.group_human_text" if modality == "text" and not cfg.group_human_text and cfg.group_by else "")
+        if a == "train" and frac >= LEAK_REFUSE_FRACTION:
+            given = getattr(cfg, b)
+            src = (f"is data.{b} ({given!r}) the training data? give a separate {b} source, or "
+                   if given else "")
+            raise DataError(f"{msg}: {b} metrics would measure memorisation; {src}{hint}")
+        log.warning("%s; %s metrics are optimistic: %s", msg, b, hint)
 
 
 # -------------------------------------------------------------------------------------------- splits
@@ -200,15 +207,33 @@ def _filter(rows: list[dict[str, Any]], cfg: DataConfig) -> list[dict[str, Any]]
     return rows
 
 
+def _read(cfg: DataConfig, name: str, split: str, modality: str) -> list[dict[str, Any]]:
+    """The source of ``data.<name>``, filtered by ``include``; empty before or after the filter is an error."""
+    spec = getattr(cfg, name)
+    rows = load_source(spec, cfg, split, modality)
+    if not rows:
+        raise DataError(f"data.{name} {spec!r}: no samples")
+    kept = _filter(rows, cfg)
+    if not kept:
+        raise DataError(f"data.{name} {spec!r}: none of its {len(rows)} samples passes data.include {dict(cfg.include)}")
+    return kept
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, float) and math.isnan(v))
+
+
 def _assign_groups(rows: list[dict[str, Any]], cfg: DataConfig, prefix: str) -> None:
+    first: dict[str, int] = {}
     for i, r in enumerate(rows):
         if cfg.group_by:
             v = r.get(cfg.group_by, r.get(f"_col_{cfg.group_by}"))
-            if v is None:
-                raise DataError(f"{r['source']} sample {i}: no value in column {cfg.group_by!r} (data.group_by)")
+            if _missing(v):
+                raise DataError(f"{_where(r)}: no value in column {cfg.group_by!r} (data.group_by)")
             r["group"] = str(v)
-        else:
-            r["group"] = f"{prefix}{i}"
+        else:  # copies of one item share a group (the first copy's index), so no split holds both
+            k = r.get("_key")
+            r["group"] = f"{prefix}{first.setdefault(k, i) if k is not None else i}"
     if cfg.group_human_text:
         # every group that holds a human text takes that text's hash as its group: groups sharing a human
         # text (one human text continued by several generators) become one group.
@@ -236,47 +261,60 @@ def _subset(rows: list[dict[str, Any]], n: int, rng: np.random.Generator) -> lis
     return [rows[i] for i in idx]
 
 
+def _hold_out(train: list[dict[str, Any]], cfg: DataConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(train without the held-out groups, test: held-out samples plus the human samples of their groups)."""
+    if not cfg.holdout_values:
+        raise DataError("data.holdout_column is set but data.holdout_values is empty")
+    vals = {str(v) for v in cfg.holdout_values}
+    col = cfg.holdout_column
+
+    def held(r: dict[str, Any]) -> bool:
+        return str(r.get(col, r.get(f"_col_{col}"))) in vals
+
+    present = {str(r.get(col, r.get(f"_col_{col}"))) for r in train}
+    if not vals & present:
+        raise DataError(f"data.holdout_values {sorted(vals)} match no sample's {col!r} (found {sorted(present)[:12]})")
+    held_groups = {r["group"] for r in train if held(r)}
+    test = [r for r in train if r["group"] in held_groups and (held(r) or r["label"] == 0)]
+    dropped = sum(1 for r in train if r["group"] in held_groups and not held(r) and r["label"] == 1)
+    if dropped:
+        log.info("hold-out: dropped %d samples that share a group with held-out samples", dropped)
+    return [r for r in train if r["group"] not in held_groups], test
+
+
 def make_splits(cfg: DataConfig, modality: str) -> dict[str, list[dict[str, Any]]]:
     """Read the configured sources and return ``{"train": [...], "dev": [...], "test": [...]}`` (test may be empty).
 
-    Order: read, ``include`` filter, groups, hold-out (``holdout_column``/``holdout_values``: those samples
-    plus the human samples of their groups form test; the other samples of those groups are dropped, so
-    nothing of a held-out group trains), then dev/test by group fractions unless given, then subsets.
+    Order: check the settings, read (each given source must hold samples, before and after ``include``),
+    groups (``group_by``; without it, copies of one item are one group), hold-out (``holdout_column`` /
+    ``holdout_values``: those samples plus the human samples of their groups form test; the other samples of
+    those groups are dropped, so nothing of a held-out group trains), then dev/test by group fractions unless
+    given, then subsets. Items labelled both 0 and 1 are refused; items shared between splits are counted
+    (``_check_overlap``).
     """
     if not cfg.train:
         raise DataError("data.train is empty: give an image folder, a text file or hf:org/name")
+    _check_settings(cfg)
     rng = np.random.default_rng(cfg.seed)
-    train = _filter(load_source(cfg.train, cfg, cfg.train_split, modality), cfg)
+    train = _read(cfg, "train", cfg.train_split, modality)
+    given = {name: _read(cfg, name, split, modality) for name, split in
+             (("test", cfg.test_split), ("dev", cfg.dev_split)) if getattr(cfg, name)}
+    _set_keys([r for rows in (train, *given.values()) for r in rows], modality)
     _assign_groups(train, cfg, "train:")
     test: list[dict[str, Any]] = []
     if cfg.holdout_column:
-        if not cfg.holdout_values:
-            raise DataError("data.holdout_column is set but data.holdout_values is empty")
-        vals = {str(v) for v in cfg.holdout_values}
-        col = cfg.holdout_column
-
-        def held(r: dict[str, Any]) -> bool:
-            return str(r.get(col, r.get(f"_col_{col}"))) in vals
-
-        present = {str(r.get(col, r.get(f"_col_{col}"))) for r in train}
-        if not vals & present:
-            raise DataError(f"data.holdout_values {sorted(vals)} match no sample's {col!r} (found {sorted(present)[:12]})")
-        held_groups = {r["group"] for r in train if held(r)}
-        test = [r for r in train if r["group"] in held_groups and (held(r) or r["label"] == 0)]
-        dropped = sum(1 for r in train if r["group"] in held_groups and not held(r) and r["label"] == 1)
-        if dropped:
-            log.info("hold-out: dropped %d samples that share a group with held-out samples", dropped)
-        train = [r for r in train if r["group"] not in held_groups]
-    if cfg.test:
-        test = _filter(load_source(cfg.test, cfg, cfg.test_split, modality), cfg)
+        train, test = _hold_out(train, cfg)
+    if "test" in given:
+        test = given["test"]
         _assign_groups(test, cfg, "test:")
     elif not test and cfg.test_fraction > 0:
         train, test = _split_groups(train, cfg.test_fraction, rng)
-    if cfg.dev:
-        dev = _filter(load_source(cfg.dev, cfg, cfg.dev_split, modality), cfg)
+    if "dev" in given:
+        dev = given["dev"]
         _assign_groups(dev, cfg, "dev:")
     else:
         train, dev = _split_groups(train, cfg.dev_fraction, rng)
+    _check_labels([train, dev, test], modality)
     # one random stream per split, so that the dev subset does not change with max_train
     splits = {
         "train": _subset(train, cfg.max_train, np.random.default_rng([cfg.seed, 1])),
@@ -284,12 +322,14 @@ def make_splits(cfg: DataConfig, modality: str) -> dict[str, list[dict[str, Any]
         "test": _subset(test, cfg.max_test, np.random.default_rng([cfg.seed, 3])),
     }
     if not splits["train"]:
-        raise DataError("the training split is empty after filtering and hold-out")
+        raise DataError("the training split is empty after hold-out and the dev/test split"
+                        + (f" (data.holdout_values {list(cfg.holdout_values)} hold out every group)" if cfg.holdout_column else ""))
     if not splits["dev"]:
         raise DataError("the dev split is empty: give data.dev or a data.dev_fraction > 0")
+    _check_overlap(splits, cfg, modality)
     for name, rows in splits.items():
         for r in rows:
-            for k in [k for k in r if k.startswith("_col_")]:
+            for k in [k for k in r if k.startswith("_")]:
                 r.pop(k)
         if rows and len({r["label"] for r in rows}) < 2:
             log.warning("the %s split holds one class only (%d samples)", name, len(rows))

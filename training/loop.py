@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -27,8 +27,12 @@ from torch import nn
 from training.config import Config
 from training.context import Context, Dist, autocast, init_distributed
 from training.context import gather as _gather  # noqa: F401  (training.lmfeatures imports it from here)
+from training.data import DataError
 from training.evaluate import detection_metrics, evaluate, score_rows, window_outputs
 from training.transforms import ImageTrainTransform, load_image, sample_rng, text_train_batch
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 __all__ = [
     "Context",
@@ -56,9 +60,17 @@ def epoch_order(n: int, epoch: int, seed: int, d: Dist, shuffle: bool = True) ->
     return order
 
 
+def _load_image(row: dict[str, Any], tf: ImageTrainTransform) -> Image.Image:
+    """The row's decoded image; a file that cannot be decoded is a DataError naming it."""
+    try:
+        return load_image(row, tf.spec)
+    except Exception as e:  # aigc's decode errors name the problem, not the file
+        raise DataError(f"training image {row.get('item')}: {e}") from e
+
+
 def _image_batch(rows: list[dict[str, Any]], idx: list[int], tf: ImageTrainTransform, seed: int, epoch: int
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    xs = [tf(load_image(rows[i], tf.spec), sample_rng(seed, epoch, i)) for i in idx]
+    xs = [tf(_load_image(rows[i], tf), sample_rng(seed, epoch, i)) for i in idx]
     return torch.from_numpy(np.stack(xs)), torch.tensor([rows[i]["label"] for i in idx], dtype=torch.long)
 
 
@@ -70,7 +82,7 @@ class _ImageTrainSet(torch.utils.data.Dataset):
         return len(self.rows)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        x = self.tf(load_image(self.rows[i], self.tf.spec), sample_rng(self.seed, self.epoch, i))
+        x = self.tf(_load_image(self.rows[i], self.tf), sample_rng(self.seed, self.epoch, i))
         return torch.from_numpy(x), int(self.rows[i]["label"])
 
 

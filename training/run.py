@@ -12,6 +12,7 @@ import datetime as _dt
 import json
 import logging
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,15 @@ from training.loop import (
 )
 from training.registry import create_model, get_entry
 from training.run_folder import (
+    MARKER,
     LoadedRun,
+    check_out_folder,
+    clear_run_folder,
     image_spec_for,
     load_run,
     package_versions,
     read_split,
+    resume_changes,
     runtime_companion_tokenizer,
     runtime_tokenizer,
     save_tokenizer_and_config,
@@ -68,25 +73,29 @@ class _Interrupted(Exception):
 
 
 # ------------------------------------------------------------------------------------------------ fit
-def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool = False, _interrupt_at: int = 0) -> Path:
+def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool = False, _interrupt_at: int = 0, *,
+        overwrite: bool = False, config_path: str | Path | None = None) -> Path:
     """Train ``cfg`` into a run folder and return its path (the same on every rank).
 
-    With ``resume``, ``run_dir/checkpoints/last.pt`` is loaded and training continues exactly where it
-    stopped; the data must have the same fingerprint. A model without trainable parameters (zero-shot)
-    is not optimised: it is evaluated and saved. ``_interrupt_at`` (tests) raises after that step's
-    checkpoint, as a kill would.
+    A new run goes into a new or empty folder; ``overwrite`` lets it replace a run folder written by an
+    earlier ``fit`` (nothing else), and no run writes into a folder holding ``config_path`` (the config
+    file read) or its data. With ``resume``, ``run_dir/checkpoints/last.pt`` is loaded and training
+    continues exactly where it stopped; the data must have the same fingerprint and the config may differ
+    from the run's config.yaml only in ``RESUME_MAY_CHANGE`` (the new values are recorded). A model without
+    trainable parameters (zero-shot) is not optimised: it is evaluated and saved. ``_interrupt_at`` (tests)
+    raises after that step's checkpoint, as a kill would.
     """
     d = init_distributed(cfg.train.device)
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
-    run, modality = _open_run_folder(cfg, run_dir, resume, d)
+    run, modality, clear, changes = _open_run_folder(cfg, run_dir, resume, overwrite, config_path, d)
     _seed_all(cfg.train.seed)
     splits = make_splits(cfg.data, modality)
     fingerprint = data_fingerprint(splits)
     model = create_model(cfg.model)
-    _write_run_start(run, cfg, splits, fingerprint, model, resume, d)
+    _write_run_start(run, cfg, splits, fingerprint, model, resume, clear, changes, d)
     ctx, use_scaler = _make_context(run, cfg, model, modality, d)
-    _write_run_info(run, cfg, ctx, splits, fingerprint, model)
+    _write_run_info(run, cfg, ctx, splits, fingerprint, model, changes if resume else None)
     run_log = _RunLog(run, d)
     optimizer = build_optimizer(model, cfg)
     if optimizer is None:
@@ -99,27 +108,54 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool = False, _i
 
 
 # ------------------------------------------------------------------------------------------- set-up
-def _open_run_folder(cfg: Config, run_dir: str | Path | None, resume: bool, d: Dist) -> tuple[Path, str]:
-    """The run folder (recorded as ``cfg.train.out``) and the model's modality; refuses to resume
-    without ``last.pt`` and to start over a folder that holds checkpoints."""
+def _open_run_folder(cfg: Config, run_dir: str | Path | None, resume: bool, overwrite: bool,
+                     config_path: str | Path | None, d: Dist) -> tuple[Path, str, bool, dict[str, list[Any]]]:
+    """The run folder (recorded as ``cfg.train.out``), the model's modality, whether the folder must be
+    cleared first (``overwrite``) and, on resume, the config keys that changed. Rank 0 decides, before any
+    work: ``check_out_folder`` (a new run), ``resume_changes`` (a resumed one)."""
     run = Path(run_dir or cfg.train.out or Path("runs") / (cfg.name or "run"))
     cfg.train.out = str(run)
+    modality = get_entry(cfg.model.name).modality
+    if resume and overwrite:
+        raise ValueError("--resume continues a run and --overwrite replaces it: give one of them")
+    decision: Any = (False, {})
+    if d.main:
+        try:
+            decision = (check_out_folder(run, cfg, config_path, overwrite), {}) if not resume else (
+                False, _resume_changes(run, cfg))
+        except (OSError, ValueError) as e:
+            decision = e
+    decision = broadcast(d, decision)  # every rank stops when rank 0 refuses
+    if isinstance(decision, Exception):
+        raise decision
+    return run, modality, *decision
+
+
+def _resume_changes(run: Path, cfg: Config) -> dict[str, list[Any]]:
     last_path = run / "checkpoints" / "last.pt"
-    if resume and d.main and not last_path.is_file():
-        raise FileNotFoundError(f"--resume: {last_path} does not exist (nothing to resume)")
-    if not resume and (run / "checkpoints").exists() and any((run / "checkpoints").iterdir()):
-        raise FileExistsError(f"{run} already holds checkpoints: pass --resume to continue, or another --out")
-    return run, get_entry(cfg.model.name).modality
+    if not last_path.is_file():
+        raise FileNotFoundError(f"--resume: {last_path} does not exist (nothing to resume; --overwrite starts "
+                                "the run over)")
+    if not (run / "config.yaml").is_file():
+        raise FileNotFoundError(f"--resume: {run / 'config.yaml'} does not exist; is this a run folder?")
+    return resume_changes(run, cfg)
 
 
 def _write_run_start(run: Path, cfg: Config, splits: Splits, fingerprint: str, model: nn.Module, resume: bool,
-                     d: Dist) -> None:
-    """Rank 0: config.yaml, the splits and the tokenizer (a new run), or check the data fingerprint (resume)."""
+                     clear: bool, changes: dict[str, list[Any]], d: Dist) -> None:
+    """Rank 0: the marker, config.yaml, the splits and the tokenizer (a new run, into a folder cleared
+    first when ``clear``), or check the data fingerprint and record ``changes`` in config.yaml (resume)."""
     if d.main:
+        if clear:
+            log.info("--overwrite: deleting the earlier run in %s", run)
+            clear_run_folder(run)
         run.mkdir(parents=True, exist_ok=True)
+        if not (run / MARKER).is_file():
+            (run / MARKER).write_text("a run folder written by aigc train\n", encoding="utf-8")
         (run / "checkpoints").mkdir(exist_ok=True)
         if not resume:
-            (run / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")
+            (run / "metrics.jsonl").unlink(missing_ok=True)
+            _write_config(run, cfg)
             write_splits(run, splits)
             save_tokenizer_and_config(run, model)
         else:
@@ -129,7 +165,17 @@ def _write_run_start(run: Path, cfg: Config, splits: Splits, fingerprint: str, m
                     f"--resume: the data differ from the interrupted run's ({old} vs {fingerprint}); "
                     "resume with the same config and files"
                 )
+            if changes:
+                log.info("--resume: config.yaml records the changed %s", ", ".join(
+                    f"{k} {a!r} -> {b!r}" for k, (a, b) in changes.items()))
+                _write_config(run, cfg)
     barrier(d)
+
+
+def _write_config(run: Path, cfg: Config) -> None:
+    tmp = run / ".config.yaml.tmp"
+    tmp.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")
+    os.replace(tmp, run / "config.yaml")
 
 
 def _make_context(run: Path, cfg: Config, model: nn.Module, modality: str, d: Dist) -> tuple[Context, bool]:
@@ -157,11 +203,21 @@ def _make_context(run: Path, cfg: Config, model: nn.Module, modality: str, d: Di
     return ctx, use_scaler
 
 
-def _write_run_info(run: Path, cfg: Config, ctx: Context, splits: Splits, fingerprint: str, model: nn.Module
-                    ) -> None:
-    """Rank 0: preprocessing.json and run.json (what export and provenance read)."""
+def _write_run_info(run: Path, cfg: Config, ctx: Context, splits: Splits, fingerprint: str, model: nn.Module,
+                    changes: dict[str, list[Any]] | None) -> None:
+    """Rank 0: preprocessing.json and run.json (what export and provenance read). On resume (``changes``
+    not None) run.json keeps its ``created`` and lists each resume under ``resumed`` with the changed keys."""
     if not ctx.dist.main:
         return
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    history: dict[str, Any] = {"created": now}
+    if changes is not None:
+        try:
+            old = json.loads((run / "run.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            old = {}
+        history = {"created": old.get("created", now),
+                   "resumed": [*old.get("resumed", []), {"at": now, "changed": changes}]}
     spec = ctx.image_spec if ctx.modality == "image" else ctx.text_spec
     assert spec is not None
     write_json(run / "preprocessing.json", spec.to_dict())
@@ -179,7 +235,7 @@ def _write_run_info(run: Path, cfg: Config, ctx: Context, splits: Splits, finger
         "parameters": sum(p.numel() for p in model.parameters()),
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "world_size": ctx.dist.world,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **history,
         "config_name": cfg.name,
     })
 
