@@ -1,4 +1,5 @@
-"""``fit``: a config in, a trained run folder out (its layout: ``training.run_folder``).
+"""``fit``: a config in, a trained run folder out (its layout: ``training.run_folder``; which ``--out`` it may
+write into and what a ``--resume`` may change: ``training.run_guard``).
 
 ``fit`` reads top to bottom: open the run folder, make the splits and the model, write what export
 needs, then either fit nothing (a zero-shot model; a closed-form head) or train, and finally score dev
@@ -8,11 +9,8 @@ and test once with the best weights into ``predictions/``.
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
-import json
 import logging
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,11 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-import yaml
 from torch import nn
 
 from aigc._text import lm_token_budget
-from training.config import Config, config_to_dict
+from training.config import Config
 from training.context import Context, Dist, barrier, broadcast, gather, init_distributed
 from training.data import data_fingerprint, make_splits
 from training.evaluate import detection_metrics, evaluate, logits_per_token, progress_label, sliced_auroc
@@ -42,24 +39,19 @@ from training.loop import (
 )
 from training.registry import create_model, get_entry
 from training.run_folder import (
-    MARKER,
     LoadedRun,
-    check_out_folder,
-    clear_run_folder,
     image_spec_for,
     load_run,
-    package_versions,
     read_split,
-    resume_changes,
     runtime_companion_tokenizer,
     runtime_tokenizer,
     save_tokenizer_and_config,
-    source_revision,
     text_spec_for,
-    write_json,
     write_predictions,
+    write_run_info,
     write_splits,
 )
+from training.run_guard import open_run_folder, prepare_run_folder, record_resume, write_config
 
 __all__ = ["LoadedRun", "fit", "load_run", "read_split"]
 
@@ -88,14 +80,14 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool = False, _i
     d = init_distributed(cfg.train.device)
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
-    run, modality, clear, changes = _open_run_folder(cfg, run_dir, resume, overwrite, config_path, d)
+    run, modality, clear, changes = open_run_folder(cfg, run_dir, resume, overwrite, config_path, d)
     _seed_all(cfg.train.seed)
     splits = make_splits(cfg.data, modality)
     fingerprint = data_fingerprint(splits)
     model = create_model(cfg.model)
     _write_run_start(run, cfg, splits, fingerprint, model, resume, clear, changes, d)
     ctx, use_scaler = _make_context(run, cfg, model, modality, d)
-    _write_run_info(run, cfg, ctx, splits, fingerprint, model, changes if resume else None)
+    write_run_info(run, cfg, ctx, splits, fingerprint, model, changes if resume else None)
     run_log = _RunLog(run, d)
     optimizer = build_optimizer(model, cfg)
     if optimizer is None:
@@ -108,74 +100,20 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool = False, _i
 
 
 # ------------------------------------------------------------------------------------------- set-up
-def _open_run_folder(cfg: Config, run_dir: str | Path | None, resume: bool, overwrite: bool,
-                     config_path: str | Path | None, d: Dist) -> tuple[Path, str, bool, dict[str, list[Any]]]:
-    """The run folder (recorded as ``cfg.train.out``), the model's modality, whether the folder must be
-    cleared first (``overwrite``) and, on resume, the config keys that changed. Rank 0 decides, before any
-    work: ``check_out_folder`` (a new run), ``resume_changes`` (a resumed one)."""
-    run = Path(run_dir or cfg.train.out or Path("runs") / (cfg.name or "run"))
-    cfg.train.out = str(run)
-    modality = get_entry(cfg.model.name).modality
-    if resume and overwrite:
-        raise ValueError("--resume continues a run and --overwrite replaces it: give one of them")
-    decision: Any = (False, {})
-    if d.main:
-        try:
-            decision = (check_out_folder(run, cfg, config_path, overwrite), {}) if not resume else (
-                False, _resume_changes(run, cfg))
-        except (OSError, ValueError) as e:
-            decision = e
-    decision = broadcast(d, decision)  # every rank stops when rank 0 refuses
-    if isinstance(decision, Exception):
-        raise decision
-    return run, modality, *decision
-
-
-def _resume_changes(run: Path, cfg: Config) -> dict[str, list[Any]]:
-    last_path = run / "checkpoints" / "last.pt"
-    if not last_path.is_file():
-        raise FileNotFoundError(f"--resume: {last_path} does not exist (nothing to resume; --overwrite starts "
-                                "the run over)")
-    if not (run / "config.yaml").is_file():
-        raise FileNotFoundError(f"--resume: {run / 'config.yaml'} does not exist; is this a run folder?")
-    return resume_changes(run, cfg)
-
-
 def _write_run_start(run: Path, cfg: Config, splits: Splits, fingerprint: str, model: nn.Module, resume: bool,
                      clear: bool, changes: dict[str, list[Any]], d: Dist) -> None:
     """Rank 0: the marker, config.yaml, the splits and the tokenizer (a new run, into a folder cleared
     first when ``clear``), or check the data fingerprint and record ``changes`` in config.yaml (resume)."""
     if d.main:
-        if clear:
-            log.info("--overwrite: deleting the earlier run in %s", run)
-            clear_run_folder(run)
-        run.mkdir(parents=True, exist_ok=True)
-        if not (run / MARKER).is_file():
-            (run / MARKER).write_text("a run folder written by aigc train\n", encoding="utf-8")
-        (run / "checkpoints").mkdir(exist_ok=True)
+        prepare_run_folder(run, clear)
         if not resume:
             (run / "metrics.jsonl").unlink(missing_ok=True)
-            _write_config(run, cfg)
+            write_config(run, cfg)
             write_splits(run, splits)
             save_tokenizer_and_config(run, model)
         else:
-            old = json.loads((run / "run.json").read_text(encoding="utf-8")).get("data_fingerprint")
-            if old != fingerprint:
-                raise ValueError(
-                    f"--resume: the data differ from the interrupted run's ({old} vs {fingerprint}); "
-                    "resume with the same config and files"
-                )
-            if changes:
-                log.info("--resume: config.yaml records the changed %s", ", ".join(
-                    f"{k} {a!r} -> {b!r}" for k, (a, b) in changes.items()))
-                _write_config(run, cfg)
+            record_resume(run, cfg, fingerprint, changes)
     barrier(d)
-
-
-def _write_config(run: Path, cfg: Config) -> None:
-    tmp = run / ".config.yaml.tmp"
-    tmp.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")
-    os.replace(tmp, run / "config.yaml")
 
 
 def _make_context(run: Path, cfg: Config, model: nn.Module, modality: str, d: Dist) -> tuple[Context, bool]:
@@ -201,43 +139,6 @@ def _make_context(run: Path, cfg: Config, model: nn.Module, modality: str, d: Di
     if ctx.channels_last:
         model.to(memory_format=torch.channels_last)
     return ctx, use_scaler
-
-
-def _write_run_info(run: Path, cfg: Config, ctx: Context, splits: Splits, fingerprint: str, model: nn.Module,
-                    changes: dict[str, list[Any]] | None) -> None:
-    """Rank 0: preprocessing.json and run.json (what export and provenance read). On resume (``changes``
-    not None) run.json keeps its ``created`` and lists each resume under ``resumed`` with the changed keys."""
-    if not ctx.dist.main:
-        return
-    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    history: dict[str, Any] = {"created": now}
-    if changes is not None:
-        try:
-            old = json.loads((run / "run.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            old = {}
-        history = {"created": old.get("created", now),
-                   "resumed": [*old.get("resumed", []), {"at": now, "changed": changes}]}
-    spec = ctx.image_spec if ctx.modality == "image" else ctx.text_spec
-    assert spec is not None
-    write_json(run / "preprocessing.json", spec.to_dict())
-    image = ctx.modality == "image"
-    write_json(run / "run.json", {
-        "modality": ctx.modality,
-        "model": cfg.model.name,
-        "output_kind": ctx.output_kind,
-        "input_names": ["pixel_values"] if image else list(getattr(model, "input_names", ["input_ids", "attention_mask"])),
-        "labels": ["real", "ai"] if image else ["human", "ai"],
-        "packages": package_versions(),
-        "source_revision": source_revision(),
-        "data_fingerprint": fingerprint,
-        "split_sizes": {k: len(v) for k, v in splits.items()},
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "world_size": ctx.dist.world,
-        **history,
-        "config_name": cfg.name,
-    })
 
 
 def _resolve_device_amp(cfg: Config, d: Dist) -> tuple[torch.dtype | None, bool]:

@@ -7,8 +7,9 @@ Layout (docs/contracts.md)::
             predictions/{dev,test}.jsonl   (raw scores of the best checkpoint)  .aigc-run (marker)
 
 ``fit`` writes only into an empty (or new) folder or into a run folder it wrote itself (the marker), and
-replaces a run folder only when asked (``--overwrite``); ``check_out_folder`` and ``resume_changes`` decide
-that before any work.
+replaces a run folder only when asked (``--overwrite``); those guards and the ``--resume`` config comparison
+(``MARKER``, ``check_out_folder``, ``clear_run_folder``, ``resume_changes``, ``RESUME_MAY_CHANGE``) are in
+``training.run_guard`` and re-exported here.
 """
 
 from __future__ import annotations
@@ -19,14 +20,12 @@ import importlib.metadata
 import json
 import logging
 import os
-import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -36,9 +35,22 @@ from torch import nn
 from aigc._image import ImageSpec
 from aigc._text import COMPANION_TOKENIZER, TextSpec, load_tokenizer
 from training.causal_lm import companion_length
-from training.config import Config, ConfigError, config_from_dict, config_to_dict, read_config_file
+from training.config import Config, config_from_dict
 from training.frozen import load_model_state
 from training.registry import create_model
+from training.run_guard import (
+    MARKER,
+    RESUME_MAY_CHANGE,
+    check_out_folder,
+    clear_run_folder,
+    input_paths,  # noqa: F401  (re-exported: it was defined here)
+    is_run_folder,
+    resume_changes,
+    resume_history,
+)
+
+if TYPE_CHECKING:
+    from training.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -49,104 +61,6 @@ __all__ = ["MARKER", "RESUME_MAY_CHANGE", "LoadedRun", "check_out_folder", "clea
 _PACKAGES = ("torch", "torchvision", "timm", "transformers", "tokenizers", "datasets", "numpy", "pillow",
              "onnx", "onnxruntime", "safetensors", "aigc-sentinel")
 _BUILTIN_PREFIXES = ("timm:", "hf:", "clip-probe", "npr")
-MARKER = ".aigc-run"
-"""The file ``fit`` writes first into a run folder: what lets it resume or (``--overwrite``) replace one."""
-_RUN_ENTRIES = frozenset({MARKER, "config.yaml", "run.json", "preprocessing.json", "metrics.jsonl", "tokenizer",
-                          "hf_model", "checkpoints", "splits", "predictions", "tensorboard"})
-_TMP = re.compile(r"\..+\.tmp\d*")  # write_json's and atomic_save's temporary files
-RESUME_MAY_CHANGE = ("train.epochs", "train.max_steps", "train.out", "train.progress", "train.log_every",
-                     "train.save_every", "train.threads", "data.num_workers")
-"""Config keys a ``--resume`` may change (they extend training or cannot change its results); the others
-must match the run's config.yaml."""
-
-
-# ------------------------------------------------------------------------------------ the --out folder
-def is_run_folder(path: Path) -> bool:
-    """Whether ``path`` is a run folder written by ``fit``: its marker, or (runs from before the marker)
-    a run.json with a data fingerprint beside config.yaml."""
-    if (path / MARKER).is_file():
-        return True
-    try:
-        info = json.loads((path / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(info, dict) and "data_fingerprint" in info and (path / "config.yaml").is_file()
-
-
-def _inside(p: Path, folder: Path) -> bool:
-    p, folder = p.resolve(), folder.resolve()
-    return p == folder or folder in p.parents
-
-
-def input_paths(cfg: Config, config_path: str | Path | None) -> list[Path]:
-    """The local files and folders a run reads: the config file, data sources, weights and backbones."""
-    m, dc = cfg.model, cfg.data
-    names = [dc.train, dc.dev, dc.test, m.pretrained, m.backbone, m.reference_model, m.companion_model,
-             m.name[3:] if m.name.startswith("hf:") else ""]
-    names = [n[len("preset:"):] if n.startswith("preset:") else n for n in names]
-    out = [Path(config_path)] if config_path is not None else []
-    return out + [Path(n) for n in names if n and not n.startswith("hf:") and Path(n).exists()]
-
-
-def check_out_folder(run: Path, cfg: Config, config_path: str | Path | None, overwrite: bool) -> bool:
-    """For a new run into ``run``: raise FileExistsError unless ``run`` is new, empty, or (with
-    ``overwrite``) a run folder holding nothing else; never when it holds an input of the run (the config
-    file, the data). Returns whether ``run`` must be cleared (``clear_run_folder``) before writing."""
-    if run.exists() and not run.is_dir():
-        raise FileExistsError(f"--out {run} is a file, not a folder")
-    if not run.is_dir() or not any(run.iterdir()):
-        return False
-    inside = [p for p in input_paths(cfg, config_path) if _inside(p, run)]
-    if inside:
-        raise FileExistsError(f"{inside[0]} is an input of this run and lies in --out {run}: the run would "
-                              "overwrite or delete it; choose another --out (an output never replaces an input)")
-    if not is_run_folder(run):
-        raise FileExistsError(f"{run} is not empty and is not a run folder written by aigc train: choose another "
-                              "--out (an empty or new folder); aigc train does not write among other files")
-    ckpts = run / "checkpoints"
-    if not overwrite and ckpts.is_dir() and any(ckpts.iterdir()):
-        raise FileExistsError(f"{run} already holds a run with checkpoints: pass --resume to continue it, "
-                              "--overwrite to replace it, or another --out")
-    if not overwrite:
-        raise FileExistsError(f"{run} holds a run that stopped before its first checkpoint: pass --overwrite to "
-                              "start it over, or another --out")
-    other = sorted(e.name for e in run.iterdir() if e.name not in _RUN_ENTRIES and not _TMP.fullmatch(e.name))
-    if other:
-        raise FileExistsError(f"--overwrite: {run} also holds {', '.join(other)}, which aigc train did not write; "
-                              "move them away or choose another --out")
-    return True
-
-
-def clear_run_folder(run: Path) -> None:
-    """Delete what ``fit`` wrote into ``run`` (a run folder that ``check_out_folder`` accepted)."""
-    for e in run.iterdir():
-        if e.name in _RUN_ENTRIES or _TMP.fullmatch(e.name):
-            shutil.rmtree(e) if e.is_dir() and not e.is_symlink() else e.unlink()
-
-
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and not prefix:
-            out.update(_flat(v, f"{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def resume_changes(run: Path, cfg: Config) -> dict[str, list[Any]]:
-    """``{key: [recorded, new]}`` for each config key that differs from ``run/config.yaml``; raises
-    ConfigError listing them when any is not in ``RESUME_MAY_CHANGE``."""
-    old = _flat(config_to_dict(config_from_dict(read_config_file(run / "config.yaml"))))
-    new = _flat(config_to_dict(cfg))
-    changes = {k: [old.get(k), v] for k, v in new.items() if old.get(k) != v}
-    refused = [k for k in changes if k not in RESUME_MAY_CHANGE]
-    if refused:
-        listed = "; ".join(f"{k}: {changes[k][0]!r} -> {changes[k][1]!r}" for k in refused)
-        raise ConfigError(f"--resume: the config differs from {run / 'config.yaml'} in {listed}. A resumed run may "
-                          f"change only {', '.join(RESUME_MAY_CHANGE)}; to change the others, start a new run "
-                          "(another --out)")
-    return changes
 
 
 # ------------------------------------------------------------------------------------------ provenance
@@ -220,6 +134,35 @@ def write_json(path: Path, obj: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+def write_run_info(run: Path, cfg: Config, ctx: Context, splits: dict[str, list[dict[str, Any]]], fingerprint: str,
+                   model: nn.Module, changes: dict[str, list[Any]] | None) -> None:
+    """Rank 0: preprocessing.json and run.json (what export and provenance read). On resume (``changes``
+    not None) run.json keeps its ``created`` and lists each resume under ``resumed`` with the changed keys."""
+    if not ctx.dist.main:
+        return
+    history = resume_history(run, changes)
+    spec = ctx.image_spec if ctx.modality == "image" else ctx.text_spec
+    assert spec is not None
+    write_json(run / "preprocessing.json", spec.to_dict())
+    image = ctx.modality == "image"
+    write_json(run / "run.json", {
+        "modality": ctx.modality,
+        "model": cfg.model.name,
+        "output_kind": ctx.output_kind,
+        "input_names": ["pixel_values"] if image else list(getattr(model, "input_names", ["input_ids", "attention_mask"])),
+        "labels": ["real", "ai"] if image else ["human", "ai"],
+        "packages": package_versions(),
+        "source_revision": source_revision(),
+        "data_fingerprint": fingerprint,
+        "split_sizes": {k: len(v) for k, v in splits.items()},
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "world_size": ctx.dist.world,
+        **history,
+        "config_name": cfg.name,
+    })
 
 
 def write_splits(run: Path, splits: dict[str, list[dict[str, Any]]]) -> None:
