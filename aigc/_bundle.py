@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._printable import has_controls, printable
+
 __all__ = [
     "FORMAT_VERSION",
     "READABLE_VERSIONS",
@@ -103,14 +105,26 @@ def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def _check_name(name: Any, where: str) -> None:
+    """A name a person reads (the bundle's, a threshold's): no control, bidi or line-separator character,
+    which would let bundle.json rewrite what ``aigc info`` or a report shows."""
+    if isinstance(name, str) and has_controls(name):
+        raise BundleError(f"{where}: found {name!r}, expected a name without control characters "
+                          "(ANSI escapes, newlines, bidi overrides)")
+
+
 def _check_threshold(t: Any, where: str) -> None:
     if not isinstance(t, dict):
         raise BundleError(f"{where}: found {type(t).__name__}, expected an object with value, n_human, achieved_fpr")
     v = _need(t, "value", f"{where}.", (int, float), "a probability in [0, 1]")
-    if not 0.0 <= float(v) <= 1.0:
-        raise BundleError(f"{where}.value: found {v}, expected a probability in [0, 1]")
+    if not _finite(v) or not 0.0 <= v <= 1.0:
+        raise BundleError(f"{where}.value: found {v!r}, expected a probability in [0, 1]")
     _need(t, "n_human", f"{where}.", int, "the number of human calibration items (int)")
     _need(t, "achieved_fpr", f"{where}.", (int, float), "the false-positive rate measured on calibration data")
+    for k in ("achieved_fpr", "fpr_upper_95", "tpr", "target_fpr"):  # all but achieved_fpr may be null or absent
+        x = t.get(k)
+        if x is not None and not (_finite(x) and 0.0 <= x <= 1.0):
+            raise BundleError(f"{where}.{k}: found {x!r}, expected a finite rate in [0, 1]")
 
 
 def _check_calibration_and_thresholds(spec: dict[str, Any], where: str) -> None:
@@ -148,16 +162,18 @@ def _check_calibration_and_thresholds(spec: dict[str, Any], where: str) -> None:
     if not thresholds:
         raise BundleError(f"{where}thresholds: found none, expected at least one named threshold (e.g. 'fpr@1%')")
     for name, t in thresholds.items():
-        _check_threshold(t, f"{where}thresholds.{name}")
+        _check_name(name, f"{where}thresholds (a threshold's name)")
+        _check_threshold(t, f"{where}thresholds.{printable(name)}")
     gt = spec.get("group_thresholds")
     if gt is not None:
         if not isinstance(gt, dict) or not isinstance(gt.get("column"), str) or not isinstance(gt.get("groups"), dict):
             raise BundleError(f"{where}group_thresholds: expected {{column: str, groups: {{group: {{name: threshold}}}}}}")
         for g, ts in gt["groups"].items():
             if not isinstance(ts, dict):
-                raise BundleError(f"{where}group_thresholds.groups.{g}: expected {{name: threshold}}")
+                raise BundleError(f"{where}group_thresholds.groups.{printable(g)}: expected {{name: threshold}}")
             for name, t in ts.items():
-                _check_threshold(t, f"{where}group_thresholds.groups.{g}.{name}")
+                _check_name(name, f"{where}group_thresholds.groups.{printable(g)} (a threshold's name)")
+                _check_threshold(t, f"{where}group_thresholds.groups.{printable(g)}.{printable(name)}")
 
 
 def _check_variant_calibration(spec: dict[str, Any]) -> None:
@@ -172,7 +188,7 @@ def _check_variant_calibration(spec: dict[str, Any]) -> None:
     for v, rec in vc.items():
         where = f"variant_calibration.{v}."
         if v == "fp32" or v not in variants:
-            raise BundleError(f"variant_calibration.{v}: expected a variant other than fp32 in model.variants "
+            raise BundleError(f"variant_calibration.{printable(v)}: expected a variant other than fp32 in model.variants "
                               f"({sorted(variants)})")
         if not isinstance(rec, dict):
             raise BundleError(f"variant_calibration.{v}: found {type(rec).__name__}, expected an object")
@@ -236,6 +252,7 @@ def validate_spec(spec: Any) -> None:
             f"format_version: found {fv!r}, expected one of {', '.join(map(str, READABLE_VERSIONS))} (this aigc "
             f"reads bundle schemas v1-v{FORMAT_VERSION}; upgrade aigc for newer bundles)"
         )
+    _check_name(spec.get("name"), "name")
     modality = _need(spec, "modality", "", str, "'image' or 'text'")
     if modality not in ("image", "text"):
         raise BundleError(f"modality: found {modality!r}, expected 'image' or 'text'")
@@ -249,7 +266,7 @@ def validate_spec(spec: Any) -> None:
         raise BundleError(f"model.variants: found {sorted(variants)}, expected an 'fp32' entry")
     for k, v in variants.items():
         if k not in KNOWN_VARIANTS:
-            raise BundleError(f"model.variants.{k}: unknown variant, expected one of {list(KNOWN_VARIANTS)}")
+            raise BundleError(f"model.variants.{printable(k)}: unknown variant, expected one of {list(KNOWN_VARIANTS)}")
         if not isinstance(v, str) or not v:
             raise BundleError(f"model.variants.{k}: found {v!r}, expected a file name")
     inputs = _need(model, "inputs", "model.", list, "a list of {name, rank, dtype}")
@@ -281,9 +298,9 @@ def validate_spec(spec: Any) -> None:
                 raise BundleError(f"model.inputs: found {names}, expected {req!r} (rank 2) for a text bundle")
         for x in inputs:
             if x["rank"] != 2:
-                raise BundleError(f"model.inputs.{x['name']}.rank: found {x['rank']}, expected 2 (N,T)")
+                raise BundleError(f"model.inputs.{printable(x['name'])}.rank: found {x['rank']}, expected 2 (N,T)")
             if x["name"] not in ("input_ids", "attention_mask", "token_type_ids", "input_ids_b", "attention_mask_b"):
-                raise BundleError(f"model.inputs.{x['name']}: unexpected text input, expected input_ids/attention_mask/"
+                raise BundleError(f"model.inputs.{printable(x['name'])}: unexpected text input, expected input_ids/attention_mask/"
                                   "token_type_ids (and input_ids_b/attention_mask_b with preprocessing.companion)")
         paired = {"input_ids_b", "attention_mask_b"} & set(names)
         has_companion = isinstance(spec.get("preprocessing"), dict) and spec["preprocessing"].get("companion") is not None
@@ -301,7 +318,7 @@ def validate_spec(spec: Any) -> None:
         try:
             ImageSpec.from_dict(pre)
         except (ValueError, TypeError, IndexError) as e:
-            raise BundleError(str(e)) from None
+            raise BundleError(printable(e)) from None
     else:
         _need(pre, "tokenizer", "preprocessing.", str, "the tokenizer file name")
         ml = _need(pre, "max_length", "preprocessing.", int, "tokens per window (int >= 8)")
@@ -354,14 +371,14 @@ def model_files(spec: dict[str, Any], variant: str | None = None) -> list[str]:
         out.append(graph)
         names = ext.get(v, [])
         if not isinstance(names, list):
-            raise BundleError(f"model.external_data.{v}: found {names!r}, expected a list of file names")
+            raise BundleError(f"model.external_data.{printable(v)}: found {names!r}, expected a list of file names")
         for name in names:
             if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.startswith("."):
-                raise BundleError(f"model.external_data.{v}: found {name!r}, expected a file name at the top of the bundle")
+                raise BundleError(f"model.external_data.{printable(v)}: found {name!r}, expected a file name at the top of the bundle")
             out.append(name)
     for v in ext:
         if v not in variants:
-            raise BundleError(f"model.external_data.{v}: no such variant in model.variants ({sorted(variants)})")
+            raise BundleError(f"model.external_data.{printable(v)}: no such variant in model.variants ({sorted(variants)})")
     return out
 
 
@@ -388,10 +405,10 @@ def load_bundle_spec(root: Path, verify_files: bool = True) -> dict[str, Any]:
         for name, digest in spec["files"].items():
             p = root / name
             if not p.is_file():
-                raise BundleError(f"files.{name}: listed in bundle.json but missing from {root}")
+                raise BundleError(f"files.{printable(name)}: listed in bundle.json but missing from {root}")
             got = sha256_file(p)
             if got != digest:
-                raise BundleError(f"files.{name}: sha256 is {got[:16]}..., expected {str(digest)[:16]}... (file changed or corrupt)")
+                raise BundleError(f"files.{printable(name)}: sha256 is {got[:16]}..., expected {str(digest)[:16]}... (file changed or corrupt)")
     return spec
 
 

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from .._bundle import forced_reason
+from .._printable import printable
 
 
 def _threshold_table(thresholds: dict[str, Any]) -> str:
@@ -27,10 +28,11 @@ def _fmt(v: Any, nd: int = 4) -> str:
         return "-"
     if isinstance(v, float):
         return f"{v:.{nd}g}"
-    return str(v)
+    return printable(v)
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
+    rows = [[printable(x) for x in r] for r in rows]  # each cell one line, whatever bundle.json holds
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
     line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False))
     out = [line, "  ".join("-" * w for w in widths)]
@@ -49,28 +51,34 @@ def _external(model: dict[str, Any], variant: str, sizes: dict[str, int] | None)
 
 
 def render_card(spec: dict[str, Any], sizes: dict[str, int] | None = None) -> str:
-    """A plain-text card of a bundle spec: what it scores, how, how calibrated, its thresholds."""
-    L: list[str] = []
-    L.append(f"{spec.get('name', '(unnamed)')}  [{spec['modality']} detector, bundle format v{spec['format_version']}]")
-    L.append(f"labels: 0 = {spec['labels'][0]}, 1 = {spec['labels'][1]}")
+    """A plain-text card of a bundle spec: what it scores, how, how calibrated, its thresholds. Every value
+    from the spec is shown with its control characters escaped (:func:`aigc._printable.printable`): a
+    bundle.json cannot clear the screen, colour the card or forge a line of it."""
+    L: list[str] = []  # tables (their cells escaped by _table)
+
+    def add(line: str) -> None:  # one line of the card, escaped as a whole
+        L.append(printable(line))
+
+    add(f"{spec.get('name', '(unnamed)')}  [{spec['modality']} detector, bundle format v{spec['format_version']}]")
+    add(f"labels: 0 = {spec['labels'][0]}, 1 = {spec['labels'][1]}")
     m = spec["model"]
     var = ", ".join(f"{k} ({_file(v, sizes)}{_external(m, k, sizes)})" for k, v in m["variants"].items())
-    L.append(f"model: {var}; output {m['outputs'][0]['name']} ({m['output_kind']})")
-    L.append("inputs: " + ", ".join(f"{x['name']} rank {x['rank']} {x.get('dtype', '')}".strip() for x in m["inputs"]))
+    add(f"model: {var}; output {m['outputs'][0]['name']} ({m['output_kind']})")
+    add("inputs: " + ", ".join(f"{x['name']} rank {x['rank']} {x.get('dtype', '')}".strip() for x in m["inputs"]))
     pre = {k: v for k, v in spec["preprocessing"].items() if k != "type"}
-    L.append("preprocessing: " + ", ".join(f"{k}={v}" for k, v in pre.items()))
+    add("preprocessing: " + ", ".join(f"{k}={v}" for k, v in pre.items()))
     cal = spec["calibration"]
     L.append("")
-    L.append(f"calibration: {cal['method']} {json.dumps(cal.get('params', {}))[:120]} on n={_fmt(cal.get('n'))}")
+    add(f"calibration: {cal['method']} {json.dumps(cal.get('params', {}))[:120]} on n={_fmt(cal.get('n'))}")
     prev = cal.get("prevalence")
     if isinstance(prev, dict):
-        L.append(f"prevalence: P(ai) is moved from the {_fmt(prev.get('base'))} share of AI items it was fitted on "
+        add(f"prevalence: P(ai) is moved from the {_fmt(prev.get('base'))} share of AI items it was fitted on "
                  f"({prev.get('base_from', '')}) to {_fmt(prev.get('target'))} (log-odds {_fmt(prev.get('logit_shift'))}, "
                  f"{prev.get('rule', '')})")
     rec = spec.get("recalibration")
     if isinstance(rec, dict):
         data = rec.get("data") or {}
-        L.append(f"recalibrated {rec.get('created', '')} on {data.get('source', '?')} ({_fmt(data.get('n_human'))} human, "
+        add(f"recalibrated {rec.get('created', '')} on {data.get('source', '?')} ({_fmt(data.get('n_human'))} human, "
                  f"{_fmt(data.get('n_ai'))} AI items): calibration {rec.get('calibration', '')}, thresholds "
                  f"{', '.join(map(str, rec.get('targets') or []))}; original {(rec.get('original') or {}).get('name', '')}"
                  + (" (recalibrated before)" if rec.get("previous") else ""))
@@ -78,50 +86,50 @@ def render_card(spec: dict[str, Any], sizes: dict[str, int] | None = None) -> st
         rows = [[k, _fmt((cal.get("before") or {}).get(k)), _fmt((cal.get("after") or {}).get(k))] for k in ("ece", "brier", "nll")]
         L.append(_table(rows, ["metric", "before", "after"]))
     L.append("")
-    L.append("thresholds (on calibrated P(ai)):")
+    add("thresholds (on calibrated P(ai)):")
     L.append(_threshold_table(spec["thresholds"]))
     for v, own in (spec.get("variant_calibration") or {}).items():
         c = own["calibration"]
-        L.append(f"{v} has its own calibration ({c['method']} {json.dumps(c.get('params', {}))[:80]}) and thresholds, "
+        add(f"{v} has its own calibration ({c['method']} {json.dumps(c.get('params', {}))[:80]}) and thresholds, "
                  f"fitted on its own scores of the calibration split:")
         L.append(_threshold_table(own["thresholds"]))
     for name, t in spec["thresholds"].items():
         if isinstance(t.get("groups"), dict) and t["groups"]:
             per = ", ".join(f"{g} {_fmt(v.get('achieved_fpr'))} of {v.get('n_human')}" for g, v in t["groups"].items())
-            L.append(f"{name} is the worst group's ({t.get('rule', '')}); FPR per group: {per}")
+            add(f"{name} is the worst group's ({t.get('rule', '')}); FPR per group: {per}")
     gt = spec.get("group_thresholds")
     if gt:
-        L.append(f"per-group thresholds by {gt['column']}: " + ", ".join(f"{g} ({len(ts)})" for g, ts in gt["groups"].items()))
+        add(f"per-group thresholds by {gt['column']}: " + ", ".join(f"{g} ({len(ts)})" for g, ts in gt["groups"].items()))
     sup = spec.get("support")
     if sup:
         L.append("")
         from .._support import describe_support
 
-        L.append(describe_support(sup))
-        L.append("calibration support: " + json.dumps({k: {f: v for f, v in x.items() if f != "outlier"}
+        add(describe_support(sup))
+        add("calibration support: " + json.dumps({k: {f: v for f, v in x.items() if f != "outlier"}
                                                        for k, x in sup.items() if isinstance(x, dict)})[:400])
     if spec.get("variants_eval"):
         L.append("")
-        L.append("variants on the calibration split:")
+        add("variants on the calibration split:")
         rows = [[k, _fmt(v.get("auroc")), _fmt(v.get("auroc_delta")), _fmt(v.get("n")), _fmt(v.get("rank_agreement_fp32")),
                  _fmt(v.get("max_abs_dp_vs_fp32"))] for k, v in spec["variants_eval"].items()]
         L.append(_table(rows, ["variant", "AUROC", "change", "n", "Spearman vs fp32", "max |P - P fp32|"]))
-        L.extend(f"{k}: not in this bundle, refused at export: {v['refused']}"
+        L.extend(printable(f"{k}: not in this bundle, refused at export: {v['refused']}")
                  for k, v in spec["variants_eval"].items() if isinstance(v, dict) and v.get("refused"))
-        L.extend(f"{k}: shipped with --force past the AUROC gate that refused it: {forced_reason(v)}"
+        L.extend(printable(f"{k}: shipped with --force past the AUROC gate that refused it: {forced_reason(v)}")
                  for k, v in spec["variants_eval"].items() if forced_reason(v))
     if spec.get("metrics"):
         L.append("")
-        L.append("metrics: " + json.dumps(spec["metrics"])[:600])
+        add("metrics: " + json.dumps(spec["metrics"])[:600])
     if sizes:
         L.append("")
-        L.append("files (sha256 checked on load): " + ", ".join(
+        add("files (sha256 checked on load): " + ", ".join(
             f"{n} ({sizes[n] / 1e6:.1f} MB)" for n in spec.get("files", {}) if n in sizes))
     prov = spec.get("provenance", {})
     L.append("")
-    L.append("provenance: " + ", ".join(f"{k}={v}" for k, v in prov.items() if not isinstance(v, (dict, list)))[:600])
+    add("provenance: " + ", ".join(f"{k}={v}" for k, v in prov.items() if not isinstance(v, (dict, list)))[:600])
     if isinstance(prov.get("packages"), dict):
-        L.append("packages: " + ", ".join(f"{k} {v}" for k, v in prov["packages"].items()))
+        add("packages: " + ", ".join(f"{k} {v}" for k, v in prov["packages"].items()))
     return "\n".join(L)
 
 
@@ -131,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         b = open_bundle(args.bundle, verify_files=not args.no_verify)
     except BundleError as e:
-        print(f"aigc info: bad bundle {args.bundle}: {e}", file=sys.stderr)
+        print(printable(f"aigc info: bad bundle {args.bundle}: {e}"), file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(b.spec, indent=2))

@@ -17,9 +17,10 @@ import json
 import os
 import sys
 import tempfile
-import unicodedata
 from pathlib import Path
 from typing import Any, TextIO
+
+from .._printable import printable as safe
 
 __all__ = ["add_arguments", "run"]
 
@@ -32,23 +33,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.add_argument("--trust-anchors", default=None, help="PEM file of C2PA trust anchors (default: $AIGC_C2PA_TRUST_ANCHORS)")
     p.add_argument("--no-c2pa", action="store_true", help="do not validate C2PA stores (they are still reported present)")
-
-
-_ESC = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def safe(v: Any) -> str:
-    """``v`` as one line of plain text: control characters (C0, C1, DEL, ANSI escapes), bidirectional and other
-    format characters, and line or paragraph separators escaped (``\\n``, ``\\x1b``, ``\\u202e``)."""
-    out = []
-    for c in str(v):
-        if c in _ESC:
-            out.append(_ESC[c])
-        elif unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn") and c not in "\u200d":
-            out.append(f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}")
-        else:
-            out.append(c)
-    return "".join(out)
 
 
 def _table(rows: list[dict[str, Any]], out: TextIO) -> None:

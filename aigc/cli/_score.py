@@ -35,6 +35,7 @@ from .._output import (
     run_record_path,
     write_run_record,
 )
+from .._printable import printable
 from .._readers import identity_change
 
 Records = list[tuple[Path, dict[str, Any]]]
@@ -113,7 +114,7 @@ def _parse_shard(shard: str | None) -> tuple[int, int] | None:
 
 
 def _fail(msg: str) -> int:
-    print(f"aigc score: {msg}", file=sys.stderr)
+    print(printable(f"aigc score: {msg}"), file=sys.stderr)
     return 2
 
 
@@ -202,7 +203,7 @@ def _changed_inputs(records: Records, files: dict[str, dict[str, Any]]) -> str |
     for p, rec in records:
         old = rec.get("input_files")
         if not isinstance(old, dict):
-            print(f"aigc score: warning: {run_record_path(p)} records no input file identities (an older aigc wrote "
+            print(f"aigc score: warning: {printable(run_record_path(p))} records no input file identities (an older aigc wrote "
                   "it), so --resume cannot tell whether an input changed since; rows are matched by item as before. "
                   "If an input changed, pass --overwrite instead.", file=sys.stderr)
             continue
@@ -265,7 +266,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threshold is None:
         args.threshold = det.default_threshold
         if args.threshold != "fpr@1%":
-            print(f"aigc score: this bundle has no fpr@1% threshold; using {args.threshold}", file=sys.stderr)
+            print(f"aigc score: this bundle has no fpr@1% threshold; using {printable(args.threshold)}", file=sys.stderr)
     try:
         thr = det.resolve_threshold(args.threshold)
     except (KeyError, ValueError) as e:
@@ -315,8 +316,8 @@ def run(args: argparse.Namespace) -> int:
     os.replace(partial, out)  # rows first, then their record: a crash between the two makes --resume refuse
     os.replace(run_record_path(partial), run_record_path(out))
     print(f"scored {counts['scored']} item(s), {counts['failed']} failed, {len(kept)} kept from before; "
-          f"{counts['out_of_support']} out of the calibration support -> {out}", file=sys.stderr)
-    if failures:
+          f"{counts['out_of_support']} out of the calibration support -> {printable(out)}", file=sys.stderr)
+    if failures:  # each line escaped: item ids and error texts come from the inputs
         print("failures:\n" + "\n".join(failures), file=sys.stderr)
     _print_notes(notes)
     if counts["scored"] == 0 and not kept:
@@ -368,11 +369,11 @@ def _score_all(det: Any, args: argparse.Namespace, opts: ReadOptions, stream: It
     except KeyboardInterrupt:
         writer.close()
         bar.close()
-        print(f"\ninterrupted: {n_ok} scored so far are kept in {partial}; rerun with --resume", file=sys.stderr)
+        print(f"\ninterrupted: {n_ok} scored so far are kept in {printable(partial)}; rerun with --resume", file=sys.stderr)
         return None
     writer.close()
     bar.close()
-    failures = [f"  {c:6d} x {k}   e.g. {examples[k]}" for k, c in errors.most_common(10)]
+    failures = [f"  {c:6d} x {printable(k)}   e.g. {printable(examples[k])}" for k, c in errors.most_common(10)]
     return {"scored": n_ok, "failed": n_fail, "out_of_support": n_oos, "kept": len(kept)}, failures
 
 
@@ -409,9 +410,9 @@ def _error_kind(err: str, item: str = "") -> str:
 def _print_notes(notes: ReadNotes, most: int = 20) -> None:
     """What the read passed over without a row: notes naming files (at most ``most``), skipped files."""
     for m in notes.messages[:most]:
-        print(m if m.startswith("warning:") else f"note: {m}", file=sys.stderr)
+        print(printable(m if m.startswith("warning:") else f"note: {m}"), file=sys.stderr)
     if len(notes.messages) > most:
         print(f"note: ... and {len(notes.messages) - most} more notes like these", file=sys.stderr)
     line = notes.skipped_line()
     if line:
-        print(f"note: {line}", file=sys.stderr)
+        print(printable(f"note: {line}"), file=sys.stderr)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._printable import printable
+
 __all__ = ["add_arguments", "run"]
 
 log = logging.getLogger("aigc.report")
@@ -104,7 +106,7 @@ def _check_numbers(args: argparse.Namespace) -> str | None:
 
 
 def _fail(msg: str) -> int:
-    print(f"aigc eval: {msg}", file=sys.stderr)
+    print(printable(f"aigc eval: {msg}"), file=sys.stderr)
     return 2
 
 
@@ -207,17 +209,18 @@ def run(args: argparse.Namespace) -> int:
         if o:
             a = o["auroc"]
             ci = f" [{a['ci'][0]:.3f}, {a['ci'][1]:.3f}]" if a.get("ci") and None not in a["ci"] else ""
-            print(f"{b['name']}: AUROC {a['value']:.3f}{ci} on {b['n_scored']} items ({fails} failed)")
+            print(f"{printable(b['name'])}: AUROC {a['value']:.3f}{ci} on {b['n_scored']} items ({fails} failed)")
         else:
-            print(f"{b['name']}: {b.get('error')} ({fails} failed)")
+            print(printable(f"{b['name']}: {b.get('error')} ({fails} failed)"))
     probs = metrics["data"]["problems"]
     if probs["count"]:  # the items above are the usable rows only: say how many were not, where, and why
         n_rows = probs["count"] + metrics["data"]["n_read"]
-        print(f"{probs['count']} of {n_rows} rows of {data_path} were not usable (see problems in metrics.json); first: "
-              + "; ".join(f"{x['id']}: {x['error']}" for x in probs["examples"][:3]), file=sys.stderr)
+        print(printable(f"{probs['count']} of {n_rows} rows of {data_path} were not usable (see problems in metrics.json); "
+                        "first: " + "; ".join(f"{x['id']}: {x['error']}" for x in probs["examples"][:3])), file=sys.stderr)
     from .summary import overlap_lines
 
     for line in overlap_lines(metrics):
-        print(line, file=sys.stderr)
-    print(f"report: {paths['report.html']}\nmetrics: {paths['metrics.json']}\nsummary: {paths['summary.md']}")
+        print(printable(line), file=sys.stderr)  # names bundles: escaped like every line above
+    for k in ("report.html", "metrics.json", "summary.md"):
+        print(f"{k.split('.')[0]}: {printable(paths[k])}")
     return 0 if any(b.get("overall") for b in metrics["bundles"]) else 1

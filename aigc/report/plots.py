@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import metrics as M
+from ._escape import mpl_label as _label
 
 __all__ = [
     "REPORT_EXTRA_HINT",
@@ -57,8 +58,10 @@ def _plt() -> Any:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    # text.parse_math on and usetex off: _label's escaped "$" then draws as a literal "$", whatever matplotlibrc says
     plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "aigc-report", "font.size": 9, "axes.grid": True,
-                         "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False})  # fmt: skip
+                         "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
+                         "text.parse_math": True, "text.usetex": False})  # fmt: skip
     return plt
 
 
@@ -85,10 +88,10 @@ def roc_chart(curves: Sequence[tuple[str, np.ndarray, np.ndarray]], points: Sequ
         n_h = int((np.asarray(y) == 0).sum())
         floor = 0.5 / max(n_h, 1)
         lo = min(lo, floor)
-        ax.step(np.maximum(fpr, floor), tpr, where="post", color=_color(k), lw=1.6, label=f"{label} (AUROC {M.auroc(y, p):.3f})")
+        ax.step(np.maximum(fpr, floor), tpr, where="post", color=_color(k), lw=1.6, label=_label(f"{label} (AUROC {M.auroc(y, p):.3f})"))
         for name, (f, t) in (points[k] if points else {}).items():
             ax.plot([max(f, floor)], [t], "o", color=_color(k), ms=5, mfc="white")
-            ax.annotate(name, (max(f, floor), t), textcoords="offset points", xytext=(4, -10), fontsize=7, color=_color(k))
+            ax.annotate(_label(name), (max(f, floor), t), textcoords="offset points", xytext=(4, -10), fontsize=7, color=_color(k))
     for t in M.TARGET_FPRS:
         ax.axvline(t, color="grey", lw=0.6, ls=":")
     grid = np.logspace(math.log10(lo), 0, 50)
@@ -110,7 +113,7 @@ def pr_chart(curves: Sequence[tuple[str, np.ndarray, np.ndarray]]) -> str:
     for k, (label, y, p) in enumerate(curves):
         prec, rec, _ = M.precision_recall_curve(y, p)
         ax.step(np.r_[0.0, rec], np.r_[prec[0], prec], where="pre", color=_color(k), lw=1.6,
-                label=f"{label} (AP {M.average_precision(y, p):.3f})")  # fmt: skip
+                label=_label(f"{label} (AP {M.average_precision(y, p):.3f})"))  # fmt: skip
     if curves:
         base = float(np.mean(curves[0][1]))
         ax.axhline(base, color="grey", ls="--", lw=0.8, label=f"chance ({base:.2f})")
@@ -137,7 +140,7 @@ def reliability_chart(label: str, y: np.ndarray, p: np.ndarray, n_bins: int = 15
     ax.plot([0, 1], [0, 1], "--", color="grey", lw=0.8, label="perfect calibration")
     ax.set_ylim(0, 1)
     ax.set_ylabel("share of AI items")
-    ax.set_title(f"Reliability: {label}  (ECE {M.ece(y, p, n_bins):.3f})")
+    ax.set_title(_label(f"Reliability: {label}  (ECE {M.ece(y, p, n_bins):.3f})"))
     ax.legend(loc="upper left", fontsize=7)
     bins = np.linspace(0, 1, n_bins + 1)
     y = np.asarray(y)
@@ -161,10 +164,10 @@ def score_chart(curves: Sequence[tuple[str, np.ndarray, np.ndarray]], thresholds
         ax.hist(p[y == 0], bins=bins, color=HUMAN_C, alpha=0.6, label=f"human (n={int((y == 0).sum())})", density=True)
         ax.hist(p[y == 1], bins=bins, color=AI_C, alpha=0.6, label=f"AI (n={int((y == 1).sum())})", density=True)
         for j, (name, t) in enumerate(thresholds[k].items() if k < len(thresholds) else []):
-            ax.axvline(t, color="black", lw=0.8, ls=["-", "--", ":", "-."][j % 4], label=f"{name} = {t:.3g}")
+            ax.axvline(t, color="black", lw=0.8, ls=["-", "--", ":", "-."][j % 4], label=_label(f"{name} = {t:.3g}"))
         ax.set_xlabel("P(ai)")
         ax.set_ylabel("density")
-        ax.set_title(label)
+        ax.set_title(_label(label))
         ax.legend(fontsize=7)
     return _svg(fig)
 
@@ -192,12 +195,12 @@ def _hbars(ax: Any, labels: list[str], series: list[tuple[str, list[dict[str, An
                 ax.text(0.0, yy, " n/a", va="center", fontsize=7, color="grey")
                 continue
             ax.barh(yy, x, height=h * 0.9, color=SMALL_C if sm else _color(k), hatch="//" if sm else None,
-                    edgecolor="white" if not sm else "grey", label=name if i == 0 else None)  # fmt: skip
+                    edgecolor="white" if not sm else "grey", label=_label(name) if i == 0 else None)  # fmt: skip
             ax.errorbar(x, yy, xerr=[[el], [eh]], fmt="o", color="black", ms=2.5, ecolor="black", elinewidth=0.8, capsize=2)
     ax.set_yticks(ypos)
-    ax.set_yticklabels(labels, fontsize=8)
+    ax.set_yticklabels([_label(x) for x in labels], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel(xlabel)
+    ax.set_xlabel(_label(xlabel))
 
 
 def slice_chart(field: str, per_bundle: Sequence[tuple[str, list[dict[str, Any]]]], threshold: str | None) -> str:
@@ -224,12 +227,12 @@ def slice_chart(field: str, per_bundle: Sequence[tuple[str, list[dict[str, Any]]
             s_tpr.append((name, tv, [True if v is None else bool(v["small"]) for v in tv]))
     _hbars(axes[0][0], labels, s_auc, "AUROC (95% CI)")
     axes[0][0].set_xlim(0, 1.05)
-    axes[0][0].set_title(f"AUROC by {field}")
+    axes[0][0].set_title(_label(f"AUROC by {field}"))
     if threshold:
         _hbars(axes[0][1], labels, s_tpr, f"TPR at {threshold} (95% CI)")
         axes[0][1].set_xlim(0, 1.05)
         axes[0][1].set_yticklabels([])
-        axes[0][1].set_title(f"TPR by {field}")
+        axes[0][1].set_title(_label(f"TPR by {field}"))
     if len(per_bundle) > 1:
         axes[0][0].legend(fontsize=7, loc="lower right")
     return _svg(fig)
@@ -259,7 +262,7 @@ def fairness_chart(field: str, per_bundle: Sequence[tuple[str, dict[str, Any]]],
             ax.axvline(ov, color=_color(k), ls="--", lw=0.9, label="all human items" if k == 0 else None)
     if target is not None:
         ax.axvline(target, color="black", ls=":", lw=0.9, label=f"target {target:g}")
-    ax.set_title(f"False positives on human items by {field}")
+    ax.set_title(_label(f"False positives on human items by {field}"))
     ax.legend(fontsize=7, loc="lower right")
     return _svg(fig)
 
@@ -285,7 +288,7 @@ def robustness_chart(rob: dict[str, Any], threshold: str | None) -> str:
         _hbars(axes[0][1], names, s_tpr, f"TPR at {threshold} (95% CI)")
         axes[0][1].set_xlim(0, 1.05)
         axes[0][1].set_yticklabels([])
-        axes[0][1].set_title(f"Robustness: TPR at {threshold}")
+        axes[0][1].set_title(_label(f"Robustness: TPR at {threshold}"))
     if len(bundles) > 1:
         axes[0][0].legend(fontsize=7, loc="lower left")
     return _svg(fig)
@@ -308,9 +311,9 @@ def comparison_chart(comparisons: Sequence[dict[str, Any]]) -> str:
         ax.errorbar(x, i, xerr=[[el], [eh]], fmt="o", color=col, ms=4, elinewidth=1.2, capsize=2)
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([f"{m}  [{comparisons[k]['candidate']} - {comparisons[k]['baseline']}]" if len(comparisons) > 1 else m
+    ax.set_yticklabels([_label(f"{m}  [{comparisons[k]['candidate']} - {comparisons[k]['baseline']}]" if len(comparisons) > 1 else m)
                         for m, _, k in rows], fontsize=8)  # fmt: skip
     ax.invert_yaxis()
     ax.set_xlabel("difference, candidate - baseline (95% paired bootstrap CI); green better, red worse, grey not significant")
-    ax.set_title(f"{comparisons[0]['candidate']} vs {comparisons[0]['baseline']}" if len(comparisons) == 1 else "Comparisons")
+    ax.set_title(_label(f"{comparisons[0]['candidate']} vs {comparisons[0]['baseline']}" if len(comparisons) == 1 else "Comparisons"))
     return _svg(fig)

@@ -7,7 +7,6 @@ files given as paths; other items are counted as unread.
 
 from __future__ import annotations
 
-import html
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..provenance import DEFAULT_POLICY, VERDICTS, ProvenanceOptions, decide, read_provenance
+from ._escape import html_text, md, md_code
 
 __all__ = ["provenance_html", "provenance_markdown", "provenance_section"]
 
@@ -97,15 +97,15 @@ def provenance_markdown(section: dict[str, Any] | None) -> list[str]:
     if not section:
         return []
     L = ["## Provenance", "", f"{section['n_items']} items read for provenance; C2PA states: "
-         + (", ".join(f"{k} {v}" for k, v in section["c2pa_states"].items()) or "no C2PA manifest") + ". " + section["note"] + ".", "",
+         + (", ".join(f"{md(k)} {md(v)}" for k, v in section["c2pa_states"].items()) or "no C2PA manifest") + ". " + md(section["note"]) + ".", "",
          "| verdict | items | human | AI | bundle | scored | mean P(ai) | median | share at/above thresholds |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for v, e in section["by_verdict"].items():
         for name, d in e["bundles"].items():
-            share = ", ".join(f"{k} {100 * x:.1f}%" for k, x in (d.get("share_at_or_above") or {}).items())
-            L.append(f"| {v} | {e['n']} | {e['n_human']} | {e['n_ai']} | {name} | {d['n_scored']} | {_f(d.get('mean'))} | "
+            share = ", ".join(f"{md(k)} {100 * x:.1f}%" for k, x in (d.get("share_at_or_above") or {}).items())
+            L.append(f"| {md(v)} | {e['n']} | {e['n_human']} | {e['n_ai']} | {md(name)} | {d['n_scored']} | {_f(d.get('mean'))} | "
                      f"{_f(d.get('median'))} | {share} |")  # fmt: skip
     for name, pe in section.get("policy", {}).items():
-        L.append(f"Policy `{pe['policy']}` on {name} at {pe['threshold']}: changed {pe['changed']} of {pe['n']} labels; "
+        L.append(f"Policy {md_code(pe['policy'])} on {md(name)} at {md(pe['threshold'])}: changed {pe['changed']} of {pe['n']} labels; "
                  f"accuracy {_f(pe['accuracy_detector'])} (detector) -> {_f(pe['accuracy_final'])} (final).")  # fmt: skip
     return [*L, ""]
 
@@ -114,7 +114,7 @@ def provenance_html(section: dict[str, Any] | None) -> str:
     """The report.html section (empty when there is no section)."""
     if not section:
         return ""
-    e = html.escape
+    e = html_text
     rows = []
     for v, ent in section["by_verdict"].items():
         for name, d in ent["bundles"].items():

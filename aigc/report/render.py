@@ -4,24 +4,29 @@ URL, a Content-Security-Policy that forbids loading anything), ``metrics.json`` 
 from __future__ import annotations
 
 import base64
-import html
 import json
+import logging
 import math
 import os
+import re
 import tempfile
-from collections.abc import Sequence
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import plots
+from ._escape import html_text, visible
 from .provenance import provenance_html
 from .summary import _primary, interval_sentence, overlap_lines, render_summary
 
 __all__ = ["REPORT_FILES", "chart_ids", "render_html", "render_summary", "write_report"]
 
 REPORT_FILES = ("report.html", "metrics.json", "summary.md")
+_log = logging.getLogger(__name__)
+_LONE = re.compile("[\ud800-\udfff]")
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -45,9 +50,9 @@ table.cm td{min-width:46px}code{background:#f1f1f1;padding:0 3px}header code{bac
 _SCRIPT = """
 (function(){
   function check(){
-    var imgs=document.querySelectorAll('figure.chart img'),ok=0,bad=[];
-    imgs.forEach(function(im){ if(im.complete&&im.naturalWidth>0){ok++;} else {bad.push(im.closest('figure').id);} });
-    document.body.setAttribute('data-charts-total',String(imgs.length));
+    var figs=document.querySelectorAll('figure.chart'),ok=0,bad=[];
+    figs.forEach(function(f){ var im=f.querySelector('img'); if(im&&im.complete&&im.naturalWidth>0){ok++;} else {bad.push(f.id);} });
+    document.body.setAttribute('data-charts-total',String(figs.length));
     document.body.setAttribute('data-charts-ok',String(ok));
     if(bad.length){console.error('report: charts failed to load: '+bad.join(', '));}
   }
@@ -59,7 +64,7 @@ _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src
 
 
 def _e(x: Any) -> str:
-    return html.escape(str(x), quote=True)
+    return html_text(x)
 
 
 def _f(x: Any, digits: int = 3) -> str:
@@ -98,6 +103,24 @@ def _img(svg: str, cid: str, kind: str, caption: str) -> str:
     uri = "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
     return (f"<figure class=chart id='chart-{_e(cid)}' data-chart='{_e(kind)}'><img src='{uri}' alt='{_e(caption)}'>"
             f"<figcaption>{_e(caption)}</figcaption></figure>")  # fmt: skip
+
+
+def _chart(cid: str, kind: str, caption: str, draw: Callable[..., str], *args: Any) -> str:
+    """``_img`` of ``draw(*args)``; a chart that cannot be drawn (or is not well-formed SVG) becomes a placeholder
+    saying why, and the rest of the report is still written."""
+    try:
+        svg = draw(*args)
+        ET.fromstring(svg)  # a chart the browser could not decode is a failure too
+    except plots.ReportDepsMissing:
+        raise
+    except Exception as e:  # one chart never aborts the report
+        why = f"{type(e).__name__}: {e}"
+        why = why if len(why) <= 300 else why[:300] + "..."
+        _log.warning("report: chart %s could not be drawn: %s", cid, visible(why))
+        _log.debug("chart %s", cid, exc_info=True)
+        return (f"<figure class=chart id='chart-{_e(cid)}' data-chart='{_e(kind)}' data-failed=1><p class=bad>chart could not "
+                f"be drawn: {_e(why)}</p><figcaption>{_e(caption)}</figcaption></figure>")  # fmt: skip
+    return _img(svg, cid, kind, caption)
 
 
 def _slug(s: str) -> str:
@@ -200,8 +223,8 @@ def render_html(
                   f"<td>{_vci({'value': d['delta'], 'ci': d['ci']})}</td><td class=l>{verdict}</td></tr>")  # fmt: skip
             w("</table>")
         if any(c["deltas"] for c in comps):
-            w(_img(plots.comparison_chart([c for c in comps if c["deltas"]]), "comparison", "comparison",
-                   "Differences candidate - baseline with paired bootstrap intervals"))  # fmt: skip
+            w(_chart("comparison", "comparison", "Differences candidate - baseline with paired bootstrap intervals",
+                     plots.comparison_chart, [c for c in comps if c["deltas"]]))  # fmt: skip
         w("</section>")
 
     # -- separation
@@ -213,10 +236,10 @@ def render_html(
             for n, t in b["overall"]["thresholds"].items():
                 d[n] = (t["fpr"]["value"] or 0.0, t["recall"]["value"] or 0.0)
             pts.append(d)
-        w(_img(plots.roc_chart(curves, pts), "roc", "roc", "ROC curve, logarithmic FPR axis; circles: the bundle's named thresholds"))
-        w(_img(plots.pr_chart(curves), "pr", "pr", "Precision-recall curve of the AI class"))
+        w(_chart("roc", "roc", "ROC curve, logarithmic FPR axis; circles: the bundle's named thresholds", plots.roc_chart, curves, pts))
+        w(_chart("pr", "pr", "Precision-recall curve of the AI class", plots.pr_chart, curves))
         thr_vals = [{n: t["value"] for n, t in b["thresholds"].items() if t["value"] is not None} for b in ok]
-        w(_img(plots.score_chart(curves, thr_vals), "scores", "scores", "Distribution of P(ai) by class, with the named thresholds"))
+        w(_chart("scores", "scores", "Distribution of P(ai) by class, with the named thresholds", plots.score_chart, curves, thr_vals))
     else:
         w("<p class=bad>No bundle produced metrics.</p>")
     w("</section>")
@@ -249,8 +272,8 @@ def render_html(
           f"<td>{_vci(c['ece_adaptive'])}</td><td>{_vci(c['mce'])}</td><td>{_vci(c['brier'])}</td><td>{_vci(c['nll'])}</td></tr>")  # fmt: skip
     w("</table>")
     for k, (label, y, p) in enumerate(curves):
-        w(_img(plots.reliability_chart(label, y, p), f"reliability-{k}", "reliability",
-               f"Reliability diagram and histogram of P(ai): {label}"))  # fmt: skip
+        w(_chart(f"reliability-{k}", "reliability", f"Reliability diagram and histogram of P(ai): {label}",
+                 plots.reliability_chart, label, y, p))  # fmt: skip
     w("</section>")
 
     # -- slices
@@ -262,7 +285,7 @@ def render_html(
         if not per:
             continue
         w(f"<h3>By {_e(f)}</h3>")
-        w(_img(plots.slice_chart(f, per, thr), f"slice-{_slug(f)}", "slice", f"AUROC and TPR at {thr} by {f}; grey hatched: too few items"))
+        w(_chart(f"slice-{_slug(f)}", "slice", f"AUROC and TPR at {thr} by {f}; grey hatched: too few items", plots.slice_chart, f, per, thr))
         for name, rows in per:
             w(f"<table><tr><th class=l>{_e(f)} <span class=note>({_e(name)})</span></th><th>items</th><th>human</th><th>AI</th><th>AUROC</th>"
               + "".join(f"<th>TPR @ {_e(n)}</th><th>FPR @ {_e(n)}</th>" for n in (rows[0]["thresholds"] if rows else {})) + "</tr>")  # fmt: skip
@@ -295,11 +318,11 @@ def render_html(
         if not per or not any(tab["groups"] for _, tab in per):
             w(f"<h3>By {_e(f)}</h3><p class=note>No human item has a {_e(f)}.</p>")
             if per:
-                w(_img(plots.fairness_chart(f, per, thr or "", target), f"fairness-{_slug(f)}", "fairness", f"No human groups by {f}"))
+                w(_chart(f"fairness-{_slug(f)}", "fairness", f"No human groups by {f}", plots.fairness_chart, f, per, thr or "", target))
             continue
         w(f"<h3>By {_e(f)}</h3>")
-        w(_img(plots.fairness_chart(f, per, thr or "", target), f"fairness-{_slug(f)}", "fairness",
-               f"False-positive rate by {f} at {thr}; dashed: all human items; dotted: the threshold's target"))  # fmt: skip
+        w(_chart(f"fairness-{_slug(f)}", "fairness", f"False-positive rate by {f} at {thr}; dashed: all human items; dotted: "
+                 "the threshold's target", plots.fairness_chart, f, per, thr or "", target))  # fmt: skip
         for name, tab in per:
             tnames = list(tab["overall"])
             w(f"<table><tr><th class=l>{_e(f)} <span class=note>({_e(name)})</span></th><th>human items</th>"
@@ -322,7 +345,7 @@ def render_html(
         w(f"<p class=note>{rob['n_items']} items (a stratified sample of the items every bundle scored), each perturbed "
           "and scored again; TPR and FPR at the bundle's own thresholds. &Delta;AUROC: change from the clean scores of the "
           "same items, with a paired interval.</p>")  # fmt: skip
-        w(_img(plots.robustness_chart(rob, thr), "robustness", "robustness", f"AUROC and TPR at {thr} under each perturbation"))
+        w(_chart("robustness", "robustness", f"AUROC and TPR at {thr} under each perturbation", plots.robustness_chart, rob, thr))
         for k, bname in enumerate(rob["bundles"]):
             w(f"<h3>{_e(bname)}</h3><table><tr><th class=l>perturbation</th><th>changed items</th><th>AUROC</th><th>&Delta;AUROC</th>"
               + (f"<th>TPR @ {_e(thr)}</th><th>FPR @ {_e(thr)}</th>" if thr else "") + "<th>failed</th></tr>")  # fmt: skip
@@ -382,15 +405,22 @@ def _file_mode() -> int:
     return 0o666 & ~mask
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def _atomic_write_all(files: dict[Path, str]) -> None:
+    """Write every file to a temporary beside it, then move them all into place: a failure while writing
+    (disk full, an unencodable text) replaces none of them."""
+    tmps: dict[Path, str] = {}
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, _file_mode())  # mkstemp makes 0600; a report is meant to be shared
-        os.replace(tmp, path)
+        for path, text in files.items():
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            tmps[path] = tmp
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.chmod(tmp, _file_mode())  # mkstemp makes 0600; a report is meant to be shared
+        for path, tmp in tmps.items():
+            os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        for tmp in tmps.values():
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 
@@ -400,13 +430,18 @@ def write_report(
     curves: Sequence[tuple[str, np.ndarray, np.ndarray]],
     primary_threshold: str | None = None,
 ) -> dict[str, Path]:
-    """Write ``report.html``, ``metrics.json`` and ``summary.md`` into ``out_dir`` (created); each file is
-    written atomically. Returns the paths by file name."""
+    """Write ``report.html``, ``metrics.json`` and ``summary.md`` into ``out_dir`` (created). All three are
+    rendered before any is written, then written atomically: a failure replaces none of them. Returns the
+    paths by file name."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     m = _clean(metrics)
+    texts = {
+        # a lone surrogate (from a "\\ud800" in the data) cannot be written as UTF-8: keep it as its JSON escape
+        "metrics.json": _LONE.sub(lambda x: f"\\u{ord(x.group()):04x}", json.dumps(m, indent=1, ensure_ascii=False, allow_nan=False)) + "\n",
+        "summary.md": render_summary(m, primary_threshold),
+        "report.html": render_html(m, curves, primary_threshold),
+    }
+    out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / name for name in REPORT_FILES}
-    _atomic_write(paths["metrics.json"], json.dumps(m, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
-    _atomic_write(paths["summary.md"], render_summary(m, primary_threshold))
-    _atomic_write(paths["report.html"], render_html(m, curves, primary_threshold))
+    _atomic_write_all({paths[n]: texts[n] for n in REPORT_FILES})
     return paths

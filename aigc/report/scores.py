@@ -76,6 +76,10 @@ def _check_arrays(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]
         raise ValueError(f"labels have {y.size} items but probabilities have {p.size}")
     if np.isnan(p).any():
         raise ValueError("probabilities contain NaN: drop failed items before evaluating")
+    bad = ~((p >= 0.0) & (p <= 1.0))
+    if bad.any():
+        raise ValueError(f"probabilities must lie in [0, 1]: {int(bad.sum())} do not (first: {float(p[bad][0])!r}); "
+                         "pass P(ai), not a raw score or logit")  # fmt: skip
     if not ((y == 0).any() and (y == 1).any()):
         raise ValueError(f"evaluation needs both classes: found {int((y == 0).sum())} human and {int((y == 1).sum())} AI items")
     return y, p

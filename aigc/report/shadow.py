@@ -23,8 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from ._escape import md, visible
 from .data import parse_label
 from .evaluate import compare_scores, evaluate_scores
+from .render import _atomic_write_all
 
 __all__ = ["join_log", "read_labels", "read_score_log", "run_shadow_eval", "shadow_metrics"]
 
@@ -36,31 +38,51 @@ def _log_files(path: Path) -> list[Path]:
     return [*olds, path] if path.exists() else olds
 
 
+def _prob_ok(x: Any) -> bool:
+    """A probability: a finite number in [0, 1] (not a string, not a boolean)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and 0.0 <= x <= 1.0
+
+
+def _thresholds(v: dict[str, Any]) -> dict[str, float]:
+    """The verdict's named thresholds that are finite numbers (others cannot be applied)."""
+    t = v.get("thresholds")
+    ok = {n: x for n, x in t.items() if isinstance(x, (int, float)) and not isinstance(x, bool)} if isinstance(t, dict) else {}
+    return {str(n): float(x) for n, x in ok.items() if math.isfinite(x)}
+
+
+def _key(v: dict[str, Any]) -> str | None:
+    x = v.get("bundle_sha256")
+    return None if x is None else str(x)
+
+
 def read_score_log(path: str | os.PathLike[str]) -> tuple[dict[str, dict[str, Any]], Counter[str]]:
-    """{item sha256: the last row with both scores} and counts of rows skipped by reason."""
+    """{item sha256: the last row with both scores} and counts of rows skipped by reason (a row whose
+    probability is not a number in [0, 1] is skipped, never evaluated)."""
     rows: dict[str, dict[str, Any]] = {}
     skipped: Counter[str] = Counter()
     files = _log_files(Path(path))
     if not files:
         raise ValueError(f"{path}: no such score log")
     for f in files:
-        with open(f, encoding="utf-8") as fh:
+        with open(f, "rb") as fh:
             for line in fh:
                 try:
-                    r = json.loads(line)
-                except json.JSONDecodeError:
+                    r = json.loads(line.decode("utf-8"))
+                except (UnicodeDecodeError, json.JSONDecodeError):
                     skipped["unreadable line"] += 1
                     continue
                 if not isinstance(r, dict):
                     skipped["unreadable line"] += 1
                     continue
                 c, p = r.get("candidate"), r.get("primary")
-                if not r.get("item_sha256") or not isinstance(p, dict):
+                if not isinstance(r.get("item_sha256"), str) or not r["item_sha256"] or not isinstance(p, dict):
                     skipped["no item hash or primary verdict"] += 1
                 elif not isinstance(c, dict):
                     skipped["no shadow score (dropped under load, or no --shadow)"] += 1
                 elif p.get("probability") is None or c.get("probability") is None:
                     skipped["an item one of the detectors failed on"] += 1
+                elif not (_prob_ok(p["probability"]) and _prob_ok(c["probability"])):
+                    skipped["a probability that is not a number in [0, 1]"] += 1
                 else:
                     rows[r["item_sha256"]] = r
     return rows, skipped
@@ -70,13 +92,13 @@ def read_labels(path: str | os.PathLike[str]) -> tuple[dict[str, int], list[str]
     """{item sha256: 0 human / 1 ai} from a JSONL, and the problems (line: what is wrong)."""
     out: dict[str, int] = {}
     problems: list[str] = []
-    with open(path, encoding="utf-8") as fh:
+    with open(path, "rb") as fh:
         for k, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
-                r = json.loads(line)
-            except json.JSONDecodeError:
+                r = json.loads(line.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
                 problems.append(f"line {k}: not JSON")
                 continue
             h = r.get("item_sha256") or r.get("item_hash") if isinstance(r, dict) else None
@@ -91,14 +113,14 @@ def read_labels(path: str | os.PathLike[str]) -> tuple[dict[str, int], list[str]
 def join_log(rows: dict[str, dict[str, Any]], labels: dict[str, int]) -> tuple[list[dict[str, Any]], np.ndarray, dict[str, Any]]:
     """Rows with a label, all from the most frequent (primary, candidate) bundle pair; their labels; notes."""
     joined = [(rows[h], y) for h, y in labels.items() if h in rows]
-    pairs = Counter((r["primary"].get("bundle_sha256"), r["candidate"].get("bundle_sha256")) for r, _ in joined)
+    pairs = Counter((_key(r["primary"]), _key(r["candidate"])) for r, _ in joined)
     notes: dict[str, Any] = {"labelled_in_log": len(joined), "labels_not_in_log": len(labels) - len(joined)}
     if not pairs:
         return [], np.zeros(0, dtype=np.int64), notes
     pair, n = pairs.most_common(1)[0]
     if len(pairs) > 1:
         notes["other_bundle_pairs_skipped"] = len(joined) - n
-    keep = [(r, y) for r, y in joined if (r["primary"].get("bundle_sha256"), r["candidate"].get("bundle_sha256")) == pair]
+    keep = [(r, y) for r, y in joined if (_key(r["primary"]), _key(r["candidate"])) == pair]
     return [r for r, _ in keep], np.array([y for _, y in keep], dtype=np.int64), notes
 
 
@@ -106,11 +128,9 @@ def shadow_metrics(rows: list[dict[str, Any]], y: np.ndarray, n_boot: int = 1000
     """Both detectors' metrics, their paired comparison, and the label agreement at each common threshold."""
     pp = np.array([r["primary"]["probability"] for r in rows], dtype=np.float64)
     pc = np.array([r["candidate"]["probability"] for r in rows], dtype=np.float64)
-    tp = rows[0]["primary"].get("thresholds") or {}
-    tc = rows[0]["candidate"].get("thresholds") or {}
+    tp, tc = _thresholds(rows[0]["primary"]), _thresholds(rows[0]["candidate"])
     out: dict[str, Any] = {"n": int(y.size), "n_human": int((y == 0).sum()), "n_ai": int((y == 1).sum()),
-                           "primary_sha256": rows[0]["primary"].get("bundle_sha256"),
-                           "candidate_sha256": rows[0]["candidate"].get("bundle_sha256"),
+                           "primary_sha256": _key(rows[0]["primary"]), "candidate_sha256": _key(rows[0]["candidate"]),
                            "bundle": rows[0].get("bundle")}  # fmt: skip
     out["agreement"] = {n: float(np.mean((pp >= tp[n]) == (pc >= tc[n]))) for n in tp if n in tc}
     out["score_correlation"] = float(np.corrcoef(pp, pc)[0, 1]) if pp.std() > 0 and pc.std() > 0 else None
@@ -124,22 +144,24 @@ def shadow_metrics(rows: list[dict[str, Any]], y: np.ndarray, n_boot: int = 1000
 
 
 def _summary(m: dict[str, Any]) -> str:
+    """summary.md, also printed: every text from the log Markdown-escaped (control characters visible)."""
+
     def f(x: Any) -> str:
         return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.3f}"
 
-    L = [f"# Shadow comparison: {m.get('bundle')} (primary {str(m.get('primary_sha256'))[:12]} vs candidate "
-         f"{str(m.get('candidate_sha256'))[:12]})", "",
+    L = [f"# Shadow comparison: {md(m.get('bundle'))} (primary {md(str(m.get('primary_sha256'))[:12])} vs candidate "
+         f"{md(str(m.get('candidate_sha256'))[:12])})", "",
          f"{m['n']} labelled items ({m['n_human']} human, {m['n_ai']} AI); score correlation {f(m.get('score_correlation'))}.", ""]  # fmt: skip
     if m.get("agreement"):
-        L.append("Label agreement: " + ", ".join(f"{n} {100 * a:.1f}%" for n, a in m["agreement"].items()))
+        L.append("Label agreement: " + ", ".join(f"{md(n)} {100 * a:.1f}%" for n, a in m["agreement"].items()))
         L.append("")
     if m.get("error"):
-        return "\n".join([*L, m["error"], ""])
+        return "\n".join([*L, md(m["error"]), ""])
     L += ["| metric | primary | candidate | difference [paired CI] | significant |", "|---|---|---|---|---|"]
     for k, d in m["comparison"]["deltas"].items():
         ci = d.get("ci")
         cis = f" [{f(ci[0])}, {f(ci[1])}]" if ci and None not in ci else ""
-        L.append(f"| {k} | {f(d['baseline'])} | {f(d['candidate'])} | {f(d['delta'])}{cis} | {'yes' if d['significant'] else 'no'} |")
+        L.append(f"| {md(k)} | {f(d['baseline'])} | {f(d['candidate'])} | {f(d['delta'])}{cis} | {'yes' if d['significant'] else 'no'} |")
     return "\n".join(L) + "\n"
 
 
@@ -158,7 +180,7 @@ def run_shadow_eval(args: argparse.Namespace) -> int:
         rows, skipped = read_score_log(args.shadow_log)
         labels, problems = read_labels(args.paths[0])
     except (OSError, ValueError) as e:
-        print(f"aigc eval: {e}", file=sys.stderr)
+        print(f"aigc eval: {visible(e)}", file=sys.stderr)
         return 2
     joined, y, notes = join_log(rows, labels)
     notes.update(log_items=len(rows), log_rows_skipped=dict(skipped), label_problems=problems[:20])
@@ -170,10 +192,10 @@ def run_shadow_eval(args: argparse.Namespace) -> int:
     m.update(schema="aigc.shadow_eval/1", created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
              score_log=str(args.shadow_log), labels=str(args.paths[0]), join=notes)  # fmt: skip
     out = Path(args.report)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(m, indent=1, allow_nan=False, default=lambda x: None) + "\n", encoding="utf-8")
     summary = _summary(m)
-    (out / "summary.md").write_text(summary, encoding="utf-8")
+    text = json.dumps(m, indent=1, allow_nan=False, default=lambda x: None) + "\n"
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write_all({out / "metrics.json": text, out / "summary.md": summary})  # both or neither
     print(summary)
     print(f"metrics: {out / 'metrics.json'}\nsummary: {out / 'summary.md'}")
     return 0 if "comparison" in m else 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 __all__ = ["Metrics"]
@@ -59,9 +60,11 @@ class Metrics:
         self.errors.labels(kind=kind).inc(n)
 
     def set_calibrated(self, bundle: str, spec: dict[str, Any]) -> None:
-        """The export-time FPR and TPR of each named threshold, beside which the live flag rate is read."""
+        """The export-time FPR and TPR of each named threshold, beside which the live flag rate is read. A rate
+        that is not a finite number (validation refuses those; this is defence in depth) is not exported:
+        no gauge rather than NaN or +Inf, which alerting rules would compare as if measured."""
         for name, t in spec.get("thresholds", {}).items():
-            if isinstance(t.get("achieved_fpr"), (int, float)):
-                self.calibrated_fpr.labels(bundle=bundle, threshold=name).set(float(t["achieved_fpr"]))
-            if isinstance(t.get("tpr"), (int, float)):
-                self.calibrated_tpr.labels(bundle=bundle, threshold=name).set(float(t["tpr"]))
+            for gauge, key in ((self.calibrated_fpr, "achieved_fpr"), (self.calibrated_tpr, "tpr")):
+                v = t.get(key) if isinstance(t, dict) else None
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                    gauge.labels(bundle=bundle, threshold=name).set(float(v))
