@@ -1,17 +1,18 @@
 """The bundle format (schema v1): validate on load, write atomically. See docs/bundle.md.
 
 This module reads and validates bundles (``BundleError``, ``validate_spec``, ``load_bundle_spec``,
-``open_bundle``, ``model_files``, ``sha256_file``, ``spec_for_variant``); the writing side (``write_bundle``,
-``zip_bundle``, ``place_bundle``, ``not_replaceable``, ``_umask``) lives in :mod:`aigc._bundle_write` and is
-re-exported here at the end of the module, so every name imports from ``aigc._bundle`` as before.
+``open_bundle``, ``model_files``, ``sha256_file``, ``spec_for_variant``). Two sides live elsewhere and are
+re-exported here at the end of the module, so every name imports from ``aigc._bundle`` as before:
+the checks of calibration and thresholds that ``validate_spec`` calls (``_check_calibration_and_thresholds``,
+``_check_threshold``, ``_check_variant_calibration``, ``_finite``, ``_CAL_METHODS``) in
+:mod:`aigc._bundle_check`, and the writing side (``write_bundle``, ``zip_bundle``, ``place_bundle``,
+``not_replaceable``, ``_umask``) in :mod:`aigc._bundle_write`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
-import math
 import os
 import tempfile
 import zipfile
@@ -58,7 +59,6 @@ def format_version_for(spec: dict[str, Any]) -> int:
     return 2 if isinstance(cal, dict) and cal.get("prevalence") else 1
 
 KNOWN_VARIANTS = ("fp32", "int8", "fp16")
-_CAL_METHODS = ("none", "temperature", "platt", "isotonic")
 _POOLING = ("mean", "max", "first")
 
 
@@ -100,102 +100,12 @@ def _need(d: dict[str, Any], key: str, where: str, types: type | tuple[type, ...
     return v
 
 
-def _finite(v: Any) -> bool:
-    """A real number (not a bool) that is neither NaN nor infinite: JSON from Python may hold NaN/Infinity."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def _check_name(name: Any, where: str) -> None:
     """A name a person reads (the bundle's, a threshold's): no control, bidi or line-separator character,
     which would let bundle.json rewrite what ``aigc info`` or a report shows."""
     if isinstance(name, str) and has_controls(name):
         raise BundleError(f"{where}: found {name!r}, expected a name without control characters "
                           "(ANSI escapes, newlines, bidi overrides)")
-
-
-def _check_threshold(t: Any, where: str) -> None:
-    if not isinstance(t, dict):
-        raise BundleError(f"{where}: found {type(t).__name__}, expected an object with value, n_human, achieved_fpr")
-    v = _need(t, "value", f"{where}.", (int, float), "a probability in [0, 1]")
-    if not _finite(v) or not 0.0 <= v <= 1.0:
-        raise BundleError(f"{where}.value: found {v!r}, expected a probability in [0, 1]")
-    _need(t, "n_human", f"{where}.", int, "the number of human calibration items (int)")
-    _need(t, "achieved_fpr", f"{where}.", (int, float), "the false-positive rate measured on calibration data")
-    for k in ("achieved_fpr", "fpr_upper_95", "tpr", "target_fpr"):  # all but achieved_fpr may be null or absent
-        x = t.get(k)
-        if x is not None and not (_finite(x) and 0.0 <= x <= 1.0):
-            raise BundleError(f"{where}.{k}: found {x!r}, expected a finite rate in [0, 1]")
-
-
-def _check_calibration_and_thresholds(spec: dict[str, Any], where: str) -> None:
-    """``calibration``, ``thresholds`` and ``group_thresholds`` of the bundle (``where`` ""), or of one
-    variant's own record (``where`` "variant_calibration.int8.")."""
-    cal = _need(spec, "calibration", where, dict, "an object with method and params")
-    method = _need(cal, "method", f"{where}calibration.", str, f"one of {list(_CAL_METHODS)}")
-    if method not in _CAL_METHODS:
-        raise BundleError(f"{where}calibration.method: found {method!r}, expected one of {list(_CAL_METHODS)}")
-    params = cal.get("params", {})
-    if not isinstance(params, dict):
-        raise BundleError(f"{where}calibration.params: found {params!r}, expected an object")
-    if method == "temperature":
-        t = params.get("temperature")
-        if not _finite(t) or t <= 0:
-            raise BundleError(f"{where}calibration.params.temperature: found {t!r}, expected a finite number > 0")
-    elif method == "platt":
-        for k in ("a", "b"):
-            if not _finite(params.get(k)):
-                raise BundleError(f"{where}calibration.params.{k}: found {params.get(k)!r}, expected a finite number")
-    elif method == "isotonic":
-        x, y = params.get("x"), params.get("y")
-        if not isinstance(x, list) or not isinstance(y, list) or len(x) != len(y) or len(x) < 2:
-            raise BundleError(f"{where}calibration.params.x/y: expected two lists of equal length >= 2")
-        if not all(_finite(v) for v in x + y):
-            raise BundleError(f"{where}calibration.params.x/y: found {next(v for v in x + y if not _finite(v))!r}, "
-                              "expected finite numbers")
-        if any(b < a for a, b in itertools.pairwise(x)) or any(b < a for a, b in itertools.pairwise(y)):
-            raise BundleError(f"{where}calibration.params.x/y: expected non-decreasing values")
-
-    prev = cal.get("prevalence")
-    if prev and not (isinstance(prev, dict) and all(_finite(prev.get(k)) and 0 < prev[k] < 1 for k in ("base", "target"))):
-        raise BundleError(f"{where}calibration.prevalence: found {prev!r}, expected base and target shares in (0, 1)")
-    thresholds = _need(spec, "thresholds", where, dict, "named thresholds {name: {value, n_human, achieved_fpr}}")
-    if not thresholds:
-        raise BundleError(f"{where}thresholds: found none, expected at least one named threshold (e.g. 'fpr@1%')")
-    for name, t in thresholds.items():
-        _check_name(name, f"{where}thresholds (a threshold's name)")
-        _check_threshold(t, f"{where}thresholds.{printable(name)}")
-    gt = spec.get("group_thresholds")
-    if gt is not None:
-        if not isinstance(gt, dict) or not isinstance(gt.get("column"), str) or not isinstance(gt.get("groups"), dict):
-            raise BundleError(f"{where}group_thresholds: expected {{column: str, groups: {{group: {{name: threshold}}}}}}")
-        for g, ts in gt["groups"].items():
-            if not isinstance(ts, dict):
-                raise BundleError(f"{where}group_thresholds.groups.{printable(g)}: expected {{name: threshold}}")
-            for name, t in ts.items():
-                _check_name(name, f"{where}group_thresholds.groups.{printable(g)} (a threshold's name)")
-                _check_threshold(t, f"{where}group_thresholds.groups.{printable(g)}.{printable(name)}")
-
-
-def _check_variant_calibration(spec: dict[str, Any]) -> None:
-    """``variant_calibration`` (v3): ``{variant: {calibration, thresholds[, group_thresholds, score_histogram]}}``
-    for variants other than fp32 that the bundle has, each with the same threshold names as the bundle's."""
-    vc = spec.get("variant_calibration")
-    if vc is None:
-        return
-    if not isinstance(vc, dict):
-        raise BundleError(f"variant_calibration: found {type(vc).__name__}, expected {{variant: {{calibration, thresholds}}}}")
-    variants = spec["model"]["variants"]
-    for v, rec in vc.items():
-        where = f"variant_calibration.{v}."
-        if v == "fp32" or v not in variants:
-            raise BundleError(f"variant_calibration.{printable(v)}: expected a variant other than fp32 in model.variants "
-                              f"({sorted(variants)})")
-        if not isinstance(rec, dict):
-            raise BundleError(f"variant_calibration.{v}: found {type(rec).__name__}, expected an object")
-        _check_calibration_and_thresholds(rec, where)
-        if set(rec["thresholds"]) != set(spec["thresholds"]):
-            raise BundleError(f"{where}thresholds: names {sorted(rec['thresholds'])}, expected the bundle's "
-                              f"{sorted(spec['thresholds'])}")
 
 
 VARIANT_CALIBRATED = ("calibration", "thresholds", "group_thresholds", "score_histogram")
@@ -440,5 +350,13 @@ def open_bundle(path: str | os.PathLike[str], verify_files: bool = True) -> Bund
     raise BundleError(f"{src}: not a folder and not a zip file")
 
 
-# The writing side, re-exported (after everything above: aigc._bundle_write imports from this module).
+# The calibration and threshold checks and the writing side, re-exported (after everything above:
+# aigc._bundle_check and aigc._bundle_write import from this module).
+from ._bundle_check import (  # noqa: E402, F401
+    _CAL_METHODS,
+    _check_calibration_and_thresholds,
+    _check_threshold,
+    _check_variant_calibration,
+    _finite,
+)
 from ._bundle_write import _umask, not_replaceable, place_bundle, write_bundle, zip_bundle  # noqa: E402, F401

@@ -1,15 +1,17 @@
 """Write the report folder: ``report.html`` (self-contained: charts inlined as SVG data URIs, no external
-URL, a Content-Security-Policy that forbids loading anything), ``metrics.json`` and ``summary.md``."""
+URL, a Content-Security-Policy that forbids loading anything), ``metrics.json`` and ``summary.md``.
+
+Here: the HTML (``render_html``, ``chart_ids``) and ``write_report``, which renders all three before
+writing any. The writing side (``_clean``, ``_json_text``, ``_LONE``, ``_atomic_write_all``,
+``_file_mode``) lives in :mod:`aigc.report.write`, re-exported here: every name imports from here as before.
+"""
 
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import math
 import os
-import re
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,12 +23,12 @@ from . import plots
 from ._escape import html_text, visible
 from .provenance import provenance_html
 from .summary import _primary, interval_sentence, overlap_lines, render_summary
+from .write import _LONE, _atomic_write_all, _clean, _file_mode, _json_text  # noqa: F401 - re-exported
 
 __all__ = ["REPORT_FILES", "chart_ids", "render_html", "render_summary", "write_report"]
 
 REPORT_FILES = ("report.html", "metrics.json", "summary.md")
 _log = logging.getLogger(__name__)
-_LONE = re.compile("[\ud800-\udfff]")
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -380,50 +382,6 @@ def render_html(
     return "\n".join(out)
 
 
-def _clean(x: Any) -> Any:
-    """JSON-safe copy: NaN/inf -> None, numpy scalars and arrays -> Python."""
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _clean(x.tolist())
-    if isinstance(x, (np.floating, float)):
-        f = float(x)
-        return f if math.isfinite(f) else None
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (np.bool_,)):
-        return bool(x)
-    return x
-
-
-def _file_mode() -> int:
-    """The mode a plain ``open(..., "w")`` would give a new file: 0666 less the umask (0644 under umask 022)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def _atomic_write_all(files: dict[Path, str]) -> None:
-    """Write every file to a temporary beside it, then move them all into place: a failure while writing
-    (disk full, an unencodable text) replaces none of them."""
-    tmps: dict[Path, str] = {}
-    try:
-        for path, text in files.items():
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            tmps[path] = tmp
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.chmod(tmp, _file_mode())  # mkstemp makes 0600; a report is meant to be shared
-        for path, tmp in tmps.items():
-            os.replace(tmp, path)
-    except BaseException:
-        for tmp in tmps.values():
-            Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(
     out_dir: str | os.PathLike[str],
     metrics: dict[str, Any],
@@ -436,8 +394,7 @@ def write_report(
     out = Path(out_dir)
     m = _clean(metrics)
     texts = {
-        # a lone surrogate (from a "\\ud800" in the data) cannot be written as UTF-8: keep it as its JSON escape
-        "metrics.json": _LONE.sub(lambda x: f"\\u{ord(x.group()):04x}", json.dumps(m, indent=1, ensure_ascii=False, allow_nan=False)) + "\n",
+        "metrics.json": _json_text(m),
         "summary.md": render_summary(m, primary_threshold),
         "report.html": render_html(m, curves, primary_threshold),
     }
