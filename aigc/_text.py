@@ -42,8 +42,10 @@ __all__ = [
 ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
 _ZW_TABLE = {ord(c): None for c in ZERO_WIDTH + "\x00"}
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_HSPACE = re.compile(r"[^\S\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")  # whitespace other than line breaks
+_TRAILING = re.compile(r" +(?=[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]|$)")
 # preprocessing.normalize: what is done to a text before it is tokenised (normalize_text)
-NORMALIZE_MODES = ("nfc_strip_zw_fold", "nfc_strip_zw", "none")
+NORMALIZE_MODES = ("nfc_strip_zw_fold_ws", "nfc_strip_zw", "none")
 
 
 COMPANION_TOKENIZER = "tokenizer_b.json"  # the file of a companion LM's tokenizer, in a run and in a bundle
@@ -85,7 +87,7 @@ class TextSpec:
     stride: int = 128
     pooling: str = "mean"
     max_windows: int = 64
-    normalize: str = "nfc_strip_zw_fold"  # new specs; a bundle without the key reads as "nfc_strip_zw"
+    normalize: str = "nfc_strip_zw_fold_ws"  # new specs; a bundle without the key reads as "nfc_strip_zw"
     prefix_ids: tuple[int, ...] = ()
     suffix_ids: tuple[int, ...] = ()
     pad_id: int = 0
@@ -158,9 +160,16 @@ class TextWindows:
 
 def normalize_text(text: str, mode: str = "nfc_strip_zw") -> str:
     """NFC-normalise and remove zero-width/invisible format characters and NUL bytes (``nfc_strip_zw``); with
-    ``nfc_strip_zw_fold`` also read Cyrillic/Greek look-alikes inside Latin words as Latin letters
-    (``aigc._confusables``); ``none`` returns the text as given."""
+    ``nfc_strip_zw_fold_ws`` also read Cyrillic/Greek look-alikes inside Latin words as Latin letters
+    (``aigc._confusables``) and make each run of spaces, tabs and other horizontal spaces one space, with none
+    before a line break or at the end; ``none`` returns the text as given."""
     return normalize_with_note(text, mode)[0]
+
+
+def _one_space(t: str) -> str:
+    """Each run of horizontal whitespace (tabs, no-break and other Unicode spaces) as one space; none before a
+    line break or at the end. Line breaks stay as they are."""
+    return _TRAILING.sub("", _HSPACE.sub(" ", t))
 
 
 def normalize_with_note(text: str, mode: str) -> tuple[str, str | None]:
@@ -171,12 +180,12 @@ def normalize_with_note(text: str, mode: str) -> tuple[str, str | None]:
         return text, None
     t = unicodedata.normalize("NFC", text).translate(_ZW_TABLE)
     folded = fold_confusables(t)
+    if mode == "nfc_strip_zw_fold_ws":
+        return _one_space(folded.text), (f"read {folded.describe()} as Latin letters" if folded.letters else None)
     if not folded.letters:
         return t, None
-    if mode == "nfc_strip_zw_fold":
-        return folded.text, f"read {folded.describe()} as Latin letters"
     return t, (f"{folded.describe()}: read as written (this bundle's preprocessing.normalize is {mode!r}), "
-               "which makes a machine text look human; bundles exported with 'nfc_strip_zw_fold' read them as Latin")
+               "which makes a machine text look human; bundles exported with 'nfc_strip_zw_fold_ws' read them as Latin")
 
 
 def load_tokenizer(path: str | Path) -> Any:

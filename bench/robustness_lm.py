@@ -50,9 +50,9 @@ MODELS = ["q15", "gemma"]
 
 def edited(texts: list[str], name: str) -> list[str]:
     """The texts after edit ``name`` ("clean": none) and the runtime's normalisation: bundles exported before
-    look-alike folding (``nfc_strip_zw``), or with it for a name ending in ``+fold`` (``nfc_strip_zw_fold``)."""
+    look-alike folding (``nfc_strip_zw``), or with it for a name ending in ``+fold`` (``nfc_strip_zw_fold_ws``)."""
     edit, _, fold = name.partition("+")
-    mode = "nfc_strip_zw_fold" if fold == "fold" else "nfc_strip_zw"
+    mode = "nfc_strip_zw_fold_ws" if fold == "fold" else "nfc_strip_zw"
     if edit == "clean":
         return [normalize_text(t, mode) for t in texts]
     return [normalize_text(perturb_text(t, edit, seed=0, index=i), mode) for i, t in enumerate(texts)]
@@ -74,23 +74,24 @@ def head(rows: list[dict[str, Any]], arrs: dict[str, list[np.ndarray]]) -> tuple
 
 
 def cells(y: np.ndarray, groups: list[str], s_clean: np.ndarray, s_edit: np.ndarray, thr: float) -> dict[str, Any]:
-    """Both edited, machine edited against clean humans, FPR/TPR at ``thr``, the machine texts' mean logit change."""
+    """Both edited, machine edited against clean humans, FPR/TPR at ``thr``, the machine texts' mean change of
+    the head's logit (``s_*``: logits, as ``predict`` gives them)."""
     hum, mac = y == 0, y == 1
     mixed = np.where(mac, s_edit, s_clean)
-    logit = lambda p: np.log(np.clip(p, 1e-9, 1) / np.clip(1 - p, 1e-9, 1))  # noqa: E731
     both = gp._cell(y, s_edit, thr, groups)
     return {"both_edited": both, "machine_edited": gp._cell(y, mixed, thr, groups),
             "human_fpr": both["fpr"], "human_fpr_upper95": both["fpr_upper95"], "machine_tpr": both["tpr"],
-            "machine_logit_change": float(np.mean(logit(s_edit[mac]) - logit(s_clean[mac]))),
+            "machine_logit_change": float(np.mean(s_edit[mac] - s_clean[mac])),  # the head's output is its logit
             "humans_flagged_clean_to_edited": [int((s_clean[hum] > thr).sum()), int((s_edit[hum] > thr).sum())]}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=144, help="evobench texts (the first n in the sample's order)")
-    ap.add_argument("--perturbations", default="homoglyph,typos,zero_width,newlines,lowercase,whitespace",
+    ap.add_argument("--perturbations", default="homoglyph,typos,zero_width,newlines,lowercase,whitespace,"
+                    "clean+fold,homoglyph+fold,whitespace+fold",
                     help=f"comma-separated, of: {', '.join(TEXT_PERTURBATIONS)}; NAME+fold: under "
-                         "look-alike folding (preprocessing.normalize nfc_strip_zw_fold)")
+                         "look-alike folding (preprocessing.normalize nfc_strip_zw_fold_ws)")
     ap.add_argument("--cache-dir", default=str(REPO / "bench" / "lmcache_robust"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--budget-min", type=float, default=float("inf"), help="start no new LM chunk after this")
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     names = ["clean", *[p for p in args.perturbations.split(",") if p]]
-    unknown = [p for p in names[1:] if p.removesuffix("+fold") not in TEXT_PERTURBATIONS]
+    unknown = [p for p in names[1:] if p.removesuffix("+fold") not in (*TEXT_PERTURBATIONS, "clean")]
     if unknown:
         raise SystemExit(f"unknown perturbations {unknown}; known: {list(TEXT_PERTURBATIONS)}")
     rows, clean_arrs = load_part(1, 125, REPO / "bench" / "lmcache", ("pair", "gemma"))

@@ -43,7 +43,7 @@ def test_every_perturbation_homoglyph_is_folded_back() -> None:
 def test_genuine_cyrillic_greek_and_symbols_are_untouched(text: str) -> None:
     folded = fold_confusables(text)
     assert (folded.text, folded.letters, folded.words) == (text, 0, 0)
-    assert normalize_with_note(text, "nfc_strip_zw_fold") == (normalize_text(text, "nfc_strip_zw"), None)
+    assert normalize_with_note(text, "nfc_strip_zw_fold_ws") == (normalize_text(text, "nfc_strip_zw"), None)
 
 
 def test_fold_counts_and_scope() -> None:
@@ -58,11 +58,11 @@ def test_fold_counts_and_scope() -> None:
 
 
 def test_spec_modes() -> None:
-    assert TextSpec().normalize == "nfc_strip_zw_fold"  # new specs fold
+    assert TextSpec().normalize == "nfc_strip_zw_fold_ws"  # new specs fold
     assert TextSpec.from_dict({"type": "text"}).normalize == "nfc_strip_zw"  # a bundle without the key: as before
-    with pytest.raises(ValueError, match="nfc_strip_zw_fold"):
+    with pytest.raises(ValueError, match="nfc_strip_zw_fold_ws"):
         TextSpec.from_dict({"type": "text", "normalize": "nfkc"})
-    assert NORMALIZE_MODES[0] == "nfc_strip_zw_fold"
+    assert NORMALIZE_MODES[0] == "nfc_strip_zw_fold_ws"
 
 
 def _ids(tok: object, text: str, mode: str) -> tuple[list[list[int]], list[str]]:
@@ -76,8 +76,8 @@ def test_encode_windows_reads_attacked_text_as_clean_and_warns() -> None:
     tok = make_tokenizer()
     clean = "the cat sat moreover the dog ran"
     attacked = "th\u0435 \u0441\u0430t s\u0430t moreover th\u0435 dog r\u0430n"
-    w_clean, warn_clean = _ids(tok, clean, "nfc_strip_zw_fold")
-    w_fold, warn_fold = _ids(tok, attacked, "nfc_strip_zw_fold")
+    w_clean, warn_clean = _ids(tok, clean, "nfc_strip_zw_fold_ws")
+    w_fold, warn_fold = _ids(tok, attacked, "nfc_strip_zw_fold_ws")
     w_old, warn_old = _ids(tok, attacked, "nfc_strip_zw")
     w_none, warn_none = _ids(tok, attacked, "none")
     assert warn_clean == [] and w_fold == w_clean
@@ -92,7 +92,7 @@ def test_detector_result_carries_the_warning(tmp_path: Path) -> None:
     attacked = ["th\u0435 \u0441\u0430t s\u0430t on th\u0435 m\u0430t", "the cat sat on the mat", "Мама мыла раму"]
     old = aigc.load(build_bundle(tmp_path / "old", "text"))
     pre = json.loads((tmp_path / "old" / "bundle.json").read_text())["preprocessing"]
-    new = aigc.load(build_bundle(tmp_path / "new", "text", {"preprocessing": {**pre, "normalize": "nfc_strip_zw_fold"}}))
+    new = aigc.load(build_bundle(tmp_path / "new", "text", {"preprocessing": {**pre, "normalize": "nfc_strip_zw_fold_ws"}}))
     r_old, r_new = old.score(attacked), new.score(attacked)
     assert np.isclose(r_new[0].probability, r_new[1].probability)  # read as the clean text
     assert not np.isclose(r_old[0].probability, r_old[1].probability)
@@ -100,3 +100,12 @@ def test_detector_result_carries_the_warning(tmp_path: Path) -> None:
     assert any("read as written" in w for w in r_old[0].warnings)
     for r in (*r_old[1:], *r_new[1:]):
         assert not any("look-alike" in w for w in r.warnings)
+
+
+def test_whitespace_is_one_space_under_the_new_mode() -> None:
+    text = "The  cat\tsat\u00a0on \u3000the mat.  \nA dog ran.\t\n\nEnd "
+    assert normalize_text(text, "nfc_strip_zw_fold_ws") == "The cat sat on the mat.\nA dog ran.\n\nEnd"
+    assert normalize_text(text, "nfc_strip_zw") == text  # older bundles read it as written
+    for i, t in enumerate(ENGLISH):
+        edited = perturb_text(t, "whitespace", seed=0, index=i)
+        assert edited != t and normalize_text(edited, "nfc_strip_zw_fold_ws") == t

@@ -126,10 +126,11 @@ class DataConfig:
     """How window scores pool into a text's score: mean, max, first."""
     max_windows: int = 64
     """Windows scored per text at evaluation."""
-    normalize: str = "nfc_strip_zw_fold"
+    normalize: str = "nfc_strip_zw_fold_ws"
     """What is done to a text before tokenising, in training and in the bundle (``preprocessing.normalize``,
-    docs/bundle.md): ``nfc_strip_zw_fold`` reads Cyrillic/Greek look-alikes inside Latin words as Latin;
-    ``nfc_strip_zw`` gives bundles that runtimes before that mode can read; ``none``."""
+    docs/bundle.md): ``nfc_strip_zw_fold_ws`` reads Cyrillic/Greek look-alikes inside Latin words as Latin and
+    makes whitespace runs one space; ``nfc_strip_zw`` gives bundles that runtimes before that mode can read;
+    ``none``."""
     train_window: str = "random"
     """Which window of a long text a training step sees: ``random`` (a new one each epoch) or ``first``."""
     num_workers: int = 0
