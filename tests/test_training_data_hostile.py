@@ -285,3 +285,15 @@ def test_training_image_decode_errors_name_the_file(tmp_path: Path) -> None:
     bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     with pytest.raises(DataError, match=r"training image .*empty.jpg: "):
         _load_image({"item": str(bad), "label": 0}, SimpleNamespace(spec=None))  # type: ignore[arg-type]
+
+
+def test_a_few_conflicting_labels_are_left_out_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # one text among 121 with both labels (as public continuation sets hold a few): left out, not a refusal
+    p = make_text_jsonl(tmp_path / "t.jsonl", n_pairs=60)
+    rows = [json.loads(line) for line in p.read_text().splitlines()]
+    p.write_text("".join(json.dumps(r) + "\n" for r in [*rows, dict(rows[0], label=1 - rows[0]["label"], pair_id="q")]))
+    with caplog.at_level(logging.WARNING, logger="training.data"):
+        s = _splits(p)
+    assert "1 text(s) carry both labels" in caplog.text and "left out of every split (2 of 121 samples" in caplog.text
+    texts = [r["item"] for split in s.values() for r in split]
+    assert rows[0]["text"] not in texts and len(texts) == 119

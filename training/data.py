@@ -149,26 +149,38 @@ def _check_settings(cfg: DataConfig) -> None:
         raise DataError(f"data.holdout_values {list(cfg.holdout_values)} is set but data.holdout_column is empty")
 
 
-def _check_labels(pools: list[list[dict[str, Any]]], modality: str) -> None:
-    """One item labelled both 0 and 1 (anywhere in the data) is a data error."""
+LABEL_CONFLICT_REFUSE_FRACTION = 0.01  # items carrying both labels: above this share of the data, a refusal
+
+
+def _check_labels(pools: list[list[dict[str, Any]]], modality: str) -> set[str]:
+    """Items labelled both 0 and 1 (anywhere in the data): the keys of such items, to be left out of every split
+    with a warning naming them; a refusal when they are more than ``LABEL_CONFLICT_REFUSE_FRACTION`` of the
+    items (a labelling bug rather than a few texts the generators happened to copy, as public continuation sets
+    hold: fastdetectgpt has 2 among 30,000)."""
     first: dict[str, dict[str, Any]] = {}
     conflicts: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    n = 0
     for rows in pools:
         for r in rows:
+            n += 1
             k = r["_key"]
             if k is None:
                 continue
             f = first.setdefault(k, r)
             if f["label"] != r["label"] and k not in conflicts:
                 conflicts[k] = (f, r)
-    if conflicts:
-        ex = "; ".join(f"{_show(a)} (label {a['label']}) and {_where(b)} (label {b['label']})"
-                       for a, b in list(conflicts.values())[:3])
-        what = "text" if modality == "text" else "image"
-        raise DataError(
-            f"{len(conflicts)} {what}(s) carry both labels, 0 and 1: {ex}. One of each is mislabelled (or the "
-            f"{what} cannot be told apart); fix or remove them"
-        )
+    if not conflicts:
+        return set()
+    ex = "; ".join(f"{_show(a)} (label {a['label']}) and {_where(b)} (label {b['label']})"
+                   for a, b in list(conflicts.values())[:3])
+    what = "text" if modality == "text" else "image"
+    msg = f"{len(conflicts)} {what}(s) carry both labels, 0 and 1: {ex}"
+    if len(conflicts) > LABEL_CONFLICT_REFUSE_FRACTION * n:
+        raise DataError(f"{msg}. One of each is mislabelled (or the {what} cannot be told apart); fix or remove "
+                        f"them (more than {LABEL_CONFLICT_REFUSE_FRACTION:.0%} of the {n} samples: not left out)")
+    log.warning("%s. Every copy of them is left out of every split (%d of %d samples carry a conflict)", msg,
+                sum(r["_key"] in conflicts for rows in pools for r in rows), n)
+    return set(conflicts)
 
 
 def _check_overlap(splits: dict[str, list[dict[str, Any]]], cfg: DataConfig, modality: str) -> None:
@@ -314,7 +326,9 @@ def make_splits(cfg: DataConfig, modality: str) -> dict[str, list[dict[str, Any]
         _assign_groups(dev, cfg, "dev:")
     else:
         train, dev = _split_groups(train, cfg.dev_fraction, rng)
-    _check_labels([train, dev, test], modality)
+    conflicted = _check_labels([train, dev, test], modality)
+    if conflicted:
+        train, dev, test = ([r for r in rows if r["_key"] not in conflicted] for rows in (train, dev, test))
     # one random stream per split, so that the dev subset does not change with max_train
     splits = {
         "train": _subset(train, cfg.max_train, np.random.default_rng([cfg.seed, 1])),
