@@ -207,6 +207,22 @@ def _data_hashes(old_root: Path, spec: dict[str, Any], tmp: Path, items: Sequenc
     return out
 
 
+def _training_overlap(bundle: Bundle, items: Sequence[Any], y: np.ndarray, modality: str) -> dict[str, Any] | None:
+    """How many of the new calibration items the model was trained on (the bundle's stored training hashes),
+    with a warning: the model scores its training items as it learned them, so thresholds set on them promise
+    a false-positive rate that fresh items do not get. None when none is, or the bundle recorded no hashes."""
+    res = _overlap.check_overlap(bundle.root, bundle.spec, list(items), modality).get("training") or {}
+    if res.get("status") != "checked" or not res.get("n_overlap"):
+        return None
+    hit = _overlap.check_overlap(bundle.root, bundle.spec, [it for it, lab in zip(items, y, strict=True) if lab == 0],
+                                 modality).get("training") or {}
+    out = {"n": int(res["n_overlap"]), "share": float(res["share"]), "n_human": int(hit.get("n_overlap", 0))}
+    log.warning("%d of the %d calibration items (%d humans) are items the model was trained on%s: its scores on them "
+                "are lower than on fresh items, so thresholds set on them flag more fresh humans than they promise; "
+                "calibrate on data the model never saw", out["n"], len(items), out["n_human"], res.get("note", ""))
+    return out
+
+
 def _store_calibration(spec: dict[str, Any], variant: str, fitted: dict[str, Any]) -> dict[str, Any] | None:
     """Put the refit of ``variant`` where that variant reads it: the bundle's own fields for fp32, else
     ``variant_calibration[variant]`` (bundle v3), so that recalibrating int8 never moves fp32's thresholds
@@ -303,6 +319,9 @@ def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], label
     }  # fmt: skip
     if dropped:
         record["dropped"] = f"group_thresholds by {dropped[0].get('column')!r} (set on the original calibration)"
+    in_training = _training_overlap(bundle, ok_items, y, modality)
+    if in_training:
+        record["data_in_training"] = in_training
     if also:
         record["also_recalibrated"] = also
     others = sorted(v for v in spec.get("variant_calibration") or {} if v != opt.variant and v not in also)

@@ -134,3 +134,30 @@ def test_refusals(tiny_text_bundle: Path, tmp_path: Path, capsys: pytest.Capture
     assert run(str(few), "--out", str(tmp_path / "o5"), "--humans-only", "--prevalence", "1.5") == 2
     assert not any((tmp_path / f"o{k}").exists() for k in range(2, 6))
     aigc.load(tiny_text_bundle)  # still valid
+
+
+def test_calibration_data_the_model_was_trained_on_is_warned_and_recorded(tmp_path: Path,
+                                                                             caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from aigc._bundle import write_bundle
+    from aigc._overlap import write_data_hashes
+    from tests._bundles import build_bundle
+
+    humans = _texts(300, 3, ai=False)
+    b = build_bundle(tmp_path / "b", "text")
+    spec = json.loads((b / "bundle.json").read_text())
+    spec["data_hashes"] = write_data_hashes(b, _texts(50, 9, ai=False), humans[:40], "text")  # 40 training items
+    write_bundle(b, spec, overwrite=True)
+    data = _jsonl(tmp_path / "humans.jsonl", [{"text": t} for t in humans])
+    with caplog.at_level(logging.WARNING, logger="aigc"):
+        assert main(["calibrate", str(b), str(data), "--out", str(tmp_path / "mine"), "--humans-only"]) == 0
+    assert "40 of the 300 calibration items (40 humans) are items the model was trained on" in caplog.text
+    rec = aigc.load(tmp_path / "mine").spec["recalibration"]
+    assert rec["data_in_training"] == {"n": 40, "share": pytest.approx(40 / 300), "n_human": 40}
+    # data it never saw: no warning, no record
+    caplog.clear()
+    fresh = _jsonl(tmp_path / "fresh.jsonl", [{"text": t} for t in humans[40:]])
+    with caplog.at_level(logging.WARNING, logger="aigc"):
+        assert main(["calibrate", str(b), str(fresh), "--out", str(tmp_path / "mine2"), "--humans-only"]) == 0
+    assert "trained on" not in caplog.text and "data_in_training" not in aigc.load(tmp_path / "mine2").spec["recalibration"]
