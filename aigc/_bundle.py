@@ -359,4 +359,4 @@ from ._bundle_check import (  # noqa: E402, F401
     _check_variant_calibration,
     _finite,
 )
-from ._bundle_write import _umask, not_replaceable, place_bundle, write_bundle, zip_bundle  # noqa: E402, F401
+from ._bundle_write import _umask, check_replaceable, not_replaceable, place_bundle, write_bundle, zip_bundle  # noqa: E402, F401

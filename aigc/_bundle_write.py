@@ -20,7 +20,7 @@ from typing import Any
 
 from ._bundle import format_version_for, sha256_file, validate_spec
 
-__all__ = ["not_replaceable", "place_bundle", "write_bundle", "zip_bundle"]
+__all__ = ["check_replaceable", "not_replaceable", "place_bundle", "write_bundle", "zip_bundle"]
 
 
 def write_bundle(out_dir: str | os.PathLike[str], spec: dict[str, Any], overwrite: bool = False) -> Path:
@@ -91,6 +91,24 @@ def not_replaceable(out: str | os.PathLike[str]) -> str | None:
     return f"{out} exists and is {what}, not a bundle folder"
 
 
+def _empty_folder(out: Path) -> bool:
+    return out.is_dir() and not out.is_symlink() and out.suffix != ".zip" and not any(out.iterdir())
+
+
+def check_replaceable(out: str | os.PathLike[str], overwrite: bool) -> None:
+    """Raise FileExistsError unless a new bundle may be put at ``out``: nothing there, an empty folder, or (with
+    ``overwrite``) an earlier bundle (:func:`not_replaceable`). The one rule of export, calibrate and
+    :func:`place_bundle`, so that a refusal comes before any work rather than after it."""
+    out = Path(out)
+    if (out.exists() or out.is_symlink()) and not _empty_folder(out):
+        why = not_replaceable(out)
+        if why:
+            raise FileExistsError(f"--out {why}: choose another --out (--overwrite replaces an earlier bundle only, "
+                                  "never other files)")
+        if not overwrite:
+            raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+
+
 def place_bundle(tmp: str | os.PathLike[str], out: str | os.PathLike[str], overwrite: bool) -> Path:
     """Move a finished bundle folder ``tmp`` to ``out`` (or zip it there when ``out`` ends in ``.zip``, then
     remove ``tmp``). An existing non-empty ``out`` is replaced only with ``overwrite`` (the caller refuses
@@ -99,11 +117,8 @@ def place_bundle(tmp: str | os.PathLike[str], out: str | os.PathLike[str], overw
     ``mkdir`` would give it (``tmp`` came from ``mkdtemp``, which is private: 0700), so that a service
     running as another user can read the bundle as it can read its files."""
     tmp, out = Path(tmp), Path(out)
-    empty = out.is_dir() and not out.is_symlink() and out.suffix != ".zip" and not any(out.iterdir())
-    if (out.exists() or out.is_symlink()) and not empty:
-        why = not_replaceable(out)
-        if why or not overwrite:
-            raise FileExistsError(f"{why}; only an earlier bundle is ever replaced" if why else f"{out} exists; pass --overwrite to replace it")
+    check_replaceable(out, overwrite)
+    empty = _empty_folder(out)
     if tmp.is_dir():
         tmp.chmod(0o777 & ~_umask())
     if out.suffix == ".zip":

@@ -40,7 +40,7 @@ from . import _calibration, _overlap, _support, _thresholds
 from ._bundle import (
     VARIANT_CALIBRATED,
     Bundle,
-    not_replaceable,
+    check_replaceable,
     open_bundle,
     place_bundle,
     sha256_file,
@@ -102,13 +102,7 @@ def check_out_path(bundle: Path, out: Path, overwrite: bool, data: Sequence[Path
         if str(d) and (_within(d, out) or _within(out, d)):
             how = "is" if d.resolve() == out.resolve() else ("holds" if _within(d, out) else "lies inside")
             raise RecalibrationError(f"--out {out} {how} the data {d}; write the new bundle elsewhere (the data is never replaced)")
-    if out.exists() and not (out.is_dir() and out.suffix != ".zip" and not any(out.iterdir())):
-        why = not_replaceable(out)
-        if why:
-            raise FileExistsError(f"--out {why}: choose another --out (--overwrite replaces an earlier bundle only, "
-                                  "never other files)")
-        if not overwrite:
-            raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    check_replaceable(out, overwrite)
 
 
 def _targets(spec: dict[str, Any], asked: Sequence[float] | None) -> list[float]:

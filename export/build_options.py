@@ -67,14 +67,9 @@ class BuildOptions:
 def prepare_out(out: Path, overwrite: bool) -> None:
     """Refuse, before any work, an ``out`` that exists without ``overwrite``, or that exists and is not an
     earlier bundle (a data file, a folder of other files: never replaced, whatever ``overwrite`` says)."""
-    from aigc._bundle import not_replaceable
+    from aigc._bundle import check_replaceable
 
-    if out.exists() and not (out.is_dir() and out.suffix != ".zip" and not any(out.iterdir())):
-        why = not_replaceable(out)
-        if why:
-            raise FileExistsError(f"--out {why}: choose another --out (--overwrite replaces an earlier bundle only)")
-        if not overwrite:
-            raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    check_replaceable(out, overwrite)
 
 
 def check_inputs(items: Sequence[Any], y: np.ndarray, groups: Sequence[Any] | None,
