@@ -205,15 +205,16 @@ def _training_overlap(bundle: Bundle, items: Sequence[Any], y: np.ndarray, modal
     """How many of the new calibration items the model was trained on (the bundle's stored training hashes),
     with a warning: the model scores its training items as it learned them, so thresholds set on them promise
     a false-positive rate that fresh items do not get. None when none is, or the bundle recorded no hashes."""
-    res = _overlap.check_overlap(bundle.root, bundle.spec, list(items), modality).get("training") or {}
-    if res.get("status") != "checked" or not res.get("n_overlap"):
+    parts = ([it for it, lab in zip(items, y, strict=True) if lab == k] for k in (0, 1))  # each item hashed once
+    human, ai = ((_overlap.check_overlap(bundle.root, bundle.spec, p, modality).get("training") or {}) if p else {}
+                 for p in parts)
+    n = int(human.get("n_overlap", 0)) + int(ai.get("n_overlap", 0))
+    if human.get("status") != "checked" or not n:
         return None
-    hit = _overlap.check_overlap(bundle.root, bundle.spec, [it for it, lab in zip(items, y, strict=True) if lab == 0],
-                                 modality).get("training") or {}
-    out = {"n": int(res["n_overlap"]), "share": float(res["share"]), "n_human": int(hit.get("n_overlap", 0))}
+    out = {"n": n, "share": n / max(1, len(items)), "n_human": int(human.get("n_overlap", 0))}
     log.warning("%d of the %d calibration items (%d humans) are items the model was trained on%s: its scores on them "
                 "are lower than on fresh items, so thresholds set on them flag more fresh humans than they promise; "
-                "calibrate on data the model never saw", out["n"], len(items), out["n_human"], res.get("note", ""))
+                "calibrate on data the model never saw", out["n"], len(items), out["n_human"], human.get("note", ""))
     return out
 
 
