@@ -139,12 +139,13 @@ def cached_features(texts: list[str], max_length: int, threads: int, batch: int,
     return np.asarray([cache[k] for k in keys], dtype=float)
 
 
-def fit_logreg(x: np.ndarray, y: np.ndarray, l2: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+def fit_logreg(x: np.ndarray, y: np.ndarray, l2: float = 1.0, sample_weight: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """``training.lmfeatures.fit_logistic`` on standardised features, as the detector fits its head (its
-    default penalty ``l2`` = 1.0 is ``model.l2``'s)."""
+    default penalty ``l2`` = 1.0 is ``model.l2``'s; ``sample_weight`` None weighs every text alike)."""
     from training.lmfeatures import fit_logistic
 
-    return fit_logistic(x, y, l2)
+    return fit_logistic(x, y, l2, sample_weight=sample_weight)
 
 
 def predict(model: tuple[np.ndarray, np.ndarray, np.ndarray, float], x: np.ndarray) -> np.ndarray:
@@ -159,12 +160,15 @@ def _folds(groups: list[str], k: int, seed: int) -> np.ndarray:
     return np.asarray([fold_of[g] for g in groups])
 
 
-def crossfit(x: np.ndarray, y: np.ndarray, groups: list[str], k: int = 5, seed: int = 0, l2: float = 1.0) -> np.ndarray:
-    """Out-of-fold scores, folds grouped by the human text."""
+def crossfit(x: np.ndarray, y: np.ndarray, groups: list[str], k: int = 5, seed: int = 0, l2: float = 1.0,
+             sample_weight: np.ndarray | None = None) -> np.ndarray:
+    """Out-of-fold scores, folds grouped by the human text (each fold's head fitted with the weights of the
+    texts it is fitted on)."""
     f = _folds(groups, k, seed)
     s = np.zeros(len(y))
     for i in range(k):
-        s[f == i] = predict(fit_logreg(x[f != i], y[f != i], l2), x[f == i])
+        w = None if sample_weight is None else sample_weight[f != i]
+        s[f == i] = predict(fit_logreg(x[f != i], y[f != i], l2, w), x[f == i])
     return s
 
 

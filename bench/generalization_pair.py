@@ -36,6 +36,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -234,13 +235,19 @@ def _auroc(y: np.ndarray, s: np.ndarray) -> float:
     return auroc(y, s) if len(set(y.tolist())) == 2 else float("nan")
 
 
-def fit_and_score(rows: list[dict[str, Any]], x: np.ndarray, tr: np.ndarray, te: np.ndarray, l2: float = 1.0
-                  ) -> tuple[np.ndarray, float]:
+Weigh = Callable[[list[dict[str, Any]]], np.ndarray]
+
+
+def fit_and_score(rows: list[dict[str, Any]], x: np.ndarray, tr: np.ndarray, te: np.ndarray, l2: float = 1.0,
+                  weigh: Weigh | None = None) -> tuple[np.ndarray, float]:
     """Fit the head on ``tr``, score ``te``; the worst-domain 1% threshold of the training part's humans,
-    cross-fitted (each training human scored by a head fitted without its fold)."""
+    cross-fitted (each training human scored by a head fitted without its fold). ``weigh`` maps the training
+    part's rows to each text's weight in the head's loss (None: all alike)."""
     y = np.asarray([r["label"] for r in rows])
-    model = fit_logreg(x[tr], y[tr], l2)
-    s_tr = crossfit(x[tr], y[tr], [r["group"] for r, m in zip(rows, tr, strict=True) if m], l2=l2)
+    w = None if weigh is None else weigh([r for r, m in zip(rows, tr, strict=True) if m])
+    model = fit_logreg(x[tr], y[tr], l2, w)
+    s_tr = crossfit(x[tr], y[tr], [r["group"] for r, m in zip(rows, tr, strict=True) if m], l2=l2,
+                    sample_weight=w)
     hum = y[tr] == 0
     doms = [r["domain"] for r, m in zip(rows, tr, strict=True) if m]
     thr = worst_group_threshold(s_tr[hum], [d for d, h in zip(doms, hum, strict=True) if h])
@@ -304,9 +311,10 @@ def split_masks(rows: list[dict[str, Any]]) -> dict[str, tuple[np.ndarray, np.nd
     return out
 
 
-def evaluate_set(rows: list[dict[str, Any]], x: np.ndarray, l2: float = 1.0) -> dict[str, Any]:
+def evaluate_set(rows: list[dict[str, Any]], x: np.ndarray, l2: float = 1.0, weigh: Weigh | None = None
+                 ) -> dict[str, Any]:
     """Every split's cell, evobench's per-family / per-domain cells, and leave-one-family-out; every head is
-    the shipped closed-form one with penalty ``l2`` (``model.l2``)."""
+    the shipped closed-form one with penalty ``l2`` (``model.l2``) and the texts weighed by ``weigh``."""
     from aigc.metrics import clopper_pearson, percentile_ci
 
     y = np.asarray([r["label"] for r in rows])
@@ -316,7 +324,7 @@ def evaluate_set(rows: list[dict[str, Any]], x: np.ndarray, l2: float = 1.0) -> 
     grp = np.asarray([r["group"] for r in rows])
     res: dict[str, Any] = {}
     for name, (tr, te) in split_masks(rows).items():
-        s, thr = fit_and_score(rows, x, tr, te, l2)
+        s, thr = fit_and_score(rows, x, tr, te, l2, weigh)
         gt = grp[te]
         res[name] = _cell(y[te], s, thr, list(gt))
 
@@ -341,7 +349,7 @@ def evaluate_set(rows: list[dict[str, Any]], x: np.ndarray, l2: float = 1.0) -> 
         for k in (0, 1):
             tr = older | (evo & (half != k) & (fam != f))
             te = evo & (half == k) & ((y == 0) | (fam == f))
-            s, thr = fit_and_score(rows, x, tr, te, l2)
+            s, thr = fit_and_score(rows, x, tr, te, l2, weigh)
             ys.append(y[te])
             flags.append(s > thr)
             aucs.append(_auroc(y[te], s))
