@@ -311,6 +311,63 @@ def test_resume_continues_exactly(assets: dict[str, Path], tmp_path: Path) -> No
     assert [x["auroc"] for x in dev_lines(tmp_path / "a")] == [x["auroc"] for x in dev_lines(tmp_path / "b")]
 
 
+def test_resume_logs_each_step_once(assets: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    caplog: pytest.LogCaptureFixture) -> None:
+    """A run killed after step 3 (checkpoint at step 2, lines of step 3 logged, a line torn by the kill):
+    the resume cuts metrics.jsonl back to step 2 and its lines match an uninterrupted run's, once each."""
+    from training.run import _Interrupted
+
+    purges: list[int | None] = []
+    monkeypatch.setattr("training.metrics_log._tensorboard", lambda run, purge_step=None: purges.append(purge_step))
+    ov = image_overrides(assets["images"], "npr", ["model.width=8", "train.max_steps=6", "train.eval_every=2",
+                                                   "train.log_every=1"])
+    a = fit(load_config(None, ov), tmp_path / "a")
+    with pytest.raises(_Interrupted):
+        fit(load_config(None, ov), tmp_path / "b", _interrupt_at=3)
+    log_b = tmp_path / "b" / "metrics.jsonl"
+    crashed = log_b.read_text().splitlines()
+    assert [(x["kind"], x["step"]) for x in map(json.loads, crashed)] == [
+        ("train", 1), ("train", 2), ("dev", 2), ("train", 3)]
+    with log_b.open("a") as f:
+        f.write('{"kind": "train", "step": 4, "epoch": 0, "lo')  # the kill cut this write off
+    fit(load_config(None, ov), tmp_path / "b", resume=True)
+
+    def seq(p: Path) -> list[tuple]:
+        return [(x["kind"], x.get("step"), x.get("epoch")) for x in map(json.loads, p.read_text().splitlines())]
+
+    assert seq(log_b) == seq(a / "metrics.jsonl") and len(set(seq(log_b))) == len(seq(log_b))
+    assert log_b.read_text().splitlines()[:3] == crashed[:3]  # the lines up to the checkpoint, as written
+    assert purges == [None, None, 3]  # TensorBoard hides the killed run's steps from 3 on
+    assert any("cut off by the crash" in r.getMessage() for r in caplog.records)
+    assert not list((tmp_path / "b").glob(".metrics.jsonl.tmp*"))
+
+
+def test_metrics_log_trim_keeps_lines_up_to_the_checkpoint(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from training.metrics_log import trim_metrics_log
+
+    lines = [{"kind": "header", "note": "kept: written once"}, {"kind": "train", "step": 4, "epoch": 0},
+             {"kind": "dev", "step": 4, "epoch": 1}, {"kind": "train", "step": 5, "epoch": 1},
+             {"kind": "ddp", "step": 4}, {"kind": "final_dev", "auroc": 0.5}, {"kind": "other", "step": 3}]
+    p = tmp_path / "metrics.jsonl"
+    text = "".join(json.dumps(x) + "\n" for x in lines)
+    p.write_text(text + '{"kind": "train", "st')  # a torn last line: dropped with a warning
+    assert trim_metrics_log(p, (4, 0)) == 4
+    assert [json.loads(x) for x in p.read_text().splitlines()] == [lines[0], lines[1], lines[6]]
+    assert [r.levelname for r in caplog.records if "cut off by the crash" in r.getMessage()] == ["WARNING"]
+    p.write_text(text)  # the end-of-epoch checkpoint (epoch 1) also keeps the dev line it follows
+    trim_metrics_log(p, (4, 1))
+    assert [json.loads(x) for x in p.read_text().splitlines()] == [lines[0], lines[1], lines[2], lines[6]]
+    p.write_text(text)  # nothing to resume (no optimiser state): only the header stays
+    trim_metrics_log(p, None)
+    assert [json.loads(x) for x in p.read_text().splitlines()] == [lines[0]]
+    p.write_text(text.replace('"ddp"', '"dd') + "\n")  # a broken line elsewhere is refused, the file kept
+    with pytest.raises(ValueError, match=r"metrics.jsonl line 5 is not JSON"):
+        trim_metrics_log(p, (4, 0))
+    assert p.read_text() == text.replace('"ddp"', '"dd') + "\n"
+    assert trim_metrics_log(tmp_path / "none.jsonl", (1, 0)) == 0 and not (tmp_path / "none.jsonl").exists()
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["metrics.jsonl"]
+
+
 def test_nan_loss_stops_with_the_step(assets: dict[str, Path], tmp_path: Path) -> None:
     from training.loop import NonFiniteLossError
 

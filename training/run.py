@@ -35,8 +35,8 @@ from training.loop import (
     rng_state,
     set_rng_state,
     train_one_epoch,
-    write_jsonl_line,
 )
+from training.metrics_log import RunLog, clean_metrics
 from training.registry import create_model, get_entry
 from training.run_folder import (
     LoadedRun,
@@ -72,7 +72,8 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool = False, _i
     A new run goes into a new or empty folder; ``overwrite`` lets it replace a run folder written by an
     earlier ``fit`` (nothing else), and no run writes into a folder holding ``config_path`` (the config
     file read) or its data. With ``resume``, ``run_dir/checkpoints/last.pt`` is loaded and training
-    continues exactly where it stopped; the data must have the same fingerprint and the config may differ
+    continues exactly where it stopped (metrics.jsonl is first cut back to that checkpoint's step:
+    ``training.metrics_log``); the data must have the same fingerprint and the config may differ
     from the run's config.yaml only in ``RESUME_MAY_CHANGE`` (the new values are recorded). A model without
     trainable parameters (zero-shot) is not optimised: it is evaluated and saved. ``_interrupt_at`` (tests)
     raises after that step's checkpoint, as a kill would.
@@ -88,7 +89,7 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool = False, _i
     _write_run_start(run, cfg, splits, fingerprint, model, resume, clear, changes, d)
     ctx, use_scaler = _make_context(run, cfg, model, modality, d)
     write_run_info(run, cfg, ctx, splits, fingerprint, model, changes if resume else None)
-    run_log = _RunLog(run, d)
+    run_log = RunLog(run, d, resume)
     optimizer = build_optimizer(model, cfg)
     if optimizer is None:
         dev_scores = _fit_without_optimiser(model, splits, ctx, run, run_log)
@@ -160,41 +161,8 @@ def _seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-class _RunLog:
-    """``metrics.jsonl`` lines (rank 0), mirrored to TensorBoard when it is installed."""
-
-    def __init__(self, run: Path, d: Dist) -> None:
-        self.path, self.main = run / "metrics.jsonl", d.main
-        self.tb = _tensorboard(run) if d.main else None
-
-    def __call__(self, obj: dict[str, Any]) -> None:
-        if not self.main:
-            return
-        write_jsonl_line(self.path, _clean(obj))
-        if self.tb is not None:
-            for k, v in obj.items():
-                if isinstance(v, (int, float)) and k not in ("step", "epoch") and not math.isnan(float(v)):
-                    self.tb.add_scalar(f"{obj.get('kind', 'train')}/{k}", v, obj.get("step", 0))
-
-    def close(self) -> None:
-        if self.tb is not None:
-            self.tb.close()
-
-
-def _clean(m: dict[str, Any]) -> dict[str, Any]:
-    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in m.items()}
-
-
-def _tensorboard(run: Path) -> Any:
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        return None
-    return SummaryWriter(str(run / "tensorboard"))
-
-
 # ----------------------------------------------------------------------------------- nothing to train
-def _fit_without_optimiser(model: nn.Module, splits: Splits, ctx: Context, run: Path, run_log: _RunLog
+def _fit_without_optimiser(model: nn.Module, splits: Splits, ctx: Context, run: Path, run_log: RunLog
                            ) -> np.ndarray:
     """A model with no trainable parameters: fit its closed-form head if it has one (zeroshot:features),
     score dev once, save the weights as both checkpoints (without the frozen LMs: ``training.frozen``);
@@ -229,7 +197,7 @@ class _Trainer:
     state: TrainState
     run: Path
     ctx: Context
-    run_log: _RunLog
+    run_log: RunLog
     best_dev_scores: np.ndarray | None = None  # dev scores of the weights in best.pt (scored this session)
 
     def save_last(self) -> None:
@@ -261,7 +229,7 @@ class _Trainer:
             self.best_dev_scores = scores
             if self.ctx.dist.main:
                 atomic_save({"model": self.model.state_dict(), "step": st.step, "epoch": st.epoch,
-                             "metrics": _clean(m)}, self.run / "checkpoints" / "best.pt")
+                             "metrics": clean_metrics(m)}, self.run / "checkpoints" / "best.pt")
         else:
             st.bad_evals += 1
             if cfg.train.early_stop and st.bad_evals >= cfg.train.early_stop:
@@ -271,7 +239,7 @@ class _Trainer:
 
 
 def _train(model: nn.Module, optimizer: torch.optim.Optimizer, splits: Splits, ctx: Context, run: Path,
-           run_log: _RunLog, resume: bool, use_scaler: bool, interrupt_at: int) -> np.ndarray | None:
+           run_log: RunLog, resume: bool, use_scaler: bool, interrupt_at: int) -> np.ndarray | None:
     """Epochs of ``train_one_epoch`` with evaluation and checkpoints; ends with the best weights loaded
     into ``model``. Returns their dev scores when this session computed them (None after a resume that
     found best.pt already written)."""
@@ -358,7 +326,7 @@ def _step_hook(tr: _Trainer, dev: list[dict[str, Any]], pbar: Any, interrupt_at:
     return on_step
 
 
-def _log_ddp_agreement(model: nn.Module, d: Dist, state: TrainState, run_log: _RunLog) -> None:
+def _log_ddp_agreement(model: nn.Module, d: Dist, state: TrainState, run_log: RunLog) -> None:
     """Under DDP, log every rank's parameter sum: they must agree."""
     if not d.enabled:
         return
@@ -381,7 +349,7 @@ def _progress(total: int, start: int, show: bool, name: str) -> Any:
 
 
 # ----------------------------------------------------------------------------------------------- finish
-def _finish(model: nn.Module, run: Path, splits: Splits, ctx: Context, run_log: _RunLog,
+def _finish(model: nn.Module, run: Path, splits: Splits, ctx: Context, run_log: RunLog,
             dev_scores: np.ndarray | None = None) -> None:
     """Score dev (and test) with the best weights: predictions/*.jsonl and the final metrics lines.
 
