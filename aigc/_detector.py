@@ -17,6 +17,7 @@ from ._calibration import apply_calibration
 from ._image import ImageDecodeError, ImageSpec
 from ._int8_cpu import cpu_flags, int8_saturation_warning
 from ._jpeg import prepare_image
+from ._printable import printable
 from ._result import Result, _Out
 from ._session import create_session
 from ._text import (
@@ -31,7 +32,7 @@ from ._text import (
     window_feeds,
     window_lengths,
 )
-from ._thresholds import close_threshold_name
+from ._thresholds import resolve_threshold
 from .provenance import ProvenanceOptions, attach_provenance, start_reading
 
 __all__ = ["Detector", "Result", "load"]
@@ -94,7 +95,7 @@ class Detector:
         warning = int8_saturation_warning(spec, variant, cpu_flags()) if session is None else None
         for w in (warning, forced_note(spec, variant)):
             if w:
-                log.warning(w)
+                log.warning("%s", printable(w))  # quotes the bundle's name and forced_reason
         self.modality: str = spec["modality"]
         self.labels: list[str] = list(spec["labels"])
         self.variant = variant
@@ -357,27 +358,7 @@ class Detector:
 
         With ``group`` and group thresholds in the bundle, the group's own threshold of that name wins.
         """
-        if isinstance(threshold, (int, float)) and not isinstance(threshold, bool):
-            v = float(threshold)
-            if not 0.0 <= v <= 1.0:
-                raise ValueError(f"threshold: found {v}, expected a probability in [0, 1] or a name")
-            return f"p>={v:g}", v
-        try:
-            v = float(threshold)
-        except (TypeError, ValueError):
-            pass
-        else:
-            return self.resolve_threshold(v)
-        name = str(threshold)
-        gt = self.spec.get("group_thresholds")
-        if group is not None and gt and name in gt["groups"].get(str(group), {}):
-            return f"{name}[{gt['column']}={group}]", float(gt["groups"][str(group)][name]["value"])
-        ts = self.spec["thresholds"]
-        if name not in ts:
-            close = close_threshold_name(name, list(ts))
-            hint = f"; did you mean {close!r}?" if close else ";"
-            raise KeyError(f"threshold {name!r} is not in this bundle (it has {sorted(ts)}){hint} Or pass a probability.")
-        return name, float(ts[name]["value"])
+        return resolve_threshold(self.spec, threshold, group)
 
     def score(
         self,

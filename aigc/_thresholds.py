@@ -29,6 +29,7 @@ __all__ = [
     "clopper_pearson_upper",
     "close_threshold_name",
     "humans_needed",
+    "resolve_threshold",
     "threshold_name",
     "worst_group_humans",
 ]
@@ -353,3 +354,32 @@ def close_threshold_name(name: str, names: list[str]) -> str | None:
     same = [n for n in names if numbers(n) == numbers(name)]
     close = difflib.get_close_matches(name.strip().lower(), same, n=1, cutoff=0.6)
     return close[0] if close else None
+
+
+def resolve_threshold(spec: dict[str, Any], threshold: str | float, group: str | None = None) -> tuple[str, float]:
+    """A threshold name of ``spec`` (``fpr@1%``, ``balanced``, ...) or a probability -> (name, value).
+
+    ``spec`` is a bundle.json as served (one variant's record, :func:`aigc._bundle.spec_for_variant`). A
+    number, or a string that reads as one, must lie in [0, 1] (ValueError); an unknown name raises KeyError
+    with a did-you-mean. With ``group`` and group thresholds in ``spec``, the group's own threshold of that
+    name wins."""
+    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool):
+        try:
+            threshold = float(threshold)
+        except (TypeError, ValueError):
+            pass
+    if isinstance(threshold, (int, float)) and not isinstance(threshold, bool):
+        v = float(threshold)
+        if not 0.0 <= v <= 1.0:
+            raise ValueError(f"threshold: found {v}, expected a probability in [0, 1] or a name")
+        return f"p>={v:g}", v
+    name = str(threshold)
+    gt = spec.get("group_thresholds")
+    if group is not None and gt and name in gt["groups"].get(str(group), {}):
+        return f"{name}[{gt['column']}={group}]", float(gt["groups"][str(group)][name]["value"])
+    ts = spec["thresholds"]
+    if name not in ts:
+        close = close_threshold_name(name, list(ts))
+        hint = f"; did you mean {close!r}?" if close else ";"
+        raise KeyError(f"threshold {name!r} is not in this bundle (it has {sorted(ts)}){hint} Or pass a probability.")
+    return name, float(ts[name]["value"])

@@ -23,7 +23,7 @@ import tempfile
 import threading
 import zipfile
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 __all__ = ["OUTPUT_FIELDS", "bundle_digest", "score_dataframe", "score_pandas"]
@@ -81,6 +81,42 @@ def _detector(path: str, sha256: str, options: dict[str, Any]) -> Any:
             det = load(path, **options)
             _DETECTORS[key] = det
         return det
+
+
+def _driver_spec(src: Path) -> dict[str, Any]:
+    """The bundle's bundle.json, validated, read on the driver without extracting a .zip or hashing its
+    files (each executor checks those where it opens the bundle). BundleError names what is wrong."""
+    from ._bundle import BundleError, _find_root, load_bundle_spec, validate_spec
+
+    if src.is_dir():
+        return load_bundle_spec(_find_root(src), verify_files=False)
+    try:
+        with zipfile.ZipFile(src) as zf:
+            found = [n for n in zf.namelist() if PurePosixPath(n).name == "bundle.json" and len(PurePosixPath(n).parts) <= 2]
+            top = [n for n in found if n == "bundle.json"] or found
+            if len(top) != 1:
+                raise BundleError(f"{src}: no bundle.json at the top level or in a single sub-folder")
+            spec = json.loads(zf.read(top[0]).decode("utf-8"))
+    except (zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BundleError(f"{src}: cannot read its bundle.json ({type(e).__name__}: {e})") from None
+    validate_spec(spec)
+    return spec
+
+
+def _check_arguments(spec: dict[str, Any], threshold: str | float | None, variant: str) -> None:
+    """Refuse, before any task runs, a variant the bundle lacks or a threshold it cannot resolve (ValueError
+    with the runtime's own message): a caller's typo is no row's error."""
+    from ._bundle import refused_note, spec_for_variant
+    from ._thresholds import resolve_threshold
+
+    variants = spec["model"]["variants"]
+    if variant not in variants:
+        raise ValueError(f"variant: no {variant!r} variant in this bundle (it has {sorted(variants)}){refused_note(spec, variant)}")
+    if threshold is not None:
+        try:
+            resolve_threshold(spec_for_variant(spec, variant), threshold)
+        except KeyError as e:
+            raise ValueError(e.args[0]) from None
 
 
 def _error_row(err: str) -> dict[str, Any]:
@@ -185,8 +221,7 @@ def score_dataframe(
         raise ValueError(f"column {column!r} is not in the DataFrame (it has {df.columns})")
     if group_column is not None and group_column not in df.columns:
         raise ValueError(f"group_column {group_column!r} is not in the DataFrame (it has {df.columns})")
-    from ._detector import Result  # noqa: F401  (fail here, on the driver, if the runtime is broken)
-
+    _check_arguments(_driver_spec(src), threshold, variant)
     schema = _output_schema(df, prefix)
     options = {"threads": threads, "batch_size": batch_size, "variant": variant, "workers": workers,
                "providers": providers}

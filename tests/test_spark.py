@@ -147,3 +147,20 @@ def test_one_detector_per_worker_process_across_batches(spark: Any, tiny_text_bu
         by_pid.setdefault(r["pid"], set()).add(r["det"])
     assert len(rows) == 40 and 1 <= len(by_pid) <= 2
     assert all(len(d) == 1 for d in by_pid.values())
+
+
+def test_bad_threshold_or_variant_is_refused_on_the_driver(spark: Any, tiny_text_bundle: Path, tmp_path: Path) -> None:
+    """A typo in the threshold or variant is the caller's, not a row's: refused when the plan is made, with the
+    runtime's own message, instead of a finished job whose every row carries the same error."""
+    from aigc.spark import score_dataframe
+
+    df = spark.createDataFrame([(0, "the cat sat")], "id INT, text STRING")
+    zipped = shutil.make_archive(str(tmp_path / "tiny-text"), "zip", tiny_text_bundle)
+    for bundle in (tiny_text_bundle, zipped):
+        with pytest.raises(ValueError, match=r"'fpr@5' is not in this bundle.*did you mean 'fpr@5%'"):
+            score_dataframe(df, bundle, "text", threshold="fpr@5")
+        with pytest.raises(ValueError, match=r"found 1.5, expected a probability"):
+            score_dataframe(df, bundle, "text", threshold=1.5)
+        with pytest.raises(ValueError, match=r"no 'int4' variant"):
+            score_dataframe(df, bundle, "text", variant="int4")
+    assert score_dataframe(df, zipped, "text", threshold="0.5").collect()[0]["threshold_name"] == "p>=0.5"
