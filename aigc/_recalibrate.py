@@ -47,6 +47,7 @@ from ._bundle import (
     spec_for_variant,
     write_bundle,
 )
+from ._printable import printable
 
 __all__ = ["RECALIBRATION_VERSION", "CalibrateOptions", "RecalibrationError", "check_out_path", "recalibrate"]
 
@@ -242,7 +243,7 @@ def _fit_variant(bundle: Bundle, orig: dict[str, Any], variant: str, items: Sequ
     ok = np.isfinite(raw)
     if (~ok).any():
         log.warning("%s: %d of %d items could not be scored (first: %s)", variant, int((~ok).sum()), len(items),
-                    next((e for e in errors if e), "NaN"))  # fmt: skip
+                    printable(next((e for e in errors if e), "NaN")))  # fmt: skip
     s, y = raw[ok], y_all[ok]
     _refuse_early(y, targets, opt.method)  # again, on the items that scored
     view = spec_for_variant(orig, variant)
@@ -323,7 +324,7 @@ def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], label
     if others:
         record["variants_not_recalibrated"] = others
         log.warning("variant(s) %s keep their own calibration from the original split: recalibrate each with "
-                    "--variant", ", ".join(others))
+                    "--variant", printable(", ".join(others)))
     if spec.get("recalibration"):
         record["previous"] = spec["recalibration"]
     spec["recalibration"] = record

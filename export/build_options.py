@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from aigc import _calibration, _overlap, _thresholds
+from aigc._printable import printable
 
 from .onnx_export import ExportError
 from .parity import ATOL
@@ -190,7 +191,7 @@ def calibration_overlap(items: Sequence[Any], y: np.ndarray, opt: BuildOptions, 
                                 "or pass --allow-calibration-overlap to export anyway (the count is recorded)")
         rec["allowed"] = True
         msg += " (--allow-calibration-overlap)"
-    log.warning("%s", msg)
+    log.warning("%s", printable(msg))  # names rows by file:line
     return rec
 
 
@@ -207,7 +208,7 @@ def check_group_values(y: np.ndarray, groups: Sequence[Any] | None, worst_groups
         if miss.any():
             log.warning("%d of %d calibration items (%d of %d humans) have no %r value (%s): they are left out of "
                         "the per-group thresholds", int(miss.sum()), y.size, int((miss & (y == 0)).sum()),
-                        int((y == 0).sum()), opt.group_column, _where(opt, np.flatnonzero(miss)))
+                        int((y == 0).sum()), opt.group_column, printable(_where(opt, np.flatnonzero(miss))))
     if opt.worst_group_column and worst_groups is not None:
         miss = np.array([g is None for g in worst_groups], dtype=bool)
         miss_h = np.flatnonzero(miss & (y == 0))
@@ -220,4 +221,4 @@ def check_group_values(y: np.ndarray, groups: Sequence[Any] | None, worst_groups
         miss_a = np.flatnonzero(miss & (y == 1))
         if miss_a.size:
             log.warning("%d of %d ai calibration items have no %r value (%s): they count in the pooled TPR only",
-                        miss_a.size, int(y.sum()), opt.worst_group_column, _where(opt, miss_a))
+                        miss_a.size, int(y.sum()), opt.worst_group_column, printable(_where(opt, miss_a)))

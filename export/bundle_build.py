@@ -25,6 +25,7 @@ import numpy as np
 
 from aigc import _calibration, _drift, _overlap, _support, _thresholds
 from aigc._bundle import model_files, place_bundle, write_bundle
+from aigc._printable import printable
 from aigc.metrics import auroc
 
 from .build_options import (
@@ -136,7 +137,7 @@ def build_bundle(
     try:
         spec = _build_in(run, tmp, items, y, groups, opt, variants, method, method_note, worst_groups, run_scores,
                          overlap)
-        log.info("bundle %s: %s", out, spec.get("name"))
+        log.info("bundle %s: %s", printable(out), printable(spec.get("name")))
         return place_bundle(tmp, out, opt.overwrite)
     finally:
         if tmp.exists():

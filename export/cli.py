@@ -4,8 +4,10 @@ Calibration data: the run's held-out ``dev`` split (``training.read_split``), or
 (JSONL with one item column, ``--item-column`` or the one of ``item``/``text``/``path``/``image`` the first row
 has, a ``label`` (0 human / 1 ai) column, plus any group column). Exit codes: 0 written; 1 refused (parity, a
 variant's accuracy, an unsupported target, isotonic on too few items, calibration items that are training
-items, a human without a worst group, an existing output); 2 bad arguments, bad calibration rows (named by
-``file:line``) or an unreadable run.
+items, a human without a worst group, an existing output, a bundle spec that validation refuses); 2 bad arguments
+(a ``--name`` with control characters among them), bad calibration rows (named by ``file:line``) or an
+unreadable run. Console lines show paths, column names and data values with their control characters escaped
+(:func:`aigc._printable.printable`); the bundle keeps the exact values.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ import hashlib
 import json
 import logging
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from aigc._printable import printable
+
+from .calibration_data import CalibrationData, read_calibration_data, read_calibration_jsonl, resolve_item
 
 __all__ = ["CalibrationData", "add_arguments", "read_calibration_data", "read_calibration_jsonl", "run"]
 
@@ -74,140 +79,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
 
-def _resolve_item(item: Any, bases: list[Path]) -> Any:
-    if not isinstance(item, str) or "\n" in item or len(item) > 4096:
-        return item
-    p = Path(item)
-    if p.is_absolute() or p.exists():
-        return item
-    for b in bases:
-        if (b / p).exists():
-            return str(b / p)
-    return item
-
-
-_ITEM_COLUMNS = ("item", "text", "path", "image")
-_LABELS = {"human": 0, "real": 0, "ai": 1, "fake": 1}
-
-
-@dataclass
-class CalibrationData:
-    """The rows of a calibration source, read once: items, 0/1 labels, the raw rows (for group columns) and
-    where each row came from (``file:line``), for messages that point at the row."""
-
-    items: list[Any]
-    labels: list[int]
-    rows: list[dict[str, Any]]
-    where: list[str]
-    item_column: str
-
-    def columns(self) -> list[str]:
-        """Every column some row has, sorted."""
-        return sorted({k for r in self.rows for k in r})
-
-    def column(self, name: str, option: str) -> list[Any]:
-        """Each row's ``name`` value (None where a row lacks it); raises ValueError naming ``option``, the
-        column and the columns the rows have when no row has it (a mistyped name)."""
-        values = [r.get(name) for r in self.rows]
-        if all(v is None for v in values):
-            what = "every row's value is null" if any(name in r for r in self.rows) else "no calibration row has that column"
-            raise ValueError(f"{option} {name}: {what} (the rows have: {', '.join(self.columns())})")
-        return values
-
-    def head(self, n: int) -> CalibrationData:
-        """The first ``n`` rows (``--limit``)."""
-        return CalibrationData(self.items[:n], self.labels[:n], self.rows[:n], self.where[:n], self.item_column)
-
-
-def _item_key(row: dict[str, Any], where: str, item_column: str | None, chosen: str | None) -> str:
-    """The item column of one row: ``item_column`` when named; else the one candidate column the first row
-    has (``chosen`` once set), refusing a row with several candidates or another one than the first row's."""
-    if item_column is not None:
-        if item_column not in row:
-            raise ValueError(f"{where}: no {item_column!r} column (--item-column); the row has: {', '.join(row)}")
-        return item_column
-    have = [k for k in _ITEM_COLUMNS if k in row]
-    if not have:
-        raise ValueError(f"{where}: no item column (expected one of {', '.join(_ITEM_COLUMNS)}, or name it with "
-                         f"--item-column); the row has: {', '.join(row)}")
-    if len(have) > 1:
-        raise ValueError(f"{where}: the row has several item columns ({', '.join(have)}); name the one that holds "
-                         "the text or image path with --item-column")
-    if chosen is not None and have[0] != chosen:
-        raise ValueError(f"{where}: the item is in {have[0]!r} but the first row's is in {chosen!r}; one file "
-                         "uses one item column (or name it with --item-column)")
-    return have[0]
-
-
-def _check_item(item: Any, where: str, key: str, modality: str | None) -> None:
-    """A text item is a string with visible text; an image item is a path (string); refused naming the row."""
-    if modality not in ("text", "image"):
-        if item is None:
-            raise ValueError(f"{where}: {key} is null")
-        return
-    if not isinstance(item, str):
-        what = "a text" if modality == "text" else "an image path"
-        raise ValueError(f"{where}: {key} is {json.dumps(item)[:40]} ({type(item).__name__}), expected {what} (string)")
-    if not item.strip():
-        raise ValueError(f"{where}: {key} is empty")
-
-
-def read_calibration_data(path: str | Path, modality: str | None = None, item_column: str | None = None
-                          ) -> CalibrationData:
-    """Rows of a calibration JSONL. The item column is ``item_column`` when named, else the one of ``item``,
-    ``text``, ``path``, ``image`` the first row has, and every row must use it (a row with several, or another
-    one, is refused: a row's key never switches silently). ``label`` is 0/1 or human/ai (real/fake). Text
-    items must be non-empty strings; image paths are resolved against the file's folder and must exist.
-    Raises ValueError naming ``file:line`` and what is wrong."""
-    path = Path(path)
-    out = CalibrationData([], [], [], [], item_column or "")
-    chosen: str | None = None
-    with path.open(encoding="utf-8") as f:
-        for ln, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{ln}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{where}: not JSON ({e})") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{where}: expected a JSON object")
-            chosen = _item_key(row, where, item_column, chosen)
-            lab = row.get("label")
-            lab = _LABELS.get(lab, lab) if isinstance(lab, str) else lab
-            if lab not in (0, 1) or isinstance(lab, bool):
-                raise ValueError(f"{where}: label {row.get('label')!r}, expected 0 (human) or 1 (ai)")
-            item = row[chosen]
-            _check_item(item, where, chosen, modality)
-            if modality == "image":
-                item = _resolve_item(item, [path.parent])
-                if not Path(item).is_file():
-                    raise ValueError(f"{where}: {chosen} {row[chosen]!r}: no such image file (relative paths are "
-                                     f"read from {path.parent})")
-            out.items.append(item)
-            out.labels.append(int(lab))
-            out.rows.append(row)
-            out.where.append(where)
-    out.item_column = chosen or out.item_column
-    return out
-
-
-def read_calibration_jsonl(
-    path: str | Path, group_column: str | None = None, modality: str | None = None, item_column: str | None = None
-) -> tuple[list[Any], list[int], list[Any] | None]:
-    """Rows of a calibration JSONL -> (items, labels, groups) (:func:`read_calibration_data`; ``groups``: each
-    row's ``group_column`` value, None where a row lacks it; a column no row has is refused).
-    Raises ValueError naming the line that is wrong."""
-    data = read_calibration_data(path, modality, item_column)
-    groups = data.column(group_column, "group column") if group_column and data.rows else None
-    return data.items, data.labels, groups
-
-
 def _rows_to_data(rows: list[dict[str, Any]], group_column: str | None, run_dir: Path, modality: str) -> tuple[list[Any], list[int], list[Any] | None]:
     items = [r["item"] for r in rows]
     if modality == "image":
-        items = [_resolve_item(it, [run_dir, run_dir / "splits"]) for it in items]
+        items = [resolve_item(it, [run_dir, run_dir / "splits"]) for it in items]
     labels = [int(r["label"]) for r in rows]
     groups = [r.get(group_column) for r in rows] if group_column else None
     return items, labels, groups
@@ -268,7 +143,9 @@ def _parity_atol(v: float) -> float:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``aigc export``; returns the exit code."""
+    from aigc._bundle import BundleError
     from aigc._calibration import CalibrationError
+    from aigc._printable import has_controls
     from aigc._thresholds import ThresholdError
 
     from .bundle_build import BuildOptions, build_bundle
@@ -276,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     from .parity import ParityError
 
     def fail(msg: str, code: int) -> int:
-        print(f"aigc export: {msg}", file=sys.stderr)
+        print(printable(f"aigc export: {msg}"), file=sys.stderr)  # quotes paths, column names, data values
         return code
 
     run_dir = Path(args.run_dir)
@@ -291,6 +168,9 @@ def run(args: argparse.Namespace) -> int:
     fp32_modules = tuple(m.strip() for m in (args.int8_fp32_modules or "").split(",") if m.strip())
     if fp32_modules and "int8" not in variants:
         return fail("--int8-fp32-modules needs int8 in --variants", 2)
+    if args.name is not None and has_controls(args.name):  # bundle validation would refuse it after the export
+        return fail(f"--name {args.name!r}: expected a name without control characters (ANSI escapes, newlines, "
+                    "bidi overrides)", 2)
     from .build_options import prepare_out
 
     out = Path(args.out)
@@ -340,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
         training_items: list[Any] | None = _rows_to_data(_read_split(run_dir, "train"), None, run_dir, loaded.modality)[0]
     except (OSError, ValueError, KeyError) as e:
         log.warning("cannot read the run's training split (%s: %s): the calibration items are not checked against "
-                    "it, and the bundle records no training hashes", type(e).__name__, e)
+                    "it, and the bundle records no training hashes", type(e).__name__, printable(e))
         training_items = None
     opts = BuildOptions(
         training_items=training_items,
@@ -366,13 +246,21 @@ def run(args: argparse.Namespace) -> int:
         path = build_bundle(loaded, out, items, labels, groups, opts, worst_groups=worst, run_scores=run_scores)
     except FileExistsError as e:
         return fail(str(e), 1)
-    except (ParityError, ExportError, CalibrationError, ThresholdError) as e:
+    except (ParityError, ExportError, CalibrationError, ThresholdError, BundleError) as e:
         return fail(str(e), 1)
+    _print_summary(path, args.worst_group)
+    return 0
+
+
+def _print_summary(path: Path, worst_group: str | None) -> None:
+    """What was written: calibration, thresholds (per worst group), overlap, each variant's AUROC. The path,
+    the column and its values come from the user and pass through :func:`aigc._printable.printable`; the
+    threshold and variant names are checked by bundle validation."""
     from aigc._bundle import open_bundle
 
     spec = open_bundle(path).spec
     cal = spec["calibration"]
-    print(f"wrote {path}: {spec['modality']} bundle, variants {sorted(spec['model']['variants'])}")
+    print(f"wrote {printable(path)}: {spec['modality']} bundle, variants {sorted(spec['model']['variants'])}")
     print(
         f"calibration {cal['method']} on {cal['n']} items: ECE {cal['before']['ece']:.4f} -> {cal['after']['ece']:.4f}, "
         f"NLL {cal['before']['nll']:.4f} -> {cal['after']['nll']:.4f}"
@@ -383,7 +271,7 @@ def run(args: argparse.Namespace) -> int:
             f"(95% upper {t['fpr_upper_95']:.4f}) on {t['n_human']} humans, TPR {t['tpr']:.3f}"
         )
         for g, v in (t.get("groups") or {}).items():
-            print(f"    {args.worst_group}={g}: achieved FPR {v['achieved_fpr']:.4f} on {v['n_human']} humans ({v['rule']})")
+            print(f"    {printable(worst_group)}={printable(g)}: achieved FPR {v['achieved_fpr']:.4f} on {v['n_human']} humans ({v['rule']})")
     if cal.get("note"):
         print(f"note: {cal['note']}")
     ov = (spec.get("data_hashes") or {}).get("calibration_in_training")
@@ -399,4 +287,3 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {v}: left out of the bundle: {ev['refused']}")
         else:
             print(f"  {v}: not evaluated (forced)")
-    return 0

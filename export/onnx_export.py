@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aigc._image import ImageSpec
+from aigc._printable import printable
 
 __all__ = ["OPSET", "ExportError", "export_image_model", "export_text_model", "param_bytes"]
 
@@ -118,7 +119,7 @@ def _export(
             log.warning(
                 "dynamo ONNX export failed (%s: %s); falling back to the TorchScript exporter",
                 type(e).__name__,
-                str(e)[:300],
+                printable(str(e)[:300]),
             )
     axes = {n: dict(a) for n, a in dyn.items()}
     axes[output_name] = {0: "batch"}
@@ -191,7 +192,7 @@ def _eager_attention(model: Any) -> Iterator[None]:
         try:
             setter("eager")
         except Exception as e:  # pragma: no cover - depends on the transformers version
-            log.info("could not switch %s to eager attention (%s)", type(m).__name__, e)
+            log.info("could not switch %s to eager attention (%s)", type(m).__name__, printable(e))
             continue
         changed.append((m, impl))
     try:

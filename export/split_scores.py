@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from aigc._printable import printable
+
 from .onnx_export import ExportError
 from .parity import ParityReport, check_parity
 
@@ -114,7 +116,7 @@ def scores_from_run(raw: np.ndarray, items: Sequence[Any], modality: str, tmp: P
     n_failed = int((~ok).sum())
     if n_failed:
         log.warning("%d of %d calibration items have no score in the run's predictions and are left out of "
-                    "calibration and thresholds: %s", n_failed, len(items), failed_rows(ok, None, opt))
+                    "calibration and thresholds: %s", n_failed, len(items), printable(failed_rows(ok, None, opt)))
     metas = [item_meta(it, modality, tokenizer, text_spec) if k else {} for it, k in zip(items, ok, strict=True)]
     return Scored(raw, ok, metas, n_failed)
 
@@ -144,7 +146,7 @@ def score_calibration_split(tmp: Path, items: Sequence[Any], opt: Any) -> Scored
     n_failed = int((~ok).sum())
     if n_failed:
         log.warning("%d of %d calibration items could not be scored and are left out of calibration and "
-                    "thresholds: %s", n_failed, len(items), failed_rows(ok, errors, opt))
+                    "thresholds: %s", n_failed, len(items), printable(failed_rows(ok, errors, opt)))
     if ok.sum() == 0:
         raise ExportError(f"none of the {len(items)} calibration items could be scored ({errors[0] if errors else ''})")
     return Scored(raw, ok, metas, n_failed)

@@ -22,6 +22,8 @@ import logging
 import tempfile
 from pathlib import Path
 
+from aigc._printable import printable
+
 __all__ = ["INT8_OPS", "VARIANT_FILES", "fuse_text_encoder", "make_fp16", "make_int8", "make_variant", "module_nodes"]
 
 log = logging.getLogger(__name__)
@@ -73,7 +75,7 @@ def fuse_text_encoder(src: str | Path, dst: str | Path, atol: float = 1e-4) -> d
         b = create_session(dst, "cpu", 1).run(None, feeds)[0]
         diff = float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
     except Exception as e:
-        log.info("transformer fusions skipped (%s: %s)", type(e).__name__, str(e)[:300])
+        log.info("transformer fusions skipped (%s: %s)", type(e).__name__, printable(str(e)[:300]))
         dst.unlink(missing_ok=True)
         return None
     if not diff <= atol:
@@ -144,7 +146,7 @@ def make_int8(
                 quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
                 src_for_q = pre
             except Exception as e:  # pragma: no cover - depends on the graph
-                log.info("quant_pre_process skipped (%s: %s)", type(e).__name__, e)
+                log.info("quant_pre_process skipped (%s: %s)", type(e).__name__, printable(e))
         quantize_dynamic(
             str(src_for_q),
             str(dst),

@@ -161,3 +161,32 @@ def test_calibration_data_the_model_was_trained_on_is_warned_and_recorded(tmp_pa
     with caplog.at_level(logging.WARNING, logger="aigc"):
         assert main(["calibrate", str(b), str(fresh), "--out", str(tmp_path / "mine2"), "--humans-only"]) == 0
     assert "trained on" not in caplog.text and "data_in_training" not in aigc.load(tmp_path / "mine2").spec["recalibration"]
+
+
+def test_console_lines_escape_paths_rows_and_bundle_text(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """An ESC sequence, a \\r or a newline in the data's path, a row, --out or the bundle's forced_reason is
+    shown escaped (aigc._printable): none can clear the screen or forge a line of aigc calibrate's output."""
+    import logging
+
+    from aigc._printable import has_controls
+    from tests._bundles import build_bundle
+
+    hostile = "\x1b[2J\x1b[1;31m"
+    b = build_bundle(tmp_path / "b", "text", {"variants_eval": {"fp32": {
+        "forced": True, "forced_reason": f"why{hostile}\nFAKE: all fine"}}})
+    data = _jsonl(tmp_path / f"d{hostile}\r.jsonl", [{"text": t} for t in _texts(40, 7, ai=False)] + [{"text": 5}])
+    out = tmp_path / f"o{hostile}\nwrote FAKE"
+    with caplog.at_level(logging.WARNING, logger="aigc"):
+        assert main(["calibrate", str(b), str(data), "--out", str(out), "--humans-only", "--targets", "0.05"]) == 0
+    cap = capsys.readouterr()
+    assert "skipped 1 unusable rows (first: d\\x1b[2J\\x1b[1;31m\\r.jsonl:41: field 'text' is int" in cap.err
+    assert f"wrote {tmp_path}/o\\x1b[2J\\x1b[1;31m\\nwrote FAKE: calibration kept on 40 items" in cap.out
+    assert "shipped with --force: why\\x1b[2J\\x1b[1;31m\\nFAKE: all fine;" in caplog.text
+    for text in (cap.out, cap.err, caplog.text):
+        assert not has_controls(text.replace("\n", "")), text  # the newlines between lines, and no other
+    assert aigc.load(out).spec["recalibration"]["data"]["source"] == str(data)  # the bundle keeps the exact path
+    assert main(["calibrate", str(tmp_path / f"no{hostile}\rbundle"), str(data), "--out", str(tmp_path / "o2")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"aigc calibrate: bad bundle {tmp_path}/no\\x1b[2J\\x1b[1;31m\\rbundle: ")
+    assert err.count("\n") == 1 and not has_controls(err.replace("\n", ""))

@@ -20,7 +20,7 @@ from export.build_options import (
     calibration_overlap,
     check_group_values,
 )
-from export.cli import read_calibration_data, read_calibration_jsonl
+from export.calibration_data import read_calibration_data, read_calibration_jsonl
 from export.split_scores import failed_rows
 
 
@@ -254,3 +254,71 @@ def test_cli_records_overlap_and_names_the_item_column(case: dict[str, Any], mon
     assert f"8 of 220 calibration items (4 of 110 humans) have no 'domain' value ({ids}:1," in caplog.text
     # calibrated on the texts, not the "doc-N" ids: the bundle's support saw real word counts
     assert spec["support"]["text"]["n_chars"]["max"] > 20
+
+
+# --- console lines: what comes from the user or the data is escaped (aigc._printable) -------------------------
+
+HOSTILE = "\x1b[2J\x1b[1;31m"
+
+
+def _no_controls(text: str) -> bool:
+    from aigc._printable import has_controls
+
+    return not has_controls(text.replace("\n", ""))  # the newlines between lines, and no other control character
+
+
+@pytest.mark.train
+def test_cli_refusals_escape_paths_names_and_columns(case: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from _export_tiny import write_jsonl
+
+    rows = [{"text": r["text"], "label": r["label"], f"dom{HOSTILE}\rain": r["domain"]} for r in case["rows"]]
+    cols = write_jsonl(case["root"] / "cols.jsonl", rows)
+    assert _export(case, monkeypatch, cols, "--group-column", "domain", out="x") == 2
+    err = capsys.readouterr().err
+    assert "(the rows have: dom\\x1b[2J\\x1b[1;31m\\rain, label, text)" in err and err.count("\n") == 1
+    assert _no_controls(err)
+    from aigc.cli import main
+
+    assert main(["export", str(case["root"] / f"no{HOSTILE}\nrun"), "--out", str(case["root"] / "x")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"aigc export: {case['root']}/no\\x1b[2J\\x1b[1;31m\\nrun: no such run folder\n"
+    # a --name bundle validation refuses is refused before the export, not by a traceback after it
+    monkeypatch.setattr("export.cli._load_run", lambda run_dir, checkpoint: pytest.fail("loaded the run"))
+    assert main(["export", str(case["root"] / "run"), "--out", str(case["root"] / "x"), "--calibration-data",
+                 str(case["cal"]), "--name", f"n{HOSTILE}\rok"]) == 2
+    err = capsys.readouterr().err
+    assert "--name 'n\\x1b[2J\\x1b[1;31m\\rok': expected a name without control characters" in err and _no_controls(err)
+    assert not (case["root"] / "x").exists()
+
+
+@pytest.mark.train
+@pytest.mark.slow
+def test_cli_summary_and_warnings_escape_paths_and_group_values(case: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str],
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    from _export_tiny import write_jsonl
+
+    from aigc._bundle import open_bundle
+
+    rows = [dict(r, domain=f"news{HOSTILE}\r" if r["domain"] == "news" else r["domain"]) for r in case["rows"]]
+    rows[1].pop("domain")  # an AI item without a group: warned about naming its file:line
+    cal = write_jsonl(case["root"] / f"cal{HOSTILE}\r.jsonl", rows)
+    out = f"b{HOSTILE}\nwrote FAKE"
+    with caplog.at_level(logging.WARNING):
+        assert _export(case, monkeypatch, cal, "--worst-group", "domain", "--targets", "0.05", out=out) == 0
+    stdout = capsys.readouterr().out
+    assert stdout.startswith(f"wrote {case['root']}/b\\x1b[2J\\x1b[1;31m\\nwrote FAKE: text bundle")
+    assert "    domain=news\\x1b[2J\\x1b[1;31m\\r: achieved FPR" in stdout
+    assert f"have no 'domain' value ({case['root']}/cal\\x1b[2J\\x1b[1;31m\\r.jsonl:2)" in caplog.text
+    assert f"(first: {case['root']}/cal\\x1b[2J\\x1b[1;31m\\r.jsonl:1, " in caplog.text  # the training overlap
+    assert _no_controls(stdout) and _no_controls(caplog.text)
+    spec = open_bundle(case["root"] / out).spec  # the bundle keeps the exact values
+    assert f"news{HOSTILE}\r" in spec["thresholds"]["fpr@5%"]["groups"]
+    assert spec["provenance"]["calibration_data"]["file"] == str(cal)
+    # a run whose name bundle validation refuses: one escaped line and exit 1, not a traceback
+    monkeypatch.setitem(case["run"].config, "name", f"run{HOSTILE}\n")
+    assert _export(case, monkeypatch, case["cal"], "--targets", "0.05", out="named") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("aigc export: name: found 'run\\x1b[2J\\x1b[1;31m\\n', expected a name without control")
+    assert err.count("\n") == 1 and not (case["root"] / "named").exists()

@@ -3,6 +3,8 @@
 Exit codes: 0 new bundle written; 1 the data cannot support what was asked (too few humans for a target,
 no AI items for a calibration refit); 2 bad arguments (``--out`` is, holds or lies inside the input bundle
 or the data, exists without ``--overwrite``, or exists and is not an earlier bundle), unusable data or bundle.
+Console lines show paths, rows and text from the bundle with their control characters escaped
+(:func:`aigc._printable.printable`); the new bundle keeps the exact values.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+from .._printable import printable
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -39,7 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _fail(msg: str, code: int) -> int:
-    print(f"aigc calibrate: {msg}", file=sys.stderr)
+    print(printable(f"aigc calibrate: {msg}"), file=sys.stderr)  # quotes paths, rows, bundle errors
     return code
 
 
@@ -84,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
     if args.humans_only and (data.y == 1).any():
         return _fail(f"--humans-only, but {int((data.y == 1).sum())} rows of {args.data} are labelled AI", 2)
     if data.problems:
-        print(f"aigc calibrate: skipped {len(data.problems)} unusable rows (first: {data.problems[0][0]}: {data.problems[0][1]})",
-              file=sys.stderr)  # fmt: skip
+        first = printable(f"{data.problems[0][0]}: {data.problems[0][1]}")  # file:line and what it holds
+        print(f"aigc calibrate: skipped {len(data.problems)} unusable rows (first: {first})", file=sys.stderr)
     opts = CalibrateOptions(targets=targets, method=args.method, prevalence=args.prevalence, variant=args.variant,
                             overwrite=args.overwrite, threads=args.threads, batch_size=args.batch_size,
                             source=str(Path(args.data)))  # fmt: skip
@@ -97,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(e), 2)
     new = open_bundle(path).spec
     d = rec["data"]
-    print(f"wrote {path}: calibration {rec['calibration']} on {d['n']} items ({d['n_human']} human, {d['n_ai']} AI, "
+    print(f"wrote {printable(path)}: calibration {rec['calibration']} on {d['n']} items ({d['n_human']} human, {d['n_ai']} AI, "
           f"{d['n_failed']} failed)")  # fmt: skip
     if rec.get("prevalence"):
         pv = rec["prevalence"]
@@ -110,6 +114,6 @@ def run(args: argparse.Namespace) -> int:
     if rec.get("dropped"):
         print(f"  dropped: {rec['dropped']}")
     for v, a in (rec.get("also_recalibrated") or {}).items():
-        print(f"  {v}: its own calibration {a['calibration']} and thresholds refitted too, on {a['n']} items "
+        print(f"  {printable(v)}: its own calibration {a['calibration']} and thresholds refitted too, on {a['n']} items "
               f"({a['n_failed']} failed): every variant carries the same threshold names")
     return 0
