@@ -10,9 +10,10 @@ reported as unavailable (:func:`read_histogram` returns None).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -51,15 +52,25 @@ def score_histogram(p: Sequence[float] | np.ndarray, y: Sequence[int] | np.ndarr
     }
 
 
+def _finite_numbers(xs: Any, low: float) -> TypeGuard[list[float]]:
+    """A list of real numbers (no bool), each finite and >= ``low``."""
+    return isinstance(xs, list) and all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= low for x in xs)
+
+
 def read_histogram(spec: dict[str, Any]) -> dict[str, Any] | None:
-    """The bundle's ``score_histogram`` when present and well formed, else None (drift unavailable)."""
+    """The bundle's ``score_histogram`` when present and well formed, else None (drift unavailable): edges
+    finite and increasing, counts finite and non-negative with some humans. A NaN or infinite count made
+    the PSI NaN and the drift report invalid JSON; a negative one gave a large PSI that alarmed for nothing."""
     h = spec.get("score_histogram")
     if not isinstance(h, dict) or h.get("version") != HISTOGRAM_VERSION:
         return None
     edges, hum, ai = h.get("edges"), h.get("human"), h.get("ai")
-    if not (isinstance(edges, list) and isinstance(hum, list) and isinstance(ai, list)):
+    if not (_finite_numbers(edges, -math.inf) and _finite_numbers(hum, 0) and _finite_numbers(ai, 0)):
         return None
     if len(edges) < 2 or len(hum) != len(edges) - 1 or len(ai) != len(edges) - 1 or sum(hum) <= 0:
+        return None
+    if any(b <= a for a, b in itertools.pairwise(edges)):
         return None
     return h
 

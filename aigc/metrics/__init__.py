@@ -26,6 +26,7 @@ from ._calibration import (
     w_nll,
 )
 from ._common import TARGET_FPRS
+from ._correlation import MIN_SPREAD, score_correlation
 from ._intervals import (
     basic_ci,
     bootstrap,
@@ -50,6 +51,7 @@ from ._ranking import (
 )
 
 __all__ = [
+    "MIN_SPREAD",
     "TARGET_FPRS",
     "adaptive_ece",
     "auroc",
@@ -67,6 +69,7 @@ __all__ = [
     "precision_recall_curve",
     "reliability_bins",
     "roc_curve",
+    "score_correlation",
     "threshold_metrics",
     "tpr_at_fpr",
     "w_adaptive_ece",

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..metrics import score_correlation
 from ._escape import md, visible
 from .data import parse_label
 from .evaluate import compare_scores, evaluate_scores
@@ -133,7 +134,7 @@ def shadow_metrics(rows: list[dict[str, Any]], y: np.ndarray, n_boot: int = 1000
                            "primary_sha256": _key(rows[0]["primary"]), "candidate_sha256": _key(rows[0]["candidate"]),
                            "bundle": rows[0].get("bundle")}  # fmt: skip
     out["agreement"] = {n: float(np.mean((pp >= tp[n]) == (pc >= tc[n]))) for n in tp if n in tc}
-    out["score_correlation"] = float(np.corrcoef(pp, pc)[0, 1]) if pp.std() > 0 and pc.std() > 0 else None
+    out["score_correlation"] = score_correlation(pp, pc)  # None where undefined (no spread), never a rounding ±1
     if (y == 0).any() and (y == 1).any():
         out["primary"] = evaluate_scores(y, pp, tp, n_boot, seed, level)
         out["candidate"] = evaluate_scores(y, pc, tc, n_boot, seed, level)

@@ -76,11 +76,10 @@ class DriftMonitor:
         m = self.metrics
         assert m is not None
         for name, t in rep["thresholds"].items():
-            m.flag_rate.labels(bundle=self.bundle, threshold=name).set(t["flag_rate"])
-        m.oos_rate.labels(bundle=self.bundle).set(rep["out_of_support_rate"])
+            m.set_finite(m.flag_rate, t["flag_rate"], self.bundle, name)
+        m.set_finite(m.oos_rate, rep["out_of_support_rate"], self.bundle)
         m.window.labels(bundle=self.bundle).set(rep["window"]["n"])
-        if rep["psi"] is not None:
-            m.psi.labels(bundle=self.bundle).set(rep["psi"])
+        m.set_finite(m.psi, rep["psi"], self.bundle)  # None (unavailable): no series, not NaN nor the last value
 
     def report(self) -> dict[str, Any]:
         """The drift report (the body of ``GET /v1/bundles/{name}/drift``)."""
@@ -89,7 +88,7 @@ class DriftMonitor:
         out: dict[str, Any] = {"bundle": self.bundle, "window": {"size": self.window, "n": n}}
         if self.hist is None:
             out.update(available=False, psi=None, psi_reading="unavailable",
-                       reason="this bundle has no score_histogram (exported before drift monitoring); "
+                       reason="this bundle has no usable score_histogram (exported before drift monitoring, or malformed); "
                               "flag and out-of-support rates are still reported")  # fmt: skip
         else:
             live = histogram_counts(p, self.hist["edges"])

@@ -1,7 +1,15 @@
-"""The service's Prometheus metrics, on a registry of its own (several apps may live in one process)."""
+"""The service's Prometheus metrics, on a registry of its own (several apps may live in one process).
+
+A gauge whose value is undefined (a correlation of scores without spread, a PSI without a usable histogram,
+a rate that is not a finite number) is withdrawn, not set to NaN and not left at its last value
+(:meth:`Metrics.set_finite`): the series is absent from /metrics until it has a value again. Alerting
+rules compare NaN as if it were measured, and a stale value would show a state that is gone; an absent
+series is what ``absent()`` and a dashboard's "no data" are for.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
@@ -39,16 +47,17 @@ class Metrics:
                                     ["bundle", "threshold"], registry=r)
         self.oos_rate = Gauge("aigc_out_of_support_rate", "share of the rolling window out of the calibration support",
                               ["bundle"], registry=r)
-        self.psi = Gauge("aigc_drift_psi", "population stability index of the window's scores against the calibration humans",
-                         ["bundle"], registry=r)
+        self.psi = Gauge("aigc_drift_psi", "population stability index of the window's scores against the calibration "
+                         "humans; absent while unavailable (no usable score_histogram in the bundle)", ["bundle"], registry=r)
         self.window = Gauge("aigc_drift_window_items", "scored items in the rolling window", ["bundle"], registry=r)
         # shadow
         self.shadow_scored = Counter("aigc_shadow_items", "items scored by the shadow candidate", ["bundle"], registry=r)
         self.shadow_dropped = Counter("aigc_shadow_dropped", "items the shadow queue dropped under load", ["bundle"], registry=r)
         self.shadow_agreement = Gauge("aigc_shadow_agreement", "share of the shadow window where both labels agree",
                                       ["bundle", "threshold"], registry=r)
-        self.shadow_corr = Gauge("aigc_shadow_score_correlation", "Pearson correlation of primary and candidate P(ai)",
-                                 ["bundle"], registry=r)
+        self.shadow_corr = Gauge("aigc_shadow_score_correlation", "Pearson correlation of primary and candidate P(ai) "
+                                 "over the shadow window; absent while undefined (fewer than 3 pairs, or one side's "
+                                 "scores without spread, e.g. one item scored again and again)", ["bundle"], registry=r)
 
     def render(self) -> tuple[bytes, str]:
         """(body, content type) of the exposition format."""
@@ -59,12 +68,22 @@ class Metrics:
     def error(self, kind: str, n: int = 1) -> None:
         self.errors.labels(kind=kind).inc(n)
 
+    @staticmethod
+    def set_finite(gauge: Any, value: Any, *labels: str) -> bool:
+        """Set the series of ``gauge`` with the label values ``labels`` (in the gauge's label order) to
+        ``value`` when it is a finite number (not a bool); else withdraw that series, so that /metrics shows
+        no NaN, no +Inf and no stale value. Returns whether it was set."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            gauge.labels(*labels).set(float(value))
+            return True
+        with contextlib.suppress(KeyError):  # older prometheus-client raises it for a series never set
+            gauge.remove(*labels)
+        return False
+
     def set_calibrated(self, bundle: str, spec: dict[str, Any]) -> None:
         """The export-time FPR and TPR of each named threshold, beside which the live flag rate is read. A rate
         that is not a finite number (validation refuses those; this is defence in depth) is not exported:
         no gauge rather than NaN or +Inf, which alerting rules would compare as if measured."""
         for name, t in spec.get("thresholds", {}).items():
             for gauge, key in ((self.calibrated_fpr, "achieved_fpr"), (self.calibrated_tpr, "tpr")):
-                v = t.get(key) if isinstance(t, dict) else None
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-                    gauge.labels(bundle=bundle, threshold=name).set(float(v))
+                self.set_finite(gauge, t.get(key) if isinstance(t, dict) else None, bundle, name)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .._detector import Detector, Result
+from ..metrics import score_correlation
 from .batching import Scored
 from .metrics import Metrics
 
@@ -104,6 +105,7 @@ class ShadowRunner:
         self._agree: dict[str, deque[bool]] = {n: deque(maxlen=window) for n in self.common}
         self.scored = 0
         self.dropped = 0
+        self._corr_defined = False  # for the one log line when the correlation becomes undefined
         self._thread = threading.Thread(target=self._loop, name=f"aigc-shadow-{bundle}", daemon=True)
 
     def start(self) -> None:
@@ -203,19 +205,26 @@ class ShadowRunner:
         m.shadow_scored.labels(bundle=self.bundle).inc(n)
         for name in self.common:
             if self._agree[name]:
-                m.shadow_agreement.labels(bundle=self.bundle, threshold=name).set(float(np.mean(self._agree[name])))
-        corr = self.correlation()
-        if corr is not None:
-            m.shadow_corr.labels(bundle=self.bundle).set(corr)
+                m.set_finite(m.shadow_agreement, float(np.mean(self._agree[name])), self.bundle, name)
+        self._set_correlation()
+
+    def _set_correlation(self) -> None:
+        """The correlation gauge: set while defined, withdrawn while not (not NaN, not the last value), with
+        one log line each time it stops being defined."""
+        defined = self.metrics.set_finite(self.metrics.shadow_corr, self.correlation(), self.bundle)
+        if self._corr_defined and not defined:
+            log.info("shadow %s: the score correlation is undefined (the window's scores of one side have no "
+                     "spread: the same item again and again?); aigc_shadow_score_correlation is withdrawn until "
+                     "it is defined again", self.bundle)
+        self._corr_defined = defined
 
     def correlation(self) -> float | None:
-        """Pearson correlation of the two P(ai) over the window (None with fewer than 3 pairs or no spread)."""
+        """Pearson correlation of the two P(ai) over the window; None (undefined) with fewer than 3 pairs or
+        when one side's scores have no spread (:func:`aigc.metrics.score_correlation`)."""
         if len(self._pairs) < 3:
             return None
         a = np.array(self._pairs)
-        if a[:, 0].std() == 0 or a[:, 1].std() == 0:
-            return None
-        return float(np.corrcoef(a[:, 0], a[:, 1])[0, 1])
+        return score_correlation(a[:, 0], a[:, 1])
 
     def report(self) -> dict[str, Any]:
         return {
