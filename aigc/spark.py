@@ -3,7 +3,8 @@
 A thin door over :class:`aigc.Detector` (install the ``spark`` extra and a Java 17 runtime). The rows go
 through ``mapInPandas`` as Arrow batches; each executor's Python worker opens the bundle once and keeps
 it in a module-level cache keyed by its path, sha256 and load options, so a bundle is loaded once per process, not per
-batch. The bundle travels with Spark's own ``SparkContext.addFile`` (a folder is zipped first), or is
+batch. The bundle travels with Spark's own ``SparkContext.addFile`` (a folder zipped first; either under
+a name that carries its digest, so two bundles of one file name never clash), or is
 read from a path every node can read (``ship=False``); where it lands its sha256 is checked against the
 driver's before it is used, and a mismatch fails the task (a wrong model is not a bad row).
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import threading
 import zipfile
@@ -33,7 +35,7 @@ OUTPUT_FIELDS = ["probability", "label", "threshold_name", "threshold", "out_of_
 
 _DETECTORS: dict[tuple[Any, ...], Any] = {}  # (path, sha256, options) -> Detector, one per executor Python process
 _LOCK = threading.Lock()
-_ZIPPED: dict[tuple[str, str], Path] = {}  # (folder, sha256 of its bundle.json) -> the zip shipped for it
+_ZIPPED: dict[tuple[str, str], Path] = {}  # (folder or .zip, its digest) -> the digest-named zip shipped for it
 
 
 def bundle_digest(path: str | os.PathLike[str]) -> str:
@@ -61,6 +63,25 @@ def _zip_folder(folder: Path, digest: str) -> Path:
             if f.is_file():
                 info = zipfile.ZipInfo(f.name, date_time=(1980, 1, 1, 0, 0, 0))
                 z.writestr(info, f.read_bytes())
+    _ZIPPED[key] = out
+    return out
+
+
+def _named_zip(bundle_zip: Path, digest: str) -> Path:
+    """The bundle's .zip under a name that carries its digest (``NAME-<sha256[:12]>.zip``), hard-linked, or
+    copied where a link cannot be made, into a temporary folder; once per driver process and bundle.
+
+    Spark names the files it ships by their base name alone and fails the job when a file of that name
+    differs from one shipped before in the session: a second ``bundle.zip`` (another model, or the same
+    path rewritten by a new export) could not be scored until the session restarted."""
+    key = (str(bundle_zip.resolve()), digest)
+    if key in _ZIPPED and _ZIPPED[key].is_file():
+        return _ZIPPED[key]
+    out = Path(tempfile.mkdtemp(prefix="aigc-spark-")) / f"{bundle_zip.stem or 'bundle'}-{digest[:12]}.zip"
+    try:
+        os.link(bundle_zip, out)
+    except OSError:
+        shutil.copyfile(bundle_zip, out)
     _ZIPPED[key] = out
     return out
 
@@ -226,7 +247,7 @@ def score_dataframe(
     options = {"threads": threads, "batch_size": batch_size, "variant": variant, "workers": workers,
                "providers": providers}
     if ship:
-        shipped = src if src.is_file() else _zip_folder(src, bundle_digest(src))
+        shipped = _named_zip(src, bundle_digest(src)) if src.is_file() else _zip_folder(src, bundle_digest(src))
         digest = bundle_digest(shipped)
         df.sparkSession.sparkContext.addFile(str(shipped))
         name, local = shipped.name, None

@@ -164,3 +164,22 @@ def test_bad_threshold_or_variant_is_refused_on_the_driver(spark: Any, tiny_text
         with pytest.raises(ValueError, match=r"no 'int4' variant"):
             score_dataframe(df, bundle, "text", variant="int4")
     assert score_dataframe(df, zipped, "text", threshold="0.5").collect()[0]["threshold_name"] == "p>=0.5"
+
+
+def test_two_bundles_of_one_file_name_both_ship(spark: Any, tiny_text_bundle: Path, tmp_path: Path) -> None:
+    """Spark's files are named by their base name alone: a second bundle.zip (another folder, or the same path
+    rewritten by a new export) in one session made Spark fail the job ("exists and does not match contents").
+    Each is shipped under a name that carries its digest, so each job scores with its own bundle."""
+    pytest.importorskip("onnx")
+    from _bundles import THRESHOLDS, build_bundle
+
+    from aigc.spark import score_dataframe
+
+    other = build_bundle(tmp_path / "other", "text", {"thresholds": {**THRESHOLDS, "fpr@1%": {**THRESHOLDS["fpr@1%"], "value": 0.3}}})
+    a = Path(shutil.make_archive(str(tmp_path / "a" / "bundle"), "zip", tiny_text_bundle))
+    b = Path(shutil.make_archive(str(tmp_path / "b" / "bundle"), "zip", other))
+    df = spark.createDataFrame([(0, "the cat sat")], "id INT, text STRING")
+    assert score_dataframe(df, a, "text").collect()[0]["threshold"] == 0.8
+    assert score_dataframe(df, b, "text").collect()[0]["threshold"] == 0.3
+    shutil.copyfile(b, a)  # a new export over the old file
+    assert score_dataframe(df, a, "text").collect()[0]["threshold"] == 0.3
