@@ -11,8 +11,9 @@ driver's before it is used, and a mismatch fails the task (a wrong model is not 
 Items are what the column holds: paths (string) or bytes (binary) for image bundles, texts (string) for
 text bundles. The output is the input's columns plus those of ``aigc score``: ``probability``, ``label``,
 ``threshold_name``, ``threshold``, ``out_of_support``, ``support_reasons``, ``warnings``, ``error`` and
-``meta`` (JSON). A row that cannot be scored (missing file, not an image, null, empty text) gets its
-``error`` and null probability; it never fails the task.
+``meta`` (JSON), then what produced it: ``bundle_name``, ``bundle_sha256`` (of its bundle.json, as ``aigc
+score``'s run record gives it) and ``variant``. A row that cannot be scored (missing file, not an image,
+null, empty text) gets its ``error`` and null probability; it never fails the task.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any
 __all__ = ["OUTPUT_FIELDS", "bundle_digest", "score_dataframe", "score_pandas"]
 
 OUTPUT_FIELDS = ["probability", "label", "threshold_name", "threshold", "out_of_support", "support_reasons",
-                 "warnings", "error", "meta"]
+                 "warnings", "error", "meta", "bundle_name", "bundle_sha256", "variant"]
 
 _DETECTORS: dict[tuple[Any, ...], Any] = {}  # (path, sha256, options) -> Detector, one per executor Python process
 _LOCK = threading.Lock()
@@ -148,7 +149,16 @@ def _error_row(err: str) -> dict[str, Any]:
 def _row(res: Any) -> dict[str, Any]:
     d = res.to_dict()
     d["meta"] = json.dumps(d.get("meta") or {}, sort_keys=True)
-    return {k: d[k] for k in OUTPUT_FIELDS}
+    return {k: d[k] for k in OUTPUT_FIELDS if k in d}
+
+
+def _identity(det: Any) -> dict[str, Any]:
+    """What produced a row: the bundle's name, the sha256 of its bundle.json (which holds the sha256 of every
+    other file; the identity ``aigc score``'s run record and ``aigc serve`` give) and the variant."""
+    from ._bundle import sha256_file
+
+    return {"bundle_name": det.spec.get("name"), "bundle_sha256": sha256_file(det.bundle.root / "bundle.json"),
+            "variant": det.variant}
 
 
 def _item(v: Any, modality: str) -> tuple[Any, str | None]:
@@ -193,7 +203,8 @@ def score_pandas(det: Any, values: list[Any], threshold: str | float = "fpr@1%",
         for i, res in zip(good, results, strict=True):
             if res is not None:
                 rows[i] = _row(res)
-    return [r if r is not None else _error_row("not scored") for r in rows]
+    ident = _identity(det)
+    return [{**(r if r is not None else _error_row("not scored")), **ident} for r in rows]
 
 
 def _output_schema(df: Any, prefix: str) -> Any:
@@ -201,7 +212,8 @@ def _output_schema(df: Any, prefix: str) -> Any:
 
     types = {"probability": DoubleType(), "label": StringType(), "threshold_name": StringType(),
              "threshold": DoubleType(), "out_of_support": BooleanType(), "support_reasons": ArrayType(StringType()),
-             "warnings": ArrayType(StringType()), "error": StringType(), "meta": StringType()}
+             "warnings": ArrayType(StringType()), "error": StringType(), "meta": StringType(),
+             "bundle_name": StringType(), "bundle_sha256": StringType(), "variant": StringType()}
     clash = sorted({prefix + f for f in OUTPUT_FIELDS} & set(df.columns))
     if clash:
         raise ValueError(f"the DataFrame already has columns {clash}; pass prefix='aigc_' (or another) to score_dataframe")

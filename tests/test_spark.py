@@ -183,3 +183,19 @@ def test_two_bundles_of_one_file_name_both_ship(spark: Any, tiny_text_bundle: Pa
     assert score_dataframe(df, b, "text").collect()[0]["threshold"] == 0.3
     shutil.copyfile(b, a)  # a new export over the old file
     assert score_dataframe(df, a, "text").collect()[0]["threshold"] == 0.3
+
+
+def test_each_row_names_the_bundle_and_variant_that_scored_it(spark: Any, tiny_text_bundle: Path) -> None:
+    """A scored table outlives the job: every row, failed ones too, carries the bundle's name, the sha256 of its
+    bundle.json (as aigc score's run record and aigc serve give it) and the variant."""
+    from aigc._bundle import sha256_file
+    from aigc.spark import score_dataframe
+
+    df = spark.createDataFrame([(0, "the cat sat"), (1, None)], "id INT, text STRING")
+    out = score_dataframe(df, tiny_text_bundle, "text", prefix="aigc_")
+    assert out.columns[-3:] == ["aigc_bundle_name", "aigc_bundle_sha256", "aigc_variant"]
+    rows = {r["id"]: r for r in out.collect()}
+    for r in rows.values():
+        assert (r["aigc_bundle_name"], r["aigc_variant"]) == ("tiny-text", "fp32")
+        assert r["aigc_bundle_sha256"] == sha256_file(tiny_text_bundle / "bundle.json")
+    assert rows[0]["aigc_error"] is None and rows[1]["aigc_error"] == "missing value (null)"
