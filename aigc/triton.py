@@ -61,17 +61,38 @@ def _dims(shape: list[Any], skip_batch: bool = True) -> list[int]:
     return [int(d) if isinstance(d, int) and d > 0 else -1 for d in s]
 
 
-def _graph_io(bundle: Bundle) -> tuple[list[tuple[str, str, list[int]]], list[tuple[str, str, list[int]]]]:
-    """(inputs, outputs) of the fp32 graph as (name, Triton type, dims without batch)."""
+_IO = dict[str, tuple[str, list[Any]]]  # tensor name -> (ONNX Runtime type, shape with the batch axis first)
+
+
+def _graph_io(bundle: Bundle) -> tuple[_IO, _IO]:
+    """(inputs, outputs) of the fp32 graph as ONNX Runtime reads them."""
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(bundle.path(bundle.spec["model"]["variants"]["fp32"])), providers=["CPUExecutionProvider"])
-    ins = [(i.name, _TYPES.get(i.type, ""), _dims(list(i.shape))) for i in sess.get_inputs()]
-    outs = [(o.name, _TYPES.get(o.type, ""), _dims(list(o.shape))) for o in sess.get_outputs()]
-    for name, t, _ in ins + outs:
-        if not t:
-            raise BundleError(f"model: tensor {name!r} has a type Triton's onnxruntime backend is not mapped for here")
-    return ins, outs
+    return ({i.name: (i.type, list(i.shape)) for i in sess.get_inputs()},
+            {o.name: (o.type, list(o.shape)) for o in sess.get_outputs()})
+
+
+def _tensor(kind: str, name: str, io: _IO, want: list[int] | None = None) -> tuple[str, list[int]]:
+    """(Triton type, dims after the batch axis) of the graph's ``kind`` (input/output) ``name``, which must
+    exist, have a type the onnxruntime backend takes and a dynamic first axis (``max_batch_size`` >= 1 makes
+    Triton batch on it and refuse a model whose first axis is fixed). ``want``: the dims the preprocessing
+    gives (an image's [3, H, W]); a fixed graph dim that differs is refused. BundleError names the tensor."""
+    if name not in io:
+        raise BundleError(f"model.{kind}s: bundle.json names the {kind} {name!r}; the ONNX graph's {kind}s are {sorted(io)}")
+    ort_type, shape = io[name]
+    t = _TYPES.get(ort_type)
+    if t is None:
+        raise BundleError(f"model: {kind} {name!r} has type {ort_type}, which Triton's onnxruntime backend is not mapped for here")
+    if not shape or (isinstance(shape[0], int) and shape[0] > 0):
+        raise BundleError(f"model: {kind} {name!r} has a fixed batch axis (shape {shape}); Triton's dynamic batching "
+                          "(max_batch_size >= 1) needs a dynamic first axis: export the graph with a dynamic batch axis")
+    dims = _dims(shape)
+    if want is None:
+        return t, dims
+    if len(dims) != len(want) or any(d > 0 and d != w for d, w in zip(dims, want, strict=True)):
+        raise BundleError(f"model: {kind} {name!r} has dims {dims} after its batch axis; the preprocessing gives {want}")
+    return t, want
 
 
 def _q(s: str) -> str:
@@ -87,26 +108,23 @@ def config_pbtxt(bundle: Bundle, name: str, max_batch: int = 32, max_delay_us: i
     spec = bundle.spec
     ins, outs = _graph_io(bundle)
     want_in = [x["name"] for x in spec["model"]["inputs"]]
-    out0 = spec["model"]["outputs"][0]["name"]
-    by_name = {n: (t, d) for n, t, d in ins}
+    if set(ins) != set(want_in):
+        raise BundleError(f"model.inputs: the ONNX graph has inputs {sorted(ins)}, bundle.json says {sorted(want_in)}")
+    size = [3, *map(int, spec["preprocessing"]["size"])] if spec["modality"] == "image" else None
     lines = [f"name: {_q(name)}", 'backend: "onnxruntime"', f"max_batch_size: {max_batch}", "input ["]
     entries = []
     for n in want_in:
-        t, d = by_name[n]
-        if spec["modality"] == "image":
-            h, w = spec["preprocessing"]["size"]
-            d = [3, int(h), int(w)]
-        dims = ", ".join(map(str, d))
-        entries.append(f"  {{ name: {_q(n)} data_type: {t} dims: [ {dims} ] }}")
+        t, d = _tensor("input", n, ins, size)
+        entries.append(f"  {{ name: {_q(n)} data_type: {t} dims: [ {', '.join(map(str, d))} ] }}")
     lines.append(",\n".join(entries))
     lines.append("]")
     lines.append("output [")
-    t, d = next((t, d) for n, t, d in outs if n == out0)
+    out0 = spec["model"]["outputs"][0]["name"]
+    t, d = _tensor("output", out0, outs)
     if not d:  # a rank-1 (N,) score: Triton needs a non-empty shape, reshaped to none
         lines.append(f"  {{ name: {_q(out0)} data_type: {t} dims: [ 1 ] reshape: {{ shape: [ ] }} }}")
     else:
-        dims = ", ".join(map(str, d))
-        lines.append(f"  {{ name: {_q(out0)} data_type: {t} dims: [ {dims} ] }}")
+        lines.append(f"  {{ name: {_q(out0)} data_type: {t} dims: [ {', '.join(map(str, d))} ] }}")
     lines.append("]")
     lines.append(f"dynamic_batching {{ max_queue_delay_microseconds: {max_delay_us} }}")
     if kind in ("cpu", "gpu"):

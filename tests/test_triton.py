@@ -126,3 +126,47 @@ def test_client_refuses_a_changed_model(tiny_text_bundle: Path, tmp_path: Path) 
     (d / "1" / "model.onnx").write_bytes((d / "1" / "model.onnx").read_bytes() + b"\0")
     with pytest.raises(BundleError, match="model.onnx"):
         _client(d).open_model_bundle(d)
+
+
+def _image_bundle_with(tmp: Path, edit: Any, spec_edit: Any = None) -> Path:
+    onnx = pytest.importorskip("onnx")
+    from _bundles import base_spec, image_graph
+
+    from aigc._bundle import write_bundle
+
+    b = tmp / "bundle"
+    b.mkdir()
+    m = image_graph()
+    edit(m.graph)
+    onnx.save(m, str(b / "model.onnx"))
+    spec = base_spec("image")
+    if spec_edit:
+        spec_edit(spec)
+    write_bundle(b, spec)
+    return b
+
+
+def _fix_batch(graph: Any, which: str) -> None:
+    getattr(graph, which)[0].type.tensor_type.shape.dim[0].dim_value = 1
+
+
+@pytest.mark.parametrize("case", ["input batch 1", "output batch 1", "renamed input", "renamed output", "fixed size"])
+def test_a_config_triton_would_refuse_is_refused_at_export(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """max_batch_size > 0 needs a dynamic first axis on every tensor, and the config names and dims must be the
+    graph's: such a bundle had been exported with a config that only fails when Triton loads it (or with a
+    KeyError traceback). Refused with exit 2 naming the tensor; nothing is written."""
+    edits: dict[str, tuple[Any, Any, str]] = {
+        "input batch 1": (lambda g: _fix_batch(g, "input"), None, "input 'pixel_values'.*fixed batch axis"),
+        "output batch 1": (lambda g: _fix_batch(g, "output"), None, "output 'logits'.*fixed batch axis"),
+        "renamed input": (lambda g: None, lambda s: s["model"]["inputs"][0].update(name="pixels"), "'pixels'"),
+        "renamed output": (lambda g: None, lambda s: s["model"]["outputs"][0].update(name="scores"), "'scores'"),
+        "fixed size": (lambda g: g.input[0].type.tensor_type.shape.dim[2].__setattr__("dim_value", 64), None,
+                       r"input 'pixel_values'.*\[3, 64, 32\].*\[3, 32, 32\]"),
+    }
+    edit, spec_edit, msg = edits[case]
+    b = _image_bundle_with(tmp_path, edit, spec_edit)
+    assert main(["export-triton", str(b), "--out", str(tmp_path / "repo")]) == 2
+    import re
+
+    assert re.search(msg, capsys.readouterr().err)
+    assert not (tmp_path / "repo").exists() or not any((tmp_path / "repo").iterdir())
