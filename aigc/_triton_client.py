@@ -91,10 +91,18 @@ class TritonSession:
 def load(url: str = "localhost:8000", model_name: str = MODEL_NAME, session: Any = None, model_dir: str | Path = HERE,
          **detector_kwargs: Any) -> Any:  # fmt: skip
     """An :class:`aigc.Detector` for this model whose model calls go to Triton at ``url`` (or to ``session``,
-    any object with ORT's InferenceSession interface). ``batch_size`` defaults to the model's max_batch_size."""
+    any object with ORT's InferenceSession interface). ``batch_size`` defaults to the model's max_batch_size
+    and may not exceed it (Triton refuses a larger batch); ``variant`` can only be fp32, the graph Triton
+    serves (another variant's calibration and thresholds would be put on fp32's scores). ValueError otherwise."""
     from aigc import Detector
 
+    variant = detector_kwargs.get("variant", "fp32")
+    if variant != "fp32":
+        raise ValueError(f"variant: Triton serves the fp32 graph (1/model.onnx); {variant!r}'s calibration and "
+                         "thresholds would be put on fp32's scores")
+    batch_size = detector_kwargs.setdefault("batch_size", MAX_BATCH_SIZE)
+    if batch_size > MAX_BATCH_SIZE:
+        raise ValueError(f"batch_size: found {batch_size}, expected at most {MAX_BATCH_SIZE} (the model's max_batch_size)")
     bundle = open_model_bundle(model_dir)
-    detector_kwargs.setdefault("batch_size", MAX_BATCH_SIZE)
     sess = session if session is not None else TritonSession(bundle.spec, url, model_name)
     return Detector(bundle, session=sess, **detector_kwargs)

@@ -170,3 +170,35 @@ def test_a_config_triton_would_refuse_is_refused_at_export(case: str, tmp_path: 
 
     assert re.search(msg, capsys.readouterr().err)
     assert not (tmp_path / "repo").exists() or not any((tmp_path / "repo").iterdir())
+
+
+def test_client_refuses_settings_the_served_model_cannot_honour(tmp_path: Path) -> None:
+    """Triton serves the fp32 graph: variant='int8' had been taken and put int8's calibration and thresholds on
+    fp32's scores (a silent misread); a batch_size above max_batch_size had every batch refused by Triton and
+    sent again item by item."""
+    onnx = pytest.importorskip("onnx")
+    import onnxruntime as ort
+    from _bundles import THRESHOLDS, base_spec, image_graph
+
+    from aigc._bundle import write_bundle
+
+    b = tmp_path / "bundle"
+    b.mkdir()
+    onnx.save(image_graph(), str(b / "model.onnx"))
+    onnx.save(image_graph(), str(b / "model.int8.onnx"))
+    spec = base_spec("image")
+    spec["format_version"] = 3
+    spec["model"]["variants"]["int8"] = "model.int8.onnx"
+    spec["variant_calibration"] = {"int8": {"calibration": {"method": "temperature", "params": {"temperature": 9.0}, "n": 2000},
+                                            "thresholds": {**THRESHOLDS, "fpr@1%": {**THRESHOLDS["fpr@1%"], "value": 0.11}}}}
+    write_bundle(b, spec)
+    assert main(["export-triton", str(b), "--out", str(tmp_path / "repo"), "--max-batch", "8"]) == 0
+    d = tmp_path / "repo" / "tiny-image"
+    client = _client(d)
+    sess = ort.InferenceSession(str(d / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    with pytest.raises(ValueError, match="variant: Triton serves the fp32 graph"):
+        client.load(session=sess, model_dir=d, variant="int8")
+    with pytest.raises(ValueError, match="batch_size: found 16, expected at most 8"):
+        client.load(session=sess, model_dir=d, batch_size=16)
+    det = client.load(session=sess, model_dir=d, variant="fp32", batch_size=4)
+    assert det.spec["thresholds"]["fpr@1%"]["value"] == 0.8 and det.batch_size == 4
