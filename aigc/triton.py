@@ -105,6 +105,9 @@ def config_pbtxt(bundle: Bundle, name: str, max_batch: int = 32, max_delay_us: i
     """The text of ``config.pbtxt`` (Triton's ModelConfig in protobuf text format) for ``bundle``."""
     if why := name_problem(name):
         raise TritonExportError(f"model name {name!r}: {why}")
+    if max_batch < 1 or max_delay_us < 0:  # 0 would make the batch axis part of dims; the delay is unsigned
+        what = f"max_batch: found {max_batch}, expected >= 1" if max_batch < 1 else f"max_delay_us: found {max_delay_us}, expected >= 0"
+        raise TritonExportError(what)
     spec = bundle.spec
     ins, outs = _graph_io(bundle)
     want_in = [x["name"] for x in spec["model"]["inputs"]]
@@ -270,9 +273,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.max_batch < 1:
-        print(f"aigc export-triton: --max-batch: found {args.max_batch}, expected >= 1", file=sys.stderr)
-        return 2
+    for flag, value, least in (("--max-batch", args.max_batch, 1), ("--max-delay-us", args.max_delay_us, 0)):
+        if value < least:
+            print(f"aigc export-triton: {flag}: found {value}, expected >= {least}", file=sys.stderr)
+            return 2
     try:
         d = export_triton(args.bundle, args.out, args.name, args.max_batch, args.max_delay_us, args.kind, args.overwrite)
     except (BundleError, TritonExportError, OSError) as e:

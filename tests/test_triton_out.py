@@ -151,3 +151,16 @@ def test_a_model_whose_version_is_a_file_is_not_ours(tiny_image_bundle: Path, tm
     (repo / "m" / "1").write_text("mine")
     assert _export(tiny_image_bundle, repo, "--name", "m", "--overwrite") == 2
     assert (repo / "m" / "1").read_text() == "mine"
+
+
+def test_batching_settings_triton_cannot_load_are_refused(tiny_image_bundle: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """A negative --max-delay-us had written a config.pbtxt that does not parse (the field is unsigned), and
+    export_triton(max_batch=0) one whose dims lack the batch axis that max_batch_size 0 makes part of them."""
+    from aigc.triton import TritonExportError, export_triton
+
+    assert _export(tiny_image_bundle, tmp_path / "repo", "--max-delay-us", "-5") == 2
+    assert "--max-delay-us: found -5, expected >= 0" in capsys.readouterr().err
+    with pytest.raises(TritonExportError, match="max_batch: found 0, expected >= 1"):
+        export_triton(tiny_image_bundle, tmp_path / "repo", max_batch=0)
+    assert not (tmp_path / "repo").exists()
