@@ -174,6 +174,23 @@ def _item(v: Any, modality: str) -> tuple[Any, str | None]:
     return None, f"unsupported value of type {type(v).__name__}: expected a path, bytes or a text"
 
 
+def _group_values(cells: Any, integral: bool) -> list[str | None]:
+    """A group column's cells (a pandas Series) as ``aigc score`` reads a group field: ``str(value)``, None for
+    a null (None, NaN, pandas' NA). ``integral``: the Spark column has an integer type, which pandas hands over
+    as float64 where a batch holds a null (pyspark 3.5); such a cell reads as the integer it was (1.0 -> "1")."""
+    import pandas as pd
+
+    out: list[str | None] = []
+    for g in cells:
+        if pd.api.types.is_scalar(g) and pd.isna(g):
+            out.append(None)
+        elif integral and isinstance(g, float) and g.is_integer():
+            out.append(str(int(g)))
+        else:
+            out.append(str(g))
+    return out
+
+
 def score_pandas(det: Any, values: list[Any], threshold: str | float = "fpr@1%",
                  groups: list[str | None] | None = None) -> list[dict[str, Any]]:
     """Score one batch of cells with a Detector: one output dict per cell (``OUTPUT_FIELDS``), never raising
@@ -246,6 +263,7 @@ def score_dataframe(
     does. ``providers``: ONNX Runtime providers on the executors (None: CUDA where present, else CPU).
     """
     from pyspark import SparkFiles
+    from pyspark.sql.types import IntegralType
 
     src = Path(bundle)
     if not src.exists():
@@ -256,6 +274,7 @@ def score_dataframe(
         raise ValueError(f"group_column {group_column!r} is not in the DataFrame (it has {df.columns})")
     _check_arguments(_driver_spec(src), threshold, variant)
     schema = _output_schema(df, prefix)
+    integral = group_column is not None and isinstance(df.schema[group_column].dataType, IntegralType)
     options = {"threads": threads, "batch_size": batch_size, "variant": variant, "workers": workers,
                "providers": providers}
     if ship:
@@ -276,7 +295,7 @@ def score_dataframe(
         for pdf in batches:
             groups = None
             if group_column is not None:
-                groups = [None if g is None or (isinstance(g, float) and g != g) else str(g) for g in pdf[group_column]]
+                groups = _group_values(pdf[group_column], integral)
             rows = score_pandas(det, pdf[column].tolist(), thr, groups)
             out = pd.DataFrame(rows, columns=OUTPUT_FIELDS, index=pdf.index)
             out.columns = [prefix + c for c in OUTPUT_FIELDS]

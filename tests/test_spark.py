@@ -199,3 +199,17 @@ def test_each_row_names_the_bundle_and_variant_that_scored_it(spark: Any, tiny_t
         assert (r["aigc_bundle_name"], r["aigc_variant"]) == ("tiny-text", "fp32")
         assert r["aigc_bundle_sha256"] == sha256_file(tiny_text_bundle / "bundle.json")
     assert rows[0]["aigc_error"] is None and rows[1]["aigc_error"] == "missing value (null)"
+
+
+def test_group_cells_read_as_aigc_score_reads_a_group_field() -> None:
+    """pandas hands an integer column that holds nulls over as float64 (pyspark 3.5: 1 -> 1.0) or as a nullable
+    Int32 with <NA> (pyspark 4): the cells had become '1.0' and '<NA>', so group '1' silently fell back to the
+    bundle's global threshold. An integer column reads as the integers it holds, a null as no group."""
+    import pandas as pd
+
+    from aigc.spark import _group_values
+
+    assert _group_values(pd.Series([1.0, np.nan, 2.0]), integral=True) == ["1", None, "2"]
+    assert _group_values(pd.Series(pd.array([1, None], dtype="Int32")), integral=True) == ["1", None]
+    assert _group_values(pd.Series([1.5, None, "en"], dtype=object), integral=False) == ["1.5", None, "en"]
+    assert _group_values(pd.Series(["en", None], dtype="str"), integral=False) == ["en", None]
