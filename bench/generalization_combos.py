@@ -65,6 +65,18 @@ a cheap step toward the worst-group objective that leave-one-domain-out rewards,
   most one point above the recommended head's). The threshold rule is unchanged (the worst domain's humans,
   cross-fitted with the same weights).
 
+Round 6 (``--round 6``, registered in session 14 while gemma's hidden-state pass over the fixed sample ran,
+before any of it was fitted; ``gemma_hidden`` in ``bench/lmcache``: each text's gemma-3-270m hidden states
+averaged over its tokens after <bos>, at the middle layer and after the last layer, float16). Rounds 1-5 read
+only how likely the LMs find the tokens. A linear probe on the LM's internal representation reads what the
+text is like to the LM, a different signal, which might hold up where likelihoods shift; it might as well learn
+the training domains' topics, which leave-one-domain-out would show:
+
+- candidates: ``gemma mid-layer probe, l2 = 100`` and ``l2 = 1000`` (the 640 averaged states of the middle layer
+  under the same closed-form head), ``gemma last-layer probe, l2 = 1000``, and ``gemma + qwen-1.5b + gemma
+  mid-layer, l2 = 100`` (the recommended fourteen statistics beside the 640 states);
+- rule: round 3's, against the recommended ``gemma + qwen-1.5b`` at ``l2`` = 1.0.
+
 Usage (no LM pass; seconds)::
 
     .venv/bin/python bench/generalization_combos.py --chunks 1:54
@@ -77,6 +89,8 @@ Usage (no LM pass; seconds)::
     .venv/bin/python bench/generalization_combos.py --round 4 --chunks 55:125 --chosen "<the choice>" --json out.json
     .venv/bin/python bench/generalization_combos.py --round 5 --chunks 1:54
     .venv/bin/python bench/generalization_combos.py --round 5 --chunks 55:125 --chosen "<the choice>" --json out.json
+    .venv/bin/python bench/generalization_combos.py --round 6 --chunks 1:54     # after the gemma_hidden pass
+    .venv/bin/python bench/generalization_combos.py --round 6 --chunks 55:125 --chosen "<the choice>" --json out.json
 """
 
 from __future__ import annotations
@@ -162,6 +176,12 @@ def _sets(arrs: dict[str, list[np.ndarray]], round_: int) -> dict[str, Any]:
     refs = {"smollm2 features (baseline)": s7, "qwen-1.5b features (previous)": q15, reference_name(3): gq}
     if round_ == 3:
         return {**refs, **{f"gemma + qwen-1.5b, l2 = {lam:g}": (gq, lam) for lam in ROUND3_L2}}
+    if round_ == 6:
+        mid = np.asarray([h[0] for h in arrs["gemma_hidden"]], dtype=float)
+        last = np.asarray([h[1] for h in arrs["gemma_hidden"]], dtype=float)
+        return {**refs, "gemma mid-layer probe, l2 = 100": (mid, 100.0), "gemma mid-layer probe, l2 = 1000": (mid, 1000.0),
+                "gemma last-layer probe, l2 = 1000": (last, 1000.0),
+                "gemma + qwen-1.5b + gemma mid-layer, l2 = 100": (np.hstack([gq, mid]), 100.0)}
     if round_ == 5:
         return {**refs, "gemma + qwen-1.5b, balanced domain x label": (gq, 1.0, balanced_domain_label),
                 "gemma + qwen-1.5b, balanced domain x generator": (gq, 1.0, balanced_domain_generator)}
@@ -203,7 +223,7 @@ def summary(res: dict[str, Any]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--chunks", default="1:54", help="first:last chunk, 1-based and inclusive")
-    ap.add_argument("--round", type=int, choices=(1, 2, 3, 4, 5), default=1, help="which pre-registered candidates")
+    ap.add_argument("--round", type=int, choices=(1, 2, 3, 4, 5, 6), default=1, help="which pre-registered candidates")
     ap.add_argument("--chosen", default="", help="the candidate chosen on the development chunks (rounds 2-3's rule "
                                                  "is applied to it; default: the best on these chunks)")
     ap.add_argument("--cache-dir", default=str(REPO / "bench" / "lmcache"))
@@ -214,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     first, last = (int(v) for v in args.chunks.split(":"))
     models = (("pair", "smollm2") if args.round == 1 else ("pair", "smollm2", "gemma") if args.round in (2, 3, 5)
+              else ("pair", "smollm2", "gemma", "gemma_hidden") if args.round == 6
               else ("pair", "smollm2", "gemma", "gemma_rank"))
     rows, arrs = load_part(first, last, Path(args.cache_dir), models)
     table = {name: {"n": len(rows), "l2": l2, **gp.evaluate_set(rows, x, l2, weigh)}

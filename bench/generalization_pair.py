@@ -53,8 +53,9 @@ from generalization_text import DOMAINS, worst_group_threshold  # noqa: E402
 from generalization_tokens import base7  # noqa: E402  (the seven statistics, one formula for both benches)
 
 LMS = {"smollm2": "smollm2", "q05": "qwen2.5-coder-0.5b", "q15": "qwen2.5-coder-1.5b", "gemma": "gemma3-270m",
-       "gemma_rank": "gemma3-270m"}
-WIDTH = {"smollm2": 3, "q05": 3, "q15": 3, "gemma": 3, "pair": 10, "gemma_rank": 1}
+       "gemma_rank": "gemma3-270m", "gemma_hidden": "gemma3-270m"}
+WIDTH = {"smollm2": 3, "q05": 3, "q15": 3, "gemma": 3, "pair": 10, "gemma_rank": 1, "gemma_hidden": 640}
+POOLED = {"gemma_hidden"}  # passes that keep one (layers, width) array per text, not one row per token
 CHUNK = 24  # texts per cached LM pass
 COLUMNS = [*(f"lodo-{d}" for d in DOMAINS), "long", "glimpse-new", "evo-cross",
            *(f"evo-lofo-{f}" for f in textsets.FAMILIES)]  # the table's held-out splits
@@ -82,6 +83,19 @@ def _rank_terms(lm: Any, ids: Any, mask: Any) -> Any:
         seen = logits.gather(-1, ids[:, 1:, None])
         rank = (logits > seen).sum(-1) + 1
     return torch.log(rank.float())[..., None]
+
+
+def _hidden_terms(lm: Any, ids: Any, mask: Any) -> Any:
+    """(N, 2, D): each text's hidden states averaged over its tokens after the first (gemma's <bos>, whose
+    state is an outlier), at the middle layer (row 0) and after the last layer's norm (row 1)."""
+    import torch
+
+    with torch.inference_mode():
+        hs = lm(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+        m = mask.clone().float()
+        m[:, 0] = 0.0
+        w = (m / m.sum(1, keepdim=True).clamp_min(1.0))[..., None]
+        return torch.stack([(hs[len(hs) // 2].float() * w).sum(1), (hs[-1].float() * w).sum(1)], 1)
 
 
 def _pair_terms(obs: Any, perf: Any, ids: Any, mask: Any) -> Any:
@@ -122,14 +136,17 @@ def _read_chunk(model: str, part: list[str], max_length: int, batch: int, lms: d
         lms[model] = (_load("q05"), _load("q15")) if model == "pair" else (_load(model),)
     m = lms[model]
     res: list[np.ndarray] = [np.zeros((0, WIDTH[model]), np.float32)] * len(part)
-    tc = time.perf_counter()
+    tc, tokens = time.perf_counter(), 0
     for idx, enc, ids, mask in lm_batches(m[0][1], part, max_length, batch, f"{model}"):
         t = (_pair_terms(m[0][0], m[1][0], ids, mask) if model == "pair" else
-             _rank_terms(m[0][0], ids, mask) if model == "gemma_rank" else _one_lm_terms(m[0][0], ids, mask))
+             _rank_terms(m[0][0], ids, mask) if model == "gemma_rank" else
+             _hidden_terms(m[0][0], ids, mask) if model in POOLED else _one_lm_terms(m[0][0], ids, mask))
         for j, i in enumerate(idx):
-            res[i] = t[j, : len(enc[j]) - 1].numpy().astype(np.float32)
+            res[i] = (t[j].numpy().astype(np.float16) if model in POOLED  # float16: 2 x 640 a text, committed
+                      else t[j, : len(enc[j]) - 1].numpy().astype(np.float32))
+            tokens += len(enc[j])
     return {"flat": np.concatenate(res), "offsets": np.cumsum([0] + [len(a) for a in res]),
-            "seconds": time.perf_counter() - tc, "texts": len(part), "tokens": sum(len(a) + 1 for a in res)}
+            "seconds": time.perf_counter() - tc, "texts": len(part), "tokens": tokens}
 
 
 def arrays(models: list[str], texts: list[str], max_length: int, batch: int, cache_dir: Path, chunk: int = CHUNK,
@@ -403,7 +420,7 @@ def markdown_table(table: dict[str, dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--models", default="smollm2,pair", help="LM passes to run (smollm2, q05, gemma, gemma_rank, pair)")
+    ap.add_argument("--models", default="smollm2,pair", help="LM passes to run (smollm2, q05, gemma, gemma_rank, gemma_hidden, pair)")
     ap.add_argument("--fdg", default="60,8", help="fastdetectgpt: humans per domain, machine texts per cell")
     ap.add_argument("--glimpse", default="8,10", help="glimpse: per (domain, newer generator), humans per language")
     ap.add_argument("--evobench", default="10,120", help="evobench: per generator, humans")
