@@ -191,10 +191,13 @@ def _group_values(cells: Any, integral: bool) -> list[str | None]:
     return out
 
 
-def score_pandas(det: Any, values: list[Any], threshold: str | float = "fpr@1%",
+def score_pandas(det: Any, values: list[Any], threshold: str | float | None = None,
                  groups: list[str | None] | None = None) -> list[dict[str, Any]]:
     """Score one batch of cells with a Detector: one output dict per cell (``OUTPUT_FIELDS``), never raising
-    for a bad cell. Used by each Spark task; usable on its own with a pandas column."""
+    for a bad cell. Used by each Spark task; usable on its own with a pandas column. ``threshold`` None takes
+    the bundle's default (``Detector.default_threshold``), as ``aigc score`` and :func:`score_dataframe` do."""
+    if threshold is None:
+        threshold = det.default_threshold
     rows: list[dict[str, Any] | None] = [None] * len(values)
     good: list[int] = []
     items: list[Any] = []
@@ -231,7 +234,10 @@ def _output_schema(df: Any, prefix: str) -> Any:
              "threshold": DoubleType(), "out_of_support": BooleanType(), "support_reasons": ArrayType(StringType()),
              "warnings": ArrayType(StringType()), "error": StringType(), "meta": StringType(),
              "bundle_name": StringType(), "bundle_sha256": StringType(), "variant": StringType()}
-    clash = sorted({prefix + f for f in OUTPUT_FIELDS} & set(df.columns))
+    # Spark resolves column names without regard to case (spark.sql.caseSensitive is false by default), so a
+    # column "Label" would clash with the new "label" in any later select.
+    new = {(prefix + f).lower() for f in OUTPUT_FIELDS}
+    clash = sorted(c for c in df.columns if c.lower() in new)
     if clash:
         raise ValueError(f"the DataFrame already has columns {clash}; pass prefix='aigc_' (or another) to score_dataframe")
     return StructType([*df.schema.fields, *(StructField(prefix + f, types[f], True) for f in OUTPUT_FIELDS)])

@@ -213,3 +213,29 @@ def test_group_cells_read_as_aigc_score_reads_a_group_field() -> None:
     assert _group_values(pd.Series(pd.array([1, None], dtype="Int32")), integral=True) == ["1", None]
     assert _group_values(pd.Series([1.5, None, "en"], dtype=object), integral=False) == ["1.5", None, "en"]
     assert _group_values(pd.Series(["en", None], dtype="str"), integral=False) == ["en", None]
+
+
+def test_score_pandas_takes_the_bundle_default_threshold(tmp_path: Path) -> None:
+    """score_pandas on its own defaulted to 'fpr@1%': on a bundle without that threshold every row failed with
+    the same KeyError. Without a threshold it now takes the bundle's default, as aigc score does."""
+    from _bundles import THRESHOLDS, build_bundle
+
+    import aigc
+    from aigc.spark import score_pandas
+
+    only5 = {"thresholds": {"fpr@5%": THRESHOLDS["fpr@5%"]}}
+    det = aigc.load(build_bundle(tmp_path / "b", "text", only5))
+    rows = score_pandas(det, ["the cat sat", None])
+    assert rows[0]["error"] is None and rows[0]["threshold_name"] == "fpr@5%"
+    assert rows[1]["error"] == "missing value (null)"
+
+
+def test_output_columns_clash_without_regard_to_case(spark: Any, tiny_text_bundle: Path) -> None:
+    """Spark resolves column names without regard to case by default: a column 'Label' beside the new 'label'
+    made every later select of either ambiguous; it is refused when the plan is made, as 'label' is."""
+    from aigc.spark import score_dataframe
+
+    df = spark.createDataFrame([(0, "the cat sat", "x")], "id INT, text STRING, Label STRING")
+    with pytest.raises(ValueError, match="Label"):
+        score_dataframe(df, tiny_text_bundle, "text")
+    assert "aigc_label" in score_dataframe(df, tiny_text_bundle, "text", prefix="aigc_").columns
