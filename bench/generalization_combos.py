@@ -77,7 +77,7 @@ the training domains' topics, which leave-one-domain-out would show:
   mid-layer, l2 = 100`` (the recommended fourteen statistics beside the 640 states);
 - rule: round 3's, against the recommended ``gemma + qwen-1.5b`` at ``l2`` = 1.0.
 
-Usage (no LM pass; seconds)::
+Usage (no LM pass; seconds, minutes for round 6; `--unshared` adds evobench without shared sources)::
 
     .venv/bin/python bench/generalization_combos.py --chunks 1:54
     .venv/bin/python bench/generalization_combos.py --chunks 55:125 --json out.json
@@ -107,6 +107,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
+import evo_overlap  # noqa: E402
 import generalization_pair as gp  # noqa: E402
 import textsets  # noqa: E402
 from generalization_pair import CHUNK, COLUMNS  # noqa: E402
@@ -220,12 +221,29 @@ def summary(res: dict[str, Any]) -> dict[str, float]:
             "languages_fpr": float(res["languages (humans)"]["fpr"])}
 
 
+def print_unshared(rows: list[dict[str, Any]], arrs: dict[str, list[np.ndarray]], round_: int,
+                   table: dict[str, dict[str, Any]]) -> None:
+    """The evobench columns again without the pairs that share a source text with the older sets; stored in
+    ``table[name]["unshared"]``."""
+    n = len(evo_overlap.shared_groups(rows))
+    print(f"\nevobench without the {n} pairs whose human text shares >= {evo_overlap.SHARE:.0%} of its 8-grams "
+          "with an older-set text (AUROC):")
+    for name, (x, l2, weigh) in candidate_sets(arrs, round_).items():
+        cells = evo_overlap.unshared_cells(rows, x, l2, weigh)
+        table[name]["unshared"] = cells
+        print(f"{name:46s} " + "  ".join(f"{c.replace('evo-', '')} {v['auroc']:.3f}" for c, v in cells.items()))
+    first = next(iter(cells.values()))
+    print(f"(evo-cross: {first['humans']} humans, {first['machine']} machine texts)")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--chunks", default="1:54", help="first:last chunk, 1-based and inclusive")
     ap.add_argument("--round", type=int, choices=(1, 2, 3, 4, 5, 6), default=1, help="which pre-registered candidates")
     ap.add_argument("--chosen", default="", help="the candidate chosen on the development chunks (rounds 2-3's rule "
                                                  "is applied to it; default: the best on these chunks)")
+    ap.add_argument("--unshared", action="store_true", help="also score the evobench splits without the pairs whose "
+                    "human text shares a source with the older sets (bench/evo_overlap.py)")
     ap.add_argument("--cache-dir", default=str(REPO / "bench" / "lmcache"))
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
@@ -256,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     for test, ok in verdict.items():
         print(f"  {test}: {'yes' if ok else 'no'}")
     print("\n" + gp.markdown_table(table))
+    if args.unshared:
+        print_unshared(rows, arrs, args.round, table)
     if args.json:
         Path(args.json).write_text(json.dumps({"round": args.round, "chunks": [first, last], "n": len(rows),
                                                "best": best, "tested": tested, "verdict": verdict, "results": table,
