@@ -40,7 +40,7 @@ def shared_groups(rows: list[dict[str, Any]]) -> set[str]:
     return out
 
 
-def unshared_cells(rows: list[dict[str, Any]], x: np.ndarray, l2: float = 1.0, weigh: Any = None
+def unshared_cells(rows: list[dict[str, Any]], x: np.ndarray, l2: float = 1.0, weigh: Any = None, prep: Any = None
                    ) -> dict[str, dict[str, float]]:
     """Held-out AUROC of ``evo-cross`` and each ``evo-lofo-*`` split on the evobench pairs that share no
     source text with the older sets (fits and thresholds as in the main table), with the counts."""
@@ -52,7 +52,7 @@ def unshared_cells(rows: list[dict[str, Any]], x: np.ndarray, l2: float = 1.0, w
     older = np.asarray([r["set"] != "evobench" and not r["domain"].startswith("m4-") for r in rows])
     half = np.asarray([gp._half(r["group"]) for r in rows])
     tr, te = gp.split_masks(rows)["evo-cross"]
-    s, _ = gp.fit_and_score(rows, x, tr, te, l2, weigh)
+    s, _ = gp.fit_and_score(rows, x, tr, te, l2, weigh, prep)
     k = keep[te]
     out = {"evo-cross": {"auroc": gp._auroc(y[te][k], s[k]), "humans": int((y[te][k] == 0).sum()),
                          "machine": int((y[te][k] == 1).sum())}}
@@ -61,7 +61,7 @@ def unshared_cells(rows: list[dict[str, Any]], x: np.ndarray, l2: float = 1.0, w
         for h in (0, 1):
             tr = older | (evo & (half != h) & (fam != f))
             te = evo & (half == h) & ((y == 0) | (fam == f))
-            s, _ = gp.fit_and_score(rows, x, tr, te, l2, weigh)
+            s, _ = gp.fit_and_score(rows, x, tr, te, l2, weigh, prep)
             k = keep[te]
             aucs.append(gp._auroc(y[te][k], s[k]))
             n_h, n_m = n_h + int((y[te][k] == 0).sum()), n_m + int((y[te][k] == 1).sum())

@@ -253,15 +253,20 @@ def _auroc(y: np.ndarray, s: np.ndarray) -> float:
 
 
 Weigh = Callable[[list[dict[str, Any]]], np.ndarray]
+Prep = Callable[[np.ndarray, list[dict[str, Any]]], Callable[[np.ndarray], np.ndarray]]
 
 
 def fit_and_score(rows: list[dict[str, Any]], x: np.ndarray, tr: np.ndarray, te: np.ndarray, l2: float = 1.0,
-                  weigh: Weigh | None = None) -> tuple[np.ndarray, float]:
+                  weigh: Weigh | None = None, prep: Prep | None = None) -> tuple[np.ndarray, float]:
     """Fit the head on ``tr``, score ``te``; the worst-domain 1% threshold of the training part's humans,
     cross-fitted (each training human scored by a head fitted without its fold). ``weigh`` maps the training
-    part's rows to each text's weight in the head's loss (None: all alike)."""
+    part's rows to each text's weight in the head's loss (None: all alike). ``prep`` fits a feature transform
+    on the training part's features and rows (never its labels), applied to every row before the head."""
     y = np.asarray([r["label"] for r in rows])
-    w = None if weigh is None else weigh([r for r, m in zip(rows, tr, strict=True) if m])
+    rows_tr = [r for r, m in zip(rows, tr, strict=True) if m]
+    if prep is not None:
+        x = prep(x[tr], rows_tr)(x)
+    w = None if weigh is None else weigh(rows_tr)
     model = fit_logreg(x[tr], y[tr], l2, w)
     s_tr = crossfit(x[tr], y[tr], [r["group"] for r, m in zip(rows, tr, strict=True) if m], l2=l2,
                     sample_weight=w)
@@ -328,8 +333,8 @@ def split_masks(rows: list[dict[str, Any]]) -> dict[str, tuple[np.ndarray, np.nd
     return out
 
 
-def evaluate_set(rows: list[dict[str, Any]], x: np.ndarray, l2: float = 1.0, weigh: Weigh | None = None
-                 ) -> dict[str, Any]:
+def evaluate_set(rows: list[dict[str, Any]], x: np.ndarray, l2: float = 1.0, weigh: Weigh | None = None,
+                 prep: Prep | None = None) -> dict[str, Any]:
     """Every split's cell, evobench's per-family / per-domain cells, and leave-one-family-out; every head is
     the shipped closed-form one with penalty ``l2`` (``model.l2``) and the texts weighed by ``weigh``."""
     from aigc.metrics import clopper_pearson, percentile_ci
@@ -341,7 +346,7 @@ def evaluate_set(rows: list[dict[str, Any]], x: np.ndarray, l2: float = 1.0, wei
     grp = np.asarray([r["group"] for r in rows])
     res: dict[str, Any] = {}
     for name, (tr, te) in split_masks(rows).items():
-        s, thr = fit_and_score(rows, x, tr, te, l2, weigh)
+        s, thr = fit_and_score(rows, x, tr, te, l2, weigh, prep)
         gt = grp[te]
         res[name] = _cell(y[te], s, thr, list(gt))
 
@@ -366,7 +371,7 @@ def evaluate_set(rows: list[dict[str, Any]], x: np.ndarray, l2: float = 1.0, wei
         for k in (0, 1):
             tr = older | (evo & (half != k) & (fam != f))
             te = evo & (half == k) & ((y == 0) | (fam == f))
-            s, thr = fit_and_score(rows, x, tr, te, l2, weigh)
+            s, thr = fit_and_score(rows, x, tr, te, l2, weigh, prep)
             ys.append(y[te])
             flags.append(s > thr)
             aucs.append(_auroc(y[te], s))
