@@ -156,6 +156,17 @@ class ModelConfig:
     """``zeroshot:features`` only: a second causal LM of any tokenizer (e.g. ``gemma3-270m`` beside
     ``qwen2.5-coder-1.5b``) whose own seven statistics join the first LM's; each window is tokenized again by
     its tokenizer over the same characters (the bundle carries both tokenizers)."""
+    hidden_probe: str = ""
+    """``zeroshot:features`` only: ``backbone`` or ``companion`` adds that LM's hidden states, averaged over each
+    window's tokens, to the head's features (training/hidden_probe.py: far better ranking of unseen generators,
+    thresholds that do not carry to unseen domains or languages; calibrate on your own humans)."""
+    hidden_layer: int = 0
+    """``hidden_probe``: the block whose output is read (0: the middle one)."""
+    head_components: int = 0
+    """``hidden_probe``: fit the head on the states' first N principal components (0: one weight per state)."""
+    l2: float = 1.0
+    """``zeroshot:features``: the closed-form head's L2 penalty on its standardised weights (a few hundred with
+    ``hidden_probe`` and ``head_components`` 0)."""
     input_size: int = 224
     """Image models: the square input size (crop size)."""
     mean: list[float] = field(default_factory=list)

@@ -35,6 +35,10 @@ own seven statistics (``b_lp_mean`` ... ``b_gap_std``) join the first LM's under
 the first tokenizer is tokenized again by the companion over the same characters (``aigc._text``,
 ``preprocessing.companion``), so the graph takes ``input_ids_b`` / ``attention_mask_b`` beside the usual two.
 
+With ``model.hidden_probe`` (``backbone`` or ``companion``) that LM's hidden states, averaged over each window's
+tokens at its middle block, join as features (``h9_0`` ... for gemma-3-270m; ``training/hidden_probe.py``, which
+also says what they do to thresholds).
+
 Every statistic is a smooth function of the logits. Rank features (mean log-rank, share of top-1 /
 top-10 tokens) were dropped: they jump when two logits swap, so ONNX Runtime and torch, whose logits
 differ by ~1e-4 after 30 layers, disagreed by 1.7e-3 in probability on a real text (the export's parity
@@ -57,6 +61,14 @@ import torch
 from torch import nn
 
 from .causal_lm import load_causal_lm, text_spec_for, with_companion
+from .hidden_probe import (
+    describe_head,
+    fit_low_rank_head,
+    hidden_feature_names,
+    hidden_index,
+    hidden_pool,
+    logits_and_hidden,
+)
 from .zeroshot import _logits, _vocab
 
 __all__ = [
@@ -201,7 +213,8 @@ class LikelihoodFeatures(nn.Module):
     output_kind = "score"
 
     def __init__(self, lm: nn.Module, l2: float = 1.0, skip_tokens: int = 0, performer: nn.Module | None = None,
-                 companion: nn.Module | None = None) -> None:
+                 companion: nn.Module | None = None, hidden_probe: str = "", hidden_layer: int = 0,
+                 head_components: int = 0) -> None:
         super().__init__()
         if skip_tokens < 0:
             raise ValueError(f"skip_tokens: found {skip_tokens}, expected 0 or more")
@@ -214,6 +227,8 @@ class LikelihoodFeatures(nn.Module):
         self.skip_tokens = int(skip_tokens)
         self.feature_names = (FEATURE_NAMES + (PAIR_FEATURE_NAMES if performer is not None else ())
                               + (COMPANION_FEATURE_NAMES if companion is not None else ()))
+        self.n_statistics = len(self.feature_names)
+        self.hidden_probe, self.head_components, self.hidden_at = self._probe(hidden_probe, hidden_layer, head_components)
         self.input_names = ["input_ids", "attention_mask"] + (["input_ids_b", "attention_mask_b"] if companion is not None else [])
         f = len(self.feature_names)
         w = torch.zeros(f)
@@ -224,11 +239,34 @@ class LikelihoodFeatures(nn.Module):
         self.register_buffer("head_bias", torch.zeros(()))
         self.register_buffer("fitted", torch.zeros((), dtype=torch.int64))
 
+    def _probe(self, source: str, layer: int, components: int) -> tuple[str, int, int]:
+        """Check ``model.hidden_probe`` and its settings; add the states' names to ``feature_names``."""
+        if source not in ("", "backbone", "companion"):
+            raise ValueError(f"model.hidden_probe: found {source!r}, expected '', 'backbone' or 'companion'")
+        if source == "companion" and self.companion is None:
+            raise ValueError("model.hidden_probe: 'companion' needs model.companion_model")
+        if components < 0 or (components and not source):
+            raise ValueError(f"model.head_components: found {components}, expected 0, or more with model.hidden_probe")
+        if not source:
+            return "", 0, 0
+        lm = self.lm if source == "backbone" else self.companion
+        at = hidden_index(lm, layer)
+        self.feature_names += hidden_feature_names("b_" if source == "companion" else "", int(lm.config.hidden_size), at)
+        return source, int(components), at
+
+    def _lm_pass(self, lm: nn.Module, ids: torch.Tensor, mask: torch.Tensor, vocab: int, probe: bool
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if not probe:
+            return _logits(lm, ids, mask, vocab), None
+        logits, states = logits_and_hidden(lm, ids, mask, vocab, self.hidden_at)
+        return logits, hidden_pool(states, mask)
+
     def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, input_ids_b: torch.Tensor | None = None,
                  attention_mask_b: torch.Tensor | None = None) -> torch.Tensor:
         """(N, F) statistics of each window: the seven, then the pair's two with a performer, then the
-        companion's seven over ``input_ids_b`` (the same windows under its tokenizer; required with one)."""
-        logits = _logits(self.lm, input_ids, attention_mask, self.vocab)
+        companion's seven over ``input_ids_b`` (the same windows under its tokenizer; required with one), then
+        with ``hidden_probe`` the probed LM's pooled hidden states (``training/hidden_probe.py``)."""
+        logits, pooled = self._lm_pass(self.lm, input_ids, attention_mask, self.vocab, self.hidden_probe == "backbone")
         parts = [token_statistics(logits, input_ids, attention_mask, self.skip_tokens)]
         if self.performer is not None:
             perf = _logits(self.performer, input_ids, attention_mask, self.vocab)
@@ -236,8 +274,12 @@ class LikelihoodFeatures(nn.Module):
         if self.companion is not None:
             if input_ids_b is None or attention_mask_b is None:
                 raise ValueError("LikelihoodFeatures with a companion LM needs input_ids_b and attention_mask_b")
-            logits_b = _logits(self.companion, input_ids_b, attention_mask_b, self.vocab_b)
+            logits_b, pooled_b = self._lm_pass(self.companion, input_ids_b, attention_mask_b, self.vocab_b,
+                                               self.hidden_probe == "companion")
             parts.append(token_statistics(logits_b, input_ids_b, attention_mask_b, self.skip_tokens))
+            pooled = pooled_b if pooled is None else pooled
+        if pooled is not None:
+            parts.append(pooled.to(parts[0].dtype))
         return parts[0] if len(parts) == 1 else torch.cat(parts, -1)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, input_ids_b: torch.Tensor | None = None,
@@ -246,16 +288,21 @@ class LikelihoodFeatures(nn.Module):
         return z @ self.head_weight + self.head_bias
 
     def fit_head(self, features: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
-        """Fit the head on per-text features (n, F) and labels (n,); return what was fitted (for the log)."""
-        mean, std, w, b = fit_logistic(features, labels, self.l2)
+        """Fit the head on per-text features (n, F) and labels (n,); return what was fitted (for the log). With
+        ``head_components`` the probe's states enter through their principal components (folded back)."""
+        if self.head_components:
+            mean, std, w, b = fit_low_rank_head(features, labels, self.n_statistics, self.head_components, self.l2)
+        else:
+            mean, std, w, b = fit_logistic(features, labels, self.l2)
         dev = self.head_weight.device
         self.feat_mean.copy_(torch.as_tensor(mean, dtype=torch.float32, device=dev))
         self.feat_std.copy_(torch.as_tensor(std, dtype=torch.float32, device=dev))
         self.head_weight.copy_(torch.as_tensor(w, dtype=torch.float32, device=dev))
         self.head_bias.fill_(b)
         self.fitted.fill_(1)
-        return {"n": len(labels), "weights": dict(zip(self.feature_names, np.round(w, 4).tolist(), strict=True)),
-                "bias": round(b, 4)}
+        weights = (describe_head(self.feature_names, self.n_statistics, w) if self.hidden_probe
+                   else dict(zip(self.feature_names, np.round(w, 4).tolist(), strict=True)))
+        return {"n": len(labels), "weights": weights, "bias": round(b, 4)}
 
 
 @torch.no_grad()
@@ -305,13 +352,14 @@ def fit_head_on_split(model: LikelihoodFeatures, rows: list[dict[str, Any]], ctx
 
 
 def create_lmfeatures(model: str = "smollm2", dtype: Any = None, device: Any = None, l2: float = 1.0,
-                      skip_tokens: int = 0, performer: str = "", companion: str = ""
-                      ) -> tuple[LikelihoodFeatures, Any]:
+                      skip_tokens: int = 0, performer: str = "", companion: str = "", hidden_probe: str = "",
+                      hidden_layer: int = 0, head_components: int = 0) -> tuple[LikelihoodFeatures, Any]:
     """Build the detector on the causal LM ``model`` (hub name, local path, or an offline preset: ``smollm2``,
     ``qwen2.5-coder-0.5b``, ...). ``performer``: a second LM of the same tokenizer whose Binoculars terms join
     the features (``qwen2.5-coder-1.5b`` beside the 0.5B observer); a different tokenizer is refused.
     ``companion``: a second LM of any tokenizer whose own seven statistics join (``gemma3-270m``); its
-    tokenizer is set on the returned model as ``companion_tokenizer``."""
+    tokenizer is set on the returned model as ``companion_tokenizer``. ``hidden_probe`` (``backbone`` or
+    ``companion``), ``hidden_layer``, ``head_components``: the hidden-state probe (``training/hidden_probe.py``)."""
     from .causal_lm import check_same_tokenizer
 
     lm, tok = load_causal_lm(model, dtype, device)
@@ -321,7 +369,7 @@ def create_lmfeatures(model: str = "smollm2", dtype: Any = None, device: Any = N
         check_same_tokenizer(tok, tok_p, model, performer, "zeroshot:features with a performer")
     if companion:
         comp, tok_c = load_causal_lm(companion, dtype, device)
-    out = LikelihoodFeatures(lm, l2, skip_tokens, perf, comp)
+    out = LikelihoodFeatures(lm, l2, skip_tokens, perf, comp, hidden_probe, hidden_layer, head_components)
     if comp is not None:
         out.companion_tokenizer = tok_c
     return out, tok
@@ -342,8 +390,10 @@ if register_model is not None:
         lm = cfg.backbone or (cfg.pretrained if cfg.pretrained not in ("", "hub") else "") or "smollm2"
         dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if torch.cuda.is_available() \
             else torch.float32
-        model, tok = create_lmfeatures(lm, dtype=dtype, device="cpu", skip_tokens=cfg.skip_tokens,
-                                       performer=cfg.reference_model, companion=cfg.companion_model)
+        model, tok = create_lmfeatures(lm, dtype=dtype, device="cpu", l2=cfg.l2, skip_tokens=cfg.skip_tokens,
+                                       performer=cfg.reference_model, companion=cfg.companion_model,
+                                       hidden_probe=cfg.hidden_probe, hidden_layer=cfg.hidden_layer,
+                                       head_components=cfg.head_components)
         model.tokenizer = tok
         model.text_spec = text_spec_for(tok)
         if cfg.companion_model:
