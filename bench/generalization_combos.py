@@ -93,6 +93,14 @@ ways to leave it fewer such directions:
 - rule: round 3's, against the recommended ``gemma + qwen-1.5b`` at ``l2`` = 1.0; round 6's choice is shown
   beside them for reference.
 
+Round 8 (``--round 8``, registered in session 14 after round 7, before any of these was fitted). The probe
+without Qwen: gemma alone costs about a fifth of Qwen-1.5B's forward, and a detector a team can afford to run
+matters as much as the last point of AUROC:
+
+- candidates: ``gemma + gemma mid-layer, l2 = 100`` (gemma's seven statistics and its 640 middle-layer states)
+  and ``gemma + 16 PCs of gemma's mid-layer, l2 = 1`` (round 7's low-rank head on gemma's seven);
+- rule: round 3's, against the recommended ``gemma + qwen-1.5b``; gemma's seven alone shown for reference.
+
 Usage (no LM pass; seconds, minutes for round 6; `--unshared` adds evobench without shared sources)::
 
     .venv/bin/python bench/generalization_combos.py --chunks 1:54
@@ -109,6 +117,8 @@ Usage (no LM pass; seconds, minutes for round 6; `--unshared` adds evobench with
     .venv/bin/python bench/generalization_combos.py --round 6 --chunks 55:125 --chosen "<the choice>" --json out.json
     .venv/bin/python bench/generalization_combos.py --round 7 --chunks 1:54 --unshared
     .venv/bin/python bench/generalization_combos.py --round 7 --chunks 55:125 --chosen "<the choice>" --unshared --json out.json
+    .venv/bin/python bench/generalization_combos.py --round 8 --chunks 1:54 --unshared
+    .venv/bin/python bench/generalization_combos.py --round 8 --chunks 55:125 --chosen "<the choice>" --unshared --json out.json
 """
 
 from __future__ import annotations
@@ -230,6 +240,10 @@ def _sets(arrs: dict[str, list[np.ndarray]], round_: int) -> dict[str, Any]:
     refs = {"smollm2 features (baseline)": s7, "qwen-1.5b features (previous)": q15, reference_name(3): gq}
     if round_ == 3:
         return {**refs, **{f"gemma + qwen-1.5b, l2 = {lam:g}": (gq, lam) for lam in ROUND3_L2}}
+    if round_ == 8:
+        gm = np.hstack([g7, np.asarray([h[0] for h in arrs["gemma_hidden"]], dtype=float)])
+        return {**refs, "gemma-270m features (reference)": g7, "gemma + gemma mid-layer, l2 = 100": (gm, 100.0),
+                "gemma + 16 PCs of gemma's mid-layer, l2 = 1": (gm, 1.0, None, probe_prep(7, False, 16))}
     if round_ == 7:
         gqm = np.hstack([gq, np.asarray([h[0] for h in arrs["gemma_hidden"]], dtype=float)])
         f = gq.shape[1]
@@ -299,7 +313,7 @@ def print_unshared(rows: list[dict[str, Any]], arrs: dict[str, list[np.ndarray]]
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--chunks", default="1:54", help="first:last chunk, 1-based and inclusive")
-    ap.add_argument("--round", type=int, choices=(1, 2, 3, 4, 5, 6, 7), default=1, help="which pre-registered candidates")
+    ap.add_argument("--round", type=int, choices=(1, 2, 3, 4, 5, 6, 7, 8), default=1, help="which pre-registered candidates")
     ap.add_argument("--chosen", default="", help="the candidate chosen on the development chunks (rounds 2-3's rule "
                                                  "is applied to it; default: the best on these chunks)")
     ap.add_argument("--unshared", action="store_true", help="also score the evobench splits without the pairs whose "
@@ -312,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     first, last = (int(v) for v in args.chunks.split(":"))
     models = (("pair", "smollm2") if args.round == 1 else ("pair", "smollm2", "gemma") if args.round in (2, 3, 5)
-              else ("pair", "smollm2", "gemma", "gemma_hidden") if args.round in (6, 7)
+              else ("pair", "smollm2", "gemma", "gemma_hidden") if args.round in (6, 7, 8)
               else ("pair", "smollm2", "gemma", "gemma_rank"))
     rows, arrs = load_part(first, last, Path(args.cache_dir), models)
     table = {name: {"n": len(rows), "l2": l2, **gp.evaluate_set(rows, x, l2, weigh, prep)}
