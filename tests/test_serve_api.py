@@ -439,3 +439,14 @@ def test_extra_result_fields_pass_through(server: Any, monkeypatch: pytest.Monke
     r = httpx.post(f"{url}/v1/score/image", json={"items": [b64(png_bytes())]})
     assert r.status_code == 200
     assert r.json()["items"][0]["provenance"] == {"c2pa": None, "hints": ["x"], "score": 0.5, "nan": None}
+
+
+def test_a_bundle_name_with_a_trailing_newline_is_refused() -> None:
+    """The route-name rule ended in '$', which re.match lets stand before a final newline: 'text\\n' passed as a
+    bundle name and reached URLs, metrics labels and logs."""
+    from aigc.serve.config import ConfigError
+
+    for bad in ("text\n", "text\nx", "-text"):
+        with pytest.raises(ConfigError, match="use letters, digits"):
+            ServeConfig(bundles={bad: "b"}).check()
+    ServeConfig(bundles={"text.v2_a-1": "b"}).check()

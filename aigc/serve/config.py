@@ -59,7 +59,7 @@ class ServeConfig:
         if not self.bundles:
             raise ConfigError("give at least one bundle")
         for name in [*self.bundles, *self.shadow]:
-            if not NAME_RE.match(name):
+            if not NAME_RE.fullmatch(name):  # match would let a trailing newline through ($)
                 raise ConfigError(f"bundle name {name!r}: use letters, digits, '.', '_' or '-' (at most 64)")
         for name in self.shadow:
             if name not in self.bundles:
