@@ -78,11 +78,15 @@ def read_histogram(spec: dict[str, Any]) -> dict[str, Any] | None:
 def psi(expected: Sequence[float] | np.ndarray, actual: Sequence[float] | np.ndarray) -> float:
     """Population stability index sum((a - e) * ln(a / e)) of two histograms on the same bins (counts or
     shares; each is normalised, empty bins get a share of 1e-4). 0 means the same distribution; by the
-    usual reading < 0.1 is stable, 0.1-0.25 a moderate shift, > 0.25 a large one. NaN when one is empty."""
+    usual reading < 0.1 is stable, 0.1-0.25 a moderate shift, > 0.25 a large one. NaN when one is empty;
+    ValueError for a NaN, infinite or negative count (it would give NaN or a large shift that is not one)."""
     e = np.asarray(expected, dtype=np.float64)
     a = np.asarray(actual, dtype=np.float64)
     if e.shape != a.shape:
         raise ValueError(f"psi: histograms of {e.size} and {a.size} bins")
+    for which, h in (("expected", e), ("actual", a)):
+        if not np.isfinite(h).all() or (h < 0).any():
+            raise ValueError(f"psi: the {which} histogram holds a NaN, infinite or negative count")
     if e.sum() <= 0 or a.sum() <= 0:
         return float("nan")
     e = np.maximum(e / e.sum(), _EPS)

@@ -33,6 +33,12 @@ def test_psi_is_zero_for_the_same_distribution_and_grows_with_a_shift() -> None:
     # by hand on two bins: (0.5-0.9) ln(0.5/0.9) + (0.5-0.1) ln(0.5/0.1)
     assert psi([9, 1], [5, 5]) == pytest.approx(-0.4 * math.log(0.5 / 0.9) + 0.4 * math.log(5.0), rel=1e-9)
     assert math.isnan(psi([1, 2], [0, 0]))
+    # a NaN count gave NaN (with a RuntimeWarning) and a negative one a large "shift"; both are errors now
+    for bad in ([float("nan"), 1.0], [-1.0, 5.0], [float("inf"), 1.0]):
+        with pytest.raises(ValueError, match="NaN, infinite or negative"):
+            psi(bad, [5, 5])
+        with pytest.raises(ValueError, match="actual histogram"):
+            psi([5, 5], bad)
 
 
 def test_score_histogram_field_and_old_bundles() -> None:
