@@ -11,7 +11,7 @@ driver's before it is used, and a mismatch fails the task (a wrong model is not 
 Items are what the column holds: paths (string) or bytes (binary) for image bundles, texts (string) for
 text bundles. The output is the input's columns plus those of ``aigc score``: ``probability``, ``label``,
 ``threshold_name``, ``threshold``, ``out_of_support``, ``support_reasons``, ``warnings``, ``error`` and
-``meta`` (JSON), then what produced it: ``bundle_name``, ``bundle_sha256`` (of its bundle.json, as ``aigc
+``meta`` (JSON, with every key of the modality as ``aigc score`` writes it, null where unknown), then what produced it: ``bundle_name``, ``bundle_sha256`` (of its bundle.json, as ``aigc
 score``'s run record gives it) and ``variant``. A row that cannot be scored (missing file, not an image,
 null, empty text) gets its ``error`` and null probability; it never fails the task.
 """
@@ -141,14 +141,24 @@ def _check_arguments(spec: dict[str, Any], threshold: str | float | None, varian
             raise ValueError(e.args[0]) from None
 
 
-def _error_row(err: str) -> dict[str, Any]:
+def _meta_json(meta: dict[str, Any] | None, modality: str) -> str:
+    """``meta`` as ``aigc score`` writes it: every key of the modality present (null where unknown), then the rest."""
+    from ._output import META_KEYS
+
+    meta = meta or {}
+    out = {k: meta.get(k) for k in META_KEYS[modality]}
+    out.update({k: v for k, v in meta.items() if k not in out})
+    return json.dumps(out, sort_keys=True)
+
+
+def _error_row(err: str, modality: str) -> dict[str, Any]:
     return {"probability": None, "label": None, "threshold_name": None, "threshold": None, "out_of_support": False,
-            "support_reasons": [], "warnings": [], "error": err, "meta": "{}"}
+            "support_reasons": [], "warnings": [], "error": err, "meta": _meta_json(None, modality)}
 
 
-def _row(res: Any) -> dict[str, Any]:
+def _row(res: Any, modality: str) -> dict[str, Any]:
     d = res.to_dict()
-    d["meta"] = json.dumps(d.get("meta") or {}, sort_keys=True)
+    d["meta"] = _meta_json(d.get("meta"), modality)
     return {k: d[k] for k in OUTPUT_FIELDS if k in d}
 
 
@@ -204,7 +214,7 @@ def score_pandas(det: Any, values: list[Any], threshold: str | float | None = No
     for i, v in enumerate(values):
         item, err = _item(v, det.modality)
         if err is not None:
-            rows[i] = _error_row(err)
+            rows[i] = _error_row(err, det.modality)
         else:
             good.append(i)
             items.append(item)
@@ -219,12 +229,12 @@ def score_pandas(det: Any, values: list[Any], threshold: str | float | None = No
                     results.extend(det.score([it], threshold=threshold, groups=None if g is None else [g[k]]))
                 except Exception as e:
                     results.append(None)
-                    rows[good[k]] = _error_row(f"cannot score this item ({type(e).__name__}: {e})")
+                    rows[good[k]] = _error_row(f"cannot score this item ({type(e).__name__}: {e})", det.modality)
         for i, res in zip(good, results, strict=True):
             if res is not None:
-                rows[i] = _row(res)
+                rows[i] = _row(res, det.modality)
     ident = _identity(det)
-    return [{**(r if r is not None else _error_row("not scored")), **ident} for r in rows]
+    return [{**(r if r is not None else _error_row("not scored", det.modality)), **ident} for r in rows]
 
 
 def _output_schema(df: Any, prefix: str) -> Any:

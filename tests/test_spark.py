@@ -68,6 +68,7 @@ def _same(spark_row: dict[str, Any], cli_row: dict[str, Any]) -> None:
     for k in ("label", "threshold_name", "threshold", "out_of_support", "error"):
         assert spark_row[k] == cli_row[k], k
     assert list(spark_row["support_reasons"] or []) == cli_row["support_reasons"]
+    assert json.loads(spark_row["meta"]) == cli_row["meta"]  # failed rows too: every key, null where unknown
 
 
 def test_image_paths_and_bytes_match_aigc_score(spark: Any, tiny_image_bundle: Path, tmp_path: Path) -> None:
