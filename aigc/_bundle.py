@@ -11,6 +11,7 @@ the checks of calibration and thresholds that ``validate_spec`` calls (``_check_
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -81,6 +82,12 @@ class Bundle:
     @property
     def modality(self) -> str:
         return str(self.spec["modality"])
+
+    @functools.cached_property
+    def json_sha256(self) -> str:
+        """The sha256 of ``bundle.json`` (which holds the sha256 of every other file): the bundle's identity in
+        run records, the service and Spark rows. Hashed once, on first use."""
+        return sha256_file(self.root / "bundle.json")
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

@@ -305,7 +305,7 @@ def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], label
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "data": {"source": opt.source, "fingerprint": _fingerprint(ok_items, y), "n": int(y.size),
                  "n_human": int((y == 0).sum()), "n_ai": int((y == 1).sum()), "n_failed": n_failed},
-        "original": {"name": spec.get("name"), "bundle_json_sha256": sha256_file(bundle.root / "bundle.json"),
+        "original": {"name": spec.get("name"), "bundle_json_sha256": bundle.json_sha256,
                      **({"zip_sha256": sha256_file(src)} if src.is_file() else {}), "path": str(src)},
         "calibration": how,
         "targets": targets,

@@ -18,7 +18,6 @@ null, empty text) gets its ``error`` and null probability; it never fails the ta
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -42,13 +41,10 @@ _ZIPPED: dict[tuple[str, str], Path] = {}  # (folder or .zip, its digest) -> the
 def bundle_digest(path: str | os.PathLike[str]) -> str:
     """The sha256 that names a bundle: of the file for a ``.zip``; for a folder, of its ``bundle.json``
     (which holds the sha256 of every other file, checked when the bundle opens)."""
+    from ._bundle import sha256_file
+
     p = Path(path)
-    target = p / "bundle.json" if p.is_dir() else p
-    h = hashlib.sha256()
-    with open(target, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return sha256_file(p / "bundle.json" if p.is_dir() else p)
 
 
 def _zip_folder(folder: Path, digest: str) -> Path:
@@ -165,10 +161,7 @@ def _row(res: Any, modality: str) -> dict[str, Any]:
 def _identity(det: Any) -> dict[str, Any]:
     """What produced a row: the bundle's name, the sha256 of its bundle.json (which holds the sha256 of every
     other file; the identity ``aigc score``'s run record and ``aigc serve`` give) and the variant."""
-    from ._bundle import sha256_file
-
-    return {"bundle_name": det.spec.get("name"), "bundle_sha256": sha256_file(det.bundle.root / "bundle.json"),
-            "variant": det.variant}
+    return {"bundle_name": det.spec.get("name"), "bundle_sha256": det.bundle.json_sha256, "variant": det.variant}
 
 
 def _item(v: Any, modality: str) -> tuple[Any, str | None]:

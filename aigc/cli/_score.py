@@ -146,12 +146,11 @@ def _load_detector(args: argparse.Namespace) -> Any:
 
 def _settings(det: Any, args: argparse.Namespace, opts: ReadOptions, thr: tuple[str, float]) -> dict[str, Any]:
     """Everything that changes a score or a row: --resume refuses when any of it differs."""
-    from aigc._bundle import sha256_file
 
     text = det.modality == "text"
     return {
         "bundle_name": det.spec.get("name"),
-        "bundle_sha256": sha256_file(det.bundle.root / "bundle.json"),
+        "bundle_sha256": det.bundle.json_sha256,
         "modality": det.modality,
         "variant": det.variant,
         "threshold_name": thr[0],

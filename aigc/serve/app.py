@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._bundle import open_bundle, sha256_file
+from .._bundle import open_bundle
 from .._detector import Detector
 from .batching import Batcher, Scored
 from .config import ServeConfig
@@ -50,7 +50,7 @@ class State:
 def _load(path: str, cfg: ServeConfig) -> tuple[Detector, str]:
     b = open_bundle(path)
     det = Detector(b, providers=cfg.provider, threads=cfg.threads, variant=cfg.variant, batch_size=cfg.max_batch)
-    return det, sha256_file(b.root / "bundle.json")
+    return det, b.json_sha256
 
 
 def _warm(det: Detector) -> None:
