@@ -49,12 +49,18 @@ _META_INTS = {"width", "height", "jpeg_quality", "n_tokens", "n_chars"}
 RUN_RECORD_SUFFIX = ".meta.json"
 
 
+def uniform_meta(meta: dict[str, Any] | None, modality: str) -> dict[str, Any]:
+    """``meta`` with every key of ``META_KEYS[modality]`` first (None where unknown), then its other keys."""
+    meta = meta or {}
+    out = {k: meta.get(k) for k in META_KEYS[modality]}
+    out.update({k: v for k, v in meta.items() if k not in out})
+    return out
+
+
 def canonical_row(item: str, result: dict[str, Any], modality: str, kept: dict[str, Any] | None) -> dict[str, Any]:
     """One output row: ``result`` is :meth:`aigc.Result.to_dict` (or an error row); meta keys made uniform."""
-    meta = result.get("meta") or {}
     row: dict[str, Any] = {"item": item, **{k: result.get(k) for k in FIELDS[1:]}}
-    row["meta"] = {k: meta.get(k) for k in META_KEYS[modality]}
-    row["meta"].update({k: v for k, v in meta.items() if k not in row["meta"]})
+    row["meta"] = uniform_meta(result.get("meta"), modality)
     for k in _LISTS:
         row[k] = list(row[k] or [])
     row["out_of_support"] = bool(row["out_of_support"])

@@ -139,12 +139,9 @@ def _check_arguments(spec: dict[str, Any], threshold: str | float | None, varian
 
 def _meta_json(meta: dict[str, Any] | None, modality: str) -> str:
     """``meta`` as ``aigc score`` writes it: every key of the modality present (null where unknown), then the rest."""
-    from ._output import META_KEYS
+    from ._output import uniform_meta
 
-    meta = meta or {}
-    out = {k: meta.get(k) for k in META_KEYS[modality]}
-    out.update({k: v for k, v in meta.items() if k not in out})
-    return json.dumps(out, sort_keys=True)
+    return json.dumps(uniform_meta(meta, modality), sort_keys=True)
 
 
 def _error_row(err: str, modality: str) -> dict[str, Any]:
