@@ -271,6 +271,20 @@ def set_rng_state(st: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(st["cuda"])
 
 
+def atomic_write_text(path: Path, text: str, errors: str = "strict") -> None:
+    """Write ``text`` (UTF-8, ``errors`` as in :func:`open`) to a temporary file beside ``path``, sync it, then
+    move it over ``path`` in one step: a crash leaves the old file whole, never half a new one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8", errors=errors) as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def atomic_save(obj: Any, path: Path) -> None:
     """torch.save to a temporary file beside ``path``, then rename: a reader never sees half a checkpoint."""
     path.parent.mkdir(parents=True, exist_ok=True)

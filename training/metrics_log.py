@@ -33,14 +33,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from training.context import Dist
-from training.loop import write_jsonl_line
+from training.loop import atomic_write_text, write_jsonl_line
 
 __all__ = ["RunLog", "checkpoint_position", "clean_metrics", "trim_metrics_log"]
 
@@ -119,7 +118,7 @@ def trim_metrics_log(path: Path, pos: Position | None) -> int:
     kept = [text for text, obj in lines if _keep(obj, pos)]
     new = "".join(f"{text}\n" for text in kept)
     if new != raw:
-        _replace_text(path, new)
+        atomic_write_text(path, new, errors="surrogateescape")
     if len(kept) < len(lines):
         where = "nothing to resume" if pos is None else f"the checkpoint at step {pos[0]} (epoch {pos[1]})"
         log.info("--resume: %s: dropped %d lines logged after %s; the resumed run logs them again", path,
@@ -167,16 +166,3 @@ def _keep(obj: dict[str, Any], pos: Position | None) -> bool:
     if pos is None:
         return False
     return step <= pos[0] if epoch is None else (step, epoch) <= pos
-
-
-def _replace_text(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then move it over ``path`` in one step."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8", errors="surrogateescape") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

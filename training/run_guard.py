@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
-import os
 import re
 import shutil
 from pathlib import Path
@@ -196,9 +195,9 @@ def record_resume(run: Path, cfg: Config, fingerprint: str, changes: dict[str, l
 
 def write_config(run: Path, cfg: Config) -> None:
     """config.yaml: the resolved config (replaced in one step)."""
-    tmp = run / ".config.yaml.tmp"
-    tmp.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), encoding="utf-8")
-    os.replace(tmp, run / "config.yaml")
+    from training.loop import atomic_write_text
+
+    atomic_write_text(run / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
 
 
 def resume_history(run: Path, changes: dict[str, list[Any]] | None) -> dict[str, Any]:
