@@ -14,7 +14,6 @@ from typing import Any
 
 import generalization_pair as gp
 import numpy as np
-import textsets
 
 N_GRAM = 8
 SHARE = 0.3
@@ -47,20 +46,14 @@ def unshared_cells(rows: list[dict[str, Any]], x: np.ndarray, l2: float = 1.0, w
     y = np.asarray([r["label"] for r in rows])
     shared = shared_groups(rows)
     keep = np.asarray([r["group"] not in shared for r in rows])
-    evo = np.asarray([r["set"] == "evobench" for r in rows])
-    fam = np.asarray([r["family"] for r in rows])
-    older = np.asarray([r["set"] != "evobench" and not r["domain"].startswith("m4-") for r in rows])
-    half = np.asarray([gp._half(r["group"]) for r in rows])
     tr, te = gp.split_masks(rows)["evo-cross"]
     s, _ = gp.fit_and_score(rows, x, tr, te, l2, weigh, prep)
     k = keep[te]
     out = {"evo-cross": {"auroc": gp._auroc(y[te][k], s[k]), "humans": int((y[te][k] == 0).sum()),
                          "machine": int((y[te][k] == 1).sum())}}
-    for f in textsets.FAMILIES:
+    for f, folds in gp.lofo_folds(rows).items():
         aucs, n_h, n_m = [], 0, 0
-        for h in (0, 1):
-            tr = older | (evo & (half != h) & (fam != f))
-            te = evo & (half == h) & ((y == 0) | (fam == f))
+        for tr, te in folds:
             s, _ = gp.fit_and_score(rows, x, tr, te, l2, weigh, prep)
             k = keep[te]
             aucs.append(gp._auroc(y[te][k], s[k]))

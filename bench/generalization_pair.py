@@ -90,12 +90,11 @@ def _hidden_terms(lm: Any, ids: Any, mask: Any) -> Any:
     state is an outlier), at the middle layer (row 0) and after the last layer's norm (row 1)."""
     import torch
 
+    from training.hidden_probe import hidden_index, hidden_pool  # the detector's own pooling and layer
+
     with torch.inference_mode():
         hs = lm(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
-        m = mask.clone().float()
-        m[:, 0] = 0.0
-        w = (m / m.sum(1, keepdim=True).clamp_min(1.0))[..., None]
-        return torch.stack([(hs[len(hs) // 2].float() * w).sum(1), (hs[-1].float() * w).sum(1)], 1)
+        return torch.stack([hidden_pool(hs[hidden_index(lm, 0)], mask), hidden_pool(hs[-1], mask)], 1)
 
 
 def _pair_terms(obs: Any, perf: Any, ids: Any, mask: Any) -> Any:
@@ -307,6 +306,19 @@ def _half(group: str) -> int:
     return int(group, 16) % 2
 
 
+def lofo_folds(rows: list[dict[str, Any]]) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """Leave one evobench family out: family -> its two (train, test) masks, one per half of the pairs. Test:
+    that half's evobench humans and the family's machine texts; training: the older sets' English texts and
+    the other half's evobench texts of the other families."""
+    y = np.asarray([r["label"] for r in rows])
+    evo = np.asarray([r["set"] == "evobench" for r in rows])
+    fam = np.asarray([r["family"] for r in rows])
+    older = np.asarray([r["set"] != "evobench" and not r["domain"].startswith("m4-") for r in rows])
+    half = np.asarray([_half(r["group"]) for r in rows])
+    return {f: [(older | (evo & (half != k) & (fam != f)), evo & (half == k) & ((y == 0) | (fam == f)))
+                for k in (0, 1)] for f in textsets.FAMILIES}
+
+
 def split_masks(rows: list[dict[str, Any]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """name -> (train, test) masks; see the module docstring."""
     from generalization_lmfeatures import newest_generators_split
@@ -342,7 +354,6 @@ def evaluate_set(rows: list[dict[str, Any]], x: np.ndarray, l2: float = 1.0, wei
     y = np.asarray([r["label"] for r in rows])
     fam = np.asarray([r["family"] for r in rows])
     dom = np.asarray([r["domain"] for r in rows])
-    evo = np.asarray([r["set"] == "evobench" for r in rows])
     grp = np.asarray([r["group"] for r in rows])
     res: dict[str, Any] = {}
     for name, (tr, te) in split_masks(rows).items():
@@ -364,13 +375,9 @@ def evaluate_set(rows: list[dict[str, Any]], x: np.ndarray, l2: float = 1.0, wei
         if name in ("long", "glimpse-new"):
             gen_te, yt = np.asarray([r["generator"] for r, m in zip(rows, te, strict=True) if m]), y[te]
             res[name]["by_generator"] = {g: sub((yt == 0) | (gen_te == g)) for g in sorted(set(gen_te[yt == 1]))}
-    older = np.asarray([r["set"] != "evobench" and not r["domain"].startswith("m4-") for r in rows])
-    half = np.asarray([_half(r["group"]) for r in rows])
-    for f in textsets.FAMILIES:
+    for f, folds in lofo_folds(rows).items():
         ys, flags, reps, aucs = [], [], [], []
-        for k in (0, 1):
-            tr = older | (evo & (half != k) & (fam != f))
-            te = evo & (half == k) & ((y == 0) | (fam == f))
+        for tr, te in folds:
             s, thr = fit_and_score(rows, x, tr, te, l2, weigh, prep)
             ys.append(y[te])
             flags.append(s > thr)
