@@ -129,8 +129,7 @@ def test_train_export_and_runtime_agree_with_a_companion_of_another_tokenizer(tm
     torch = pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
     pytest.importorskip("export.cli")
-    from test_zeroshot import make_lm, make_tokenizer, save_lm
-    from test_zeroshot_pipeline import _data, zs_config
+    from test_zeroshot_pipeline import train_features_run
 
     from aigc._bundle import BundleError
     from aigc._detector import load
@@ -138,14 +137,9 @@ def test_train_export_and_runtime_agree_with_a_companion_of_another_tokenizer(tm
     from training.run import load_run
     from training.zeroshot import score_texts
 
-    tok = make_tokenizer()
-    first = save_lm(make_lm(len(tok), 0), tok, tmp_path / "first")
-    data = _data(tmp_path, make_lm(len(tok), 0), tok, 40)
-    cfg_path = zs_config(tmp_path, data, {"name": "zeroshot:features", "backbone": str(first),
-                                          "companion_model": str(_char_lm_folder(tmp_path, torch))},
-                         "lmfeat-companion-test", dev=0.3, max_windows=2)
-    run, bundle = tmp_path / "run", tmp_path / "bundle"
-    assert aigc_main(["train", str(cfg_path), "--out", str(run)]) == 0
+    tok, data, run = train_features_run(tmp_path, {"companion_model": str(_char_lm_folder(tmp_path, torch))},
+                                        "lmfeat-companion-test", 40, max_windows=2)
+    bundle = tmp_path / "bundle"
     assert (run / "tokenizer" / "tokenizer_b.json").is_file()
     info = json.loads((run / "run.json").read_text())
     assert info["input_names"] == ["input_ids", "attention_mask", "input_ids_b", "attention_mask_b"]

@@ -81,22 +81,16 @@ def test_the_low_rank_head_is_the_head_on_the_components() -> None:
 def test_train_export_and_runtime_agree_with_a_probe(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     pytest.importorskip("export.cli")
-    from test_zeroshot import make_lm, make_tokenizer, save_lm
-    from test_zeroshot_pipeline import _data, zs_config
+    from test_zeroshot_pipeline import train_features_run
 
     from aigc._detector import load
     from aigc.cli import main as aigc_main
     from training.run import load_run
     from training.zeroshot import score_texts
 
-    tok = make_tokenizer()
-    first = save_lm(make_lm(len(tok), 0), tok, tmp_path / "first")
-    data = _data(tmp_path, make_lm(len(tok), 0), tok, 40)
-    cfg_path = zs_config(tmp_path, data, {"name": "zeroshot:features", "backbone": str(first),
-                                          "hidden_probe": "backbone", "head_components": 4},
-                         "lmfeat-probe-test", dev=0.3, max_windows=2)
-    run, bundle = tmp_path / "run", tmp_path / "bundle"
-    assert aigc_main(["train", str(cfg_path), "--out", str(run)]) == 0
+    tok, data, run = train_features_run(tmp_path, {"hidden_probe": "backbone", "head_components": 4},
+                                        "lmfeat-probe-test", 40, max_windows=2)
+    bundle = tmp_path / "bundle"
     fitted = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if '"fit_head"' in x]
     assert fitted and "w_hidden_norm" in fitted[0] and "w_h1_0" not in fitted[0] and fitted[0]["w_hidden_norm"] > 0
     lr = load_run(run)

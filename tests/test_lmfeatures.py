@@ -160,20 +160,15 @@ def test_registered_and_shipped_configs_load() -> None:
 def test_train_fits_the_head_then_export_and_runtime_agree(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     pytest.importorskip("export.cli")
-    from test_zeroshot_pipeline import _data, zs_config
+    from test_zeroshot_pipeline import train_features_run
 
     from aigc._detector import load
     from aigc.cli import main as aigc_main
     from training.run import load_run
     from training.zeroshot import score_texts
 
-    tok = make_tokenizer()
-    lm_dir = save_lm(make_lm(len(tok), 0), tok, tmp_path / "lm")
-    data = _data(tmp_path, make_lm(len(tok), 0), tok, 60)
-    cfg_path = zs_config(tmp_path, data, {"name": "zeroshot:features", "backbone": str(lm_dir), "skip_tokens": 3},
-                         "lmfeat-test", dev=0.3)
-    run, bundle = tmp_path / "run", tmp_path / "bundle"
-    assert aigc_main(["train", str(cfg_path), "--out", str(run)]) == 0
+    tok, data, run = train_features_run(tmp_path, {"skip_tokens": 3}, "lmfeat-test", 60)
+    bundle = tmp_path / "bundle"
     info = json.loads((run / "run.json").read_text())
     assert info["output_kind"] == "score" and info["trainable_parameters"] == 0
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]

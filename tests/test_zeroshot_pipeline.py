@@ -74,6 +74,22 @@ def zs_config(tmp: Path, data: Path, model: dict[str, object], name: str = "zs-t
     return path
 
 
+def train_features_run(tmp: Path, model: dict[str, object], name: str, n_pairs: int, max_windows: int = 4
+                       ) -> tuple[object, Path, Path]:
+    """``aigc train`` of a ``zeroshot:features`` run on a tiny random Llama (saved as ``tmp/lm``, the backbone)
+    over ``_data``'s ``n_pairs`` pairs, with the other ``model`` settings given; returns (tokenizer, data, run)."""
+    from aigc.cli import main as aigc_main
+
+    tok = make_tokenizer()
+    backbone = save_lm(make_lm(len(tok), 0), tok, tmp / "lm")
+    data = _data(tmp, make_lm(len(tok), 0), tok, n_pairs)
+    cfg_path = zs_config(tmp, data, {"name": "zeroshot:features", "backbone": str(backbone), **model}, name,
+                         dev=0.3, max_windows=max_windows)
+    run = tmp / "run"
+    assert aigc_main(["train", str(cfg_path), "--out", str(run)]) == 0
+    return tok, data, run
+
+
 @pytest.mark.slow
 def test_train_export_score(tmp_path: Path) -> None:
     pytest.importorskip("export.cli")
