@@ -39,22 +39,22 @@ def shared_groups(rows: list[dict[str, Any]]) -> set[str]:
     return out
 
 
-def unshared_cells(rows: list[dict[str, Any]], x: np.ndarray, l2: float = 1.0, weigh: Any = None, prep: Any = None
-                   ) -> dict[str, dict[str, float]]:
+def unshared_cells(rows: list[dict[str, Any]], x: np.ndarray, l2: float = 1.0, weigh: Any = None, prep: Any = None,
+                   head: Any = None) -> dict[str, dict[str, float]]:
     """Held-out AUROC of ``evo-cross`` and each ``evo-lofo-*`` split on the evobench pairs that share no
     source text with the older sets (fits and thresholds as in the main table), with the counts."""
     y = np.asarray([r["label"] for r in rows])
     shared = shared_groups(rows)
     keep = np.asarray([r["group"] not in shared for r in rows])
     tr, te = gp.split_masks(rows)["evo-cross"]
-    s, _ = gp.fit_and_score(rows, x, tr, te, l2, weigh, prep)
+    s, _ = gp.fit_and_score(rows, x, tr, te, l2, weigh, prep, head)
     k = keep[te]
     out = {"evo-cross": {"auroc": gp._auroc(y[te][k], s[k]), "humans": int((y[te][k] == 0).sum()),
                          "machine": int((y[te][k] == 1).sum())}}
     for f, folds in gp.lofo_folds(rows).items():
         aucs, n_h, n_m = [], 0, 0
         for tr, te in folds:
-            s, _ = gp.fit_and_score(rows, x, tr, te, l2, weigh, prep)
+            s, _ = gp.fit_and_score(rows, x, tr, te, l2, weigh, prep, head)
             k = keep[te]
             aucs.append(gp._auroc(y[te][k], s[k]))
             n_h, n_m = n_h + int((y[te][k] == 0).sum()), n_m + int((y[te][k] == 1).sum())

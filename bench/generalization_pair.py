@@ -48,7 +48,7 @@ sys.path.insert(0, str(REPO / "bench"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import textsets  # noqa: E402
-from generalization_lmfeatures import crossfit, fit_logreg, lm_batches, predict  # noqa: E402
+from generalization_lmfeatures import _folds, crossfit, fit_logreg, lm_batches, predict  # noqa: E402
 from generalization_text import DOMAINS, worst_group_threshold  # noqa: E402
 from generalization_tokens import base7  # noqa: E402  (the seven statistics, one formula for both benches)
 
@@ -255,24 +255,58 @@ Weigh = Callable[[list[dict[str, Any]]], np.ndarray]
 Prep = Callable[[np.ndarray, list[dict[str, Any]]], Callable[[np.ndarray], np.ndarray]]
 
 
+Head = Callable[[np.ndarray, np.ndarray, float, "np.ndarray | None"], Callable[[np.ndarray], np.ndarray]]
+
+
+def linear_head(x: np.ndarray, y: np.ndarray, l2: float, w: np.ndarray | None) -> Callable[[np.ndarray], np.ndarray]:
+    """The shipped closed-form head fitted on ``x``; returns the scorer (log-odds)."""
+    model = fit_logreg(x, y, l2, w)
+    return lambda z: predict(model, z)
+
+
+def _domain_heldout_scores(rows_tr: list[dict[str, Any]], x_tr: np.ndarray, y_tr: np.ndarray, l2: float,
+                           w: np.ndarray | None, prep: Prep | None, head: Head) -> np.ndarray:
+    """Each training text scored by a head (and ``prep``) fitted without its domain: how the detector scores
+    humans of a domain it never saw (round 9's threshold)."""
+    dom = np.asarray([r["domain"] for r in rows_tr])
+    s = np.zeros(len(y_tr))
+    for d in sorted(set(dom.tolist())):
+        out = dom == d
+        xd = x_tr if prep is None else prep(x_tr[~out], [r for r, o in zip(rows_tr, out, strict=True) if not o])(x_tr)
+        s[out] = head(xd[~out], y_tr[~out], l2, None if w is None else w[~out])(xd[out])
+    return s
+
+
 def fit_and_score(rows: list[dict[str, Any]], x: np.ndarray, tr: np.ndarray, te: np.ndarray, l2: float = 1.0,
-                  weigh: Weigh | None = None, prep: Prep | None = None) -> tuple[np.ndarray, float]:
+                  weigh: Weigh | None = None, prep: Prep | None = None, head: Head | None = None,
+                  calib: str = "groups") -> tuple[np.ndarray, float]:
     """Fit the head on ``tr``, score ``te``; the worst-domain 1% threshold of the training part's humans,
-    cross-fitted (each training human scored by a head fitted without its fold). ``weigh`` maps the training
-    part's rows to each text's weight in the head's loss (None: all alike). ``prep`` fits a feature transform
-    on the training part's features and rows (never its labels), applied to every row before the head."""
+    cross-fitted (``calib`` "groups": each training human scored by a head fitted without its fold;
+    "domains": by a head fitted without its domain). ``weigh`` maps the training part's rows to each text's
+    weight in the head's loss (None: all alike). ``prep`` fits a feature transform on the training part's
+    features and rows (never its labels), applied to every row before the head. ``head`` fits a scorer
+    (None: the shipped closed-form linear head)."""
     y = np.asarray([r["label"] for r in rows])
     rows_tr = [r for r, m in zip(rows, tr, strict=True) if m]
+    x_raw = x
     if prep is not None:
         x = prep(x[tr], rows_tr)(x)
     w = None if weigh is None else weigh(rows_tr)
-    model = fit_logreg(x[tr], y[tr], l2, w)
-    s_tr = crossfit(x[tr], y[tr], [r["group"] for r, m in zip(rows, tr, strict=True) if m], l2=l2,
-                    sample_weight=w)
+    scorer = (head or linear_head)(x[tr], y[tr], l2, w)
+    groups = [r["group"] for r in rows_tr]
+    if calib == "domains":
+        s_tr = _domain_heldout_scores(rows_tr, x_raw[tr], y[tr], l2, w, prep, head or linear_head)
+    elif head is None:
+        s_tr = crossfit(x[tr], y[tr], groups, l2=l2, sample_weight=w)
+    else:
+        f = _folds(groups, 5, 0)
+        s_tr = np.zeros(int(tr.sum()))
+        for i in range(5):
+            s_tr[f == i] = head(x[tr][f != i], y[tr][f != i], l2, None if w is None else w[f != i])(x[tr][f == i])
     hum = y[tr] == 0
-    doms = [r["domain"] for r, m in zip(rows, tr, strict=True) if m]
+    doms = [r["domain"] for r in rows_tr]
     thr = worst_group_threshold(s_tr[hum], [d for d, h in zip(doms, hum, strict=True) if h])
-    return predict(model, x[te]), thr
+    return scorer(x[te]), thr
 
 
 N_BOOT = 300
@@ -346,9 +380,11 @@ def split_masks(rows: list[dict[str, Any]]) -> dict[str, tuple[np.ndarray, np.nd
 
 
 def evaluate_set(rows: list[dict[str, Any]], x: np.ndarray, l2: float = 1.0, weigh: Weigh | None = None,
-                 prep: Prep | None = None) -> dict[str, Any]:
+                 prep: Prep | None = None, head: Head | None = None, calib: str = "groups") -> dict[str, Any]:
     """Every split's cell, evobench's per-family / per-domain cells, and leave-one-family-out; every head is
-    the shipped closed-form one with penalty ``l2`` (``model.l2``) and the texts weighed by ``weigh``."""
+    the shipped closed-form one with penalty ``l2`` (``model.l2``) and the texts weighed by ``weigh`` unless
+    ``head`` fits another; ``calib`` says how the threshold's training scores are cross-fitted
+    (``fit_and_score``)."""
     from aigc.metrics import clopper_pearson, percentile_ci
 
     y = np.asarray([r["label"] for r in rows])
@@ -357,7 +393,7 @@ def evaluate_set(rows: list[dict[str, Any]], x: np.ndarray, l2: float = 1.0, wei
     grp = np.asarray([r["group"] for r in rows])
     res: dict[str, Any] = {}
     for name, (tr, te) in split_masks(rows).items():
-        s, thr = fit_and_score(rows, x, tr, te, l2, weigh, prep)
+        s, thr = fit_and_score(rows, x, tr, te, l2, weigh, prep, head, calib)
         gt = grp[te]
         res[name] = _cell(y[te], s, thr, list(gt))
 
@@ -378,7 +414,7 @@ def evaluate_set(rows: list[dict[str, Any]], x: np.ndarray, l2: float = 1.0, wei
     for f, folds in lofo_folds(rows).items():
         ys, flags, reps, aucs = [], [], [], []
         for tr, te in folds:
-            s, thr = fit_and_score(rows, x, tr, te, l2, weigh, prep)
+            s, thr = fit_and_score(rows, x, tr, te, l2, weigh, prep, head, calib)
             ys.append(y[te])
             flags.append(s > thr)
             aucs.append(_auroc(y[te], s))
