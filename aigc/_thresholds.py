@@ -30,6 +30,7 @@ __all__ = [
     "close_threshold_name",
     "humans_needed",
     "resolve_threshold",
+    "restate_threshold",
     "threshold_name",
     "worst_group_humans",
 ]
@@ -323,6 +324,24 @@ def choose_worst_group_thresholds(
         rec["skipped_groups"] = {grp: f"{n_h[grp]} humans, fewer than {min_group_humans}"
                                  for grp in names if grp not in used}
         out[name] = rec
+    return out
+
+
+def restate_threshold(rec: dict[str, Any], value: float, p: np.ndarray, labels: np.ndarray,
+                      groups: Sequence[Any] | None, rule: str) -> dict[str, Any]:
+    """A copy of the threshold record ``rec`` (chosen on ``p``, ``labels``) moved to ``value``: its counts, achieved
+    FPR, bound and TPR recomputed there, and so are those of each group in ``rec["groups"]`` (``groups``: each
+    item's group value; their own rules kept); ``rule`` replaces its rule. Every other key is kept."""
+    p, y = _check(p, labels)
+    out = {**rec, **_record(float(value), p, y, rec.get("target_fpr"), rule)}
+    if rec.get("groups"):
+        if groups is None or len(groups) != p.size:
+            raise ThresholdError("restate_threshold: the record has groups; pass one group value per item")
+        g = np.asarray([None if v is None else str(v) for v in groups], dtype=object)
+        out["groups"] = {}
+        for grp, old in rec["groups"].items():
+            r = _record(float(value), p[g == grp], y[g == grp], rec.get("target_fpr"), old["rule"])
+            out["groups"][grp] = {k: r[k] for k in old if k in r}
     return out
 
 

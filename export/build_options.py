@@ -63,6 +63,9 @@ class BuildOptions:
     external_data: str = "auto"  # auto|always|never: graph weights in <file>.data (auto: from 256 MiB of weights)
     max_text_tokens: int | None = None  # text: tokens scored per text (its first ones), recorded as preprocessing.max_tokens
     int8_fp32_modules: tuple[str, ...] = ()  # torch modules whose MatMul/Gemm stay fp32 in the int8 variant
+    # with worst_group_column: the run's domain-held-out training scores (raw fp32 scores, labels 0/1, domains;
+    # <run>/heldout_scores.json); each fpr@X also holds X on every domain's humans of them (export.threshold_fit)
+    heldout_scores: tuple[np.ndarray, np.ndarray, list[str]] | None = None
 
 
 def prepare_out(out: Path, overwrite: bool) -> None:
@@ -134,6 +137,34 @@ def refuse_early(y: np.ndarray, method: str, opt: BuildOptions, worst_groups: Se
         )
     if opt.worst_group_column and worst_groups is not None:
         _thresholds.worst_group_humans(y, worst_groups, opt.worst_group_column)
+    if opt.heldout_scores is not None:
+        _refuse_heldout(opt)
+
+
+def _refuse_heldout(opt: BuildOptions) -> None:
+    """The held-out scores' refusals that their labels and domains decide: no worst-group column, a length
+    mismatch, a label outside {0, 1}, too few humans for a target, or no domain with enough humans."""
+    raw, y, dom = opt.heldout_scores  # type: ignore[misc]
+    if not opt.worst_group_column:
+        raise ValueError("heldout_scores (--heldout-thresholds) raise the worst-group thresholds: they need "
+                         "worst_group_column (--worst-group)")
+    if not len(raw) == len(y) == len(dom) or not len(y):
+        raise ValueError(f"heldout_scores: {len(raw)} scores, {len(y)} labels, {len(dom)} domains; expected as "
+                         "many of each, and at least one")
+    y = np.asarray(y)
+    if not np.isin(y, (0, 1)).all() or not np.isfinite(np.asarray(raw, dtype=np.float64)).all():
+        raise ValueError("heldout_scores: expected finite scores and labels 0 (human) / 1 (ai)")
+    n_h = int((y == 0).sum())
+    for t in opt.targets:
+        if n_h < _thresholds.humans_needed(float(t)):
+            raise _thresholds.ThresholdError(
+                f"--heldout-thresholds: target FPR {float(t):g} needs at least {_thresholds.humans_needed(float(t))} "
+                f"humans among the domain-held-out training scores, found {n_h}; leave out --heldout-thresholds "
+                "or choose a larger target (--targets)")
+    try:
+        _thresholds.worst_group_humans(y, dom, "domain")
+    except _thresholds.ThresholdError as e:
+        raise _thresholds.ThresholdError(f"--heldout-thresholds (the domain-held-out training scores): {e}") from None
 
 
 def _where(opt: BuildOptions, idx: Sequence[int] | np.ndarray, n: int = 3) -> str:

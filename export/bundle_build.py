@@ -6,7 +6,8 @@ The order (each step through the real runtime, ``aigc.load``):
 2. write a provisional bundle.json (calibration ``none``, a placeholder threshold) with
    ``aigc._bundle.write_bundle`` and check fp32 parity with torch on raw calibration items (1e-4);
 3. score the calibration items with the fp32 bundle (``Detector.raw_scores``); fit the calibration,
-   the named thresholds (and per-group ones) on those scores; record the support of the items;
+   the named thresholds (and per-group ones) on those scores (``export/threshold_fit.py``); record the support
+   of the items;
 4. score them with each variant; a variant whose AUROC drops by more than 0.005 is refused
    unless forced;
 5. rewrite bundle.json, then move the folder into place (an existing ``out`` only with ``overwrite``).
@@ -17,13 +18,13 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from aigc import _calibration, _drift, _overlap, _support, _thresholds
+from aigc import _calibration, _overlap, _support
 from aigc._bundle import model_files, place_bundle, write_bundle
 from aigc._printable import printable
 from aigc.metrics import auroc
@@ -44,6 +45,7 @@ from .external import external_locations, use_external_data
 from .onnx_export import ExportError, export_image_model, export_text_model, param_bytes
 from .parity import ParityReport
 from .split_scores import Scored, check_fp32_parity, item_meta, score_calibration_split, scores_from_run
+from .threshold_fit import calibrate, calibrate_variants, choose_method, max_abs_dp
 from .variants import VARIANT_FILES, make_variant
 
 __all__ = ["MAX_AUROC_DROP", "N_PARITY", "BuildOptions", "ExportRefused", "RunLike", "build_bundle", "item_meta"]
@@ -75,18 +77,6 @@ class RunLike(Protocol):
     def config(self) -> dict[str, Any]: ...
     @property
     def provenance(self) -> dict[str, Any]: ...
-
-
-def _choose_method(output_kind: str, asked: str | None) -> tuple[str, str | None]:
-    """The calibration method (the asked one, else the default for ``output_kind``) and its note."""
-    method, method_note = _calibration.default_method(output_kind)
-    if asked is not None:
-        if output_kind == "score" and asked == "temperature":
-            log.warning("temperature scaling cannot centre a score model's statistic; platt is recommended")
-        return asked, None
-    if method_note:
-        log.warning("%s", method_note)
-    return method, method_note
 
 
 def build_bundle(
@@ -126,7 +116,7 @@ def build_bundle(
     for v in variants:
         if v not in VARIANT_FILES:
             raise ValueError(f"variants: unknown {v!r}, expected some of {sorted(VARIANT_FILES)}")
-    method, method_note = _choose_method(run.output_kind, opt.calibration)
+    method, method_note = choose_method(run.output_kind, opt.calibration)
     check_group_values(y, groups, worst_groups, opt)
     refuse_early(y, method, opt, worst_groups)
     check_fp32_modules(run.model, opt, variants)
@@ -166,7 +156,7 @@ def _build_in(
     else:
         scored = score_calibration_split(tmp, items, opt)
     yy = y[scored.ok]
-    calibrated, p = _calibrate(scored, y, method, method_note, opt, groups, worst_groups)
+    calibrated, p = calibrate(scored, y, method, method_note, opt, groups, worst_groups)
     spec.update(calibrated)
     spec["support"] = _support.compute_support(scored.kept(scored.metas), run.modality)
     spec["data_hashes"] = _overlap.write_data_hashes(tmp, items, opt.training_items, run.modality)
@@ -176,8 +166,8 @@ def _build_in(
     spec["variants_eval"], variant_scores = _evaluate_variants(tmp, items, y, scored, p, calibrated["calibration"],
                                                                variants[1:], opt)
     _leave_out_refused(tmp, spec)
-    spec.update(_calibrate_variants(variant_scores, scored, p, spec["variants_eval"],
-                                    lambda sv: _calibrate(sv, y, method, method_note, opt, groups, worst_groups)))
+    spec.update(calibrate_variants(variant_scores, scored, p, spec["variants_eval"],
+                                    lambda sv: calibrate(sv, y, method, method_note, opt, groups, worst_groups)))
     write_bundle(tmp, spec, overwrite=True)
     return spec
 
@@ -195,34 +185,6 @@ def _leave_out_refused(tmp: Path, spec: dict[str, Any]) -> None:
         ext = model.get("external_data")
         if isinstance(ext, dict):
             ext.pop(v, None)
-
-
-def _calibrate_variants(variant_scores: dict[str, Scored], scored: Scored, p: np.ndarray,
-                        evals: dict[str, Any], calibrate: Callable[[Scored], tuple[dict[str, Any], np.ndarray]]
-                        ) -> dict[str, Any]:
-    """``{"variant_calibration": {variant: ...}}`` (bundle v3): each variant is its own function of the input
-    (int8 of an LM moved probabilities by up to 0.49 under fp32's calibration), so each gets the calibration
-    and thresholds of its own scores of the split, fitted by ``calibrate`` as fp32's were. Records in
-    ``evals[variant]["max_abs_dp_vs_fp32"]`` how far the probabilities the runtime now serves are from fp32's."""
-    own = {}
-    for v, sv in variant_scores.items():
-        own[v], pv = calibrate(sv)
-        evals.setdefault(v, {})["max_abs_dp_vs_fp32"] = _max_abs_dp(pv, p[sv.ok[scored.ok]])
-    return {"variant_calibration": own} if own else {}
-
-
-def _calibrate(scored: Scored, y: np.ndarray, method: str, method_note: str | None, opt: BuildOptions,
-               groups: Sequence[Any] | None, worst_groups: Sequence[Any] | None) -> tuple[dict[str, Any], np.ndarray]:
-    """Calibration, named thresholds, group thresholds and the calibration humans' score histogram of one
-    variant's raw scores of the calibration split (``scored``; ``y`` the labels of every item), and the
-    calibrated probabilities of the scored items."""
-    yy = y[scored.ok]
-    cal = _fit_calibration(scored, yy, method, method_note, opt.force)
-    p = _calibration.apply_calibration(scored.s, cal)
-    out: dict[str, Any] = {"calibration": cal, "thresholds": _fit_thresholds(p, yy, scored, opt, worst_groups)}
-    out.update(_fit_group_thresholds(p, yy, scored, opt, groups))
-    out["score_histogram"] = _drift.score_histogram(p, yy)  # live drift is measured against it (aigc serve)
-    return out, p
 
 
 def rank_agreement(a: np.ndarray, b: np.ndarray) -> float:
@@ -243,11 +205,6 @@ def _mean_ranks(x: np.ndarray) -> np.ndarray:
     ranks[order] = np.arange(x.size)
     _, inv, counts = np.unique(x, return_inverse=True, return_counts=True)
     return (np.bincount(inv, weights=ranks) / counts)[inv]
-
-
-def _max_abs_dp(pv: np.ndarray, p: np.ndarray) -> float:
-    """Largest |P_variant - P_fp32| over the same items, to 3 significant digits (0 when there are none)."""
-    return float(f"{np.max(np.abs(pv - p)):.3g}") if pv.size else 0.0
 
 
 def _export_graphs(run: RunLike, tmp: Path, opt: BuildOptions, variants: list[str], release_torch: bool = False
@@ -309,46 +266,6 @@ def _export_graphs(run: RunLike, tmp: Path, opt: BuildOptions, variants: list[st
     return spec
 
 
-def _fit_calibration(scored: Scored, yy: np.ndarray, method: str, method_note: str | None, force: bool
-                     ) -> dict[str, Any]:
-    """The calibration record of bundle.json, fitted on the scored items, with its notes."""
-    cal = _calibration.fit_calibration(scored.s, yy, method, force=force)
-    if method_note:
-        cal["note"] = method_note
-    if method == "temperature" and cal["after"]["ece"] > cal["before"]["ece"] + 0.005:
-        cal["note"] = (
-            f"temperature scaling lowered the NLL but raised the ECE ({cal['before']['ece']:.3f} -> "
-            f"{cal['after']['ece']:.3f}): the raw scores are off-centre; --calibration platt can shift them"
-        )
-        log.warning("%s", cal["note"])
-    if scored.n_failed:
-        cal["n_failed"] = scored.n_failed
-    return cal
-
-
-def _fit_thresholds(p: np.ndarray, yy: np.ndarray, scored: Scored, opt: BuildOptions,
-                    worst_groups: Sequence[Any] | None) -> dict[str, Any]:
-    """The named thresholds; with a worst-group column each ``fpr@X`` holds X on every group's humans."""
-    if opt.worst_group_column and worst_groups is not None:
-        w_ok = scored.kept(worst_groups)
-        return _thresholds.choose_worst_group_thresholds(p, yy, w_ok, opt.worst_group_column, tuple(opt.targets))
-    return _thresholds.choose_thresholds(p, yy, targets=tuple(opt.targets))
-
-
-def _fit_group_thresholds(p: np.ndarray, yy: np.ndarray, scored: Scored, opt: BuildOptions,
-                          groups: Sequence[Any] | None) -> dict[str, Any]:
-    """``{"group_thresholds": ...}`` when a group column is asked and some group has enough items, else ``{}``."""
-    if not opt.group_column:
-        return {}
-    if groups is None:
-        raise ValueError(f"--group-column {opt.group_column}: the calibration data has no such column")
-    gt = _thresholds.choose_group_thresholds(p, yy, scored.kept(groups), opt.group_column, tuple(opt.targets))
-    if gt["groups"]:
-        return {"group_thresholds": gt}
-    log.warning("no group of %r has enough items for its own thresholds: %s", opt.group_column, gt["skipped"])
-    return {}
-
-
 def _split_metrics(scored: Scored, yy: np.ndarray, par: ParityReport) -> dict[str, Any]:
     """``metrics`` of bundle.json: the calibration split's counts and AUROC (``scored_by``: the fp32 bundle,
     or the run's predictions that the bundle reproduced on the parity sample), and the parity report."""
@@ -400,7 +317,7 @@ def _evaluate_variants(tmp: Path, items: Sequence[Any], y: np.ndarray, scored: S
             "rank_agreement_fp32": rho,
             **({"weight_range": 64} if v == "int8" else {}),  # reduce_range: no kernel saturates (aigc._int8_cpu)
             **({"fp32_modules": list(opt.int8_fp32_modules)} if v == "int8" and opt.int8_fp32_modules else {}),
-            "max_abs_dp_fp32_calibration": _max_abs_dp(pv, p),
+            "max_abs_dp_fp32_calibration": max_abs_dp(pv, p),
             "provider": "CPUExecutionProvider",
         }
         if rho < MIN_RANK_AGREEMENT:

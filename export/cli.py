@@ -16,9 +16,12 @@ import argparse
 import hashlib
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from aigc._printable import printable
 
@@ -53,6 +56,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="set each fpr@X threshold so that the humans of every value of this column (e.g. domain) stay at "
         "or under X, not only all humans pooled",
     )
+    p.add_argument("--heldout-thresholds", action="store_true",
+                   help="with --worst-group: also hold each fpr@X on every domain's humans of the run's training "
+                        "split, each scored by a head fitted without its domain (RUN_DIR/heldout_scores.json, "
+                        "written by zeroshot:features runs); each threshold is the higher of the two, and its "
+                        "record says which (thresholds.fpr@X.heldout)")
     p.add_argument("--checkpoint", default="best", help="checkpoint name in RUN_DIR/checkpoints (default best)")
     p.add_argument("--name", default=None, help="bundle name shown by aigc info")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads for calibration scoring")
@@ -127,6 +135,37 @@ def _run_dev_scores(run_dir: Path, rows: list[dict[str, Any]], checkpoint: str) 
     return [float("nan") if q.get("score") is None else float(q["score"]) for q in preds]
 
 
+def _read_heldout(run_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Raw scores, labels and domains of ``RUN_DIR/heldout_scores.json`` (``training/heldout_scores.py``);
+    ValueError naming the file and what is wrong with it."""
+    from training.heldout_scores import HELDOUT_FILE
+
+    path = run_dir / HELDOUT_FILE
+    if not path.is_file():
+        raise ValueError(f"--heldout-thresholds: the run has no {path} (zeroshot:features runs trained with 2 or "
+                         "more domains write it; retrain the run, or leave out --heldout-thresholds)")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ValueError(f"--heldout-thresholds: {path} is not readable JSON ({e})") from None
+    rows = doc.get("rows") if isinstance(doc, dict) else None
+    if not isinstance(doc, dict) or doc.get("by") != "domain" or not isinstance(rows, list) or not rows:
+        raise ValueError(f"--heldout-thresholds: {path}: expected an object with \"by\": \"domain\" and a "
+                         "non-empty \"rows\" list")
+    scores, labels, domains = [], [], []
+    for i, r in enumerate(rows):
+        ok = (isinstance(r, dict) and isinstance(r.get("domain"), str) and r.get("label") in (0, 1)
+              and not isinstance(r.get("label"), bool) and isinstance(r.get("score"), (int, float))
+              and not isinstance(r.get("score"), bool) and math.isfinite(r["score"]))
+        if not ok:
+            raise ValueError(f"--heldout-thresholds: {path}: rows[{i}] is {str(r)[:120]}; expected "
+                             "{\"domain\": str, \"label\": 0 or 1, \"score\": a finite number}")
+        scores.append(float(r["score"]))
+        labels.append(int(r["label"]))
+        domains.append(r["domain"])
+    return np.asarray(scores), np.asarray(labels, dtype=np.int64), domains
+
+
 def _fingerprint(items: list[Any], labels: list[int]) -> str:
     h = hashlib.sha256()
     for it, lab in zip(items, labels, strict=True):
@@ -182,8 +221,16 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"--limit {args.limit}: expected a positive number of calibration items", 2)
     if args.item_column and not args.calibration_data:
         return fail("--item-column names a column of --calibration-data; the run's dev split has its items in 'item'", 2)
+    if args.heldout_thresholds and not args.worst_group:
+        return fail("--heldout-thresholds raises the --worst-group thresholds: pass it with --worst-group COLUMN", 2)
     if not run_dir.is_dir():
         return fail(f"{run_dir}: no such run folder", 2)
+    heldout = None
+    if args.heldout_thresholds:
+        try:
+            heldout = _read_heldout(run_dir)
+        except ValueError as e:
+            return fail(str(e), 2)
     try:
         loaded = _load_run(run_dir, args.checkpoint)
     except Exception as e:
@@ -241,6 +288,7 @@ def run(args: argparse.Namespace) -> int:
         max_text_tokens=args.max_text_tokens,
         atol=_parity_atol(args.parity_atol),
         int8_fp32_modules=fp32_modules,
+        heldout_scores=heldout,
     )
     try:
         path = build_bundle(loaded, out, items, labels, groups, opts, worst_groups=worst, run_scores=run_scores)
@@ -272,6 +320,10 @@ def _print_summary(path: Path, worst_group: str | None) -> None:
         )
         for g, v in (t.get("groups") or {}).items():
             print(f"    {printable(worst_group)}={printable(g)}: achieved FPR {v['achieved_fpr']:.4f} on {v['n_human']} humans ({v['rule']})")
+        if t.get("heldout"):
+            h = t["heldout"]
+            print(f"    domain-held-out training scores: threshold {h['value']:.4f}, achieved FPR {h['achieved_fpr']:.4f} "
+                  f"on {h['n_human']} humans at {t['value']:.4f}")
     if cal.get("note"):
         print(f"note: {cal['note']}")
     ov = (spec.get("data_hashes") or {}).get("calibration_in_training")

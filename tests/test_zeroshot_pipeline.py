@@ -37,9 +37,9 @@ def test_shipped_zeroshot_configs_load() -> None:
             assert cfg.model.reference_model, f"{f.name}: binoculars needs model.reference_model"
 
 
-def _data(tmp: Path, lm: object, tok: object, n_pairs: int) -> Path:
+def _data(tmp: Path, lm: object, tok: object, n_pairs: int, domains: tuple[str, ...] = ("toy",)) -> Path:
     """Pairs sharing a prefix, like fastdetectgpt.jsonl: the LM continues a prompt ('machine') and a
-    random word string continues the same prompt ('human')."""
+    random word string continues the same prompt ('human'); pair i is of domain ``domains[i % len(domains)]``."""
     rng = np.random.default_rng(0)
     rows = []
     for i in range(n_pairs):
@@ -51,7 +51,7 @@ def _data(tmp: Path, lm: object, tok: object, n_pairs: int) -> Path:
         machine = tok.decode(out[0], skip_special_tokens=True)  # type: ignore[attr-defined]
         human = prompt + " " + " ".join(rng.choice(WORDS, int(rng.integers(8, 24))))
         for label, text in ((0, human), (1, machine)):
-            rows.append({"text": text, "label": label, "pair_id": f"p{i}", "domain": "toy",
+            rows.append({"text": text, "label": label, "pair_id": f"p{i}", "domain": domains[i % len(domains)],
                          "generator": "human" if label == 0 else "tiny-llama", "source": "test"})
     path = tmp / "data.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
@@ -74,15 +74,16 @@ def zs_config(tmp: Path, data: Path, model: dict[str, object], name: str = "zs-t
     return path
 
 
-def train_features_run(tmp: Path, model: dict[str, object], name: str, n_pairs: int, max_windows: int = 4
-                       ) -> tuple[object, Path, Path]:
+def train_features_run(tmp: Path, model: dict[str, object], name: str, n_pairs: int, max_windows: int = 4,
+                       domains: tuple[str, ...] = ("toy",)) -> tuple[object, Path, Path]:
     """``aigc train`` of a ``zeroshot:features`` run on a tiny random Llama (saved as ``tmp/lm``, the backbone)
-    over ``_data``'s ``n_pairs`` pairs, with the other ``model`` settings given; returns (tokenizer, data, run)."""
+    over ``_data``'s ``n_pairs`` pairs (of ``domains`` in turn), with the other ``model`` settings given; returns
+    (tokenizer, data, run)."""
     from aigc.cli import main as aigc_main
 
     tok = make_tokenizer()
     backbone = save_lm(make_lm(len(tok), 0), tok, tmp / "lm")
-    data = _data(tmp, make_lm(len(tok), 0), tok, n_pairs)
+    data = _data(tmp, make_lm(len(tok), 0), tok, n_pairs, domains)
     cfg_path = zs_config(tmp, data, {"name": "zeroshot:features", "backbone": str(backbone), **model}, name,
                          dev=0.3, max_windows=max_windows)
     run = tmp / "run"

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -287,13 +288,18 @@ class LikelihoodFeatures(nn.Module):
         z = (self.features(input_ids, attention_mask, input_ids_b, attention_mask_b) - self.feat_mean) / self.feat_std
         return z @ self.head_weight + self.head_bias
 
+    def head_arrays(self, features: np.ndarray, labels: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """``(mean, std, weight, bias)`` of this model's kind of head (its ``l2``, its ``head_components``) fitted
+        on per-text features (n, F) and labels (n,), without touching the buffers (:meth:`fit_head` sets them)."""
+        if self.head_components:
+            return fit_low_rank_head(features, labels, self.n_statistics, self.head_components, self.l2)
+        return fit_logistic(features, labels, self.l2)
+
     def fit_head(self, features: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
         """Fit the head on per-text features (n, F) and labels (n,); return what was fitted (for the log). With
         ``head_components`` the probe's states enter through their principal components (folded back)."""
-        if self.head_components:
-            mean, std, w, b = fit_low_rank_head(features, labels, self.n_statistics, self.head_components, self.l2)
-        else:
-            mean, std, w, b = fit_logistic(features, labels, self.l2)
+        mean, std, w, b = self.head_arrays(features, labels)
         dev = self.head_weight.device
         self.feat_mean.copy_(torch.as_tensor(mean, dtype=torch.float32, device=dev))
         self.feat_std.copy_(torch.as_tensor(std, dtype=torch.float32, device=dev))
@@ -329,9 +335,11 @@ def window_features(model: LikelihoodFeatures, rows: list[dict[str, Any]], ctx: 
 
 
 def fit_head_on_split(model: LikelihoodFeatures, rows: list[dict[str, Any]], ctx: Any,
-                      log_line: Callable[[dict[str, Any]], None]) -> None:
+                      log_line: Callable[[dict[str, Any]], None], run: Path | None = None) -> None:
     """What ``training.fit`` does instead of an optimiser: features of the training split (each rank its
-    shard, gathered), then the closed-form head; the fitted weights go to the run's metrics log."""
+    shard, gathered), then the closed-form head; the fitted weights go to the run's metrics log. With ``run``
+    and training texts of 2 or more domains, the main rank also writes ``run/heldout_scores.json``: each text
+    scored by a head of the same kind fitted without its domain (``training/heldout_scores.py``)."""
     from training.loop import _gather
 
     d = ctx.dist
@@ -349,6 +357,12 @@ def fit_head_on_split(model: LikelihoodFeatures, rows: list[dict[str, Any]], ctx
     log.info("fitted the head on %d texts: %s", info["n"], info["weights"])
     log_line({"kind": "fit_head", "step": 0, "epoch": 0, "n": info["n"], "bias": info["bias"],
               **{f"w_{k}": v for k, v in info["weights"].items()}})
+    if run is not None and d.main:
+        from .heldout_scores import heldout_scores_for_run
+
+        heldout_scores_for_run(run, model.head_arrays, feats[ok], y[ok],
+                               [str(r.get("domain")) for r, o in zip(rows, ok, strict=True) if o],
+                               str(next(model.lm.parameters()).dtype))
 
 
 def create_lmfeatures(model: str = "smollm2", dtype: Any = None, device: Any = None, l2: float = 1.0,

@@ -170,7 +170,7 @@ def _fit_without_optimiser(model: nn.Module, splits: Splits, ctx: Context, run: 
     if hasattr(model, "fit_head"):
         from training.lmfeatures import fit_head_on_split
 
-        fit_head_on_split(model, splits["train"], ctx, run_log)
+        fit_head_on_split(model, splits["train"], ctx, run_log, run)
     else:
         log.info("%s has no trainable parameters: nothing to fit; evaluating and saving", ctx.cfg.model.name)
     m, scores = evaluate(model, splits["dev"], ctx, progress_label(ctx, "scoring the dev split"))

@@ -97,6 +97,11 @@ def render_card(spec: dict[str, Any], sizes: dict[str, int] | None = None) -> st
         if isinstance(t.get("groups"), dict) and t["groups"]:
             per = ", ".join(f"{g} {_fmt(v.get('achieved_fpr'))} of {v.get('n_human')}" for g, v in t["groups"].items())
             add(f"{name} is the worst group's ({t.get('rule', '')}); FPR per group: {per}")
+        h = t.get("heldout")
+        if isinstance(h, dict) and isinstance(h.get("groups"), dict):
+            per = ", ".join(f"{g} {_fmt(v.get('achieved_fpr'))} of {v.get('n_human')}" for g, v in h["groups"].items())
+            add(f"{name} vs the domain-held-out training scores (threshold {_fmt(h.get('value'))}); their FPR per "
+                f"domain: {per}")
     gt = spec.get("group_thresholds")
     if gt:
         add(f"per-group thresholds by {gt['column']}: " + ", ".join(f"{g} ({len(ts)})" for g, ts in gt["groups"].items()))
