@@ -24,7 +24,7 @@ __all__ = ["HELDOUT_SOURCE", "calibrate", "calibrate_variants", "choose_method",
 
 log = logging.getLogger(__name__)
 
-HELDOUT_SOURCE = "training texts scored by heads fitted without their domain (fp32, torch)"
+HELDOUT_SOURCE = "training texts scored by heads fitted without their domain (the training run's torch features, in its LM dtype: heldout_scores.json lm_dtype)"
 
 
 def choose_method(output_kind: str, asked: str | None) -> tuple[str, str | None]:

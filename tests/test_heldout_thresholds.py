@@ -13,6 +13,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from export import threshold_fit  # noqa: E402
 from training.heldout_scores import HELDOUT_FILE, domain_heldout_scores  # noqa: E402
 from training.lmfeatures import fit_logistic  # noqa: E402
 
@@ -109,7 +110,7 @@ def test_training_writes_heldout_scores_and_export_raises_thresholds(tmp_path: P
         h = t["heldout"]
         assert h["value"] == pytest.approx(by_hand[name]["value"], rel=1e-12, abs=1e-15)
         assert h["n_human"] == int((y == 0).sum()) and set(h["groups"]) == {"news", "web"}
-        assert h["source"] == "training texts scored by heads fitted without their domain (fp32, torch)"
+        assert h["source"] == threshold_fit.HELDOUT_SOURCE and "without their domain" in h["source"]
         assert t["rule"].startswith("the higher of the worst group of domain on the calibration split")
         # the record's statistics are those of the final value on the calibration split
         assert t["achieved_fpr"] == pytest.approx(float(np.mean(p_cal[y_cal == 0] >= t["value"])), abs=1e-9)
