@@ -21,6 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._folder_walk import (
+    IMAGE_EXTENSIONS,
+    LIST_EXTENSIONS,
+    WALK_TEXT_FORMATS,
+    _is_image,
+    _text_format,
+    _walk,
+    _walk_kind,
+)
 from ._readers import (
     FORMATS,
     InputError,
@@ -35,10 +44,6 @@ from ._readers import (
 
 __all__ = ["IMAGE_EXTENSIONS", "InputError", "InputItem", "ReadNotes", "ReadOptions", "check_inputs", "iter_inputs"]
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".jfif", ".heic", ".heif", ".avif"}
-LIST_EXTENSIONS = {".txt", ".lst", ".list"}
-# formats a text-bundle folder walk reads (.json is read only when named: folders often hold JSON configs)
-WALK_TEXT_FORMATS = ("jsonl", "csv", "tsv", "parquet", "text")
 INPUT_FORMATS = ("jsonl", "json", "csv", "tsv", "parquet", "text", "list")
 STDIN = "-"
 STDIN_NAME = "<stdin>"
@@ -90,61 +95,6 @@ class ReadNotes:
         n = sum(self.skipped.values())
         parts = ", ".join(f"{c} {why}" for why, c in self.skipped.most_common())
         return f"skipped {n} file{'s' if n > 1 else ''} found in folders: {parts}"
-
-
-def _walk(folder: Path, notes: ReadNotes | None = None) -> Iterator[tuple[Path, str | None]]:
-    """(file, None) for every file below ``folder``, in sorted order, and (folder, error) for each folder that
-    cannot be listed. Symlinked folders are followed, each real folder once: a link back up (a loop) or to a
-    folder already walked is skipped with a note."""
-    failed: list[OSError] = []
-    walked = {os.path.realpath(folder)}
-    for root, dirs, files in os.walk(folder, onerror=failed.append, followlinks=True):
-        yield from _unreadable(failed)
-        keep = []
-        for d in sorted(dirs):
-            sub = os.path.join(root, d)
-            real = os.path.realpath(sub)
-            if real in walked:
-                if notes is not None:
-                    notes.note(f"{sub}: a link to {real}, a folder already walked; not walked again")
-                continue
-            walked.add(real)
-            keep.append(d)
-        dirs[:] = keep
-        for f in sorted(files):
-            yield Path(root) / f, None
-    yield from _unreadable(failed)
-
-
-def _unreadable(failed: list[OSError]) -> Iterator[tuple[Path, str]]:
-    while failed:
-        e = failed.pop(0)
-        yield Path(e.filename), f"{e.filename}: cannot read this folder ({e.strerror or e}); nothing below it was read"
-
-
-def _walk_kind(f: Path, modality: str) -> tuple[str | None, str | None]:
-    """A walked file's format (``'image'`` or a text format) and None, or None and why it is skipped."""
-    if f.name.startswith("."):
-        return None, "hidden"
-    if modality == "image":
-        if _is_image(f):
-            return "image", None
-        return None, "not images" if detect_format(f.name) else "with an unknown extension"
-    fmt = _text_format(f)
-    if fmt:
-        return fmt, None
-    if detect_format(f.name) == "json":
-        return None, ".json (read only when named)"
-    return None, "images" if _is_image(f) else "with an unknown extension"
-
-
-def _is_image(p: Path) -> bool:
-    return p.suffix.lower() in IMAGE_EXTENSIONS
-
-
-def _text_format(p: Path) -> str | None:
-    fmt = detect_format(p.name)
-    return fmt if fmt in WALK_TEXT_FORMATS else None
 
 
 def _ext(p: Path) -> str:
