@@ -1,37 +1,28 @@
-"""The Detector: batched scoring of images or texts with a bundle, calibrated, no torch."""
+"""The Detector: batched scoring of images or texts with a bundle, calibrated, no torch.
+
+The model passes that turn items into raw scores (image decoding and crops, text windows) are
+:mod:`aigc._model_passes`; this module holds the bundle checks, the model call, calibration and thresholds.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
 import os
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from ._bundle import Bundle, BundleError, forced_note, open_bundle, refused_note, spec_for_variant
 from ._calibration import apply_calibration
-from ._image import ImageDecodeError, ImageSpec
+from ._image import ImageSpec
 from ._int8_cpu import cpu_flags, int8_saturation_warning
-from ._jpeg import prepare_image
+from ._model_passes import run_images, run_texts
 from ._printable import printable
 from ._result import Result, _Out
 from ._session import create_session
-from ._text import (
-    TextSpec,
-    batches_by_token_budget,
-    dominant_script,
-    encode_windows,
-    flatten_windows,
-    lm_token_budget,
-    load_tokenizer,
-    pool_scores,
-    window_feeds,
-    window_lengths,
-)
+from ._text import TextSpec, lm_token_budget, load_tokenizer
 from ._thresholds import resolve_threshold
 from .provenance import ProvenanceOptions, attach_provenance, start_reading
 
@@ -163,77 +154,6 @@ class Detector:
             return out[:, 1] - out[:, 0]
         return out.reshape(-1)
 
-    def _run_images(self, items: Sequence[Any], progress: Callable[[int], None] | None) -> list[_Out]:
-        assert self.image_spec is not None
-        spec = self.image_spec
-        outs = [_Out() for _ in items]
-
-        def prep(i: int) -> tuple[int, list[np.ndarray]]:
-            try:
-                pi = prepare_image(items[i], spec)
-            except ImageDecodeError as e:
-                outs[i].error = str(e)
-                return i, []
-            except Exception as e:  # never let one item take the batch down
-                outs[i].error = f"cannot read image ({type(e).__name__}: {e})"
-                return i, []
-            outs[i].meta = {"width": pi.width, "height": pi.height, "format": pi.format, "jpeg_quality": pi.jpeg_quality}
-            outs[i].warnings.extend(pi.warnings)
-            if pi.width < 8 or pi.height < 8:
-                outs[i].warnings.append(f"tiny image ({pi.width}x{pi.height}): padded to {spec.size[1]}x{spec.size[0]}, score is unreliable")
-            return i, pi.arrays
-
-        bs = self.batch_size
-        crop_scores: dict[int, list[float]] = {}
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="aigc-decode") as pool:
-            pending: deque[Future[tuple[int, list[np.ndarray]]]] = deque()
-            it = iter(range(len(items)))
-            prefetch = bs * 3
-
-            def fill() -> None:
-                while len(pending) < prefetch:
-                    i = next(it, None)
-                    if i is None:
-                        return
-                    pending.append(pool.submit(prep, i))
-
-            def flush(owner: list[int], arrs: list[np.ndarray]) -> None:
-                x = np.stack(arrs).astype(self._input_dtype, copy=False)
-                sub = [_Out() for _ in owner]
-                self._score_batch({self._input_names[0]: x}, list(range(len(owner))), sub)
-                for o, i in zip(sub, owner, strict=True):
-                    crop_scores.setdefault(i, []).append(o.score)
-                    if o.error and not outs[i].error:
-                        outs[i].error = o.error
-
-            fill()
-            batch_own: list[int] = []
-            batch_arr: list[np.ndarray] = []
-            finished: list[int] = []  # items whose crops are all in batches not yet scored
-            while pending:
-                i, arrs = pending.popleft().result()
-                fill()
-                if not arrs and progress:
-                    progress(1)
-                for a in arrs:
-                    batch_own.append(i)
-                    batch_arr.append(a)
-                    if len(batch_arr) == bs:
-                        flush(batch_own, batch_arr)
-                        batch_own, batch_arr = [], []
-                if arrs:
-                    finished.append(i)
-                if batch_arr and not pending:
-                    flush(batch_own, batch_arr)
-                    batch_own, batch_arr = [], []
-                if progress and finished and not batch_arr:
-                    progress(len(finished))
-                    finished = []
-        for i, scores in crop_scores.items():
-            if not outs[i].error:
-                outs[i].score = scores[0] if len(scores) == 1 else pool_scores(np.asarray(scores), spec.pooling)
-        return outs
-
     def _score_batch(self, feeds: dict[str, np.ndarray], idx: list[int], outs: list[_Out]) -> np.ndarray | None:
         try:
             raw = self._raw_from_output(self.session.run([self._output_name], feeds)[0])
@@ -254,58 +174,10 @@ class Detector:
             outs[i].score = float(raw[k])
         return raw
 
-    def _run_texts(self, items: Sequence[Any], progress: Callable[[int], None] | None) -> list[_Out]:
-        assert self.text_spec is not None
-        spec = self.text_spec
-        outs = [_Out() for _ in items]
-        encoded = encode_windows(self.tokenizer, items, spec, self.companion_tokenizer)
-        for i, enc in enumerate(encoded):
-            if isinstance(enc, str):
-                outs[i].error = enc
-                continue
-            text = items[i]
-            outs[i].meta = {"n_tokens": enc.n_tokens, "n_chars": len(text), "script": dominant_script(text)}
-            outs[i].warnings.extend(enc.warnings)
-        flat, flat_b, per = flatten_windows(encoded)
-        owner = [i for i, rows in per.items() for _ in rows]  # the text of each window, in flat's order
-        if progress:
-            progress(sum(1 for o in outs if o.error))
-        win_scores = np.full(len(flat), np.nan)
-        remaining = {i: 0 for i in owner}
-        for i in owner:
-            remaining[i] += 1
-        lengths = window_lengths(flat, flat_b)
-        use_tt = "token_type_ids" in self._input_names
-        for b in batches_by_token_budget(lengths, self._batch_tokens, self.batch_size):
-            feeds = window_feeds(spec, [flat[j] for j in b], [flat_b[j] for j in b] if flat_b else None)
-            if use_tt:
-                feeds["token_type_ids"] = np.zeros_like(feeds["input_ids"])
-            sub = [_Out() for _ in b]
-            self._score_batch(feeds, list(range(len(b))), sub)
-            done = 0
-            for k, j in enumerate(b):
-                win_scores[j] = sub[k].score
-                i = owner[j]
-                if sub[k].error and not outs[i].error:
-                    outs[i].error = sub[k].error
-                remaining[i] -= 1
-                done += remaining[i] == 0
-            if progress and done:
-                progress(done)
-        by_item: dict[int, list[float]] = {}
-        for j, i in enumerate(owner):
-            by_item.setdefault(i, []).append(win_scores[j])
-        for i, ws in by_item.items():
-            if outs[i].error:
-                continue
-            arr = np.asarray(ws)
-            outs[i].score = pool_scores(arr, spec.pooling)
-        return outs
-
     def _run(self, items: Sequence[Any], progress: Callable[[int], None] | None = None) -> list[_Out]:
         if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
             items = list(items) if not isinstance(items, (str, bytes)) else [items]
-        outs = self._run_images(items, progress) if self.modality == "image" else self._run_texts(items, progress)
+        outs = run_images(self, items, progress) if self.modality == "image" else run_texts(self, items, progress)
         for o in outs:
             if o.error is None and not math.isfinite(o.score):
                 o.error = "the model gave no finite score for this item (for a text: too few tokens to score?)"
