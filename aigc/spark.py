@@ -11,7 +11,10 @@ driver's before it is used, and a mismatch fails the task (a wrong model is not 
 Items are what the column holds: paths (string) or bytes (binary) for image bundles, texts (string) for
 text bundles. The output is the input's columns plus those of ``aigc score``: ``probability``, ``label``,
 ``threshold_name``, ``threshold``, ``out_of_support``, ``support_reasons``, ``warnings``, ``error`` and
-``meta`` (JSON, with every key of the modality as ``aigc score`` writes it, null where unknown), then what produced it: ``bundle_name``, ``bundle_sha256`` (of its bundle.json, as ``aigc
+``meta`` (JSON, with every key of the modality as ``aigc score`` writes it, null where unknown), for image
+bundles ``provenance`` (JSON, the part ``aigc score`` adds to an image row: C2PA/XMP/EXIF/PNG evidence and the
+policy's final label; null for a row with none; ``provenance=False``, like ``--no-provenance``, leaves the column
+out), then what produced it: ``bundle_name``, ``bundle_sha256`` (of its bundle.json, as ``aigc
 score``'s run record gives it) and ``variant``. A row that cannot be scored (missing file, not an image,
 null, empty text) gets its ``error`` and null probability; it never fails the task.
 """
@@ -28,10 +31,20 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-__all__ = ["OUTPUT_FIELDS", "bundle_digest", "score_dataframe", "score_pandas"]
+__all__ = ["OUTPUT_FIELDS", "bundle_digest", "bundle_file_names", "output_fields", "score_dataframe", "score_pandas"]
 
 OUTPUT_FIELDS = ["probability", "label", "threshold_name", "threshold", "out_of_support", "support_reasons",
                  "warnings", "error", "meta", "bundle_name", "bundle_sha256", "variant"]
+PROVENANCE_FIELD = "provenance"  # after meta, for image bundles that read provenance
+
+
+def output_fields(modality: str, provenance: Any = False) -> list[str]:
+    """The columns a scored row holds: ``OUTPUT_FIELDS``, with ``provenance`` after ``meta`` for an image
+    bundle when provenance is read (``provenance`` True or a ProvenanceOptions)."""
+    if not provenance or modality != "image":
+        return list(OUTPUT_FIELDS)
+    i = OUTPUT_FIELDS.index("meta") + 1
+    return [*OUTPUT_FIELDS[:i], PROVENANCE_FIELD, *OUTPUT_FIELDS[i:]]
 
 _DETECTORS: dict[tuple[Any, ...], Any] = {}  # (path, sha256, options) -> Detector, one per executor Python process
 _LOCK = threading.Lock()
@@ -40,26 +53,76 @@ _ZIPPED: dict[tuple[str, str], Path] = {}  # (folder or .zip, its digest) -> the
 
 def bundle_digest(path: str | os.PathLike[str]) -> str:
     """The sha256 that names a bundle: of the file for a ``.zip``; for a folder, of its ``bundle.json``
-    (which holds the sha256 of every other file, checked when the bundle opens)."""
-    from ._bundle import sha256_file
+    (which holds the sha256 of every other file, checked when the bundle opens). BundleError (a ValueError)
+    names the path when it is no bundle: missing, a folder without bundle.json at its top (and the
+    sub-folder that holds one, where exactly one does), or a file that is not a zip."""
+    from ._bundle import BundleError, sha256_file
 
     p = Path(path)
-    return sha256_file(p / "bundle.json" if p.is_dir() else p)
+    if p.is_dir():
+        if not (p / "bundle.json").is_file():
+            raise BundleError(_no_bundle_json(p))
+        return sha256_file(p / "bundle.json")
+    if not p.exists():
+        raise BundleError(f"{p}: no such bundle (expected a bundle folder or a .zip)")
+    if not p.is_file() or not zipfile.is_zipfile(p):
+        raise BundleError(f"{p}: not a bundle (expected a folder with bundle.json at its top, or a .zip of one)")
+    return sha256_file(p)
+
+
+def _no_bundle_json(folder: Path) -> str:
+    """Why ``folder`` is no bundle folder, naming the one sub-folder that holds a bundle.json if there is one."""
+    try:
+        subs = sorted(d for d in folder.iterdir() if d.is_dir() and (d / "bundle.json").is_file())
+    except OSError:
+        subs = []
+    msg = f"{folder}: not a bundle folder (no bundle.json at its top)"
+    if len(subs) == 1:
+        msg += f"; the bundle seems to be {subs[0]}: pass that path"
+    elif subs:
+        msg += f"; {len(subs)} sub-folders hold one ({', '.join(d.name for d in subs[:5])}): pass the one you mean"
+    return msg
+
+
+def bundle_file_names(spec: dict[str, Any]) -> list[str]:
+    """The files a bundle consists of, relative to its folder: ``bundle.json`` and every file it hashes
+    (``files``, which holds each variant's graph and external data and the tokenizers; validate_spec
+    checks that). BundleError for a name that would leave the folder."""
+    from ._bundle import BundleError, model_files, text_files
+    from ._printable import printable
+
+    names = set(spec.get("files") or {}) | set(model_files(spec))
+    if spec.get("modality") == "text":
+        names |= set(text_files(spec["preprocessing"]))
+    for n in names:
+        pp = PurePosixPath(n)
+        if not n or "\\" in n or pp.is_absolute() or ".." in pp.parts:
+            raise BundleError(f"files.{printable(n)}: expected a path inside the bundle folder")
+    return ["bundle.json", *sorted(names - {"bundle.json"})]
 
 
 def _zip_folder(folder: Path, digest: str) -> Path:
-    """The bundle folder as a zip (files at the top level, fixed timestamps) in a temporary folder, named
-    by the folder and its digest so that two bundles never clash among Spark's files; made once per
-    driver process and bundle, so scoring twice ships the same file."""
+    """The bundle folder as a zip of exactly its files (:func:`bundle_file_names`, at their paths relative to
+    the folder, fixed timestamps): a note, a checkpoint or a .DS_Store left beside them is not shipped. In a
+    temporary folder, named by the folder and its digest so that two bundles never clash among Spark's files;
+    made once per driver process and bundle, so scoring twice ships the same file. BundleError names a
+    listed file that is missing."""
+    from ._bundle import BundleError, load_bundle_spec
+    from ._printable import printable
+
     key = (str(folder.resolve()), digest)
     if key in _ZIPPED and _ZIPPED[key].is_file():
         return _ZIPPED[key]
+    names = bundle_file_names(load_bundle_spec(folder, verify_files=False))
+    for n in names:
+        if not (folder / n).is_file():
+            raise BundleError(f"files.{printable(n)}: listed in bundle.json but missing from {folder}")
     out = Path(tempfile.mkdtemp(prefix="aigc-spark-")) / f"{folder.resolve().name or 'bundle'}-{digest[:12]}.zip"
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
-        for f in sorted(folder.iterdir()):
-            if f.is_file():
-                info = zipfile.ZipInfo(f.name, date_time=(1980, 1, 1, 0, 0, 0))
-                z.writestr(info, f.read_bytes())
+        for n in names:
+            info = zipfile.ZipInfo(n, date_time=(1980, 1, 1, 0, 0, 0))
+            with open(folder / n, "rb") as src, z.open(info, "w", force_zip64=True) as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
     _ZIPPED[key] = out
     return out
 
@@ -121,6 +184,19 @@ def _driver_spec(src: Path) -> dict[str, Any]:
     return spec
 
 
+def _provenance_options(provenance: Any, spec: dict[str, Any]) -> Any:
+    """``score_dataframe``'s ``provenance`` as the options each task passes on: False for a text bundle or when
+    off, else a ProvenanceOptions made on the driver (ValueError for an unknown policy, as ``aigc score`` says)."""
+    if not provenance or spec["modality"] != "image":
+        return False
+    from .provenance import POLICIES, ProvenanceOptions
+
+    opts = provenance if isinstance(provenance, ProvenanceOptions) else ProvenanceOptions()
+    if opts.policy is not None and opts.policy not in POLICIES:
+        raise ValueError(f"provenance: policy {opts.policy!r} is unknown; expected one of {sorted(POLICIES)}")
+    return opts
+
+
 def _check_arguments(spec: dict[str, Any], threshold: str | float | None, variant: str) -> None:
     """Refuse, before any task runs, a variant the bundle lacks or a threshold it cannot resolve (ValueError
     with the runtime's own message): a caller's typo is no row's error."""
@@ -146,13 +222,18 @@ def _meta_json(meta: dict[str, Any] | None, modality: str) -> str:
 
 def _error_row(err: str, modality: str) -> dict[str, Any]:
     return {"probability": None, "label": None, "threshold_name": None, "threshold": None, "out_of_support": False,
-            "support_reasons": [], "warnings": [], "error": err, "meta": _meta_json(None, modality)}
+            "support_reasons": [], "warnings": [], "error": err, "meta": _meta_json(None, modality),
+            PROVENANCE_FIELD: None}
 
 
 def _row(res: Any, modality: str) -> dict[str, Any]:
+    from ._output import _json_default
+
     d = res.to_dict()
     d["meta"] = _meta_json(d.get("meta"), modality)
-    return {k: d[k] for k in OUTPUT_FIELDS if k in d}
+    prov = d.get(PROVENANCE_FIELD)
+    d[PROVENANCE_FIELD] = None if prov is None else json.dumps(prov, sort_keys=True, default=_json_default)
+    return {k: d[k] for k in (*OUTPUT_FIELDS, PROVENANCE_FIELD) if k in d}
 
 
 def _identity(det: Any) -> dict[str, Any]:
@@ -192,10 +273,13 @@ def _group_values(cells: Any, integral: bool) -> list[str | None]:
 
 
 def score_pandas(det: Any, values: list[Any], threshold: str | float | None = None,
-                 groups: list[str | None] | None = None) -> list[dict[str, Any]]:
-    """Score one batch of cells with a Detector: one output dict per cell (``OUTPUT_FIELDS``), never raising
+                 groups: list[str | None] | None = None, provenance: Any = False) -> list[dict[str, Any]]:
+    """Score one batch of cells with a Detector: one output dict per cell (:func:`output_fields`), never raising
     for a bad cell. Used by each Spark task; usable on its own with a pandas column. ``threshold`` None takes
-    the bundle's default (``Detector.default_threshold``), as ``aigc score`` and :func:`score_dataframe` do."""
+    the bundle's default (``Detector.default_threshold``), as ``aigc score`` and :func:`score_dataframe` do.
+    ``provenance`` (True or a ProvenanceOptions; image bundles): each row also gets ``provenance``, as JSON."""
+    fields = output_fields(det.modality, provenance)
+    prov = provenance if det.modality == "image" else False
     if threshold is None:
         threshold = det.default_threshold
     rows: list[dict[str, Any] | None] = [None] * len(values)
@@ -211,12 +295,13 @@ def score_pandas(det: Any, values: list[Any], threshold: str | float | None = No
     if items:
         g = [groups[i] for i in good] if groups is not None else None
         try:
-            results = det.score(items, threshold=threshold, groups=g)
+            results = det.score(items, threshold=threshold, groups=g, provenance=prov)
         except Exception:  # isolate the row that breaks the batch; the others are still scored
             results = []
             for k, it in enumerate(items):
                 try:
-                    results.extend(det.score([it], threshold=threshold, groups=None if g is None else [g[k]]))
+                    results.extend(det.score([it], threshold=threshold, groups=None if g is None else [g[k]],
+                                             provenance=prov))
                 except Exception as e:
                     results.append(None)
                     rows[good[k]] = _error_row(f"cannot score this item ({type(e).__name__}: {e})", det.modality)
@@ -224,23 +309,27 @@ def score_pandas(det: Any, values: list[Any], threshold: str | float | None = No
             if res is not None:
                 rows[i] = _row(res, det.modality)
     ident = _identity(det)
-    return [{**(r if r is not None else _error_row("not scored", det.modality)), **ident} for r in rows]
+    out = []
+    for r in rows:
+        full = {**(r if r is not None else _error_row("not scored", det.modality)), **ident}
+        out.append({k: full.get(k) for k in fields})
+    return out
 
 
-def _output_schema(df: Any, prefix: str) -> Any:
+def _output_schema(df: Any, prefix: str, fields: list[str]) -> Any:
     from pyspark.sql.types import ArrayType, BooleanType, DoubleType, StringType, StructField, StructType
 
     types = {"probability": DoubleType(), "label": StringType(), "threshold_name": StringType(),
              "threshold": DoubleType(), "out_of_support": BooleanType(), "support_reasons": ArrayType(StringType()),
              "warnings": ArrayType(StringType()), "error": StringType(), "meta": StringType(),
-             "bundle_name": StringType(), "bundle_sha256": StringType(), "variant": StringType()}
+             PROVENANCE_FIELD: StringType(), "bundle_name": StringType(), "bundle_sha256": StringType(), "variant": StringType()}
     # Spark resolves column names without regard to case (spark.sql.caseSensitive is false by default), so a
     # column "Label" would clash with the new "label" in any later select.
-    new = {(prefix + f).lower() for f in OUTPUT_FIELDS}
+    new = {(prefix + f).lower() for f in fields}
     clash = sorted(c for c in df.columns if c.lower() in new)
     if clash:
         raise ValueError(f"the DataFrame already has columns {clash}; pass prefix='aigc_' (or another) to score_dataframe")
-    return StructType([*df.schema.fields, *(StructField(prefix + f, types[f], True) for f in OUTPUT_FIELDS)])
+    return StructType([*df.schema.fields, *(StructField(prefix + f, types[f], True) for f in fields)])
 
 
 def score_dataframe(
@@ -256,6 +345,7 @@ def score_dataframe(
     variant: str = "fp32",
     workers: int | None = 1,
     providers: str | None = None,
+    provenance: Any = True,
 ) -> Any:
     """Add ``aigc score``'s columns to ``df`` by scoring ``df[column]`` with ``bundle`` (lazily, like any
     Spark transformation: nothing runs until an action such as ``write.parquet``).
@@ -267,19 +357,30 @@ def score_dataframe(
     whose value selects the bundle's per-group thresholds. ``prefix`` is put before the new column names.
     ``threshold``: a name in the bundle or a probability; None takes the bundle's default, as ``aigc score``
     does. ``providers``: ONNX Runtime providers on the executors (None: CUDA where present, else CPU).
+    ``provenance``: image bundles read each item's provenance and add a ``provenance`` column, as ``aigc score``
+    does (True: default options, read on the driver, so ``AIGC_C2PA_TRUST_ANCHORS`` is the driver's; a
+    :class:`aigc.provenance.ProvenanceOptions` for a policy or trust anchors; False: no column, like
+    ``--no-provenance``). ``bundle`` may be the folder that holds one bundle folder, as for ``aigc score``.
     """
     from pyspark import SparkFiles
     from pyspark.sql.types import IntegralType
 
+    from ._bundle import _find_root
+
     src = Path(bundle)
     if not src.exists():
         raise FileNotFoundError(f"{src}: no such bundle (expected a folder or a .zip)")
+    if src.is_dir():
+        src = _find_root(src)  # the bundle folder, or the one sub-folder that holds it (as aigc score takes)
     if column not in df.columns:
         raise ValueError(f"column {column!r} is not in the DataFrame (it has {df.columns})")
     if group_column is not None and group_column not in df.columns:
         raise ValueError(f"group_column {group_column!r} is not in the DataFrame (it has {df.columns})")
-    _check_arguments(_driver_spec(src), threshold, variant)
-    schema = _output_schema(df, prefix)
+    spec = _driver_spec(src)
+    _check_arguments(spec, threshold, variant)
+    prov = _provenance_options(provenance, spec)
+    fields = output_fields(spec["modality"], prov)
+    schema = _output_schema(df, prefix, fields)
     integral = group_column is not None and isinstance(df.schema[group_column].dataType, IntegralType)
     options = {"threads": threads, "batch_size": batch_size, "variant": variant, "workers": workers,
                "providers": providers}
@@ -302,9 +403,9 @@ def score_dataframe(
             groups = None
             if group_column is not None:
                 groups = _group_values(pdf[group_column], integral)
-            rows = score_pandas(det, pdf[column].tolist(), thr, groups)
-            out = pd.DataFrame(rows, columns=OUTPUT_FIELDS, index=pdf.index)
-            out.columns = [prefix + c for c in OUTPUT_FIELDS]
+            rows = score_pandas(det, pdf[column].tolist(), thr, groups, prov)
+            out = pd.DataFrame(rows, columns=fields, index=pdf.index)
+            out.columns = [prefix + c for c in fields]
             yield pd.concat([pdf, out], axis=1)
 
     return df.mapInPandas(run, schema)

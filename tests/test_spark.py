@@ -240,3 +240,113 @@ def test_output_columns_clash_without_regard_to_case(spark: Any, tiny_text_bundl
     with pytest.raises(ValueError, match="Label"):
         score_dataframe(df, tiny_text_bundle, "text")
     assert "aigc_label" in score_dataframe(df, tiny_text_bundle, "text", prefix="aigc_").columns
+
+
+def _nested_text_bundle(src: Path, dest: Path) -> Path:
+    """A copy of the tiny text bundle whose tokenizer sits in a sub-folder (``tok/tokenizer.json``, listed as
+    such in bundle.json), with stray files beside it that are no part of the bundle."""
+    from aigc._bundle import sha256_file
+
+    shutil.copytree(src, dest)
+    (dest / "tok").mkdir()
+    os.replace(dest / "tokenizer.json", dest / "tok" / "tokenizer.json")
+    spec = json.loads((dest / "bundle.json").read_text())
+    spec["preprocessing"]["tokenizer"] = "tok/tokenizer.json"
+    spec["files"] = {("tok/tokenizer.json" if k == "tokenizer.json" else k): v for k, v in spec["files"].items()}
+    (dest / "bundle.json").write_text(json.dumps(spec))
+    (dest / "notes.txt").write_text("my notes")
+    (dest / ".DS_Store").write_bytes(b"\0" * 16)
+    (dest / "checkpoint.pt").write_bytes(b"\1" * 4096)
+    (dest / "scratch").mkdir()
+    (dest / "scratch" / "old.onnx").write_bytes(b"old")
+    assert sha256_file(dest / "tok" / "tokenizer.json") == spec["files"]["tok/tokenizer.json"]
+    return dest
+
+
+def test_bundle_digest_of_no_bundle_says_what_is_wrong(tiny_text_bundle: Path, tmp_path: Path) -> None:
+    """bundle_digest of the folder above a bundle (bundle.json one level down) raised a bare FileNotFoundError
+    from the hash function. It names the path, says it has no bundle.json at its top, and names the one
+    sub-folder that holds a bundle as the likely path; a missing path and a file that is no zip likewise."""
+    from aigc._bundle import BundleError
+    from aigc.spark import bundle_digest
+
+    parent = tmp_path / "parent"
+    shutil.copytree(tiny_text_bundle, parent / "mybundle")
+    (parent / "other").mkdir()
+    with pytest.raises(BundleError, match=r"no bundle\.json at its top") as e:
+        bundle_digest(parent)
+    assert str(parent) in str(e.value) and str(parent / "mybundle") in str(e.value)
+    assert bundle_digest(parent / "mybundle") == bundle_digest(tiny_text_bundle)
+    with pytest.raises(ValueError, match="no such bundle") as e:
+        bundle_digest(tmp_path / "nowhere")
+    assert str(tmp_path / "nowhere") in str(e.value)
+    notzip = tmp_path / "bundle.zip"
+    notzip.write_text("not a zip")
+    with pytest.raises(ValueError, match=r"not a bundle.*\.zip") as e:
+        bundle_digest(notzip)
+    assert str(notzip) in str(e.value)
+    shutil.copytree(tiny_text_bundle, parent / "second")
+    with pytest.raises(ValueError, match=r"2 sub-folders hold one \(mybundle, second\)"):
+        bundle_digest(parent)
+
+
+def test_folder_ships_exactly_the_bundle_files(spark: Any, tiny_text_bundle: Path, tmp_path: Path) -> None:
+    """A folder was zipped as every top-level file: notes, a checkpoint or a .DS_Store left beside the bundle
+    went to every executor, and a listed file in a sub-folder was dropped (the bundle then failed to open on
+    the executors). The zip holds bundle.json and the files it lists, at their paths, and nothing else."""
+    import zipfile
+
+    import aigc
+    from aigc._bundle import BundleError
+    from aigc.spark import _zip_folder, bundle_digest, score_dataframe
+
+    b = _nested_text_bundle(tiny_text_bundle, tmp_path / "parent" / "nested")
+    spec = json.loads((b / "bundle.json").read_text())
+    z = _zip_folder(b, bundle_digest(b))
+    assert z.name.startswith("nested-") and _zip_folder(b, bundle_digest(b)) == z  # once per process
+    with zipfile.ZipFile(z) as zf:
+        names = sorted(zf.namelist())
+    assert names == ["bundle.json", "model.onnx", "tok/tokenizer.json"]
+    text = "the cat sat on the mat"
+    want = aigc.load(b).score([text])[0].probability
+    assert aigc.load(z).score([text])[0].probability == pytest.approx(want, abs=1e-9)
+    # the folder above the bundle scores as aigc score takes it; the job ships the same files
+    df = spark.createDataFrame([(0, text)], "id INT, text STRING")
+    assert score_dataframe(df, tmp_path / "parent", "text").collect()[0]["probability"] == pytest.approx(want, abs=1e-6)
+
+    from aigc.spark import bundle_file_names
+
+    assert sorted(bundle_file_names(spec)) == names
+    (b / "model.onnx").unlink()  # a listed file missing: named, on the driver
+    with pytest.raises(BundleError, match=r"files\.model\.onnx: listed in bundle\.json but missing"):
+        _zip_folder(b, "f" * 64)
+
+
+def test_image_rows_carry_provenance_as_aigc_score_rows_do(spark: Any, tiny_image_bundle: Path, tmp_path: Path) -> None:
+    """aigc score's rows for an image bundle carry a provenance part (C2PA/XMP/EXIF/PNG evidence and the policy's
+    final label); Spark's rows had none. They carry it as JSON, equal to aigc score's, from paths and bytes;
+    provenance=False (like --no-provenance) leaves the column out, and text bundles never have it."""
+    from _provenance_fixtures import png_with_text
+
+    from aigc.spark import score_dataframe
+
+    folder = tmp_path / "imgs"
+    paths = _images(folder)[:2]
+    gen = folder / "generated.png"
+    gen.write_bytes(png_with_text({"parameters": "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1"}))
+    paths.append(str(gen))
+    cli = _cli(tiny_image_bundle, paths, tmp_path / "cli.jsonl")
+    assert cli[str(gen)]["provenance"]["verdict"] != cli[paths[0]]["provenance"]["verdict"]
+    df = spark.createDataFrame([*((p, Path(p).read_bytes()) for p in paths), (None, None)], "path STRING, data BINARY")
+    out = score_dataframe(df, tiny_image_bundle, "path")
+    assert out.columns[-4:] == ["provenance", "bundle_name", "bundle_sha256", "variant"]
+    for col in ("path", "data"):
+        rows = {r["path"]: r for r in score_dataframe(df, tiny_image_bundle, col).collect()}
+        for p in paths:
+            assert json.loads(rows[p]["provenance"]) == cli[p]["provenance"], (col, p)
+        assert rows[None]["provenance"] is None and rows[None]["error"] == "missing value (null)"
+    assert "provenance" not in score_dataframe(df, tiny_image_bundle, "path", provenance=False).columns
+    with pytest.raises(ValueError, match="policy 'nope' is unknown"):
+        from aigc.provenance import ProvenanceOptions
+
+        score_dataframe(df, tiny_image_bundle, "path", provenance=ProvenanceOptions(policy="nope"))
