@@ -17,7 +17,8 @@ distance from the calibration median in robust standard deviations, on a log sca
 sizes; categories: the normal quantile of how rare the category was), the item's score is the largest,
 and it is flagged when that exceeds a threshold set by the conformal rule on calibration items
 (:mod:`aigc._support_score`). On fresh items like the calibration data the flag then fires at most at
-the target rate (default 1%); the reasons name each feature over the threshold.
+the target rate (default 1%); the reasons name each feature over the threshold. From version 2 a category
+(script, format) that no calibration item had flags the item on its own, within the same stated rate.
 
 Older bundles (no ``outlier``) keep the old rule: a range is the 1st..99th percentile of the
 calibration items (``p01``..``p99``), so about 2% of calibration-like items are flagged by each ranged
@@ -148,7 +149,7 @@ def check_support(meta: dict[str, Any], support: dict[str, Any]) -> list[str]:
         return []
     inner = support.get("text") or support.get("image") or support
     outlier = inner.get("outlier") if isinstance(inner, dict) else None
-    if isinstance(outlier, dict) and outlier.get("version") == _support_score.OUTLIER_VERSION:
+    if isinstance(outlier, dict) and outlier.get("version") in _support_score.VERSIONS:
         return _support_score.outlier_reasons(meta, outlier)
     reasons: list[str | None] = []
     if "text" in support or "n_tokens" in support:
@@ -183,7 +184,7 @@ def describe_support(support: dict[str, Any] | None) -> str:
         return "out_of_support: never set (the bundle records no calibration support)"
     inner = support.get("text") or support.get("image") or {}
     o = inner.get("outlier")
-    if isinstance(o, dict) and o.get("version") == _support_score.OUTLIER_VERSION:
+    if isinstance(o, dict) and o.get("version") in _support_score.VERSIONS:
         return _support_score.describe(o)
     fields = [k for k in ("n_tokens", "n_chars", "chars_per_token", "width", "height", "jpeg_quality") if k in inner]
     return (f"out_of_support (older rule): any of {', '.join(fields)} outside its calibration 1st..99th percentile "

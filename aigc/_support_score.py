@@ -7,8 +7,14 @@ Each feature of an item gets a robust z:
   1.4826 x MAD, IQR / 1.349 and a floor (a feature that barely varies in calibration would otherwise
   flag any change, however small);
 - categories (text script, image format): the normal quantile ``z = Phi^-1(1 - share / 2)`` of the
-  category's share among the calibration items (English at 97% gives 0.04, a 0.5% script 2.8); a
-  category never seen counts as half an item's share.
+  category's share among the calibration items (English at 97% gives 0.04, a 0.5% script 2.8).
+
+A category never seen among the calibration items flags the item on its own (version 2). Version 1 gave it
+the z of half an item's share (3.48 for 1,000 items) under the same threshold as the numbers; but lengths
+have heavy tails, and on the shared English texts the conformal threshold came out at 10.4, so a Cyrillic or
+Han text scored with an English bundle was never flagged for its script. An unseen category's z is now
+infinite: the threshold is still the conformal quantile of the held-back items' scores (an item of a
+category the fitting half never saw counts among the items above it), so the stated rate covers both rules.
 
 The item's score is the largest z over the features it has. The calibration items are split in two
 by a seeded permutation: the medians, scales and shares are fitted on one half, and the threshold is
@@ -27,9 +33,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_FALSE_ALARM", "OUTLIER_VERSION", "describe", "fit_outlier", "outlier_reasons", "outlier_score"]
+__all__ = ["DEFAULT_FALSE_ALARM", "OUTLIER_VERSION", "VERSIONS", "describe", "fit_outlier", "outlier_reasons",
+           "outlier_score"]
 
-OUTLIER_VERSION = 1
+OUTLIER_VERSION = 2
+VERSIONS = (1, 2)  # read: 1 (an unseen category scores ``unseen_z``), 2 (an unseen category is flagged)
 DEFAULT_FALSE_ALARM = 0.01
 
 # name -> (transform, unit shown in reasons, scale floor in transformed units)
@@ -93,12 +101,16 @@ def _zs(meta: dict[str, Any], model: dict[str, Any]) -> dict[str, float]:
     c = model.get("category")
     if c and cat is not None:
         share = c["shares"].get(cat)
-        out[c["field"]] = _z_cat(float(share)) if share is not None else float(c["unseen_z"])
+        if share is not None:
+            out[c["field"]] = _z_cat(float(share))
+        else:  # version 1: half an item's share; version 2: flagged whatever the threshold
+            out[c["field"]] = math.inf if model.get("version", OUTLIER_VERSION) >= 2 else float(c["unseen_z"])
     return out
 
 
 def outlier_score(meta: dict[str, Any], model: dict[str, Any]) -> float:
-    """The combined score of one item: the largest robust z over its features (0 when it has none)."""
+    """The combined score of one item: the largest robust z over its features (0 when it has none; infinite
+    for a category the calibration items never had, from version 2)."""
     return max(_zs(meta, model).values(), default=0.0)
 
 
@@ -136,19 +148,22 @@ def fit_outlier(metas: list[dict[str, Any]], modality: str, rate: float = DEFAUL
         raise ValueError(f"support: {len(metas)} usable calibration items, the outlier score needs at least 4")
     perm = np.random.default_rng(seed).permutation(len(metas))
     half = (len(metas) + 1) // 2
-    model = _fit_model([metas[i] for i in perm[:half]], modality)
+    model = {"version": OUTLIER_VERSION, **_fit_model([metas[i] for i in perm[:half]], modality)}
     scores = np.sort([outlier_score(metas[i], model) for i in perm[half:]])
     m = int(scores.size)
+    finite = scores[np.isfinite(scores)]  # the others: a category the fitting half never saw (flagged anyway)
     k = math.floor(rate * (m + 1) + 1e-9) - 1  # calibration items allowed above the threshold
-    if k >= 0:
-        thr, bound, rule = float(scores[m - k - 1]), (k + 1) / (m + 1), "conformal"
-    else:
-        thr, bound, rule = float(scores[-1]), 1.0 / (m + 1), "largest score"
+    k_num = k - (m - finite.size)  # of which the numbers may flag
+    if k_num >= 0 and finite.size:
+        thr, bound, rule = float(finite[finite.size - k_num - 1]), (k + 1) / (m + 1), "conformal"
+    else:  # the unseen categories alone use up the rate (or nothing is finite): flag above every finite score
+        thr = float(finite[-1]) if finite.size else 0.0
+        bound, rule = (m - finite.size + 1) / (m + 1), ("largest score" if k < 0 else "largest finite score")
     stored = round(thr, 6) + 1e-6  # strictly above the quantile item, whatever the rounding
     return {
-        "version": OUTLIER_VERSION,
         **model,
-        "score": "max over features of robust z (numbers: |log x - median| / robust sd; categories: normal quantile of the share)",
+        "score": "max over features of robust z (numbers: |log x - median| / robust sd; categories: normal quantile of "
+                 "the share; a category never seen: flagged)",
         "target_rate": rate,
         "threshold": stored,
         "rule": rule,
@@ -180,6 +195,10 @@ def outlier_reasons(meta: dict[str, Any], o: dict[str, Any]) -> list[str]:
         c = o.get("category") or {}
         if name == c.get("field"):
             share = c["shares"].get(cat)
+            if math.isinf(z):
+                out.append(f"{name} {cat}: never seen among the {noun} the thresholds were calibrated on "
+                           f"({', '.join(f'{k} {100 * float(v):.3g}%' for k, v in list(c['shares'].items())[:3])})")
+                continue
             seen = "never seen" if share is None else f"{100 * float(share):.2g}%"
             out.append(f"{name} {cat}: {seen} among calibration {noun} ({cut.format(z=z)})")
             continue
@@ -203,4 +222,7 @@ def describe(o: dict[str, Any]) -> str:
         rate = (f"flags at most {100 * o['expected_rate_at_most']:.2f}% of calibration-like items, not the "
                 f"{o['target_rate']:.0%} asked: {o['n_calibration']} calibration items were held back for the "
                 f"threshold, fewer than the {need} the target needs, so it is the largest of their scores")
-    return f"out_of_support: {rate}; combined score = largest robust z over {', '.join(feats)} > {o['threshold']:.3g}"
+    unseen = (f"; a {o['category']['field']} never seen in calibration is flagged on its own"
+              if o.get("category") and o.get("version", 1) >= 2 else "")
+    return (f"out_of_support: {rate}; combined score = largest robust z over {', '.join(feats)} > "
+            f"{o['threshold']:.3g}{unseen}")

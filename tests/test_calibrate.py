@@ -58,7 +58,7 @@ def test_humans_only_round_trip(tiny_text_bundle: Path, tmp_path: Path, capsys: 
     assert spec["calibration"] == old.spec["calibration"] and spec["model"] == old.spec["model"]
     assert spec["preprocessing"] == old.spec["preprocessing"]
     assert "kept from the original bundle" in spec["thresholds"]["balanced"]["note"]
-    assert spec["support"]["text"]["outlier"]["version"] == 1 and spec["data_hashes"]["calibration"]["n"] == 800
+    assert spec["support"]["text"]["outlier"]["version"] == 2 and spec["data_hashes"]["calibration"]["n"] == 800
     fresh = _texts(4000, 1, ai=False)
     for name, target in (("fpr@1%", 0.01), ("fpr@5%", 0.05)):
         t = spec["thresholds"][name]

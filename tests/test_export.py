@@ -110,7 +110,7 @@ def test_image_support_flags_shifted_items(image_case: dict[str, Any]) -> None:
     assert res[3].support_reasons[0].startswith("20 JPEG quality, far below")
     assert "format WEBP: never seen" in res[4].support_reasons[0]
     o = open_bundle(image_case["bundle"]).spec["support"]["image"]["outlier"]
-    assert o["version"] == 1 and o["target_rate"] == 0.01
+    assert o["version"] == 2 and o["target_rate"] == 0.01
     # data_hashes: the calibration items are recorded, so aigc eval can tell an overlap
     dh = open_bundle(image_case["bundle"]).spec["data_hashes"]
     assert dh["version"] == 1 and dh["calibration"]["n"] == len(image_case["items"]) and dh["training"] is None

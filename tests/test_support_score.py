@@ -43,7 +43,7 @@ def test_false_alarm_rate_on_fresh_calibration_like_items(modality: str, make, t
     sup = compute_support(make(6000, 0), modality, false_alarm=target)
     json.dumps(sup)
     o = sup[modality]["outlier"]
-    assert o["version"] == 1 and o["target_rate"] == target and o["n_calibration"] == 3000
+    assert o["version"] == 2 and o["target_rate"] == target and o["n_calibration"] == 3000
     assert o["rule"] == "conformal" and o["expected_rate_at_most"] <= target
     fresh = make(20000, 1)
     rate = _rate(fresh, sup)
@@ -78,12 +78,51 @@ def test_outliers_flagged_with_reasons_naming_the_feature() -> None:
     assert check_support({}, img) == []
 
 
+def test_unseen_category_flagged_whatever_the_numbers_threshold() -> None:
+    """Version 1 gave a script never seen in calibration the z of half an item's share (3.5 here) under the
+    numbers' threshold; with heavy-tailed lengths that threshold is far higher (10.4 on the shared English
+    texts), so a Cyrillic text under an English bundle was never flagged for its script. Version 2 flags it."""
+    rng = np.random.default_rng(0)
+    toks = np.maximum(3, rng.lognormal(np.log(150), 0.15, 4000) * rng.choice([1, 1, 1, 8, 0.1], 4000)).astype(int)
+    metas = [{"n_tokens": int(t), "n_chars": int(4.6 * t), "script": "latin"} for t in toks]
+    sup = compute_support(metas, "text")
+    o = sup["text"]["outlier"]
+    assert o["version"] == 2 and o["threshold"] > o["category"]["unseen_z"] + 1  # the numbers' tail sets it
+    cyr = {"n_tokens": 150, "n_chars": 690, "script": "cyrillic"}
+    r = check_support(cyr, sup)
+    assert len(r) == 1 and "script cyrillic: never seen among the texts the thresholds were calibrated on" in r[0]
+    assert "latin 100%" in r[0]
+    assert check_support({**cyr, "script": "latin"}, sup) == []
+    v1 = {"text": {**sup["text"], "outlier": {**o, "version": 1}}}  # a bundle made before: its own rule, read as then
+    assert check_support(cyr, v1) == []
+    assert "never seen in calibration is flagged on its own" in describe_support(sup)
+    assert "flagged on its own" not in describe_support(v1)
+
+
+def test_unseen_categories_of_the_held_back_half_count_in_the_rate() -> None:
+    """Held-back items whose category the fitting half never saw are flagged by the category rule; the numbers'
+    threshold leaves room for them so that the stated rate covers both."""
+    metas = _texts(2000, 3)
+    for i in range(1, 2000, 100):  # 20 items of scripts that appear once each: most land in one half only
+        metas[i] = {**metas[i], "script": f"rare{i}"}
+    o = compute_support(metas, "text", false_alarm=0.05)["text"]["outlier"]
+    perm = np.random.default_rng(0).permutation(len(metas))  # fit_outlier's split (seed 0)
+    fit_scripts = {metas[i]["script"] for i in perm[:1000]}
+    unseen = sum(metas[i]["script"] not in fit_scripts for i in perm[1000:])
+    assert 5 <= unseen <= 15 and o["n_calibration"] == 1000
+    k = round(o["achieved_rate"] * 1000)  # held-back items above the threshold, the unseen among them
+    assert unseen <= k <= 50 and o["expected_rate_at_most"] <= 0.05 and o["rule"] == "conformal"
+    sup = {"text": {"outlier": o}}
+    assert k - unseen == sum(bool(check_support(metas[i], sup)) for i in perm[1000:]
+                             if metas[i]["script"] in fit_scripts)
+
+
 def test_describe_says_rate_and_old_rule() -> None:
     sup = compute_support(_texts(400, 0), "text")
     d = describe_support(sup)
     assert "about 1% of calibration-like items" in d and "n_tokens" in d and "script" in d
     assert "older rule" in describe_support(compute_support(_texts(400, 0), "text", false_alarm=None))
-    small = compute_support(_texts(60, 0), "text")["text"]["outlier"]  # 30 held back: fewer than 99
+    small = compute_support([{**m, "script": "latin"} for m in _texts(60, 0)], "text")["text"]["outlier"]  # 30 held back
     assert small["rule"] == "largest score" and small["expected_rate_at_most"] == pytest.approx(1 / 31, abs=1e-6)
     d_small = describe_support({"text": {"outlier": small}})
     assert "flags at most 3.23% of calibration-like items, not the 1% asked: 30" in d_small and "about 1%" not in d_small
