@@ -298,7 +298,8 @@ def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], label
         dropped += [d for d in [_store_calibration(spec, v, f_v)] if d]
         also[v] = {"calibration": how_v, "n": int(ok_v.sum()), "n_failed": int((~ok_v).sum())}
     ok_items = [items[int(i)] for i in s_ok]
-    spec["support"] = _support.compute_support([metas[int(i)] for i in s_ok], modality)
+    spec["support"] = _support.compute_support([metas[int(i)] for i in s_ok], modality,
+                                               texts=ok_items if modality == "text" else None)
 
     record: dict[str, Any] = {
         "version": RECALIBRATION_VERSION,

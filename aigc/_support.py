@@ -35,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from . import _support_score
+from . import _lexicon, _support_score
 
-__all__ = ["DEFAULT_FALSE_ALARM", "MIN_SHARE", "check_support", "compute_support", "describe_support"]
+__all__ = ["DEFAULT_FALSE_ALARM", "MIN_SHARE", "check_support", "compute_support", "describe_support", "lexicon_meta"]
 
 DEFAULT_FALSE_ALARM = _support_score.DEFAULT_FALSE_ALARM
 
@@ -66,7 +66,8 @@ def _shares(values: Sequence[str]) -> dict[str, float]:
 
 
 def compute_support(
-    metas: Sequence[dict[str, Any]], modality: str, false_alarm: float | None = DEFAULT_FALSE_ALARM
+    metas: Sequence[dict[str, Any]], modality: str, false_alarm: float | None = DEFAULT_FALSE_ALARM,
+    texts: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """The bundle's ``support`` object from the per-item meta of the calibration items.
 
@@ -75,13 +76,37 @@ def compute_support(
     ``formats`` shares and the ``jpeg_quality`` range of the JPEG items; and ``outlier``, the combined
     score with its conformal threshold at ``false_alarm`` (None: leave it out, the old per-field rule).
     Items with an empty meta (failed items) are skipped; ``n`` counts the items used. Raises
-    ValueError when none is usable.
+    ValueError when none is usable. ``texts`` (text, one per meta, with the combined score): the
+    calibration texts, from which ``lexicon`` is fitted (:mod:`aigc._lexicon`); each meta then gets its
+    ``lexicon`` category and ``common_word_share``, and the combined score reads the category.
     """
+    lexicon = None
+    # a runtime's metas carry the lexicon of the bundle that scored them: never the one fitted here
+    metas = [{k: v for k, v in m.items() if k not in _LEXICON_KEYS} if m else m for m in metas]
+    if modality == "text" and texts is not None and false_alarm is not None:
+        if len(texts) != len(metas):
+            raise ValueError(f"support: {len(texts)} texts for {len(metas)} metas")
+        lexicon = _lexicon.fit_lexicon([t for t, m in zip(texts, metas, strict=True) if m])
+        metas = [{**m, **lexicon_meta(t, lexicon)} if m else m for t, m in zip(texts, metas, strict=True)]
     metas = [m for m in metas if m]
     out = _ranges(metas, modality)
     if false_alarm is not None:
         out[modality]["outlier"] = _support_score.fit_outlier(metas, modality, false_alarm)
+    if lexicon is not None:
+        out[modality]["lexicon"] = lexicon
     return out
+
+
+_LEXICON_KEYS = ("lexicon", "common_word_share")
+
+
+def lexicon_meta(text: Any, lexicon: dict[str, Any] | None) -> dict[str, Any]:
+    """``{"lexicon": "common" | "uncommon", "common_word_share": float}`` of one text under the support's
+    ``lexicon`` (the runtime adds them to a text's meta); ``{}`` without a lexicon or with too few words."""
+    cat = _lexicon.lexicon_category(text, lexicon)
+    if cat is None or lexicon is None:
+        return {}
+    return {"lexicon": cat, "common_word_share": round(_lexicon.common_share(text, lexicon)[0], 4)}
 
 
 def _ranges(metas: list[dict[str, Any]], modality: str) -> dict[str, Any]:

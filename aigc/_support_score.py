@@ -48,6 +48,7 @@ _NUMERIC: dict[str, dict[str, tuple[str, str, float]]] = {
               "jpeg_quality": ("linear", "JPEG quality", 2.0)},
 }  # fmt: skip
 _CATEGORY = {"text": ("script", "script"), "image": ("format", "format")}
+_EXTRA = {"text": ("lexicon",), "image": ()}  # further categories, stored in ``categories`` (aigc._lexicon)
 _ND = NormalDist()
 
 
@@ -98,14 +99,29 @@ def _zs(meta: dict[str, Any], model: dict[str, Any]) -> dict[str, float]:
         p = model["numeric"].get(name)
         if p:
             out[name] = abs(_t(v, p["transform"]) - p["center"]) / p["scale"]
+    unseen_flags = model.get("version", OUTLIER_VERSION) >= 2
     c = model.get("category")
     if c and cat is not None:
-        share = c["shares"].get(cat)
-        if share is not None:
-            out[c["field"]] = _z_cat(float(share))
-        else:  # version 1: half an item's share; version 2: flagged whatever the threshold
-            out[c["field"]] = math.inf if model.get("version", OUTLIER_VERSION) >= 2 else float(c["unseen_z"])
+        out[c["field"]] = _z_of(c, cat, unseen_flags)
+    for c in model.get("categories") or []:  # version 2: the lexicon (aigc._lexicon)
+        v = meta.get(c["field"])
+        if isinstance(v, str):
+            out[c["field"]] = _z_of(c, v, unseen_flags)
     return out
+
+
+def _z_of(c: dict[str, Any], value: str, unseen_flags: bool) -> float:
+    """A category's z: the normal quantile of its share; one never seen: infinite (version 2) or ``unseen_z``."""
+    share = c["shares"].get(value)
+    if share is not None:
+        return _z_cat(float(share))
+    return math.inf if unseen_flags else float(c["unseen_z"])
+
+
+def _category_model(field: str, values: list[str]) -> dict[str, Any]:
+    cnt, n = Counter(values), len(values)
+    return {"field": field, "shares": {k: round(v / n, 6) for k, v in cnt.most_common()},
+            "unseen_z": round(_z_cat(0.5 / n), 6)}
 
 
 def outlier_score(meta: dict[str, Any], model: dict[str, Any]) -> float:
@@ -130,10 +146,14 @@ def _fit_model(metas: list[dict[str, Any]], modality: str) -> dict[str, Any]:
     cats = [c for _, c in feats if c is not None]
     model: dict[str, Any] = {"modality": modality, "numeric": numeric}
     if cats:
-        cnt = Counter(cats)
-        n = len(cats)
-        model["category"] = {"field": field, "shares": {k: round(v / n, 6) for k, v in cnt.most_common()},
-                             "unseen_z": round(_z_cat(0.5 / n), 6)}
+        model["category"] = _category_model(field, cats)
+    extra = []
+    for name in _EXTRA[modality]:
+        values = [str(m[name]) for m in metas if isinstance(m.get(name), str)]
+        if values:
+            extra.append(_category_model(name, values))
+    if extra:
+        model["categories"] = extra
     return model
 
 
@@ -192,9 +212,16 @@ def outlier_reasons(meta: dict[str, Any], o: dict[str, Any]) -> list[str]:
     for name, z in sorted(zs.items(), key=lambda kv: -kv[1]):
         if z <= thr:
             continue
-        c = o.get("category") or {}
-        if name == c.get("field"):
+        c = next((k for k in [o.get("category") or {}, *(o.get("categories") or [])] if k.get("field") == name), {})
+        if c:
+            cat = meta.get(name) if name in _EXTRA[modality] else _features(meta, modality)[1]
             share = c["shares"].get(cat)
+            if name == "lexicon" and cat == "uncommon":
+                share_txt = (f"{100 * float(meta['common_word_share']):.0f}% of its words"
+                             if _num(meta.get("common_word_share")) is not None else "few of its words")
+                out.append(f"words: {share_txt} are among the calibration texts' most common words (another "
+                           f"language than theirs?); {'no' if math.isinf(z) else 'almost no'} calibration text was like that")
+                continue
             if math.isinf(z):
                 out.append(f"{name} {cat}: never seen among the {noun} the thresholds were calibrated on "
                            f"({', '.join(f'{k} {100 * float(v):.3g}%' for k, v in list(c['shares'].items())[:3])})")
@@ -212,7 +239,8 @@ def outlier_reasons(meta: dict[str, Any], o: dict[str, Any]) -> list[str]:
 
 def describe(o: dict[str, Any]) -> str:
     """What the flag means, for ``aigc info``."""
-    feats = [*o["numeric"], *([o["category"]["field"]] if o.get("category") else [])]
+    feats = [*o["numeric"], *([o["category"]["field"]] if o.get("category") else []),
+             *(c["field"] for c in o.get("categories") or [])]
     if o["rule"] == "conformal":
         rate = (f"flags about {o['target_rate']:.0%} of calibration-like items (at most "
                 f"{100 * o['expected_rate_at_most']:.2f}% expected; conformal rule on {o['n_calibration']} held-back "
@@ -222,7 +250,8 @@ def describe(o: dict[str, Any]) -> str:
         rate = (f"flags at most {100 * o['expected_rate_at_most']:.2f}% of calibration-like items, not the "
                 f"{o['target_rate']:.0%} asked: {o['n_calibration']} calibration items were held back for the "
                 f"threshold, fewer than the {need} the target needs, so it is the largest of their scores")
-    unseen = (f"; a {o['category']['field']} never seen in calibration is flagged on its own"
-              if o.get("category") and o.get("version", 1) >= 2 else "")
+    cats = [c["field"] for c in [o.get("category") or {}, *(o.get("categories") or [])] if c]
+    unseen = (f"; a {' or '.join(cats)} never seen in calibration is flagged on its own"
+              if cats and o.get("version", 1) >= 2 else "")
     return (f"out_of_support: {rate}; combined score = largest robust z over {', '.join(feats)} > "
             f"{o['threshold']:.3g}{unseen}")

@@ -158,7 +158,8 @@ def _build_in(
     yy = y[scored.ok]
     calibrated, p = calibrate(scored, y, method, method_note, opt, groups, worst_groups)
     spec.update(calibrated)
-    spec["support"] = _support.compute_support(scored.kept(scored.metas), run.modality)
+    spec["support"] = _support.compute_support(scored.kept(scored.metas), run.modality,
+                                               texts=scored.kept(items) if run.modality == "text" else None)
     spec["data_hashes"] = _overlap.write_data_hashes(tmp, items, opt.training_items, run.modality)
     if overlap is not None:  # the calibration items that are training items (build_options.calibration_overlap)
         spec["data_hashes"]["calibration_in_training"] = overlap
