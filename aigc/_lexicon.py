@@ -10,9 +10,10 @@ Export fits the model on the calibration texts (:func:`fit_lexicon`): their ``N_
 (lower-cased runs of letters in the first ``MAX_CHARS`` characters, as :func:`aigc._text.dominant_script`
 reads), and a cutoff. A text's *common-word share* is the share of its words among them, shrunk toward the
 calibration median by ``PRIOR`` words (a 25-word text moves far less than a 500-word one); a text of at least
-``MIN_WORDS`` words whose share is under the cutoff, half the 1st percentile of the calibration texts' own
-shares, is ``"uncommon"``, any other ``"common"``; under ``MIN_WORDS`` words it is not judged. The category
-joins the support's combined score like the script (``aigc._support_score``): one that no calibration text had
+``MIN_WORDS`` words whose share is under the cutoff (4 robust standard deviations under the calibration texts'
+median shrunk share, and at least a quarter of it) is ``"uncommon"``, any other ``"common"``; under
+``MIN_WORDS`` words it is not judged. The category, within the text's script (``latin:uncommon``), joins the
+support's combined score like the script (``aigc._support_score``): one that fewer than 3 calibration texts had
 flags the text on its own.
 """
 
@@ -71,7 +72,10 @@ def fit_lexicon(texts: Sequence[Any]) -> dict[str, Any] | None:
     med = float(np.median(raw))
     model: dict[str, Any] = {"words": top, "prior": PRIOR, "min_words": MIN_WORDS, "median": round(med, 6)}
     shares = np.array([common_share_of(ws, common, med) for ws in lists if len(ws) >= MIN_WORDS])
-    model["cutoff"] = round(0.5 * float(np.quantile(shares, 0.01)), 6)
+    # far below the bulk: a few other-language calibration texts must not drag the cutoff to zero
+    centre = float(np.median(shares))
+    spread = 1.4826 * float(np.median(np.abs(shares - centre)))
+    model["cutoff"] = round(max(0.25 * centre, centre - 4.0 * spread), 6)
     model["n"] = int(shares.size)
     return model
 

@@ -104,10 +104,19 @@ def _zs(meta: dict[str, Any], model: dict[str, Any]) -> dict[str, float]:
     if c and cat is not None:
         out[c["field"]] = _z_of(c, cat, unseen_flags)
     for c in model.get("categories") or []:  # version 2: the lexicon (aigc._lexicon)
-        v = meta.get(c["field"])
-        if isinstance(v, str):
+        v = _extra_value(meta, c["field"])
+        if v is not None:
             out[c["field"]] = _z_of(c, v, unseen_flags)
     return out
+
+
+def _extra_value(meta: dict[str, Any], field: str) -> str | None:
+    """An extra category's value: the lexicon within the text's script (``latin:uncommon``), so that Russian
+    calibration texts (``cyrillic:uncommon``) do not make Indonesian ones look seen."""
+    v = meta.get(field)
+    if not isinstance(v, str):
+        return None
+    return f"{meta.get('script') or 'none'}:{v}" if field == "lexicon" else v
 
 
 def _z_of(c: dict[str, Any], value: str, unseen_flags: bool) -> float:
@@ -118,10 +127,15 @@ def _z_of(c: dict[str, Any], value: str, unseen_flags: bool) -> float:
     return math.inf if unseen_flags else float(c["unseen_z"])
 
 
+MIN_SEEN = 3  # fitting items a category needs to count as seen (version 2)
+
+
 def _category_model(field: str, values: list[str]) -> dict[str, Any]:
+    """Shares of the categories that at least ``MIN_SEEN`` fitting items had; rarer ones are left out, so an
+    item of one counts as never seen (one or two calibration texts do not make thresholds cover a script)."""
     cnt, n = Counter(values), len(values)
-    return {"field": field, "shares": {k: round(v / n, 6) for k, v in cnt.most_common()},
-            "unseen_z": round(_z_cat(0.5 / n), 6)}
+    return {"field": field, "shares": {k: round(v / n, 6) for k, v in cnt.most_common() if v >= MIN_SEEN},
+            "min_seen": MIN_SEEN, "unseen_z": round(_z_cat(0.5 / n), 6)}
 
 
 def outlier_score(meta: dict[str, Any], model: dict[str, Any]) -> float:
@@ -149,7 +163,7 @@ def _fit_model(metas: list[dict[str, Any]], modality: str) -> dict[str, Any]:
         model["category"] = _category_model(field, cats)
     extra = []
     for name in _EXTRA[modality]:
-        values = [str(m[name]) for m in metas if isinstance(m.get(name), str)]
+        values = [v for m in metas if (v := _extra_value(m, name)) is not None]
         if values:
             extra.append(_category_model(name, values))
     if extra:
@@ -214,13 +228,14 @@ def outlier_reasons(meta: dict[str, Any], o: dict[str, Any]) -> list[str]:
             continue
         c = next((k for k in [o.get("category") or {}, *(o.get("categories") or [])] if k.get("field") == name), {})
         if c:
-            cat = meta.get(name) if name in _EXTRA[modality] else _features(meta, modality)[1]
+            cat = _extra_value(meta, name) if name in _EXTRA[modality] else _features(meta, modality)[1]
             share = c["shares"].get(cat)
-            if name == "lexicon" and cat == "uncommon":
+            if name == "lexicon" and str(cat).endswith(":uncommon"):
                 share_txt = (f"{100 * float(meta['common_word_share']):.0f}% of its words"
                              if _num(meta.get("common_word_share")) is not None else "few of its words")
                 out.append(f"words: {share_txt} are among the calibration texts' most common words (another "
-                           f"language than theirs?); {'no' if math.isinf(z) else 'almost no'} calibration text was like that")
+                           f"language than theirs?); {'too few' if math.isinf(z) else 'almost no'} calibration texts "
+                           f"in {str(cat).split(':')[0]} script were like that")
                 continue
             if math.isinf(z):
                 out.append(f"{name} {cat}: never seen among the {noun} the thresholds were calibrated on "
@@ -245,6 +260,11 @@ def describe(o: dict[str, Any]) -> str:
         rate = (f"flags about {o['target_rate']:.0%} of calibration-like items (at most "
                 f"{100 * o['expected_rate_at_most']:.2f}% expected; conformal rule on {o['n_calibration']} held-back "
                 f"calibration items, fitted on {o['n_fit']})")
+    elif o["rule"] == "largest finite score":
+        rate = (f"flags at most {100 * o['expected_rate_at_most']:.2f}% of calibration-like items, not the "
+                f"{o['target_rate']:.0%} asked: of the {o['n_calibration']} calibration items held back for the threshold, "
+                "enough had a category the fitting half never saw (flagged on their own) to use up the rate, so the "
+                "numbers' threshold is above every other held-back item's score")
     else:
         need = math.ceil(1 / float(o["target_rate"]) - 1 - 1e-9)
         rate = (f"flags at most {100 * o['expected_rate_at_most']:.2f}% of calibration-like items, not the "

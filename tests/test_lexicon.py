@@ -63,7 +63,7 @@ def test_short_texts_are_not_judged_and_metas_from_another_bundle_are_dropped() 
     no_texts = compute_support(stale, "text")
     assert "lexicon" not in no_texts["text"] and "categories" not in no_texts["text"]["outlier"]
     refit = compute_support(stale, "text", texts=texts)
-    assert refit["text"]["outlier"]["categories"][0]["shares"] == {"common": 1.0}
+    assert refit["text"]["outlier"]["categories"][0]["shares"] == {"latin:common": 1.0}
 
 
 def test_no_lexicon_from_too_few_or_too_short_texts() -> None:
@@ -98,3 +98,32 @@ def test_the_runtime_adds_the_lexicon_to_a_texts_meta(tiny_text_bundle, tmp_path
     assert r_id.meta == _meta(indonesian, sup) | {"n_tokens": r_id.meta["n_tokens"]}
     assert r_id.out_of_support and any(x.startswith("words: ") for x in r_id.support_reasons)
     assert not any(x.startswith("words: ") for x in r_en.support_reasons)
+
+
+RU_FUNCTION = "и в не на что с по как это из за от для он она".split()
+
+
+def test_other_languages_in_calibration_do_not_open_the_door_to_a_third() -> None:
+    """Calibration texts 95% English and 5% Russian: Russian texts are in support (their script and their
+    words were seen), Indonesian ones are not: the Russian texts neither drag the cutoff down nor, since the
+    lexicon's category is taken within the script, make an uncommon Latin-script text look seen. One or two calibration texts of a script do not make
+    that script seen."""
+    rng = np.random.default_rng(4)
+    metas, texts = _calibration(380, 4)
+    for _ in range(20):
+        t = _text(rng, RU_FUNCTION, int(rng.integers(40, 200)))
+        texts.append(t)
+        metas.append({"n_tokens": len(t) // 4, "n_chars": len(t), "script": "cyrillic"})
+    sup = compute_support(metas, "text", texts=texts)
+    assert sup["text"]["lexicon"]["cutoff"] > 0.1  # the Russian 5% do not drag it to zero
+    russian = _text(rng, RU_FUNCTION, 120)
+    ru_meta = {**_meta(russian, sup), "script": "cyrillic"}
+    assert not any(r.startswith("words:") for r in check_support(ru_meta, sup))  # common or cyrillic:uncommon: seen
+    indonesian = _text(rng, ID_FUNCTION, 120)
+    assert any(r.startswith("words:") and "in latin script" in r for r in check_support(_meta(indonesian, sup), sup))
+    metas2, texts2 = _calibration(398, 5)
+    metas2 += [{"n_tokens": 40, "n_chars": 180, "script": "cyrillic"}] * 2
+    texts2 += [_text(rng, RU_FUNCTION, 40)] * 2
+    sup2 = compute_support(metas2, "text", texts=texts2)
+    assert "cyrillic" not in sup2["text"]["outlier"]["category"]["shares"]
+    assert check_support({**_meta(russian, sup2), "script": "cyrillic"}, sup2)

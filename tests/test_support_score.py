@@ -115,6 +115,14 @@ def test_unseen_categories_of_the_held_back_half_count_in_the_rate() -> None:
     sup = {"text": {"outlier": o}}
     assert k - unseen == sum(bool(check_support(metas[i], sup)) for i in perm[1000:]
                              if metas[i]["script"] in fit_scripts)
+    # at 1% of 1000 (10 allowed above) the 5-15 unseen leave little or nothing to the numbers
+    o1 = compute_support(metas, "text", false_alarm=0.01)["text"]["outlier"]
+    if unseen >= 10:
+        assert o1["rule"] == "largest finite score" and o1["expected_rate_at_most"] == pytest.approx((unseen + 1) / 1001, abs=1e-6)
+        d = describe_support({"text": {"outlier": o1}})
+        assert "enough had a category the fitting half never saw" in d and "fewer than the" not in d
+    else:
+        assert o1["rule"] == "conformal"
 
 
 def test_describe_says_rate_and_old_rule() -> None:

@@ -95,11 +95,11 @@ def render_card(spec: dict[str, Any], sizes: dict[str, int] | None = None) -> st
         L.append(_threshold_table(own["thresholds"]))
     for name, t in spec["thresholds"].items():
         if isinstance(t.get("groups"), dict) and t["groups"]:
-            per = ", ".join(f"{g} {_fmt(v.get('achieved_fpr'))} of {v.get('n_human')}" for g, v in t["groups"].items())
+            per = ", ".join(f"{g} {_share_of(v)}" for g, v in t["groups"].items())
             add(f"{name} is the worst group's ({t.get('rule', '')}); FPR per group: {per}")
         h = t.get("heldout")
         if isinstance(h, dict) and isinstance(h.get("groups"), dict):
-            per = ", ".join(f"{g} {_fmt(v.get('achieved_fpr'))} of {v.get('n_human')}" for g, v in h["groups"].items())
+            per = ", ".join(f"{g} {_share_of(v)}" for g, v in h["groups"].items())
             add(f"{name} vs the domain-held-out training scores (threshold {_fmt(h.get('value'))}); their FPR per "
                 f"domain: {per}")
     gt = spec.get("group_thresholds")
@@ -111,7 +111,7 @@ def render_card(spec: dict[str, Any], sizes: dict[str, int] | None = None) -> st
         from .._support import describe_support
 
         add(describe_support(sup))
-        add("calibration support: " + json.dumps({k: {f: v for f, v in x.items() if f != "outlier"}
+        add("calibration support: " + json.dumps({k: {f: _shown_support(f, v) for f, v in x.items() if f != "outlier"}
                                                        for k, x in sup.items() if isinstance(x, dict)})[:400])
     if spec.get("variants_eval"):
         L.append("")
@@ -152,3 +152,16 @@ def run(args: argparse.Namespace) -> int:
     sizes = {p.name: p.stat().st_size for p in b.root.iterdir() if p.is_file()}
     print(render_card(b.spec, sizes))
     return 0
+
+
+def _share_of(v: dict[str, Any]) -> str:
+    """``"3.7% of 108"`` from a record's ``achieved_fpr`` and ``n_human`` (``"? of n"`` when unknown)."""
+    f, n = v.get("achieved_fpr"), v.get("n_human")
+    return f"{100 * float(f):.1f}% of {n}" if isinstance(f, (int, float)) else f"? of {n}"
+
+
+def _shown_support(field: str, v: Any) -> Any:
+    """A support field as the card shows it: the lexicon's word list as its length (200 words say nothing)."""
+    if field == "lexicon" and isinstance(v, dict) and isinstance(v.get("words"), list):
+        return {**{k: x for k, x in v.items() if k != "words"}, "words": f"{len(v['words'])} words"}
+    return v
