@@ -125,6 +125,20 @@ changing the probe's ranking much:
   above the recommended detector's; if none does, the one with the lowest highest held-out human FPR;
 - rule on chunks 55-125: round 3's, against the recommended ``gemma + qwen-1.5b`` with its usual threshold.
 
+Round 10 (``--round 10``, registered in session 15 after round 9's confirmation and before any of these was
+fitted). Every probe so far took its penalty from a grid read on the development chunks' held-out splits
+(``l2`` = 100). Leave-one-domain-out within the training part picks the penalty for the question those splits
+ask, how the head does on a domain it has not seen, without reading the held-out part:
+
+- candidates: ``recommended + mid-layer, l2 by leave-one-domain-out (mean), domain-held-out threshold`` and
+  ``recommended + mid-layer, l2 by leave-one-domain-out (worst), domain-held-out threshold``: for each ``l2`` in
+  (10, 100, 1000) the head is fitted on the training part without each of its domains (those holding both
+  labels, on both sides) and scored on that domain; the ``l2`` with the highest mean (or lowest) of those AUROCs
+  is refitted on the whole training part (ties: the larger ``l2``); with fewer than two such domains, ``l2`` =
+  100. The selection is redone inside every fit, the domain-held-out threshold's own fits included. Round 9's
+  choice is shown for reference;
+- choice on chunks 1-54 by round 9's rule; round 3's rule on chunks 55-125 against the recommended detector.
+
 Usage (no LM pass; seconds, minutes for round 6; `--unshared` adds evobench without shared sources)::
 
     .venv/bin/python bench/generalization_combos.py --chunks 1:54
@@ -145,6 +159,8 @@ Usage (no LM pass; seconds, minutes for round 6; `--unshared` adds evobench with
     .venv/bin/python bench/generalization_combos.py --round 8 --chunks 55:125 --chosen "<the choice>" --unshared --json out.json
     .venv/bin/python bench/generalization_combos.py --round 9 --chunks 1:54
     .venv/bin/python bench/generalization_combos.py --round 9 --chunks 55:125 --chosen "<the choice>" --unshared --json out.json
+    .venv/bin/python bench/generalization_combos.py --round 10 --chunks 1:54
+    .venv/bin/python bench/generalization_combos.py --round 10 --chunks 55:125 --chosen "<the choice>" --unshared --json out.json
 """
 
 from __future__ import annotations
@@ -241,9 +257,36 @@ def agreement_head(first: int, l2_stats: float = 1.0) -> gp.Head:
     """Round 9's agreement: the linear head on columns ``:first`` (penalty ``l2_stats``) and the linear head on
     every column (the candidate's ``l2``), both fitted; a text's score is the smaller of the two log-odds."""
 
-    def head(x: np.ndarray, y: np.ndarray, l2: float, w: np.ndarray | None) -> Any:
+    def head(x: np.ndarray, y: np.ndarray, l2: float, w: np.ndarray | None, domains: Any = None) -> Any:
         a, b = gp.linear_head(x[:, :first], y, l2_stats, w), gp.linear_head(x, y, l2, w)
         return lambda z: np.minimum(a(z[:, :first]), b(z))
+
+    return head
+
+
+ROUND10_L2 = (10.0, 100.0, 1000.0)
+
+
+def lodo_l2_head(worst: bool = False, grid: tuple[float, ...] = ROUND10_L2) -> gp.Head:
+    """Round 10: the linear head with its ``l2`` chosen by leave-one-domain-out within the rows it is fitted on
+    (the mean, or with ``worst`` the lowest, of the held-out domains' AUROCs; ties to the larger ``l2``); the
+    candidate's own ``l2`` when fewer than two domains hold both labels on both sides."""
+
+    def head(x: np.ndarray, y: np.ndarray, l2: float, w: np.ndarray | None, domains: Any = None) -> Any:
+        dom = np.asarray(domains if domains is not None else [""] * len(y))
+        usable = [d for d in sorted(set(dom.tolist()))
+                  if len(set(y[dom == d].tolist())) == 2 and len(set(y[dom != d].tolist())) == 2]
+        if len(usable) < 2:
+            return gp.linear_head(x, y, l2, w)
+        best: tuple[float, float] | None = None
+        for lam in sorted(grid):
+            aucs = [gp._auroc(y[dom == d], gp.linear_head(x[dom != d], y[dom != d], lam,
+                                                          None if w is None else w[dom != d])(x[dom == d]))
+                    for d in usable]
+            val = float(np.min(aucs) if worst else np.mean(aucs))
+            if best is None or val >= best[0]:
+                best = (val, lam)
+        return gp.linear_head(x, y, best[1] if best else l2, w)
 
     return head
 
@@ -281,6 +324,14 @@ def _sets(arrs: dict[str, list[np.ndarray]], round_: int) -> dict[str, Any]:
     refs = {"smollm2 features (baseline)": s7, "qwen-1.5b features (previous)": q15, reference_name(3): gq}
     if round_ == 3:
         return {**refs, **{f"gemma + qwen-1.5b, l2 = {lam:g}": (gq, lam) for lam in ROUND3_L2}}
+    if round_ == 10:
+        gqm = np.hstack([gq, np.asarray([h[0] for h in arrs["gemma_hidden"]], dtype=float)])
+        return {**refs, "recommended + mid-layer, l2 = 100, domain-held-out threshold (round 9)":
+                    (gqm, 100.0, None, None, None, "domains"),
+                "recommended + mid-layer, l2 by leave-one-domain-out (mean), domain-held-out threshold":
+                    (gqm, 100.0, None, None, lodo_l2_head(False), "domains"),
+                "recommended + mid-layer, l2 by leave-one-domain-out (worst), domain-held-out threshold":
+                    (gqm, 100.0, None, None, lodo_l2_head(True), "domains")}
     if round_ == 9:
         gqm = np.hstack([gq, np.asarray([h[0] for h in arrs["gemma_hidden"]], dtype=float)])
         f, agree = gq.shape[1], agreement_head(gq.shape[1])
@@ -375,7 +426,7 @@ def print_unshared(rows: list[dict[str, Any]], arrs: dict[str, list[np.ndarray]]
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--chunks", default="1:54", help="first:last chunk, 1-based and inclusive")
-    ap.add_argument("--round", type=int, choices=range(1, 10), default=1, help="which pre-registered candidates")
+    ap.add_argument("--round", type=int, choices=range(1, 11), default=1, help="which pre-registered candidates")
     ap.add_argument("--chosen", default="", help="the candidate chosen on the development chunks (rounds 2-3's rule "
                                                  "is applied to it; default: the best on these chunks)")
     ap.add_argument("--unshared", action="store_true", help="also score the evobench splits without the pairs whose "
@@ -388,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     first, last = (int(v) for v in args.chunks.split(":"))
     models = (("pair", "smollm2") if args.round == 1 else ("pair", "smollm2", "gemma") if args.round in (2, 3, 5)
-              else ("pair", "smollm2", "gemma", "gemma_hidden") if args.round in (6, 7, 8, 9)
+              else ("pair", "smollm2", "gemma", "gemma_hidden") if args.round in (6, 7, 8, 9, 10)
               else ("pair", "smollm2", "gemma", "gemma_rank"))
     rows, arrs = load_part(first, last, Path(args.cache_dir), models)
     table = {name: {"n": len(rows), "l2": l2, "calib": calib, **gp.evaluate_set(rows, x, l2, weigh, prep, head, calib)}

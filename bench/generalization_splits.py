@@ -32,11 +32,13 @@ Weigh = Callable[[list[dict[str, Any]]], np.ndarray]
 Prep = Callable[[np.ndarray, list[dict[str, Any]]], Callable[[np.ndarray], np.ndarray]]
 
 
-Head = Callable[[np.ndarray, np.ndarray, float, "np.ndarray | None"], Callable[[np.ndarray], np.ndarray]]
+Head = Callable[..., Callable[[np.ndarray], np.ndarray]]  # (x, y, l2, w, domains=...) -> scorer
 
 
-def linear_head(x: np.ndarray, y: np.ndarray, l2: float, w: np.ndarray | None) -> Callable[[np.ndarray], np.ndarray]:
-    """The shipped closed-form head fitted on ``x``; returns the scorer (log-odds)."""
+def linear_head(x: np.ndarray, y: np.ndarray, l2: float, w: np.ndarray | None, domains: Any = None
+                ) -> Callable[[np.ndarray], np.ndarray]:
+    """The shipped closed-form head fitted on ``x``; returns the scorer (log-odds). Every head is also given the
+    rows' ``domains`` (round 10's selects its penalty with them; this one ignores them)."""
     model = fit_logreg(x, y, l2, w)
     return lambda z: predict(model, z)
 
@@ -50,7 +52,7 @@ def _domain_heldout_scores(rows_tr: list[dict[str, Any]], x_tr: np.ndarray, y_tr
     for d in sorted(set(dom.tolist())):
         out = dom == d
         xd = x_tr if prep is None else prep(x_tr[~out], [r for r, o in zip(rows_tr, out, strict=True) if not o])(x_tr)
-        s[out] = head(xd[~out], y_tr[~out], l2, None if w is None else w[~out])(xd[out])
+        s[out] = head(xd[~out], y_tr[~out], l2, None if w is None else w[~out], domains=dom[~out])(xd[out])
     return s
 
 
@@ -69,7 +71,8 @@ def fit_and_score(rows: list[dict[str, Any]], x: np.ndarray, tr: np.ndarray, te:
     if prep is not None:
         x = prep(x[tr], rows_tr)(x)
     w = None if weigh is None else weigh(rows_tr)
-    scorer = (head or linear_head)(x[tr], y[tr], l2, w)
+    dom_tr = np.asarray([r["domain"] for r in rows_tr])
+    scorer = (head or linear_head)(x[tr], y[tr], l2, w, domains=dom_tr)
     groups = [r["group"] for r in rows_tr]
     if calib == "domains":
         s_tr = _domain_heldout_scores(rows_tr, x_raw[tr], y[tr], l2, w, prep, head or linear_head)
@@ -79,7 +82,8 @@ def fit_and_score(rows: list[dict[str, Any]], x: np.ndarray, tr: np.ndarray, te:
         f = _folds(groups, 5, 0)
         s_tr = np.zeros(int(tr.sum()))
         for i in range(5):
-            s_tr[f == i] = head(x[tr][f != i], y[tr][f != i], l2, None if w is None else w[f != i])(x[tr][f == i])
+            s_tr[f == i] = head(x[tr][f != i], y[tr][f != i], l2, None if w is None else w[f != i],
+                                domains=dom_tr[f != i])(x[tr][f == i])
     hum = y[tr] == 0
     doms = [r["domain"] for r in rows_tr]
     thr = worst_group_threshold(s_tr[hum], [d for d, h in zip(doms, hum, strict=True) if h])
