@@ -449,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         s = summary(res)
         print(f"{name:36s} mean AUROC {s['mean_auroc']:.3f}  min {s['min_auroc']:.3f}  "
               f"max human FPR {100 * s['max_human_fpr']:.1f}%  6-language humans {100 * s['languages_fpr']:.1f}%")
-    candidates = [k for k in table if "(" not in k]
+    candidates = [k for k in table if not k.endswith(")")]  # references end with "(...)"
     best = choose(table, candidates, args.round)
     print(f"{'round 9' if args.round >= 9 else 'highest mean AUROC'}'s choice of the candidates on these chunks: {best}")
     if args.chosen and args.chosen not in candidates:
