@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MIN_WORDS", "N_WORDS", "common_share", "common_share_of", "fit_lexicon", "lexicon_category", "words"]
+__all__ = ["MIN_WORDS", "N_WORDS", "common_share", "common_share_of", "fit_lexicon", "judge", "lexicon_category",
+           "words"]
 
 N_WORDS = 200
 PRIOR = 10.0
@@ -47,14 +48,21 @@ def common_share(text: str, model: dict[str, Any]) -> tuple[float, int]:
     return common_share_of(ws, set(model["words"]), float(model["median"]), float(model.get("prior", PRIOR))), len(ws)
 
 
-def lexicon_category(text: Any, model: dict[str, Any] | None) -> str | None:
-    """``"common"``, ``"uncommon"``, or None (no model, not a string, or fewer than the model's ``min_words``)."""
+def judge(text: Any, model: dict[str, Any] | None) -> tuple[str, float] | None:
+    """``("common" | "uncommon", the common-word share)``, or None (no model, not a string, or fewer than the
+    model's ``min_words``): the text is split once."""
     if not model or not isinstance(text, str):
         return None
     share, n = common_share(text, model)
     if n < int(model.get("min_words", MIN_WORDS)):
         return None
-    return "uncommon" if share < float(model["cutoff"]) else "common"
+    return ("uncommon" if share < float(model["cutoff"]) else "common"), share
+
+
+def lexicon_category(text: Any, model: dict[str, Any] | None) -> str | None:
+    """``"common"``, ``"uncommon"``, or None (no model, not a string, or fewer than the model's ``min_words``)."""
+    j = judge(text, model)
+    return None if j is None else j[0]
 
 
 def fit_lexicon(texts: Sequence[Any]) -> dict[str, Any] | None:

@@ -120,6 +120,8 @@ def run_texts(det: Detector, items: Sequence[Any], progress: Callable[[int], Non
     outs = [_Out() for _ in items]
     encoded = encode_windows(det.tokenizer, items, spec, det.companion_tokenizer)
     lexicon = ((det.spec.get("support") or {}).get("text") or {}).get("lexicon")  # support v2 (aigc._lexicon)
+    if lexicon:
+        from ._support import lexicon_meta
     for i, enc in enumerate(encoded):
         if isinstance(enc, str):
             outs[i].error = enc
@@ -127,8 +129,6 @@ def run_texts(det: Detector, items: Sequence[Any], progress: Callable[[int], Non
         text = items[i]
         outs[i].meta = {"n_tokens": enc.n_tokens, "n_chars": len(text), "script": dominant_script(text)}
         if lexicon:
-            from ._support import lexicon_meta
-
             outs[i].meta.update(lexicon_meta(text, lexicon))
         outs[i].warnings.extend(enc.warnings)
     flat, flat_b, per = flatten_windows(encoded)

@@ -103,10 +103,8 @@ _LEXICON_KEYS = ("lexicon", "common_word_share")
 def lexicon_meta(text: Any, lexicon: dict[str, Any] | None) -> dict[str, Any]:
     """``{"lexicon": "common" | "uncommon", "common_word_share": float}`` of one text under the support's
     ``lexicon`` (the runtime adds them to a text's meta); ``{}`` without a lexicon or with too few words."""
-    cat = _lexicon.lexicon_category(text, lexicon)
-    if cat is None or lexicon is None:
-        return {}
-    return {"lexicon": cat, "common_word_share": round(_lexicon.common_share(text, lexicon)[0], 4)}
+    j = _lexicon.judge(text, lexicon)
+    return {} if j is None else {"lexicon": j[0], "common_word_share": round(j[1], 4)}
 
 
 def _ranges(metas: list[dict[str, Any]], modality: str) -> dict[str, Any]:

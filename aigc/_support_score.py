@@ -119,6 +119,11 @@ def _extra_value(meta: dict[str, Any], field: str) -> str | None:
     return f"{meta.get('script') or 'none'}:{v}" if field == "lexicon" else v
 
 
+def _category_models(model: dict[str, Any]) -> list[dict[str, Any]]:
+    """The model's categories: ``category`` (script / format) first, then ``categories`` (the lexicon)."""
+    return [c for c in [model.get("category"), *(model.get("categories") or [])] if c]
+
+
 def _z_of(c: dict[str, Any], value: str, unseen_flags: bool) -> float:
     """A category's z: the normal quantile of its share; one never seen: infinite (version 2) or ``unseen_z``."""
     share = c["shares"].get(value)
@@ -226,7 +231,7 @@ def outlier_reasons(meta: dict[str, Any], o: dict[str, Any]) -> list[str]:
     for name, z in sorted(zs.items(), key=lambda kv: -kv[1]):
         if z <= thr:
             continue
-        c = next((k for k in [o.get("category") or {}, *(o.get("categories") or [])] if k.get("field") == name), {})
+        c = next((k for k in _category_models(o) if k["field"] == name), None)
         if c:
             cat = _extra_value(meta, name) if name in _EXTRA[modality] else _features(meta, modality)[1]
             share = c["shares"].get(cat)
@@ -254,8 +259,8 @@ def outlier_reasons(meta: dict[str, Any], o: dict[str, Any]) -> list[str]:
 
 def describe(o: dict[str, Any]) -> str:
     """What the flag means, for ``aigc info``."""
-    feats = [*o["numeric"], *([o["category"]["field"]] if o.get("category") else []),
-             *(c["field"] for c in o.get("categories") or [])]
+    cats = [c["field"] for c in _category_models(o)]
+    feats = [*o["numeric"], *cats]
     if o["rule"] == "conformal":
         rate = (f"flags about {o['target_rate']:.0%} of calibration-like items (at most "
                 f"{100 * o['expected_rate_at_most']:.2f}% expected; conformal rule on {o['n_calibration']} held-back "
@@ -270,7 +275,6 @@ def describe(o: dict[str, Any]) -> str:
         rate = (f"flags at most {100 * o['expected_rate_at_most']:.2f}% of calibration-like items, not the "
                 f"{o['target_rate']:.0%} asked: {o['n_calibration']} calibration items were held back for the "
                 f"threshold, fewer than the {need} the target needs, so it is the largest of their scores")
-    cats = [c["field"] for c in [o.get("category") or {}, *(o.get("categories") or [])] if c]
     unseen = (f"; a {' or '.join(cats)} never seen in calibration is flagged on its own"
               if cats and o.get("version", 1) >= 2 else "")
     return (f"out_of_support: {rate}; combined score = largest robust z over {', '.join(feats)} > "
