@@ -299,10 +299,15 @@ def model_files(spec: dict[str, Any], variant: str | None = None) -> list[str]:
     return out
 
 
+def bundle_subfolders(folder: Path) -> list[Path]:
+    """The immediate sub-folders of ``folder`` that hold a bundle.json, sorted."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and (p / "bundle.json").is_file())
+
+
 def _find_root(folder: Path) -> Path:
     if (folder / "bundle.json").is_file():
         return folder
-    subs = [p for p in folder.iterdir() if p.is_dir() and (p / "bundle.json").is_file()]
+    subs = bundle_subfolders(folder)
     if len(subs) == 1:
         return subs[0]
     raise BundleError(f"{folder}: no bundle.json at the top level or in a single sub-folder")

@@ -72,8 +72,10 @@ def bundle_digest(path: str | os.PathLike[str]) -> str:
 
 def _no_bundle_json(folder: Path) -> str:
     """Why ``folder`` is no bundle folder, naming the one sub-folder that holds a bundle.json if there is one."""
+    from ._bundle import bundle_subfolders
+
     try:
-        subs = sorted(d for d in folder.iterdir() if d.is_dir() and (d / "bundle.json").is_file())
+        subs = bundle_subfolders(folder)
     except OSError:
         subs = []
     msg = f"{folder}: not a bundle folder (no bundle.json at its top)"
