@@ -25,7 +25,7 @@ def test_each_domain_is_scored_by_a_head_fitted_on_the_others() -> None:
     x = rng.normal(size=(90, 5))
     y = (x[:, 0] + 0.5 * rng.normal(size=90) > 0).astype(int)
     dom = ["a"] * 30 + ["b"] * 30 + ["c"] * 30
-    s, skipped = domain_heldout_scores(lambda xx, yy: fit_logistic(xx, yy, 2.0), x, y, dom)
+    s, skipped = domain_heldout_scores(lambda xx, yy, _d: fit_logistic(xx, yy, 2.0), x, y, dom)
     assert skipped == {} and np.isfinite(s).all()
     d = np.asarray(dom)
     for name in ("a", "b", "c"):
@@ -34,7 +34,7 @@ def test_each_domain_is_scored_by_a_head_fitted_on_the_others() -> None:
     # a domain whose complement lacks a class is left unscored, and says why
     y2 = y.copy()
     y2[d != "c"] = 0
-    s2, skipped2 = domain_heldout_scores(lambda xx, yy: fit_logistic(xx, yy, 2.0), x, y2, dom)
+    s2, skipped2 = domain_heldout_scores(lambda xx, yy, _d: fit_logistic(xx, yy, 2.0), x, y2, dom)
     assert list(skipped2) == ["c"] and "60 human and 0 ai" in skipped2["c"]
     assert np.isnan(s2[d == "c"]).all() and np.isfinite(s2[d != "c"]).all()
 
@@ -56,9 +56,9 @@ def test_training_writes_heldout_scores_and_export_raises_thresholds(tmp_path: P
     seen: list[tuple[np.ndarray, np.ndarray]] = []
     fit_head = LikelihoodFeatures.fit_head
 
-    def spy(self: LikelihoodFeatures, features: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    def spy(self: LikelihoodFeatures, features: np.ndarray, labels: np.ndarray, domains: Any = None) -> dict[str, Any]:
         seen.append((np.array(features), np.array(labels)))
-        return fit_head(self, features, labels)
+        return fit_head(self, features, labels, domains)
 
     monkeypatch.setattr(LikelihoodFeatures, "fit_head", spy)
     *_, run = train_features_run(tmp_path, {}, "heldout-test", 120, max_windows=2, domains=("news", "web"))
@@ -81,7 +81,7 @@ def test_training_writes_heldout_scores_and_export_raises_thresholds(tmp_path: P
     assert all(np.isfinite(r["score"]) for r in rows) and {r["domain"] for r in rows} == {"news", "web"}
     train = [json.loads(x) for x in (run / "splits" / "train.jsonl").read_text().splitlines()]
     assert [r["domain"] for r in rows] == [r["domain"] for r in train]  # every training text has features here
-    want, _ = domain_heldout_scores(lambda xx, yy: fit_logistic(xx, yy, lr.model.l2), feats, y,
+    want, _ = domain_heldout_scores(lambda xx, yy, _d: fit_logistic(xx, yy, lr.model.l2), feats, y,
                                     [r["domain"] for r in rows])
     np.testing.assert_allclose([r["score"] for r in rows], want, rtol=0, atol=1e-12)
 

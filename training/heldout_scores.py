@@ -35,13 +35,14 @@ log = logging.getLogger(__name__)
 HELDOUT_FILE = "heldout_scores.json"
 HELDOUT_METHOD = "each training text scored by a head fitted without its domain"
 
-Fit = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray, float]]
+Fit = Callable[[np.ndarray, np.ndarray, Sequence[str]], tuple[np.ndarray, np.ndarray, np.ndarray, float]]
 
 
 def domain_heldout_scores(fit: Fit, x: np.ndarray, y: np.ndarray, domains: Sequence[str]
                           ) -> tuple[np.ndarray, dict[str, str]]:
-    """Raw scores (n,) of ``x`` (n, F) finite, each row scored by ``fit`` (features, labels) -> ``(mean, std,
-    weight, bias)`` applied to the rows of the other domains; NaN for a domain whose complement lacks a class.
+    """Raw scores (n,) of ``x`` (n, F) finite, each row scored by ``fit`` (features, labels, domains) -> ``(mean,
+    std, weight, bias)`` applied to the rows of the other domains (and their domains, so that a head that chooses
+    its penalty by leave-one-domain-out chooses it among those); NaN for a domain whose complement lacks a class.
     Returns the scores and ``{domain: why}`` for each domain left unscored."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y)
@@ -58,7 +59,7 @@ def domain_heldout_scores(fit: Fit, x: np.ndarray, y: np.ndarray, domains: Seque
                           "texts: no head can be fitted without it")
             continue
         try:
-            mean, std, w, b = fit(x[~out], rest)
+            mean, std, w, b = fit(x[~out], rest, dom[~out].tolist())
         except (ValueError, np.linalg.LinAlgError) as e:  # e.g. fewer texts than the low-rank head's components
             skipped[d] = f"no head could be fitted without it ({e})"
             continue

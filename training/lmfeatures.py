@@ -52,6 +52,7 @@ split, then :meth:`LikelihoodFeatures.fit_head`) instead of running an optimiser
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -67,7 +68,7 @@ from .hidden_probe import (
     hidden_pool,
     logits_and_hidden,
 )
-from .lmhead import fit_head_on_split, fit_logistic, window_features
+from .lmhead import choose_l2, fit_head_on_split, fit_logistic, window_features
 from .zeroshot import _logits, _vocab
 
 __all__ = [
@@ -169,7 +170,7 @@ class LikelihoodFeatures(nn.Module):
 
     def __init__(self, lm: nn.Module, l2: float = 1.0, skip_tokens: int = 0, performer: nn.Module | None = None,
                  companion: nn.Module | None = None, hidden_probe: str = "", hidden_layer: int = 0,
-                 head_components: int = 0) -> None:
+                 head_components: int = 0, l2_grid: Sequence[float] = ()) -> None:
         super().__init__()
         if skip_tokens < 0:
             raise ValueError(f"skip_tokens: found {skip_tokens}, expected 0 or more")
@@ -179,6 +180,9 @@ class LikelihoodFeatures(nn.Module):
         self.vocab = _vocab(lm) if performer is None else _vocab(lm, performer)
         self.vocab_b = _vocab(companion) if companion is not None else 0
         self.l2 = float(l2)
+        self.l2_grid = tuple(float(v) for v in l2_grid)
+        if any(not np.isfinite(v) or v <= 0 for v in (self.l2, *self.l2_grid)):
+            raise ValueError(f"model.l2 and model.l2_grid: found {self.l2} and {list(self.l2_grid)}, expected > 0")
         self.skip_tokens = int(skip_tokens)
         self.feature_names = (FEATURE_NAMES + (PAIR_FEATURE_NAMES if performer is not None else ())
                               + (COMPANION_FEATURE_NAMES if companion is not None else ()))
@@ -242,18 +246,36 @@ class LikelihoodFeatures(nn.Module):
         z = (self.features(input_ids, attention_mask, input_ids_b, attention_mask_b) - self.feat_mean) / self.feat_std
         return z @ self.head_weight + self.head_bias
 
-    def head_arrays(self, features: np.ndarray, labels: np.ndarray
+    def head_arrays(self, features: np.ndarray, labels: np.ndarray, domains: Sequence[str] | None = None
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-        """``(mean, std, weight, bias)`` of this model's kind of head (its ``l2``, its ``head_components``) fitted
-        on per-text features (n, F) and labels (n,), without touching the buffers (:meth:`fit_head` sets them)."""
-        if self.head_components:
-            return fit_low_rank_head(features, labels, self.n_statistics, self.head_components, self.l2)
-        return fit_logistic(features, labels, self.l2)
+        """``(mean, std, weight, bias)`` of this model's kind of head (its ``head_components``; its ``l2``, or with
+        ``l2_grid`` and the texts' ``domains`` the grid's value chosen by leave-one-domain-out) fitted on per-text
+        features (n, F) and labels (n,), without touching the buffers (:meth:`fit_head` sets them)."""
+        return self._fit_at(features, labels, self.choose_l2(features, labels, domains)[0])
 
-    def fit_head(self, features: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
-        """Fit the head on per-text features (n, F) and labels (n,); return what was fitted (for the log). With
-        ``head_components`` the probe's states enter through their principal components (folded back)."""
-        mean, std, w, b = self.head_arrays(features, labels)
+    def choose_l2(self, features: np.ndarray, labels: np.ndarray, domains: Sequence[str] | None = None
+                  ) -> tuple[float, dict[str, Any]]:
+        """The penalty :meth:`head_arrays` uses: ``l2``, or with ``l2_grid`` and ``domains`` the one
+        :func:`training.lmhead.choose_l2` picks; also what was measured."""
+        if not self.l2_grid:
+            return self.l2, {}
+        if domains is None:
+            return self.l2, {"l2": self.l2, "chosen_by": "model.l2", "why": "no domains given"}
+        return choose_l2(self._fit_at, features, labels, domains, self.l2_grid, self.l2)
+
+    def _fit_at(self, features: np.ndarray, labels: np.ndarray, l2: float
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        if self.head_components:
+            return fit_low_rank_head(features, labels, self.n_statistics, self.head_components, l2)
+        return fit_logistic(features, labels, l2)
+
+    def fit_head(self, features: np.ndarray, labels: np.ndarray, domains: Sequence[str] | None = None
+                 ) -> dict[str, Any]:
+        """Fit the head on per-text features (n, F) and labels (n,) (their ``domains`` choose the penalty with
+        ``l2_grid``); return what was fitted (for the log). With ``head_components`` the probe's states enter
+        through their principal components (folded back)."""
+        l2, selection = self.choose_l2(features, labels, domains)
+        mean, std, w, b = self._fit_at(features, labels, l2)
         dev = self.head_weight.device
         self.feat_mean.copy_(torch.as_tensor(mean, dtype=torch.float32, device=dev))
         self.feat_std.copy_(torch.as_tensor(std, dtype=torch.float32, device=dev))
@@ -262,18 +284,21 @@ class LikelihoodFeatures(nn.Module):
         self.fitted.fill_(1)
         weights = (describe_head(self.feature_names, self.n_statistics, w) if self.hidden_probe
                    else dict(zip(self.feature_names, np.round(w, 4).tolist(), strict=True)))
-        return {"n": len(labels), "weights": weights, "bias": round(b, 4)}
+        out = {"n": len(labels), "weights": weights, "bias": round(b, 4), "l2": l2}
+        return {**out, "l2_selection": selection} if selection else out
 
 
 def create_lmfeatures(model: str = "smollm2", dtype: Any = None, device: Any = None, l2: float = 1.0,
                       skip_tokens: int = 0, performer: str = "", companion: str = "", hidden_probe: str = "",
-                      hidden_layer: int = 0, head_components: int = 0) -> tuple[LikelihoodFeatures, Any]:
+                      hidden_layer: int = 0, head_components: int = 0, l2_grid: Sequence[float] = ()
+                      ) -> tuple[LikelihoodFeatures, Any]:
     """Build the detector on the causal LM ``model`` (hub name, local path, or an offline preset: ``smollm2``,
     ``qwen2.5-coder-0.5b``, ...). ``performer``: a second LM of the same tokenizer whose Binoculars terms join
     the features (``qwen2.5-coder-1.5b`` beside the 0.5B observer); a different tokenizer is refused.
     ``companion``: a second LM of any tokenizer whose own seven statistics join (``gemma3-270m``); its
     tokenizer is set on the returned model as ``companion_tokenizer``. ``hidden_probe`` (``backbone`` or
-    ``companion``), ``hidden_layer``, ``head_components``: the hidden-state probe (``training/hidden_probe.py``)."""
+    ``companion``), ``hidden_layer``, ``head_components``: the hidden-state probe (``training/hidden_probe.py``).
+    ``l2_grid``: the head's penalty chosen from these by leave-one-domain-out (``l2`` the fallback)."""
     from .causal_lm import check_same_tokenizer
 
     lm, tok = load_causal_lm(model, dtype, device)
@@ -283,7 +308,7 @@ def create_lmfeatures(model: str = "smollm2", dtype: Any = None, device: Any = N
         check_same_tokenizer(tok, tok_p, model, performer, "zeroshot:features with a performer")
     if companion:
         comp, tok_c = load_causal_lm(companion, dtype, device)
-    out = LikelihoodFeatures(lm, l2, skip_tokens, perf, comp, hidden_probe, hidden_layer, head_components)
+    out = LikelihoodFeatures(lm, l2, skip_tokens, perf, comp, hidden_probe, hidden_layer, head_components, l2_grid)
     if comp is not None:
         out.companion_tokenizer = tok_c
     return out, tok
@@ -307,7 +332,7 @@ if register_model is not None:
         model, tok = create_lmfeatures(lm, dtype=dtype, device="cpu", l2=cfg.l2, skip_tokens=cfg.skip_tokens,
                                        performer=cfg.reference_model, companion=cfg.companion_model,
                                        hidden_probe=cfg.hidden_probe, hidden_layer=cfg.hidden_layer,
-                                       head_components=cfg.head_components)
+                                       head_components=cfg.head_components, l2_grid=cfg.l2_grid)
         model.tokenizer = tok
         model.text_spec = text_spec_for(tok)
         if cfg.companion_model:

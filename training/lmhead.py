@@ -11,7 +11,7 @@ domain-held-out scores written. :mod:`training.lmfeatures` re-exports all three.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ import torch
 if TYPE_CHECKING:
     from .lmfeatures import LikelihoodFeatures
 
-__all__ = ["fit_head_on_split", "fit_logistic", "window_features"]
+__all__ = ["choose_l2", "fit_head_on_split", "fit_logistic", "window_features"]
 
 log = logging.getLogger("training.lmfeatures")  # the logger these lines had before they moved here
 
@@ -68,6 +68,44 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 100
     return mean, std, w[:-1], float(w[-1])
 
 
+def choose_l2(fit_at: Callable[[np.ndarray, np.ndarray, float], tuple[np.ndarray, np.ndarray, np.ndarray, float]],
+              x: np.ndarray, y: np.ndarray, domains: Sequence[str], grid: Sequence[float], fallback: float
+              ) -> tuple[float, dict[str, Any]]:
+    """The head's L2 penalty chosen by leave-one-domain-out on the texts it will be fitted on (``model.l2_grid``).
+
+    For each ``l2`` in ``grid``, ``fit_at(x, y, l2) -> (mean, std, weight, bias)`` is fitted without each domain
+    and scored on it; the ``l2`` with the highest mean of those held-out AUROCs wins (ties go to the larger,
+    the safer penalty). Only domains that hold both labels, with both labels left without them, count; with
+    fewer than two such domains there is nothing to compare and ``fallback`` (``model.l2``) is returned.
+    A penalty chosen this way is chosen for domains the head has not seen, not for the training domains
+    (bench/generalization_combos.py, round 10). Returns the ``l2`` and what was measured (for the run's log).
+    """
+    from aigc.metrics import auroc
+
+    y = np.asarray(y)
+    dom = np.asarray([str(d) for d in domains], dtype=object)
+    if len(dom) != len(y):
+        raise ValueError(f"choose_l2: {len(y)} labels, {len(dom)} domains")
+    usable = [d for d in sorted(set(dom.tolist()))
+              if len(set(y[dom == d].tolist())) == 2 and len(set(y[dom != d].tolist())) == 2]
+    if len(usable) < 2:
+        why = f"{len(usable)} domain(s) hold both labels with both left without them; need 2"
+        return float(fallback), {"l2": float(fallback), "chosen_by": "model.l2", "why": why}
+    by_l2: dict[str, dict[str, float]] = {}
+    best: tuple[float, float] | None = None
+    for lam in sorted(float(v) for v in grid):
+        aucs = {}
+        for d in usable:
+            mean, std, w, b = fit_at(x[dom != d], y[dom != d], lam)
+            aucs[d] = float(auroc(y[dom == d], ((x[dom == d] - mean) / std) @ w + b))
+        by_l2[f"{lam:g}"] = {k: round(v, 4) for k, v in aucs.items()}
+        val = float(np.mean(list(aucs.values())))
+        if best is None or val >= best[0]:
+            best = (val, lam)
+    assert best is not None
+    return best[1], {"l2": best[1], "chosen_by": "leave-one-domain-out mean AUROC", "auroc": by_l2}
+
+
 @torch.no_grad()
 def window_features(model: LikelihoodFeatures, rows: list[dict[str, Any]], ctx: Any) -> np.ndarray:
     """Per-text features (n, F): each text's windows by the run's text spec, features averaged over its
@@ -110,13 +148,15 @@ def fit_head_on_split(model: LikelihoodFeatures, rows: list[dict[str, Any]], ctx
     if not ok.all():
         log.warning("%d of %d training texts have no scored token; the head is fitted without them",
                     int((~ok).sum()), len(rows))
-    info = model.fit_head(feats[ok], y[ok])
-    log.info("fitted the head on %d texts: %s", info["n"], info["weights"])
-    log_line({"kind": "fit_head", "step": 0, "epoch": 0, "n": info["n"], "bias": info["bias"],
+    domains = [str(r.get("domain")) for r, o in zip(rows, ok, strict=True) if o]
+    info = model.fit_head(feats[ok], y[ok], domains)
+    log.info("fitted the head on %d texts (l2 %g): %s", info["n"], info["l2"], info["weights"])
+    if "l2_selection" in info:
+        log.info("l2 chosen: %s", info["l2_selection"])
+    log_line({"kind": "fit_head", "step": 0, "epoch": 0, "n": info["n"], "bias": info["bias"], "l2": info["l2"],
+              **({"l2_selection": info["l2_selection"]} if "l2_selection" in info else {}),
               **{f"w_{k}": v for k, v in info["weights"].items()}})
     if run is not None and d.main:
         from .heldout_scores import heldout_scores_for_run
 
-        heldout_scores_for_run(run, model.head_arrays, feats[ok], y[ok],
-                               [str(r.get("domain")) for r, o in zip(rows, ok, strict=True) if o],
-                               str(next(model.lm.parameters()).dtype))
+        heldout_scores_for_run(run, model.head_arrays, feats[ok], y[ok], domains, str(next(model.lm.parameters()).dtype))
