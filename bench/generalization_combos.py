@@ -269,24 +269,17 @@ ROUND10_L2 = (10.0, 100.0, 1000.0)
 
 def lodo_l2_head(worst: bool = False, grid: tuple[float, ...] = ROUND10_L2) -> gp.Head:
     """Round 10: the linear head with its ``l2`` chosen by leave-one-domain-out within the rows it is fitted on
-    (the mean, or with ``worst`` the lowest, of the held-out domains' AUROCs; ties to the larger ``l2``); the
-    candidate's own ``l2`` when fewer than two domains hold both labels on both sides."""
+    (``training.lmhead.choose_l2``, as ``model.l2_grid`` does in training: the mean, or with ``worst`` the lowest,
+    of the held-out domains' AUROCs; ties to the larger ``l2``); the candidate's own ``l2`` when fewer than two
+    domains hold both labels on both sides. Unweighted texts only (round 10's candidates weigh none)."""
+    from training.lmhead import choose_l2, fit_logistic
 
     def head(x: np.ndarray, y: np.ndarray, l2: float, w: np.ndarray | None, domains: Any = None) -> Any:
-        dom = np.asarray(domains if domains is not None else [""] * len(y))
-        usable = [d for d in sorted(set(dom.tolist()))
-                  if len(set(y[dom == d].tolist())) == 2 and len(set(y[dom != d].tolist())) == 2]
-        if len(usable) < 2:
-            return gp.linear_head(x, y, l2, w)
-        best: tuple[float, float] | None = None
-        for lam in sorted(grid):
-            aucs = [gp._auroc(y[dom == d], gp.linear_head(x[dom != d], y[dom != d], lam,
-                                                          None if w is None else w[dom != d])(x[dom == d]))
-                    for d in usable]
-            val = float(np.min(aucs) if worst else np.mean(aucs))
-            if best is None or val >= best[0]:
-                best = (val, lam)
-        return gp.linear_head(x, y, best[1] if best else l2, w)
+        if w is not None:
+            raise ValueError("lodo_l2_head: weighted texts are not supported (round 10 weighs none)")
+        dom = [str(d) for d in domains] if domains is not None else [""] * len(y)
+        lam, _ = choose_l2(lambda a, b, v: fit_logistic(a, b, v), x, y, dom, grid, l2, worst)
+        return gp.linear_head(x, y, lam, None)
 
     return head
 

@@ -59,6 +59,10 @@ def test_choose_l2_takes_the_best_mean_held_out_domain_auroc() -> None:
     assert means[f"{l2:g}"] == max(means.values())
     # the weakest penalty fits the noise: it is not the one chosen
     assert l2 > 0.01 and means["0.01"] < means[f"{l2:g}"]
+    # worst=True (the benches' other criterion) takes the highest lowest held-out AUROC instead
+    lw, info_w = choose_l2(lambda a, b, lam: fit_logistic(a, b, lam), x, y, dom, grid, fallback=7.0, worst=True)
+    lows = {k: min(v.values()) for k, v in info_w["auroc"].items()}
+    assert lows[f"{lw:g}"] == max(lows.values()) and info_w["chosen_by"] == "leave-one-domain-out lowest AUROC"
 
 
 def test_choose_l2_ties_go_to_the_larger_penalty_and_one_domain_falls_back() -> None:

@@ -69,13 +69,13 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 100
 
 
 def choose_l2(fit_at: Callable[[np.ndarray, np.ndarray, float], tuple[np.ndarray, np.ndarray, np.ndarray, float]],
-              x: np.ndarray, y: np.ndarray, domains: Sequence[str], grid: Sequence[float], fallback: float
-              ) -> tuple[float, dict[str, Any]]:
+              x: np.ndarray, y: np.ndarray, domains: Sequence[str], grid: Sequence[float], fallback: float,
+              worst: bool = False) -> tuple[float, dict[str, Any]]:
     """The head's L2 penalty chosen by leave-one-domain-out on the texts it will be fitted on (``model.l2_grid``).
 
     For each ``l2`` in ``grid``, ``fit_at(x, y, l2) -> (mean, std, weight, bias)`` is fitted without each domain
-    and scored on it; the ``l2`` with the highest mean of those held-out AUROCs wins (ties go to the larger,
-    the safer penalty). Only domains that hold both labels, with both labels left without them, count; with
+    and scored on it; the ``l2`` with the highest mean of those held-out AUROCs (with ``worst``, the highest
+    lowest; training uses the mean) wins (ties go to the larger, the safer penalty). Only domains that hold both labels, with both labels left without them, count; with
     fewer than two such domains there is nothing to compare and ``fallback`` (``model.l2``) is returned.
     A penalty chosen this way is chosen for domains the head has not seen, not for the training domains
     (bench/generalization_combos.py, round 10). Returns the ``l2`` and what was measured (for the run's log).
@@ -99,11 +99,12 @@ def choose_l2(fit_at: Callable[[np.ndarray, np.ndarray, float], tuple[np.ndarray
             mean, std, w, b = fit_at(x[dom != d], y[dom != d], lam)
             aucs[d] = float(auroc(y[dom == d], ((x[dom == d] - mean) / std) @ w + b))
         by_l2[f"{lam:g}"] = {k: round(v, 4) for k, v in aucs.items()}
-        val = float(np.mean(list(aucs.values())))
+        val = float(np.min(list(aucs.values())) if worst else np.mean(list(aucs.values())))
         if best is None or val >= best[0]:
             best = (val, lam)
     assert best is not None
-    return best[1], {"l2": best[1], "chosen_by": "leave-one-domain-out mean AUROC", "auroc": by_l2}
+    how = "lowest" if worst else "mean"
+    return best[1], {"l2": best[1], "chosen_by": f"leave-one-domain-out {how} AUROC", "auroc": by_l2}
 
 
 @torch.no_grad()
