@@ -191,11 +191,10 @@ def _provenance_options(provenance: Any, spec: dict[str, Any]) -> Any:
     off, else a ProvenanceOptions made on the driver (ValueError for an unknown policy, as ``aigc score`` says)."""
     if not provenance or spec["modality"] != "image":
         return False
-    from .provenance import POLICIES, ProvenanceOptions
+    from .provenance import ProvenanceOptions, check_policy
 
     opts = provenance if isinstance(provenance, ProvenanceOptions) else ProvenanceOptions()
-    if opts.policy is not None and opts.policy not in POLICIES:
-        raise ValueError(f"provenance: policy {opts.policy!r} is unknown; expected one of {sorted(POLICIES)}")
+    check_policy(opts.policy, "provenance")
     return opts
 
 

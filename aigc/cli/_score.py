@@ -380,11 +380,9 @@ def _provenance_options(args: argparse.Namespace, det: Any) -> Any:
     """ProvenanceOptions for image bundles unless --no-provenance (False then); ValueError names a bad setting."""
     if args.no_provenance or det.modality != "image":
         return False
-    from ..provenance import POLICIES, ProvenanceOptions
+    from ..provenance import ProvenanceOptions, check_policy
 
-    policy = args.provenance_policy or det.spec.get("provenance_policy")
-    if policy is not None and policy not in POLICIES:
-        raise ValueError(f"--provenance-policy: {policy!r} is unknown; expected one of {sorted(POLICIES)}")
+    check_policy(args.provenance_policy or det.spec.get("provenance_policy"), "--provenance-policy")
     if args.trust_anchors is None:
         return ProvenanceOptions(policy=args.provenance_policy)
     return ProvenanceOptions(trust_anchors=args.trust_anchors, policy=args.provenance_policy)

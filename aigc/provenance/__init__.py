@@ -16,7 +16,7 @@ from ._c2pa import C2PA_STATES
 from ._generators import GENERATOR_CHUNKS
 from ._reader import Provenance, attach_provenance, read_all, read_provenance, start_reading
 from ._types import Finding, Limits, ProvenanceOptions
-from ._verdict import DEFAULT_POLICY, POLICIES, VERDICTS, decide, summarize
+from ._verdict import DEFAULT_POLICY, POLICIES, VERDICTS, check_policy, decide, summarize
 
 __all__ = [
     "C2PA_STATES",
@@ -29,6 +29,7 @@ __all__ = [
     "Provenance",
     "ProvenanceOptions",
     "attach_provenance",
+    "check_policy",
     "decide",
     "read_all",
     "read_provenance",

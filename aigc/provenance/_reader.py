@@ -14,7 +14,7 @@ from ._container import split_blocks
 from ._exif import exif_findings
 from ._generators import text_findings
 from ._types import Finding, ProvenanceOptions, clip
-from ._verdict import DEFAULT_POLICY, POLICIES, decide, summarize
+from ._verdict import DEFAULT_POLICY, check_policy, decide, summarize
 from ._xmp import xmp_findings
 
 __all__ = ["Provenance", "attach_provenance", "read_all", "read_provenance", "start_reading"]
@@ -131,9 +131,7 @@ def attach_provenance(results: Sequence[Any], items: Sequence[Any] | Future[list
     ``items``: the items, or the future of :func:`start_reading` on them."""
     opts = options if isinstance(options, ProvenanceOptions) else ProvenanceOptions()
     policy = opts.policy or bundle_policy or DEFAULT_POLICY
-    if policy not in POLICIES:
-        where = "ProvenanceOptions.policy" if opts.policy else "bundle.json provenance_policy"
-        raise ValueError(f"{where}: unknown provenance policy {policy!r}; expected one of {sorted(POLICIES)}")
+    check_policy(policy, "ProvenanceOptions.policy" if opts.policy else "bundle.json provenance_policy")
     if isinstance(items, Future):
         provs = items.result()
     else:

@@ -22,7 +22,7 @@ from typing import Any
 
 from ._types import Finding
 
-__all__ = ["DEFAULT_POLICY", "POLICIES", "VERDICTS", "decide", "summarize"]
+__all__ = ["DEFAULT_POLICY", "POLICIES", "VERDICTS", "check_policy", "decide", "summarize"]
 
 VERDICTS = ("invalid_credentials", "declared_ai", "edited_with_ai", "declared_capture", "none")
 _BY_SIGNAL = {"invalid": "invalid_credentials", "ai": "declared_ai", "ai_edit": "edited_with_ai", "capture": "declared_capture"}
@@ -39,6 +39,13 @@ POLICIES: dict[str, str] = {
 DEFAULT_POLICY = "declared_ai_first"
 
 
+def check_policy(policy: str | None, where: str) -> None:
+    """ValueError naming ``where`` (the setting the policy came from) when ``policy`` is not one of
+    :data:`POLICIES`; None (no policy chosen) passes."""
+    if policy is not None and policy not in POLICIES:
+        raise ValueError(f"{where}: provenance policy {policy!r} is unknown; expected one of {sorted(POLICIES)}")
+
+
 def summarize(findings: list[Finding], c2pa_state: str | None) -> dict[str, Any]:
     """{verdict, basis, conflict}: the verdict (see the module docstring), which kinds of block carried its
     signal (``basis``, e.g. ``["c2pa:valid", "xmp"]``), and whether both AI generation and a capture were declared."""
@@ -53,8 +60,7 @@ def summarize(findings: list[Finding], c2pa_state: str | None) -> dict[str, Any]
 def decide(summary: dict[str, Any], detector_label: str | None, labels: list[str], policy: str) -> dict[str, Any]:
     """The final label under ``policy`` from the provenance summary and the detector's label (None when the item
     could not be scored). ``labels`` is the bundle's [human, ai]. Returns {policy, label, reason, review}."""
-    if policy not in POLICIES:
-        raise ValueError(f"provenance policy {policy!r} is unknown; expected one of {sorted(POLICIES)}")
+    check_policy(policy, "decide")
     human, ai = labels[0], labels[1]
     verdict = summary["verdict"]
     if policy == "detector_only" or verdict == "none":
