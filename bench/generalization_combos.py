@@ -271,14 +271,15 @@ def lodo_l2_head(worst: bool = False, grid: tuple[float, ...] = ROUND10_L2) -> g
     """Round 10: the linear head with its ``l2`` chosen by leave-one-domain-out within the rows it is fitted on
     (``training.lmhead.choose_l2``, as ``model.l2_grid`` does in training: the mean, or with ``worst`` the lowest,
     of the held-out domains' AUROCs; ties to the larger ``l2``); the candidate's own ``l2`` when fewer than two
-    domains hold both labels on both sides. Unweighted texts only (round 10's candidates weigh none)."""
+    domains hold both labels on both sides (min_per_label=1: round 10 held out any such domain). Unweighted
+    texts only (round 10's candidates weigh none)."""
     from training.lmhead import choose_l2, fit_logistic
 
     def head(x: np.ndarray, y: np.ndarray, l2: float, w: np.ndarray | None, domains: Any = None) -> Any:
         if w is not None:
             raise ValueError("lodo_l2_head: weighted texts are not supported (round 10 weighs none)")
         dom = [str(d) for d in domains] if domains is not None else [""] * len(y)
-        lam, _ = choose_l2(lambda a, b, v: fit_logistic(a, b, v), x, y, dom, grid, l2, worst)
+        lam, _ = choose_l2(lambda a, b, v: fit_logistic(a, b, v), x, y, dom, grid, l2, worst, min_per_label=1)
         return gp.linear_head(x, y, lam, None)
 
     return head

@@ -79,6 +79,28 @@ def test_choose_l2_ties_go_to_the_larger_penalty_and_one_domain_falls_back() -> 
         choose_l2(lambda a, b, lam: fit_logistic(a, b, lam), x, y, ["a", "b", "c"], [1.0], fallback=1.0)
 
 
+def test_a_domain_too_small_to_rank_is_never_held_out_but_stays_in_every_fit() -> None:
+    x, y, dom = _noisy()
+    rng = np.random.default_rng(5)
+    tiny = rng.normal(size=(4, x.shape[1]))
+    x2, y2, dom2 = np.vstack([x, tiny]), np.concatenate([y, [0, 1, 0, 1]]), [*dom, *["tiny"] * 4]
+    grid = [0.01, 1.0, 1000.0]
+    seen_n: list[int] = []
+
+    def fit_at(a: np.ndarray, b: np.ndarray, lam: float) -> Any:
+        seen_n.append(len(b))
+        return fit_logistic(a, b, lam)
+
+    l2, info = choose_l2(fit_at, x2, y2, dom2, grid, fallback=7.0, min_per_label=3)
+    assert all(set(v) == {"a", "b", "c", "d"} for v in info["auroc"].values())  # 2 of each label: not held out
+    assert set(seen_n) == {len(y2) - 40}  # each fit leaves out one 40-text domain and keeps the tiny one
+    _, with_tiny = choose_l2(fit_at, x2, y2, dom2, grid, fallback=7.0, min_per_label=2)
+    assert all("tiny" in v for v in with_tiny["auroc"].values())
+    # no domain holds 21 texts of each label: the choice falls back to model.l2 and says why
+    l2, info = choose_l2(fit_at, x, y, dom, grid, fallback=7.0, min_per_label=21)
+    assert l2 == 7.0 and "21 or more texts of each label" in info["why"]
+
+
 def test_heldout_fits_choose_their_penalty_among_the_remaining_domains() -> None:
     from test_zeroshot import make_lm
 

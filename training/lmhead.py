@@ -70,15 +70,17 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 100
 
 def choose_l2(fit_at: Callable[[np.ndarray, np.ndarray, float], tuple[np.ndarray, np.ndarray, np.ndarray, float]],
               x: np.ndarray, y: np.ndarray, domains: Sequence[str], grid: Sequence[float], fallback: float,
-              worst: bool = False) -> tuple[float, dict[str, Any]]:
+              worst: bool = False, min_per_label: int = 10) -> tuple[float, dict[str, Any]]:
     """The head's L2 penalty chosen by leave-one-domain-out on the texts it will be fitted on (``model.l2_grid``).
 
     For each ``l2`` in ``grid``, ``fit_at(x, y, l2) -> (mean, std, weight, bias)`` is fitted without each domain
     and scored on it; the ``l2`` with the highest mean of those held-out AUROCs (with ``worst``, the highest
-    lowest; training uses the mean) wins (ties go to the larger, the safer penalty). Only domains that hold both labels, with both labels left without them, count; with
-    fewer than two such domains there is nothing to compare and ``fallback`` (``model.l2``) is returned.
-    A penalty chosen this way is chosen for domains the head has not seen, not for the training domains
-    (bench/generalization_combos.py, round 10). Returns the ``l2`` and what was measured (for the run's log).
+    lowest; training uses the mean) wins (ties go to the larger, the safer penalty). A domain is held out only
+    when it has ``min_per_label`` texts of each label (a domain of one human and one machine text gives an
+    AUROC of 0 or 1, and the mean weighs every domain alike) and the rest keep both labels; with fewer than two
+    such domains there is nothing to compare and ``fallback`` (``model.l2``) is returned. The small domains stay
+    in every fit. A penalty chosen this way is chosen for domains the head has not seen, not for the training
+    domains (bench/generalization_combos.py, round 10). Returns the ``l2`` and what was measured (for the log).
     """
     from aigc.metrics import auroc
 
@@ -87,9 +89,11 @@ def choose_l2(fit_at: Callable[[np.ndarray, np.ndarray, float], tuple[np.ndarray
     if len(dom) != len(y):
         raise ValueError(f"choose_l2: {len(y)} labels, {len(dom)} domains")
     usable = [d for d in sorted(set(dom.tolist()))
-              if len(set(y[dom == d].tolist())) == 2 and len(set(y[dom != d].tolist())) == 2]
+              if min((y[dom == d] == 0).sum(), (y[dom == d] == 1).sum()) >= min_per_label
+              and len(set(y[dom != d].tolist())) == 2]
     if len(usable) < 2:
-        why = f"{len(usable)} domain(s) hold both labels with both left without them; need 2"
+        why = (f"{len(usable)} domain(s) hold {min_per_label} or more texts of each label with both labels left "
+               "without them; need 2")
         return float(fallback), {"l2": float(fallback), "chosen_by": "model.l2", "why": why}
     by_l2: dict[str, dict[str, float]] = {}
     best: tuple[float, float] | None = None
