@@ -251,9 +251,9 @@ class LikelihoodFeatures(nn.Module):
         """``(mean, std, weight, bias)`` of this model's kind of head (its ``head_components``; its ``l2``, or with
         ``l2_grid`` and the texts' ``domains`` the grid's value chosen by leave-one-domain-out) fitted on per-text
         features (n, F) and labels (n,), without touching the buffers (:meth:`fit_head` sets them)."""
-        return self._fit_at(features, labels, self.choose_l2(features, labels, domains)[0])
+        return self._fit_at(features, labels, self.head_penalty(features, labels, domains)[0])
 
-    def choose_l2(self, features: np.ndarray, labels: np.ndarray, domains: Sequence[str] | None = None
+    def head_penalty(self, features: np.ndarray, labels: np.ndarray, domains: Sequence[str] | None = None
                   ) -> tuple[float, dict[str, Any]]:
         """The penalty :meth:`head_arrays` uses: ``l2``, or with ``l2_grid`` and ``domains`` the one
         :func:`training.lmhead.choose_l2` picks; also what was measured."""
@@ -274,7 +274,7 @@ class LikelihoodFeatures(nn.Module):
         """Fit the head on per-text features (n, F) and labels (n,) (their ``domains`` choose the penalty with
         ``l2_grid``); return what was fitted (for the log). With ``head_components`` the probe's states enter
         through their principal components (folded back)."""
-        l2, selection = self.choose_l2(features, labels, domains)
+        l2, selection = self.head_penalty(features, labels, domains)
         mean, std, w, b = self._fit_at(features, labels, l2)
         dev = self.head_weight.device
         self.feat_mean.copy_(torch.as_tensor(mean, dtype=torch.float32, device=dev))
