@@ -254,7 +254,7 @@ class LikelihoodFeatures(nn.Module):
         return self._fit_at(features, labels, self.head_penalty(features, labels, domains)[0])
 
     def head_penalty(self, features: np.ndarray, labels: np.ndarray, domains: Sequence[str] | None = None
-                  ) -> tuple[float, dict[str, Any]]:
+                     ) -> tuple[float, dict[str, Any]]:
         """The penalty :meth:`head_arrays` uses: ``l2``, or with ``l2_grid`` and ``domains`` the one
         :func:`training.lmhead.choose_l2` picks; also what was measured."""
         if not self.l2_grid:
