@@ -68,6 +68,17 @@ def test_text_end_to_end(tiny_text_bundle: Path, tmp_path: Path, capsys: pytest.
     for cid in chart_ids(m):
         assert f"id='{cid}'" in html
     assert "Largest AUROC drops" in (rep / "summary.md").read_text()
+    # scores.jsonl: each item once, named by its row id, with what the metrics count
+    rows = [json.loads(x) for x in (rep / "scores.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 81 and {r["bundle"] for r in rows} == {"tiny-text"} and len({r["id"] for r in rows}) == 81
+    failed = [r for r in rows if r["probability"] is None]
+    assert len(failed) == 1 and "empty text" in failed[0]["error"] and set(failed[0]["flagged"].values()) == {None}
+    assert {"generator", "domain", "native"} <= set(rows[0]["fields"]) and "text" not in rows[0]
+    for name, t in o["thresholds"].items():
+        humans = [r for r in rows if r["label"] == 0 and r["probability"] is not None]
+        machines = [r for r in rows if r["label"] == 1 and r["probability"] is not None]
+        assert sum(r["flagged"][name] for r in humans) == t["confusion"]["fp"]
+        assert sum(r["flagged"][name] for r in machines) == t["confusion"]["tp"]
 
 
 @pytest.mark.slow
@@ -81,6 +92,10 @@ def test_image_comparison_end_to_end(tiny_image_bundle: Path, second_image_bundl
     for b in m["bundles"]:
         assert b["failures"]["count"] == 1 and b["failures"]["examples"][0]["id"] == "ai/gan_corrupt.png"
         assert b["overall"]["auroc"]["value"] > 0.8
+    rows = [json.loads(x) for x in (rep / "scores.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["bundle"] for r in rows] == ["tiny-image"] * 25 + ["tiny-image-sharp"] * 25
+    assert [r["id"] for r in rows[:25]] == [r["id"] for r in rows[25:]]
+    assert sum(r["probability"] is None for r in rows) == 2
     c = m["comparisons"][0]
     assert c["baseline"] == "tiny-image" and c["candidate"] == "tiny-image-sharp" and c["n"] == 24
     # a monotone recalibration: same ranking, different calibration

@@ -38,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="BUNDLE [BUNDLE ...] DATA",
                    help="one or more bundles (folders or .zip), then the labelled data: a JSONL/CSV/TSV of texts or image "
                         "paths, or a folder with real/ and ai/ images; the first bundle is the baseline of comparisons")  # fmt: skip
-    p.add_argument("--report", required=True, metavar="DIR", help="folder to write report.html, metrics.json and summary.md into")
+    p.add_argument("--report", required=True, metavar="DIR", help="folder to write report.html, metrics.json, summary.md and scores.jsonl (each item's probability and flags per bundle) into")
     p.add_argument("--text-field", default="text", help="JSONL field holding the text (default: text)")
     p.add_argument("--label-field", default="label", help="field holding the label: 0/1, human/ai, real/fake (default: label)")
     p.add_argument("--path-field", default="path", help="image JSONL/CSV field holding the path (default: path)")
@@ -118,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
     from .evaluate import EvalOptions, run_evaluation
     from .plots import ReportDepsMissing, require_report_deps
     from .render import write_report
+    from .scoring import SCORES_FILE, scores_jsonl
 
     if args.shadow_log:
         from .shadow import run_shadow_eval
@@ -202,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
         ok = np.isfinite(sb.p)
         if (data.y[ok] == 0).any() and (data.y[ok] == 1).any():
             curves.append((sb.name, data.y[ok], sb.p[ok]))
-    paths = write_report(args.report, metrics, curves, args.threshold)
+    paths = write_report(args.report, metrics, curves, args.threshold, {SCORES_FILE: scores_jsonl(data, scored)})
     for b in metrics["bundles"]:
         o = b.get("overall")
         fails = b["failures"]["count"]
@@ -221,6 +222,6 @@ def run(args: argparse.Namespace) -> int:
 
     for line in overlap_lines(metrics):
         print(printable(line), file=sys.stderr)  # names bundles: escaped like every line above
-    for k in ("report.html", "metrics.json", "summary.md"):
+    for k in ("report.html", "metrics.json", "summary.md", SCORES_FILE):
         print(f"{k.split('.')[0]}: {printable(paths[k])}")
     return 0 if any(b.get("overall") for b in metrics["bundles"]) else 1

@@ -387,10 +387,11 @@ def write_report(
     metrics: dict[str, Any],
     curves: Sequence[tuple[str, np.ndarray, np.ndarray]],
     primary_threshold: str | None = None,
+    extra: dict[str, str] | None = None,
 ) -> dict[str, Path]:
-    """Write ``report.html``, ``metrics.json`` and ``summary.md`` into ``out_dir`` (created). All three are
-    rendered before any is written, then written atomically: a failure replaces none of them. Returns the
-    paths by file name."""
+    """Write ``report.html``, ``metrics.json`` and ``summary.md`` into ``out_dir`` (created), and the ``extra``
+    files given as text by name (``aigc eval``'s ``scores.jsonl``). All are rendered before any is written,
+    then written atomically: a failure replaces none of them. Returns the paths by file name."""
     out = Path(out_dir)
     m = _clean(metrics)
     texts = {
@@ -399,6 +400,7 @@ def write_report(
         "report.html": render_html(m, curves, primary_threshold),
     }
     out.mkdir(parents=True, exist_ok=True)
-    paths = {name: out / name for name in REPORT_FILES}
-    _atomic_write_all({paths[n]: texts[n] for n in REPORT_FILES})
+    texts.update(extra or {})
+    paths = {name: out / name for name in texts}
+    _atomic_write_all({paths[n]: texts[n] for n in texts})
     return paths

@@ -14,10 +14,11 @@ import numpy as np
 
 from .data import EvalData
 
-__all__ = ["EvalOptions", "ScoredBundle"]
+__all__ = ["SCORES_FILE", "EvalOptions", "ScoredBundle", "scores_jsonl"]
 
 log = logging.getLogger("aigc.report")
 _MAX_EXAMPLES = 20
+SCORES_FILE = "scores.jsonl"
 
 
 @dataclass
@@ -109,3 +110,27 @@ def _failures(ids: Sequence[str], errors: Sequence[str | None]) -> dict[str, Any
         k = e.split(" (")[0][:80]
         kinds[k] = kinds.get(k, 0) + 1
     return {"count": len(bad), "by_error": kinds, "examples": [{"id": i, "error": e} for i, e in bad[:_MAX_EXAMPLES]]}
+
+
+def scores_jsonl(data: EvalData, scored: Sequence[ScoredBundle]) -> str:
+    """``scores.jsonl`` of a report: one line per item and bundle, in data order, bundle by bundle:
+    ``{"bundle", "id", "label" (0 human, 1 AI), "probability" (null where it failed), "error", "out_of_support",
+    "flagged": {threshold name: bool, null where it failed}, "fields": {the data's string fields}}``. Items are
+    named by their row id, never by their text or path contents, so the file can be shared as the metrics are.
+    What the metrics summarise, per item: which humans a threshold flagged, which machine texts it missed."""
+    import json
+
+    lines: list[str] = []
+    for sb in scored:
+        for i, item_id in enumerate(data.ids):
+            p = float(sb.p[i])
+            ok = math.isfinite(p)
+            flagged: dict[str, bool | None] = {}
+            for name, t in sb.thresholds.items():
+                tv = float(t[i]) if isinstance(t, np.ndarray) else float(t)
+                flagged[name] = bool(p >= tv) if ok and math.isfinite(tv) else None
+            lines.append(json.dumps({
+                "bundle": sb.name, "id": item_id, "label": int(data.y[i]), "probability": p if ok else None,
+                "error": sb.errors[i], "out_of_support": bool(sb.out_of_support[i]), "flagged": flagged,
+                "fields": {k: v[i] for k, v in data.fields.items()}}, ensure_ascii=False))
+    return "".join(x + "\n" for x in lines)
