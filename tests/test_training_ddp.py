@@ -55,3 +55,10 @@ def test_two_process_ddp_then_resume_in_one(tmp_path: Path) -> None:
     fit(cfg1, run, resume=True)
     ck = torch.load(run / "checkpoints" / "last.pt", weights_only=False)
     assert ck["step"] == 4 and ck["world_size"] == 1
+
+    # resuming under two processes with other data: every rank refuses with rank 0's reason (none is left
+    # waiting for rank 0 at a collective, nor killed by the launcher with no reason of its own)
+    make_text_jsonl(data, n_pairs=31)
+    proc = subprocess.run([*cmd, "--resume"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert proc.stderr.count("the data differ from the interrupted run's") >= 2, proc.stderr[-3000:]

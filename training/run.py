@@ -104,17 +104,25 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool = False, _i
 def _write_run_start(run: Path, cfg: Config, splits: Splits, fingerprint: str, model: nn.Module, resume: bool,
                      clear: bool, changes: dict[str, list[Any]], d: Dist) -> None:
     """Rank 0: the marker, config.yaml, the splits and the tokenizer (a new run, into a folder cleared
-    first when ``clear``), or check the data fingerprint and record ``changes`` in config.yaml (resume)."""
+    first when ``clear``), or check the data fingerprint and record ``changes`` in config.yaml (resume).
+    When rank 0 refuses (data that differ from the interrupted run's, a folder it cannot write), every rank
+    raises its error, instead of the others waiting for rank 0 at the next collective."""
+    refusal: Exception | None = None
     if d.main:
-        prepare_run_folder(run, clear)
-        if not resume:
-            (run / "metrics.jsonl").unlink(missing_ok=True)
-            write_config(run, cfg)
-            write_splits(run, splits)
-            save_tokenizer_and_config(run, model)
-        else:
-            record_resume(run, cfg, fingerprint, changes)
-    barrier(d)
+        try:
+            prepare_run_folder(run, clear)
+            if not resume:
+                (run / "metrics.jsonl").unlink(missing_ok=True)
+                write_config(run, cfg)
+                write_splits(run, splits)
+                save_tokenizer_and_config(run, model)
+            else:
+                record_resume(run, cfg, fingerprint, changes)
+        except (OSError, ValueError) as e:
+            refusal = e
+    refusal = broadcast(d, refusal)
+    if refusal is not None:
+        raise refusal
 
 
 def _make_context(run: Path, cfg: Config, model: nn.Module, modality: str, d: Dist) -> tuple[Context, bool]:
