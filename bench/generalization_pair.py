@@ -64,9 +64,10 @@ from generalization_text import DOMAINS  # noqa: E402
 from generalization_tokens import base7  # noqa: E402  (the seven statistics, one formula for both benches)
 
 LMS = {"smollm2": "smollm2", "q05": "qwen2.5-coder-0.5b", "q15": "qwen2.5-coder-1.5b", "gemma": "gemma3-270m",
-       "gemma_rank": "gemma3-270m", "gemma_hidden": "gemma3-270m"}
-WIDTH = {"smollm2": 3, "q05": 3, "q15": 3, "gemma": 3, "pair": 10, "gemma_rank": 1, "gemma_hidden": 640}
-POOLED = {"gemma_hidden"}  # passes that keep one (layers, width) array per text, not one row per token
+       "gemma_rank": "gemma3-270m", "gemma_hidden": "gemma3-270m", "q15_hidden": "qwen2.5-coder-1.5b"}
+WIDTH = {"smollm2": 3, "q05": 3, "q15": 3, "gemma": 3, "pair": 10, "gemma_rank": 1, "gemma_hidden": 640,
+         "q15_hidden": 1536}
+POOLED = {"gemma_hidden", "q15_hidden"}  # passes that keep one (layers, width) array per text, not one row per token
 CHUNK = 24  # texts per cached LM pass
 COLUMNS = [*(f"lodo-{d}" for d in DOMAINS), "long", "glimpse-new", "evo-cross",
            *(f"evo-lofo-{f}" for f in textsets.FAMILIES)]  # the table's held-out splits
@@ -152,7 +153,7 @@ def _read_chunk(model: str, part: list[str], max_length: int, batch: int, lms: d
              _rank_terms(m[0][0], ids, mask) if model == "gemma_rank" else
              _hidden_terms(m[0][0], ids, mask) if model in POOLED else _one_lm_terms(m[0][0], ids, mask))
         for j, i in enumerate(idx):
-            res[i] = (t[j].numpy().astype(np.float16) if model in POOLED  # float16: 2 x 640 a text, committed
+            res[i] = (t[j].numpy().astype(np.float16) if model in POOLED  # float16: 2 x 640 (gemma) or 2 x 1536 (Qwen-1.5B) a text, committed
                       else t[j, : len(enc[j]) - 1].numpy().astype(np.float32))
             tokens += len(enc[j])
     return {"flat": np.concatenate(res), "offsets": np.cumsum([0] + [len(a) for a in res]),
@@ -295,7 +296,7 @@ def markdown_table(table: dict[str, dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--models", default="smollm2,pair", help="LM passes to run (smollm2, q05, gemma, gemma_rank, gemma_hidden, pair)")
+    ap.add_argument("--models", default="smollm2,pair", help="LM passes to run (smollm2, q05, gemma, gemma_rank, gemma_hidden, q15_hidden, pair)")
     ap.add_argument("--fdg", default="60,8", help="fastdetectgpt: humans per domain, machine texts per cell")
     ap.add_argument("--glimpse", default="8,10", help="glimpse: per (domain, newer generator), humans per language")
     ap.add_argument("--evobench", default="10,120", help="evobench: per generator, humans")
