@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any
+from typing import Any, TypeGuard
 
 from ._bundle import BundleError, _check_name, _need
 from ._printable import printable
@@ -21,7 +21,7 @@ from ._printable import printable
 _CAL_METHODS = ("none", "temperature", "platt", "isotonic")
 
 
-def _finite(v: Any) -> bool:
+def _finite(v: Any) -> TypeGuard[int | float]:
     """A real number (not a bool) that is neither NaN nor infinite: JSON from Python may hold NaN/Infinity."""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 

@@ -116,7 +116,8 @@ def _turbojpeg() -> Any:
 
 def _tj_call(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, list[str]]:
     """(what ``fn`` returns, the libjpeg warnings it gave): ``fn`` is a method of :func:`_turbojpeg`."""
-    _tj_local.messages = msgs = []
+    msgs: list[str] = []
+    _tj_local.messages = msgs
     try:
         return fn(*args, **kwargs), msgs
     finally:

@@ -137,9 +137,9 @@ def check_overlap(root: str | os.PathLike[str], spec: dict[str, Any], items: Seq
             continue
         hit = readable & np.isin(ev_int, h)
         n_hit = int(hit.sum())
-        e: dict[str, Any] = {"status": "checked", "n_overlap": n_hit, "share": n_hit / max(1, len(items)),
-                             "n_stored": int(meta.get("n", h.size))}
+        entry: dict[str, Any] = {"status": "checked", "n_overlap": n_hit, "share": n_hit / max(1, len(items)),
+                                 "n_stored": int(meta.get("n", h.size))}
         if meta.get("sampled"):
-            e["note"] = f" (hashes of a sample of {meta.get('n_hashed')} of {meta.get('n')} items: the overlap may be larger)"
-        out[k] = e
+            entry["note"] = f" (hashes of a sample of {meta.get('n_hashed')} of {meta.get('n')} items: the overlap may be larger)"
+        out[k] = entry
     return out

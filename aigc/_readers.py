@@ -24,7 +24,7 @@ import shutil
 import sys
 import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,7 +138,7 @@ def _iter_json_array(path: Path) -> Iterator[Record]:
             yield Record(n, "row", None, f"expected a JSON object, found {type(obj).__name__}")
 
 
-def _lines_from(path: Path, first: int, bad: dict[int, str]) -> Iterator[tuple[int, str]]:
+def _lines_from(path: Path, first: int, bad: dict[int, str]) -> Generator[tuple[int, str], None, None]:
     """Decoded physical lines of ``path`` from line ``first`` on, with their numbers; a line that is not
     UTF-8 is replaced and noted in ``bad``."""
     with _open_binary(path) as fh:

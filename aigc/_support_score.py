@@ -104,9 +104,9 @@ def _zs(meta: dict[str, Any], model: dict[str, Any]) -> dict[str, float]:
     if c and cat is not None:
         out[c["field"]] = _z_of(c, cat, unseen_flags)
     for c in model.get("categories") or []:  # version 2: the lexicon (aigc._lexicon)
-        v = _extra_value(meta, c["field"])
-        if v is not None:
-            out[c["field"]] = _z_of(c, v, unseen_flags)
+        value = _extra_value(meta, c["field"])
+        if value is not None:
+            out[c["field"]] = _z_of(c, value, unseen_flags)
     return out
 
 

@@ -234,11 +234,12 @@ def encode_windows(tokenizer: Any, texts: Sequence[str], spec: TextSpec, compani
     if norm:
         encs = tokenizer.encode_batch(norm, add_special_tokens=False)
         for i, text, enc in zip(todo, norm, encs, strict=True):
-            out[i] = _windows_of(list(enc.ids), spec)
-            if isinstance(out[i], TextWindows) and spec.companion is not None:
-                out[i] = _with_companion(out[i], text, list(enc.offsets), spec, companion_tokenizer)
-            if isinstance(out[i], TextWindows) and i in notes:
-                out[i].warnings.insert(0, notes[i])
+            w = _windows_of(list(enc.ids), spec)
+            if isinstance(w, TextWindows) and spec.companion is not None:
+                w = _with_companion(w, text, list(enc.offsets), spec, companion_tokenizer)
+            if isinstance(w, TextWindows) and i in notes:
+                w.warnings.insert(0, notes[i])
+            out[i] = w
     return [o if o is not None else "internal error: text not processed" for o in out]
 
 

@@ -4,7 +4,7 @@ intervals of a proportion (Wilson; exact Clopper-Pearson through the incomplete 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -14,7 +14,7 @@ from .._thresholds import betainc
 
 def bootstrap_weights(
     y: np.ndarray, n_boot: int = 1000, seed: int = 0, stratified: bool = True, max_cells: int = 4_000_000,
-    groups: np.ndarray | list[Any] | None = None,
+    groups: np.ndarray | Sequence[Any] | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield resampling counts in chunks of shape (b, n), n_boot rows in all, deterministic in ``seed``.
 
@@ -54,7 +54,7 @@ def bootstrap_weights(
         yield W
 
 
-def _resampling_units(y: np.ndarray, groups: np.ndarray | list[Any] | None
+def _resampling_units(y: np.ndarray, groups: np.ndarray | Sequence[Any] | None
                       ) -> tuple[np.ndarray, int, np.ndarray | None]:
     """(the unit of each item, the number of units, each unit's class or None when a unit holds both):
     one item per unit without ``groups``, else one group per unit (numbered in first-seen order)."""
@@ -79,7 +79,7 @@ def bootstrap(
     n_boot: int = 1000,
     seed: int = 0,
     stratified: bool = True,
-    groups: np.ndarray | list[Any] | None = None,
+    groups: np.ndarray | Sequence[Any] | None = None,
 ) -> Any:
     """Replicates of ``stat(W)`` over ``n_boot`` resamples (``W``: (b, n) counts from :func:`bootstrap_weights`).
 
