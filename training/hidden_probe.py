@@ -31,7 +31,8 @@ __all__ = ["fit_low_rank_head", "hidden_feature_names", "hidden_index", "hidden_
 def hidden_index(lm: nn.Module, layer: int) -> int:
     """The index into ``hidden_states`` (embeddings first) of ``model.hidden_layer``; ValueError when the LM has
     no such block."""
-    n = int(lm.config.num_hidden_layers)
+    cfg: Any = lm.config
+    n = int(cfg.num_hidden_layers)
     if not 0 <= layer <= n:
         raise ValueError(f"model.hidden_layer: found {layer}, expected 0 (the middle block) to {n} (this LM's blocks)")
     return (n + 1) // 2 if layer == 0 else layer

@@ -167,6 +167,11 @@ class LikelihoodFeatures(nn.Module):
     """
 
     output_kind = "score"
+    feat_mean: torch.Tensor  # buffers (register_buffer), declared for the type checker
+    feat_std: torch.Tensor
+    head_weight: torch.Tensor
+    head_bias: torch.Tensor
+    fitted: torch.Tensor
 
     def __init__(self, lm: nn.Module, l2: float = 1.0, skip_tokens: int = 0, performer: nn.Module | None = None,
                  companion: nn.Module | None = None, hidden_probe: str = "", hidden_layer: int = 0,
@@ -209,8 +214,10 @@ class LikelihoodFeatures(nn.Module):
         if not source:
             return "", 0, 0
         lm = self.lm if source == "backbone" else self.companion
+        assert lm is not None  # checked above
         at = hidden_index(lm, layer)
-        self.feature_names += hidden_feature_names("b_" if source == "companion" else "", int(lm.config.hidden_size), at)
+        cfg: Any = lm.config
+        self.feature_names += hidden_feature_names("b_" if source == "companion" else "", int(cfg.hidden_size), at)
         return source, int(components), at
 
     def _lm_pass(self, lm: nn.Module, ids: torch.Tensor, mask: torch.Tensor, vocab: int, probe: bool
