@@ -69,6 +69,7 @@ def test_text_end_to_end(tiny_text_bundle: Path, tmp_path: Path, capsys: pytest.
         assert f"id='{cid}'" in html
     assert "Largest AUROC drops" in (rep / "summary.md").read_text()
     # scores.jsonl: each item once, named by its row id, with what the metrics count
+    assert "`scores.jsonl` (each item's probability and flags)" in (rep / "summary.md").read_text()
     rows = [json.loads(x) for x in (rep / "scores.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(rows) == 81 and {r["bundle"] for r in rows} == {"tiny-text"} and len({r["id"] for r in rows}) == 81
     failed = [r for r in rows if r["probability"] is None]

@@ -396,7 +396,7 @@ def write_report(
     m = _clean(metrics)
     texts = {
         "metrics.json": _json_text(m),
-        "summary.md": render_summary(m, primary_threshold),
+        "summary.md": render_summary(m, primary_threshold, tuple(extra or ())),
         "report.html": render_html(m, curves, primary_threshold),
     }
     out.mkdir(parents=True, exist_ok=True)

@@ -65,7 +65,10 @@ def overlap_lines(metrics: dict[str, Any], q: Callable[[Any], str] = visible) ->
     return out
 
 
-def render_summary(metrics: dict[str, Any], primary_threshold: str | None = None) -> str:
+_EXTRA_FILES = {"scores.jsonl": "each item's probability and flags"}
+
+
+def render_summary(metrics: dict[str, Any], primary_threshold: str | None = None, extra: tuple[str, ...] = ()) -> str:
     """A short Markdown summary (headline numbers, worst slices, largest robustness drops, comparisons)."""
     thr = _primary(metrics, primary_threshold)
     d = metrics["data"]
@@ -149,6 +152,7 @@ def render_summary(metrics: dict[str, Any], primary_threshold: str | None = None
                 L.append(f"Largest AUROC drops of {md(bname)} under perturbation: "
                          + ", ".join(f"{md(n)} {x:+.3f}" for x, n in drops[:3]) + ".")
     L += ["", *provenance_markdown(metrics.get("provenance"))]
+    more = "".join(f", `{n}` ({_EXTRA_FILES.get(n, 'written with the report')})" for n in extra)
     L += ["Files: `report.html` (charts and tables), `metrics.json` (every number, schema "
-          f"v{metrics['schema_version']}), this `summary.md`.", ""]  # fmt: skip
+          f"v{metrics['schema_version']}), this `summary.md`{more}.", ""]  # fmt: skip
     return "\n".join(L)
