@@ -75,6 +75,7 @@ def test_text_end_to_end(tiny_text_bundle: Path, tmp_path: Path, capsys: pytest.
     failed = [r for r in rows if r["probability"] is None]
     assert len(failed) == 1 and "empty text" in failed[0]["error"] and set(failed[0]["flagged"].values()) == {None}
     assert {"generator", "domain", "native"} <= set(rows[0]["fields"]) and "text" not in rows[0]
+    assert set(rows[0]["fields"]) <= set(m["data"]["slice_fields"])  # no free-text field is copied
     for name, t in o["thresholds"].items():
         humans = [r for r in rows if r["label"] == 0 and r["probability"] is not None]
         machines = [r for r in rows if r["label"] == 1 and r["probability"] is not None]

@@ -75,6 +75,8 @@ def test_choose_l2_ties_go_to_the_larger_penalty_and_one_domain_falls_back() -> 
     assert l2 == 10.0 and len(set(map(lambda v: round(float(np.mean(list(v.values()))), 9), info["auroc"].values()))) == 1
     l2, info = choose_l2(lambda a, b, lam: fit_logistic(a, b, lam), x, y, ["a"] * 80, [0.1, 10.0], fallback=7.0)
     assert l2 == 7.0 and info["chosen_by"] == "model.l2" and "need 2" in info["why"]
+    with pytest.raises(ValueError, match="grid of penalties is empty"):
+        choose_l2(lambda a, b, lam: fit_logistic(a, b, lam), x, y, dom, [], fallback=1.0)
     with pytest.raises(ValueError, match="80 labels, 3 domains"):
         choose_l2(lambda a, b, lam: fit_logistic(a, b, lam), x, y, ["a", "b", "c"], [1.0], fallback=1.0)
 

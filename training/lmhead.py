@@ -84,10 +84,12 @@ def choose_l2(fit_at: Callable[[np.ndarray, np.ndarray, float], tuple[np.ndarray
     """
     from aigc.metrics import auroc
 
-    y = np.asarray(y)
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y)
     dom = np.asarray([str(d) for d in domains], dtype=object)
-    if len(dom) != len(y):
-        raise ValueError(f"choose_l2: {len(y)} labels, {len(dom)} domains")
+    if len(dom) != len(y) or len(x) != len(y):
+        raise ValueError(f"choose_l2: {len(x)} rows, {len(y)} labels, {len(dom)} domains")
+    if not grid:
+        raise ValueError("choose_l2: the grid of penalties is empty")
     usable = [d for d in sorted(set(dom.tolist()))
               if min((y[dom == d] == 0).sum(), (y[dom == d] == 1).sum()) >= min_per_label
               and len(set(y[dom != d].tolist())) == 2]

@@ -115,11 +115,14 @@ def _failures(ids: Sequence[str], errors: Sequence[str | None]) -> dict[str, Any
 def scores_jsonl(data: EvalData, scored: Sequence[ScoredBundle]) -> str:
     """``scores.jsonl`` of a report: one line per item and bundle, in data order, bundle by bundle:
     ``{"bundle", "id", "label" (0 human, 1 AI), "probability" (null where it failed), "error", "out_of_support",
-    "flagged": {threshold name: bool, null where it failed}, "fields": {the data's string fields}}``. Items are
-    named by their row id, never by their text or path contents, so the file can be shared as the metrics are.
-    What the metrics summarise, per item: which humans a threshold flagged, which machine texts it missed."""
+    "flagged": {threshold name: bool, null where it failed}, "fields": {the data's slice fields}}``. Items are
+    named by their row id, never by their text or path, and only the fields the report slices by (at most 50
+    distinct values: generator, domain, ...) are copied, not free-text ones, so the file can be shared as the
+    metrics are. What the metrics summarise, per item: which humans a threshold flagged, which machine texts it
+    missed."""
     import json
 
+    keep = data.slice_fields()
     lines: list[str] = []
     for sb in scored:
         for i, item_id in enumerate(data.ids):
@@ -132,5 +135,5 @@ def scores_jsonl(data: EvalData, scored: Sequence[ScoredBundle]) -> str:
             lines.append(json.dumps({
                 "bundle": sb.name, "id": item_id, "label": int(data.y[i]), "probability": p if ok else None,
                 "error": sb.errors[i], "out_of_support": bool(sb.out_of_support[i]), "flagged": flagged,
-                "fields": {k: v[i] for k, v in data.fields.items()}}, ensure_ascii=False))
+                "fields": {k: data.fields[k][i] for k in keep}}, ensure_ascii=False))
     return "".join(x + "\n" for x in lines)
