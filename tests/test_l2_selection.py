@@ -127,8 +127,9 @@ def test_heldout_fits_choose_their_penalty_among_the_remaining_domains() -> None
     # without l2_grid the penalty is model.l2 and the log says nothing of a choice
     plain = LikelihoodFeatures(make_lm(40, 0), l2=5.0)
     assert "l2_selection" not in plain.fit_head(x7, y, dom) and plain.fit_head(x7, y)["l2"] == 5.0
-    with pytest.raises(ValueError, match="expected > 0"):
-        LikelihoodFeatures(make_lm(40, 0), l2_grid=[0.0, 1.0])
+    with pytest.raises(ValueError, match="expected finite values >= 0"):
+        LikelihoodFeatures(make_lm(40, 0), l2_grid=[-1.0, 1.0])
+    assert LikelihoodFeatures(make_lm(40, 0), l2=0.0).l2 == 0.0  # an unpenalised head stays allowed, as before
 
 
 @pytest.mark.slow

@@ -186,8 +186,8 @@ class LikelihoodFeatures(nn.Module):
         self.vocab_b = _vocab(companion) if companion is not None else 0
         self.l2 = float(l2)
         self.l2_grid = tuple(float(v) for v in l2_grid)
-        if any(not np.isfinite(v) or v <= 0 for v in (self.l2, *self.l2_grid)):
-            raise ValueError(f"model.l2 and model.l2_grid: found {self.l2} and {list(self.l2_grid)}, expected > 0")
+        if any(not np.isfinite(v) or v < 0 for v in (self.l2, *self.l2_grid)):
+            raise ValueError(f"model.l2 and model.l2_grid: found {self.l2} and {list(self.l2_grid)}, expected finite values >= 0")
         self.skip_tokens = int(skip_tokens)
         self.feature_names = (FEATURE_NAMES + (PAIR_FEATURE_NAMES if performer is not None else ())
                               + (COMPANION_FEATURE_NAMES if companion is not None else ()))
