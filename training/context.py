@@ -7,8 +7,9 @@ One process or many (``torchrun``: DDP, NCCL on GPUs, gloo on CPU); ``barrier``,
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -17,7 +18,7 @@ from aigc._image import ImageSpec
 from aigc._text import TextSpec
 from training.config import Config
 
-__all__ = ["Context", "Dist", "autocast", "barrier", "broadcast", "gather", "init_distributed"]
+__all__ = ["Context", "Dist", "autocast", "barrier", "broadcast", "gather", "init_distributed", "main_decides"]
 
 
 # ------------------------------------------------------------------------------------------ processes
@@ -75,6 +76,25 @@ def broadcast(d: Dist, obj: Any) -> Any:
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+T = TypeVar("T")
+
+
+def main_decides(d: Dist, work: Callable[[], T], others: T) -> T:
+    """``work()`` on rank 0 (the other ranks start from ``others``), then rank 0's result on every rank; when
+    rank 0 refuses (an OSError or ValueError from ``work``), every rank raises that error, instead of the
+    others waiting for rank 0 at the next collective."""
+    out: Any = others
+    if d.main:
+        try:
+            out = work()
+        except (OSError, ValueError) as e:
+            out = e
+    out = broadcast(d, out)
+    if isinstance(out, Exception):
+        raise out
+    return out
 
 
 # --------------------------------------------------------------------------------------------- context

@@ -22,7 +22,7 @@ from torch import nn
 
 from aigc._text import lm_token_budget
 from training.config import Config
-from training.context import Context, Dist, barrier, broadcast, gather, init_distributed
+from training.context import Context, Dist, barrier, broadcast, gather, init_distributed, main_decides
 from training.data import data_fingerprint, make_splits
 from training.evaluate import detection_metrics, evaluate, logits_per_token, progress_label, sliced_auroc
 from training.frozen import load_model_state, slim_state
@@ -106,23 +106,19 @@ def _write_run_start(run: Path, cfg: Config, splits: Splits, fingerprint: str, m
     """Rank 0: the marker, config.yaml, the splits and the tokenizer (a new run, into a folder cleared
     first when ``clear``), or check the data fingerprint and record ``changes`` in config.yaml (resume).
     When rank 0 refuses (data that differ from the interrupted run's, a folder it cannot write), every rank
-    raises its error, instead of the others waiting for rank 0 at the next collective."""
-    refusal: Exception | None = None
-    if d.main:
-        try:
-            prepare_run_folder(run, clear)
-            if not resume:
-                (run / "metrics.jsonl").unlink(missing_ok=True)
-                write_config(run, cfg)
-                write_splits(run, splits)
-                save_tokenizer_and_config(run, model)
-            else:
-                record_resume(run, cfg, fingerprint, changes)
-        except (OSError, ValueError) as e:
-            refusal = e
-    refusal = broadcast(d, refusal)
-    if refusal is not None:
-        raise refusal
+    raises its error (``main_decides``)."""
+
+    def start() -> None:
+        prepare_run_folder(run, clear)
+        if not resume:
+            (run / "metrics.jsonl").unlink(missing_ok=True)
+            write_config(run, cfg)
+            write_splits(run, splits)
+            save_tokenizer_and_config(run, model)
+        else:
+            record_resume(run, cfg, fingerprint, changes)
+
+    main_decides(d, start, None)
 
 
 def _make_context(run: Path, cfg: Config, model: nn.Module, modality: str, d: Dist) -> tuple[Context, bool]:

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from training.config import Config, ConfigError, config_from_dict, config_to_dict, read_config_file
-from training.context import Dist, broadcast
+from training.context import Dist, main_decides
 from training.registry import get_entry
 
 __all__ = ["MARKER", "RESUME_MAY_CHANGE", "check_out_folder", "clear_run_folder", "input_paths", "is_run_folder",
@@ -142,17 +142,15 @@ def open_run_folder(cfg: Config, run_dir: str | Path | None, resume: bool, overw
     modality = get_entry(cfg.model.name).modality
     if resume and overwrite:
         raise ValueError("--resume continues a run and --overwrite replaces it: give one of them")
-    decision: Any = (False, {})
-    if d.main:
-        try:
-            decision = (check_out_folder(run, cfg, config_path, overwrite), {}) if not resume else (
-                False, _check_resume(run, cfg))
-        except (OSError, ValueError) as e:
-            decision = e
-    decision = broadcast(d, decision)  # every rank stops when rank 0 refuses
-    if isinstance(decision, Exception):
-        raise decision
-    return run, modality, *decision
+
+    def decide() -> tuple[bool, dict[str, list[Any]]]:
+        if resume:
+            return False, _check_resume(run, cfg)
+        return check_out_folder(run, cfg, config_path, overwrite), {}
+
+    none: dict[str, list[Any]] = {}
+    clear, changes = main_decides(d, decide, (False, none))  # every rank stops when rank 0 refuses
+    return run, modality, clear, changes
 
 
 def _check_resume(run: Path, cfg: Config) -> dict[str, list[Any]]:
