@@ -26,8 +26,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MIN_WORDS", "N_WORDS", "common_share", "common_share_of", "fit_lexicon", "judge", "lexicon_category",
-           "words"]
+__all__ = ["MIN_WORDS", "N_WORDS", "common_share", "common_share_of", "fit_lexicon", "judge", "words"]
 
 N_WORDS = 200
 PRIOR = 10.0
@@ -57,12 +56,6 @@ def judge(text: Any, model: dict[str, Any] | None) -> tuple[str, float] | None:
     if n < int(model.get("min_words", MIN_WORDS)):
         return None
     return ("uncommon" if share < float(model["cutoff"]) else "common"), share
-
-
-def lexicon_category(text: Any, model: dict[str, Any] | None) -> str | None:
-    """``"common"``, ``"uncommon"``, or None (no model, not a string, or fewer than the model's ``min_words``)."""
-    j = judge(text, model)
-    return None if j is None else j[0]
 
 
 def fit_lexicon(texts: Sequence[Any]) -> dict[str, Any] | None:
