@@ -279,7 +279,7 @@ def lodo_l2_head(worst: bool = False, grid: tuple[float, ...] = ROUND10_L2) -> g
         if w is not None:
             raise ValueError("lodo_l2_head: weighted texts are not supported (round 10 weighs none)")
         dom = [str(d) for d in domains] if domains is not None else [""] * len(y)
-        lam, _ = choose_l2(lambda a, b, v: fit_logistic(a, b, v), x, y, dom, grid, l2, worst, min_per_label=1)
+        lam, _ = choose_l2(fit_logistic, x, y, dom, grid, l2, worst, min_per_label=1)
         return gp.linear_head(x, y, lam, None)
 
     return head

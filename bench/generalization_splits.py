@@ -85,8 +85,7 @@ def fit_and_score(rows: list[dict[str, Any]], x: np.ndarray, tr: np.ndarray, te:
             s_tr[f == i] = head(x[tr][f != i], y[tr][f != i], l2, None if w is None else w[f != i],
                                 domains=dom_tr[f != i])(x[tr][f == i])
     hum = y[tr] == 0
-    doms = [r["domain"] for r in rows_tr]
-    thr = worst_group_threshold(s_tr[hum], [d for d, h in zip(doms, hum, strict=True) if h])
+    thr = worst_group_threshold(s_tr[hum], dom_tr[hum].tolist())
     return scorer(x[te]), thr
 
 
