@@ -166,8 +166,8 @@ class ModelConfig:
     """``hidden_probe``: fit the head on the states' first N principal components (0: one weight per state)."""
     l2: float = 1.0
     """``zeroshot:features``: the closed-form head's L2 penalty on its standardised weights (a few hundred with
-    ``hidden_probe`` and ``head_components`` 0); with ``l2_grid``, the fallback when the training texts hold
-    fewer than two domains with both labels."""
+    ``hidden_probe`` and ``head_components`` 0); with ``l2_grid``, the fallback when fewer than two training
+    domains hold 10 texts of each label."""
     l2_grid: list[float] = field(default_factory=list)
     """``zeroshot:features``: choose ``l2`` from these values by leave-one-domain-out on the training split (the
     highest mean AUROC on each domain left out; ties to the larger), again inside each fit of
