@@ -169,3 +169,21 @@ def test_training_with_l2_grid_logs_the_choice_and_ships_its_head(tmp_path: Path
     rows = json.loads((run / HELDOUT_FILE).read_text())["rows"]
     ref, _ = domain_heldout_scores(lr.model.head_arrays, feats, y, dom)
     np.testing.assert_allclose([r["score"] for r in rows], ref[np.isfinite(ref)], rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("l2", [0.5, 10.0, 1000.0])
+def test_more_features_than_texts_gives_the_direct_solution(l2: float) -> None:
+    """With more features than texts ``fit_logistic`` solves in the texts' span (an (n + 1)-square system a step);
+    the same texts given twice (weights are rescaled to sum to the number of texts, so the loss counts double) at
+    twice the penalty pose the same problem with more texts than features, which the direct (F + 1)-square form
+    solves: both must give the same head."""
+    rng = np.random.default_rng(3)
+    n, f = 50, 80
+    x = rng.normal(size=(n, f)) * rng.uniform(0.2, 4.0, f) + rng.normal(size=f)
+    y = (x[:, 0] / x[:, 0].std() + rng.normal(size=n) > 0).astype(int)
+    sw = rng.uniform(0.3, 2.0, n)
+    mean, std, w, b = fit_logistic(x, y, l2, sample_weight=sw)
+    mean2, std2, w2, b2 = fit_logistic(np.vstack([x, x]), np.r_[y, y], 2 * l2, sample_weight=np.r_[sw, sw])
+    assert np.allclose(mean, mean2) and np.allclose(std, std2)
+    assert np.abs(w - w2).max() < 1e-7 and abs(b - b2) < 1e-7
+    assert np.abs(w).max() > 1e-3  # a head was fitted, not the zero start
