@@ -46,13 +46,20 @@ def linear_head(x: np.ndarray, y: np.ndarray, l2: float, w: np.ndarray | None, d
 def _domain_heldout_scores(rows_tr: list[dict[str, Any]], x_tr: np.ndarray, y_tr: np.ndarray, l2: float,
                            w: np.ndarray | None, prep: Prep | None, head: Head) -> np.ndarray:
     """Each training text scored by a head (and ``prep``) fitted without its domain: how the detector scores
-    humans of a domain it never saw (round 9's threshold)."""
+    humans of a domain it never saw (round 9's threshold; the loop is training's ``each_domain_left_out``). A
+    domain left unscored is an error here: every split of the fixed sample has both labels in each complement."""
+    from training.heldout_scores import each_domain_left_out
+
     dom = np.asarray([r["domain"] for r in rows_tr])
-    s = np.zeros(len(y_tr))
-    for d in sorted(set(dom.tolist())):
-        out = dom == d
-        xd = x_tr if prep is None else prep(x_tr[~out], [r for r, o in zip(rows_tr, out, strict=True) if not o])(x_tr)
-        s[out] = head(xd[~out], y_tr[~out], l2, None if w is None else w[~out], domains=dom[~out])(xd[out])
+
+    def score_out(out: np.ndarray) -> np.ndarray:
+        keep = [r for r, o in zip(rows_tr, out, strict=True) if not o]
+        xd = x_tr if prep is None else prep(x_tr[~out], keep)(x_tr)
+        return head(xd[~out], y_tr[~out], l2, None if w is None else w[~out], domains=dom[~out])(xd[out])
+
+    s, skipped = each_domain_left_out(score_out, y_tr, dom.tolist())
+    if skipped:
+        raise ValueError(f"domain-held-out threshold: domains left unscored: {skipped}")
     return s
 
 

@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["HELDOUT_FILE", "HELDOUT_METHOD", "domain_heldout_scores", "heldout_scores_for_run", "write_heldout_scores"]
+__all__ = ["HELDOUT_FILE", "HELDOUT_METHOD", "domain_heldout_scores", "each_domain_left_out",
+           "heldout_scores_for_run", "write_heldout_scores"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,33 @@ HELDOUT_FILE = "heldout_scores.json"
 HELDOUT_METHOD = "each training text scored by a head fitted without its domain"
 
 Fit = Callable[[np.ndarray, np.ndarray, Sequence[str]], tuple[np.ndarray, np.ndarray, np.ndarray, float]]
+
+
+def each_domain_left_out(score_out: Callable[[np.ndarray], np.ndarray], y: np.ndarray, domains: Sequence[str]
+                         ) -> tuple[np.ndarray, dict[str, str]]:
+    """Scores (n,) of every row by a model fitted without its domain: ``score_out(out)`` gets the boolean mask of
+    one domain's rows, fits on the others and returns the scores of the masked rows. NaN for a domain whose
+    complement lacks a class, or whose fit raised ValueError or LinAlgError. Returns the scores and
+    ``{domain: why}`` for each domain left unscored. ``bench/generalization_splits.py`` sets round 9's threshold
+    with it too (its fits also refit a feature transform)."""
+    y = np.asarray(y)
+    dom = np.asarray([str(d) for d in domains], dtype=object)
+    if len(dom) != len(y):
+        raise ValueError(f"each_domain_left_out: {len(y)} labels, {len(dom)} domains")
+    s = np.full(len(y), np.nan)
+    skipped: dict[str, str] = {}
+    for d in sorted(set(dom.tolist())):
+        out = dom == d
+        rest = y[~out]
+        if not ((rest == 0).any() and (rest == 1).any()):
+            skipped[d] = (f"the other domains hold {int((rest == 0).sum())} human and {int((rest == 1).sum())} ai "
+                          "texts: no head can be fitted without it")
+            continue
+        try:
+            s[out] = score_out(out)
+        except (ValueError, np.linalg.LinAlgError) as e:  # e.g. fewer texts than the low-rank head's components
+            skipped[d] = f"no head could be fitted without it ({e})"
+    return s, skipped
 
 
 def domain_heldout_scores(fit: Fit, x: np.ndarray, y: np.ndarray, domains: Sequence[str]
@@ -49,22 +77,12 @@ def domain_heldout_scores(fit: Fit, x: np.ndarray, y: np.ndarray, domains: Seque
     dom = np.asarray([str(d) for d in domains], dtype=object)
     if len(dom) != len(y) or len(x) != len(y):
         raise ValueError(f"domain_heldout_scores: {len(x)} rows, {len(y)} labels, {len(dom)} domains")
-    s = np.full(len(y), np.nan)
-    skipped: dict[str, str] = {}
-    for d in sorted(set(dom.tolist())):
-        out = dom == d
-        rest = y[~out]
-        if not ((rest == 0).any() and (rest == 1).any()):
-            skipped[d] = (f"the other domains hold {int((rest == 0).sum())} human and {int((rest == 1).sum())} ai "
-                          "texts: no head can be fitted without it")
-            continue
-        try:
-            mean, std, w, b = fit(x[~out], rest, dom[~out].tolist())
-        except (ValueError, np.linalg.LinAlgError) as e:  # e.g. fewer texts than the low-rank head's components
-            skipped[d] = f"no head could be fitted without it ({e})"
-            continue
-        s[out] = ((x[out] - mean) / std) @ w + b
-    return s, skipped
+
+    def score_out(out: np.ndarray) -> np.ndarray:
+        mean, std, w, b = fit(x[~out], y[~out], dom[~out].tolist())
+        return ((x[out] - mean) / std) @ w + b
+
+    return each_domain_left_out(score_out, y, dom.tolist())
 
 
 def write_heldout_scores(path: Path, scores: np.ndarray, labels: np.ndarray, domains: Sequence[str],
