@@ -139,6 +139,21 @@ ask, how the head does on a domain it has not seen, without reading the held-out
   choice is shown for reference;
 - choice on chunks 1-54 by round 9's rule; round 3's rule on chunks 55-125 against the recommended detector.
 
+Round 11 (``--round 11``, registered in session 17 while Qwen-1.5B's hidden-state pass over the fixed sample
+ran, before any candidate reading those states was fitted on any chunk). Round 10's choice is now the recommended
+detector (``configs/text_lmfeatures_gemma_qwen15_probe_cut.yaml``: the fourteen statistics and gemma's
+mid-layer states). Its held-out AUROC is lowest on pubmed and squad left out and on the newest generators. Qwen-1.5B
+is that config's backbone, so its states cost no forward pass the detector does not already run, and a
+1.5B model's states may hold what a 270M model's do not:
+
+- reference: round 10's choice (``... (recommended, round 10)``, its threshold domain-held-out as shipped);
+  round 9's choice (the same features at ``l2`` = 100) is shown for reference too;
+- candidates, each the fourteen statistics plus states at ``l2`` = 100 (round 9's penalty: with 1,500-2,200
+  features a leave-one-domain-out choice inside every domain-held-out refit costs about 30 times as many fits,
+  hours on this machine), the threshold domain-held-out: ``+ qwen mid-layer``, ``+ qwen last-layer`` and
+  ``+ gemma mid-layer + qwen mid-layer`` (the last needs two probes, which training does not build yet);
+- choice on chunks 1-54 by round 9's rule against the reference; round 3's rule on chunks 55-125 against it.
+
 Usage (no LM pass; seconds, minutes for round 6; `--unshared` adds evobench without shared sources)::
 
     .venv/bin/python bench/generalization_combos.py --chunks 1:54
@@ -161,6 +176,8 @@ Usage (no LM pass; seconds, minutes for round 6; `--unshared` adds evobench with
     .venv/bin/python bench/generalization_combos.py --round 9 --chunks 55:125 --chosen "<the choice>" --unshared --json out.json
     .venv/bin/python bench/generalization_combos.py --round 10 --chunks 1:54
     .venv/bin/python bench/generalization_combos.py --round 10 --chunks 55:125 --chosen "<the choice>" --unshared --json out.json
+    .venv/bin/python bench/generalization_combos.py --round 11 --chunks 1:54      # after the q15_hidden pass
+    .venv/bin/python bench/generalization_combos.py --round 11 --chunks 55:125 --chosen "<the choice>" --unshared --json out.json
 """
 
 from __future__ import annotations
@@ -168,7 +185,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -180,109 +196,31 @@ sys.path.insert(0, str(REPO / "bench"))
 import evo_overlap  # noqa: E402
 import generalization_pair as gp  # noqa: E402
 import textsets  # noqa: E402
+from combo_heads import (  # noqa: E402
+    agreement_head,
+    balanced_domain_generator,
+    balanced_domain_label,
+    lodo_l2_head,
+    probe_prep,
+    rank4,
+)
 from generalization_pair import CHUNK, COLUMNS  # noqa: E402
 from generalization_tokens import base7  # noqa: E402
 
 ROUND3_L2 = (10.0, 100.0, 1000.0)
 
 
+ROUND10_CHOICE = "recommended + mid-layer, l2 by leave-one-domain-out (mean), domain-held-out threshold"
+
+
 def reference_name(round_: int) -> str:
     """The recommended detector a round's candidate is tested against."""
+    if round_ >= 11:
+        return "gemma + qwen-1.5b + gemma mid-layer, l2 by leave-one-domain-out (recommended, round 10)"
     return "gemma + qwen-1.5b (recommended)" if round_ >= 3 else "qwen-1.5b features (recommended)"
 
 
-def rank4(ranks: np.ndarray, a: np.ndarray) -> list[float]:
-    """Mean log-rank, mean -log p over mean log-rank (DetectLLM's LRR), and the shares of tokens ranked
-    first and in the top 10, from ``gemma_rank``'s column and the same LM's (lp, H, Var) rows."""
-    lr = ranks[:, 0].astype(float)
-    return [lr.mean(), -a[:, 0].astype(float).mean() / max(lr.mean(), 1e-6), float((lr < 0.5).mean()),
-            float((lr <= np.log(10) + 1e-6).mean())]
-
-
-def balanced_domain_label(rows: list[dict[str, Any]]) -> np.ndarray:
-    """Round 5 (a): weights giving every (domain, label) cell of ``rows`` the same total weight."""
-    cells = [(r["domain"], r["label"]) for r in rows]
-    count = Counter(cells)
-    return np.asarray([1.0 / count[c] for c in cells])
-
-
-def balanced_domain_generator(rows: list[dict[str, Any]]) -> np.ndarray:
-    """Round 5 (b): each domain's humans, and each domain's machine texts, have the same total weight; a
-    domain's machine weight is shared equally by its generators."""
-    humans = Counter(r["domain"] for r in rows if r["label"] == 0)
-    machines = Counter((r["domain"], r["generator"]) for r in rows if r["label"] == 1)
-    gens = Counter(d for d, _ in machines)
-    return np.asarray([1.0 / humans[r["domain"]] if r["label"] == 0
-                       else 1.0 / (gens[r["domain"]] * machines[(r["domain"], r["generator"])]) for r in rows])
-
-
-def _hidden_basis(x: np.ndarray, rows: list[dict[str, Any]], min_humans: int = 20) -> np.ndarray:
-    """Orthonormal (D, k) basis of the span of the per-domain means of the humans' rows of ``x`` about their
-    overall mean (domains with at least ``min_humans`` humans; k <= domains - 1)."""
-    hum = np.asarray([r["label"] == 0 for r in rows])
-    dom = np.asarray([r["domain"] for r in rows])
-    doms = [d for d in sorted(set(dom[hum])) if (hum & (dom == d)).sum() >= min_humans]
-    mu = x[hum].mean(0)
-    diffs = np.stack([x[hum & (dom == d)].mean(0) - mu for d in doms], 1)
-    u, sv, _ = np.linalg.svd(diffs, full_matrices=False)
-    return u[:, sv > 1e-8 * max(sv.max(), 1e-12)]
-
-
-def probe_prep(first: int, drop_domains: bool, n_pcs: int = 0) -> gp.Prep:
-    """Round 7's transforms of columns ``first:`` (the hidden states), fitted on the training part: the
-    domain-mean directions projected out, then (``n_pcs`` > 0) z-scored and reduced to principal components."""
-
-    def fit(x_tr: np.ndarray, rows_tr: list[dict[str, Any]]) -> Any:
-        h_tr = x_tr[:, first:]
-        q = _hidden_basis(h_tr, rows_tr) if drop_domains else np.zeros((h_tr.shape[1], 0))
-
-        def strip(h: np.ndarray) -> np.ndarray:
-            return h - (h @ q) @ q.T
-
-        if n_pcs:
-            hs = strip(h_tr)
-            mean, std = hs.mean(0), hs.std(0) + 1e-6
-            _, _, vt = np.linalg.svd((hs - mean) / std, full_matrices=False)
-            comps = vt[:n_pcs].T
-        return lambda x: np.hstack([x[:, :first], ((strip(x[:, first:]) - mean) / std) @ comps if n_pcs
-                                    else strip(x[:, first:])])
-
-    return fit
-
-
 Candidate = tuple[np.ndarray, float, "gp.Weigh | None", "gp.Prep | None", "gp.Head | None", str]
-
-
-def agreement_head(first: int, l2_stats: float = 1.0) -> gp.Head:
-    """Round 9's agreement: the linear head on columns ``:first`` (penalty ``l2_stats``) and the linear head on
-    every column (the candidate's ``l2``), both fitted; a text's score is the smaller of the two log-odds."""
-
-    def head(x: np.ndarray, y: np.ndarray, l2: float, w: np.ndarray | None, domains: Any = None) -> Any:
-        a, b = gp.linear_head(x[:, :first], y, l2_stats, w), gp.linear_head(x, y, l2, w)
-        return lambda z: np.minimum(a(z[:, :first]), b(z))
-
-    return head
-
-
-ROUND10_L2 = (10.0, 100.0, 1000.0)
-
-
-def lodo_l2_head(worst: bool = False, grid: tuple[float, ...] = ROUND10_L2) -> gp.Head:
-    """Round 10: the linear head with its ``l2`` chosen by leave-one-domain-out within the rows it is fitted on
-    (``training.lmhead.choose_l2``, as ``model.l2_grid`` does in training: the mean, or with ``worst`` the lowest,
-    of the held-out domains' AUROCs; ties to the larger ``l2``); the candidate's own ``l2`` when fewer than two
-    domains hold both labels on both sides (min_per_label=1: round 10 held out any such domain). Unweighted
-    texts only (round 10's candidates weigh none)."""
-    from training.lmhead import choose_l2, fit_logistic
-
-    def head(x: np.ndarray, y: np.ndarray, l2: float, w: np.ndarray | None, domains: Any = None) -> Any:
-        if w is not None:
-            raise ValueError("lodo_l2_head: weighted texts are not supported (round 10 weighs none)")
-        dom = [str(d) for d in domains] if domains is not None else [""] * len(y)
-        lam, _ = choose_l2(fit_logistic, x, y, dom, grid, l2, worst, min_per_label=1)
-        return gp.linear_head(x, y, lam, None)
-
-    return head
 
 
 def candidate_sets(arrs: dict[str, list[np.ndarray]], round_: int = 1) -> dict[str, Candidate]:
@@ -318,12 +256,13 @@ def _sets(arrs: dict[str, list[np.ndarray]], round_: int) -> dict[str, Any]:
     refs = {"smollm2 features (baseline)": s7, "qwen-1.5b features (previous)": q15, reference_name(3): gq}
     if round_ == 3:
         return {**refs, **{f"gemma + qwen-1.5b, l2 = {lam:g}": (gq, lam) for lam in ROUND3_L2}}
+    if round_ == 11:
+        return _round11(arrs, gq, refs)
     if round_ == 10:
         gqm = np.hstack([gq, np.asarray([h[0] for h in arrs["gemma_hidden"]], dtype=float)])
         return {**refs, "recommended + mid-layer, l2 = 100, domain-held-out threshold (round 9)":
                     (gqm, 100.0, None, None, None, "domains"),
-                "recommended + mid-layer, l2 by leave-one-domain-out (mean), domain-held-out threshold":
-                    (gqm, 100.0, None, None, lodo_l2_head(False), "domains"),
+                ROUND10_CHOICE: (gqm, 100.0, None, None, lodo_l2_head(False), "domains"),
                 "recommended + mid-layer, l2 by leave-one-domain-out (worst), domain-held-out threshold":
                     (gqm, 100.0, None, None, lodo_l2_head(True), "domains")}
     if round_ == 9:
@@ -359,6 +298,22 @@ def _sets(arrs: dict[str, list[np.ndarray]], round_: int) -> dict[str, Any]:
     gr = np.asarray([rank4(r, a) for r, a in zip(arrs["gemma_rank"], arrs["gemma"], strict=True)])
     return {**refs, "gemma + qwen-1.5b + gemma ranks": np.hstack([gq, gr]),
             "gemma ranks + qwen-1.5b": np.hstack([g7[:, :1], gr, q15])}
+
+
+def _round11(arrs: dict[str, list[np.ndarray]], gq: np.ndarray, refs: dict[str, Any]) -> dict[str, Any]:
+    """Round 11: Qwen-1.5B's pooled states (middle, last layer) beside the fourteen statistics at ``l2`` = 100,
+    against round 10's choice (``l2`` by leave-one-domain-out); every threshold is domain-held-out."""
+    gmid = np.asarray([h[0] for h in arrs["gemma_hidden"]], dtype=float)
+    qmid = np.asarray([h[0] for h in arrs["q15_hidden"]], dtype=float)
+    qlast = np.asarray([h[1] for h in arrs["q15_hidden"]], dtype=float)
+    gqg = np.hstack([gq, gmid])
+    fixed = (100.0, None, None, None, "domains")
+    refs = {("gemma + qwen-1.5b statistics (previous)" if k == reference_name(3) else k): v for k, v in refs.items()}
+    return {**refs, reference_name(11): (gqg, 100.0, None, None, lodo_l2_head(False), "domains"),
+            "recommended + mid-layer, l2 = 100, domain-held-out threshold (round 9)": (gqg, *fixed),
+            "recommended statistics + qwen mid-layer": (np.hstack([gq, qmid]), *fixed),
+            "recommended statistics + qwen last-layer": (np.hstack([gq, qlast]), *fixed),
+            "recommended statistics + gemma mid-layer + qwen mid-layer": (np.hstack([gq, gmid, qmid]), *fixed)}
 
 
 def recommend(table: dict[str, dict[str, Any]], name: str, round_: int = 2) -> dict[str, bool]:
@@ -420,7 +375,7 @@ def print_unshared(rows: list[dict[str, Any]], arrs: dict[str, list[np.ndarray]]
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--chunks", default="1:54", help="first:last chunk, 1-based and inclusive")
-    ap.add_argument("--round", type=int, choices=range(1, 11), default=1, help="which pre-registered candidates")
+    ap.add_argument("--round", type=int, choices=range(1, 12), default=1, help="which pre-registered candidates")
     ap.add_argument("--chosen", default="", help="the candidate chosen on the development chunks (rounds 2-3's rule "
                                                  "is applied to it; default: the best on these chunks)")
     ap.add_argument("--unshared", action="store_true", help="also score the evobench splits without the pairs whose "
@@ -434,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     first, last = (int(v) for v in args.chunks.split(":"))
     models = (("pair", "smollm2") if args.round == 1 else ("pair", "smollm2", "gemma") if args.round in (2, 3, 5)
               else ("pair", "smollm2", "gemma", "gemma_hidden") if args.round in (6, 7, 8, 9, 10)
+              else ("pair", "smollm2", "gemma", "gemma_hidden", "q15_hidden") if args.round == 11
               else ("pair", "smollm2", "gemma", "gemma_rank"))
     rows, arrs = load_part(first, last, Path(args.cache_dir), models)
     table = {name: {"n": len(rows), "l2": l2, "calib": calib, **gp.evaluate_set(rows, x, l2, weigh, prep, head, calib)}
