@@ -13,8 +13,9 @@ text bundles. The output is the input's columns plus those of ``aigc score``: ``
 ``threshold_name``, ``threshold``, ``out_of_support``, ``support_reasons``, ``warnings``, ``error`` and
 ``meta`` (JSON, with every key of the modality as ``aigc score`` writes it, null where unknown), for image
 bundles ``provenance`` (JSON, the part ``aigc score`` adds to an image row: C2PA/XMP/EXIF/PNG evidence and the
-policy's final label; null for a row with none; ``provenance=False``, like ``--no-provenance``, leaves the column
-out), then what produced it: ``bundle_name``, ``bundle_sha256`` (of its bundle.json, as ``aigc
+policy's final label; null for a row with none) with two columns derived from it for filters and joins,
+``provenance_verdict`` and ``provenance_final_label`` (``provenance=False``, like ``--no-provenance``, leaves the
+three out), then what produced it: ``bundle_name``, ``bundle_sha256`` (of its bundle.json, as ``aigc
 score``'s run record gives it) and ``variant``. A row that cannot be scored (missing file, not an image,
 null, empty text) gets its ``error`` and null probability; it never fails the task.
 """
@@ -36,15 +37,18 @@ __all__ = ["OUTPUT_FIELDS", "bundle_digest", "bundle_file_names", "output_fields
 OUTPUT_FIELDS = ["probability", "label", "threshold_name", "threshold", "out_of_support", "support_reasons",
                  "warnings", "error", "meta", "bundle_name", "bundle_sha256", "variant"]
 PROVENANCE_FIELD = "provenance"  # after meta, for image bundles that read provenance
+# derived from the JSON for filters and joins, as aigc score's CSV derives provenance.verdict and .final_label
+PROVENANCE_FLAT = ("provenance_verdict", "provenance_final_label")
 
 
 def output_fields(modality: str, provenance: Any = False) -> list[str]:
-    """The columns a scored row holds: ``OUTPUT_FIELDS``, with ``provenance`` after ``meta`` for an image
-    bundle when provenance is read (``provenance`` True or a ProvenanceOptions)."""
+    """The columns a scored row holds: ``OUTPUT_FIELDS``, with ``provenance``, ``provenance_verdict`` and
+    ``provenance_final_label`` after ``meta`` for an image bundle when provenance is read (``provenance`` True or
+    a ProvenanceOptions)."""
     if not provenance or modality != "image":
         return list(OUTPUT_FIELDS)
     i = OUTPUT_FIELDS.index("meta") + 1
-    return [*OUTPUT_FIELDS[:i], PROVENANCE_FIELD, *OUTPUT_FIELDS[i:]]
+    return [*OUTPUT_FIELDS[:i], PROVENANCE_FIELD, *PROVENANCE_FLAT, *OUTPUT_FIELDS[i:]]
 
 _DETECTORS: dict[tuple[Any, ...], Any] = {}  # (path, sha256, options) -> Detector, one per executor Python process
 _LOCK = threading.Lock()
@@ -224,7 +228,7 @@ def _meta_json(meta: dict[str, Any] | None, modality: str) -> str:
 def _error_row(err: str, modality: str) -> dict[str, Any]:
     return {"probability": None, "label": None, "threshold_name": None, "threshold": None, "out_of_support": False,
             "support_reasons": [], "warnings": [], "error": err, "meta": _meta_json(None, modality),
-            PROVENANCE_FIELD: None}
+            PROVENANCE_FIELD: None, **dict.fromkeys(PROVENANCE_FLAT)}
 
 
 def _row(res: Any, modality: str) -> dict[str, Any]:
@@ -234,7 +238,10 @@ def _row(res: Any, modality: str) -> dict[str, Any]:
     d["meta"] = _meta_json(d.get("meta"), modality)
     prov = d.get(PROVENANCE_FIELD)
     d[PROVENANCE_FIELD] = None if prov is None else json.dumps(prov, sort_keys=True, default=_json_default)
-    return {k: d[k] for k in (*OUTPUT_FIELDS, PROVENANCE_FIELD) if k in d}
+    if isinstance(prov, dict):
+        d["provenance_verdict"] = prov.get("verdict")
+        d["provenance_final_label"] = (prov.get("decision") or {}).get("label")
+    return {k: d[k] for k in (*OUTPUT_FIELDS, PROVENANCE_FIELD, *PROVENANCE_FLAT) if k in d}
 
 
 def _identity(det: Any) -> dict[str, Any]:
@@ -323,7 +330,7 @@ def _output_schema(df: Any, prefix: str, fields: list[str]) -> Any:
     types = {"probability": DoubleType(), "label": StringType(), "threshold_name": StringType(),
              "threshold": DoubleType(), "out_of_support": BooleanType(), "support_reasons": ArrayType(StringType()),
              "warnings": ArrayType(StringType()), "error": StringType(), "meta": StringType(),
-             PROVENANCE_FIELD: StringType(), "bundle_name": StringType(), "bundle_sha256": StringType(), "variant": StringType()}
+             PROVENANCE_FIELD: StringType(), **dict.fromkeys(PROVENANCE_FLAT, StringType()), "bundle_name": StringType(), "bundle_sha256": StringType(), "variant": StringType()}
     # Spark resolves column names without regard to case (spark.sql.caseSensitive is false by default), so a
     # column "Label" would clash with the new "label" in any later select.
     new = {(prefix + f).lower() for f in fields}

@@ -328,7 +328,7 @@ def test_image_rows_carry_provenance_as_aigc_score_rows_do(spark: Any, tiny_imag
     provenance=False (like --no-provenance) leaves the column out, and text bundles never have it."""
     from _provenance_fixtures import png_with_text
 
-    from aigc.spark import score_dataframe
+    from aigc.spark import PROVENANCE_FLAT, score_dataframe
 
     folder = tmp_path / "imgs"
     paths = _images(folder)[:2]
@@ -339,13 +339,20 @@ def test_image_rows_carry_provenance_as_aigc_score_rows_do(spark: Any, tiny_imag
     assert cli[str(gen)]["provenance"]["verdict"] != cli[paths[0]]["provenance"]["verdict"]
     df = spark.createDataFrame([*((p, Path(p).read_bytes()) for p in paths), (None, None)], "path STRING, data BINARY")
     out = score_dataframe(df, tiny_image_bundle, "path")
-    assert out.columns[-4:] == ["provenance", "bundle_name", "bundle_sha256", "variant"]
+    assert out.columns[-6:] == ["provenance", "provenance_verdict", "provenance_final_label", "bundle_name",
+                                "bundle_sha256", "variant"]
     for col in ("path", "data"):
         rows = {r["path"]: r for r in score_dataframe(df, tiny_image_bundle, col).collect()}
         for p in paths:
             assert json.loads(rows[p]["provenance"]) == cli[p]["provenance"], (col, p)
+            # the derived columns are the CSV's provenance.verdict and provenance.final_label
+            assert rows[p]["provenance_verdict"] == cli[p]["provenance"]["verdict"], (col, p)
+            assert rows[p]["provenance_final_label"] == cli[p]["provenance"]["decision"]["label"], (col, p)
+        assert rows[str(gen)]["provenance_verdict"] != rows[paths[0]]["provenance_verdict"]
         assert rows[None]["provenance"] is None and rows[None]["error"] == "missing value (null)"
-    assert "provenance" not in score_dataframe(df, tiny_image_bundle, "path", provenance=False).columns
+        assert rows[None]["provenance_verdict"] is None and rows[None]["provenance_final_label"] is None
+    no_prov = score_dataframe(df, tiny_image_bundle, "path", provenance=False).columns
+    assert not {"provenance", *PROVENANCE_FLAT} & set(no_prov)
     with pytest.raises(ValueError, match="policy 'nope' is unknown"):
         from aigc.provenance import ProvenanceOptions
 
