@@ -357,14 +357,13 @@ def summary(res: dict[str, Any]) -> dict[str, float]:
             "languages_fpr": float(res["languages (humans)"]["fpr"])}
 
 
-def print_unshared(rows: list[dict[str, Any]], arrs: dict[str, list[np.ndarray]], round_: int,
-                   table: dict[str, dict[str, Any]]) -> None:
+def print_unshared(rows: list[dict[str, Any]], sets: dict[str, Candidate], table: dict[str, dict[str, Any]]) -> None:
     """The evobench columns again without the pairs that share a source text with the older sets; stored in
     ``table[name]["unshared"]``."""
     n = len(evo_overlap.shared_groups(rows))
     print(f"\nevobench without the {n} pairs whose human text shares >= {evo_overlap.SHARE:.0%} of its 8-grams "
           "with an older-set text (AUROC):")
-    for name, (x, l2, weigh, prep, head, _) in candidate_sets(arrs, round_).items():
+    for name, (x, l2, weigh, prep, head, _) in sets.items():
         cells = evo_overlap.unshared_cells(rows, x, l2, weigh, prep, head)
         table[name]["unshared"] = cells
         print(f"{name:46s} " + "  ".join(f"{c.replace('evo-', '')} {v['auroc']:.3f}" for c, v in cells.items()))
@@ -378,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--round", type=int, choices=range(1, 12), default=1, help="which pre-registered candidates")
     ap.add_argument("--chosen", default="", help="the candidate chosen on the development chunks (rounds 2-3's rule "
                                                  "is applied to it; default: the best on these chunks)")
+    ap.add_argument("--only-chosen", action="store_true", help="fit only --chosen and the references (the rule "
+                    "compares nothing else; saves the other candidates' fits on the confirmation chunks)")
     ap.add_argument("--unshared", action="store_true", help="also score the evobench splits without the pairs whose "
                     "human text shares a source with the older sets (bench/evo_overlap.py)")
     ap.add_argument("--cache-dir", default=str(REPO / "bench" / "lmcache"))
@@ -392,8 +393,15 @@ def main(argv: list[str] | None = None) -> int:
               else ("pair", "smollm2", "gemma", "gemma_hidden", "q15_hidden") if args.round == 11
               else ("pair", "smollm2", "gemma", "gemma_rank"))
     rows, arrs = load_part(first, last, Path(args.cache_dir), models)
+    sets = candidate_sets(arrs, args.round)
+    if args.chosen and args.chosen not in sets:
+        raise SystemExit(f"--chosen {args.chosen!r} is not a candidate of round {args.round}: {list(sets)}")
+    if args.only_chosen:
+        if not args.chosen:
+            raise SystemExit("--only-chosen needs --chosen")
+        sets = {k: v for k, v in sets.items() if k == args.chosen or k.endswith(")")}
     table = {name: {"n": len(rows), "l2": l2, "calib": calib, **gp.evaluate_set(rows, x, l2, weigh, prep, head, calib)}
-             for name, (x, l2, weigh, prep, head, calib) in candidate_sets(arrs, args.round).items()}
+             for name, (x, l2, weigh, prep, head, calib) in sets.items()}
     print(f"chunks {first}..{last}: {len(rows)} texts")
     for name, res in table.items():
         s = summary(res)
@@ -412,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {test}: {'yes' if ok else 'no'}")
     print("\n" + gp.markdown_table(table))
     if args.unshared:
-        print_unshared(rows, arrs, args.round, table)
+        print_unshared(rows, sets, table)
     if args.json:
         Path(args.json).write_text(json.dumps({"round": args.round, "chunks": [first, last], "n": len(rows),
                                                "best": best, "tested": tested, "verdict": verdict, "results": table,
