@@ -60,9 +60,11 @@ def each_domain_left_out(score_out: Callable[[np.ndarray], np.ndarray], y: np.nd
                           "texts: no head can be fitted without it")
             continue
         try:
-            s[out] = score_out(out)
+            scores = score_out(out)
         except (ValueError, np.linalg.LinAlgError) as e:  # e.g. fewer texts than the low-rank head's components
             skipped[d] = f"no head could be fitted without it ({e})"
+            continue
+        s[out] = scores  # outside the try: a wrong-sized result is a bug to raise, not a domain to skip
     return s, skipped
 
 

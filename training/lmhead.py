@@ -34,6 +34,8 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 100
     that the score is ``((x - mean) / std) @ weight + bias`` (a log-odds). ``l2`` penalises the weights
     of the standardised features, not the bias. ``sample_weight`` (n,) >= 0, default all ones, weights
     each text's loss and the standardisation; it is rescaled to sum to n so that ``l2`` means the same.
+    With more features than texts and ``l2`` > 0 the steps are solved in the texts' span (same iterates, an
+    (n + 1)-square system a step instead of (F + 1)).
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
