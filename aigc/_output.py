@@ -35,7 +35,8 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["FIELDS", "META_KEYS", "ScoreWriter", "read_run_record", "read_scores", "run_record_path", "write_run_record"]
+__all__ = ["FIELDS", "META_KEYS", "ScoreWriter", "provenance_summary", "read_run_record", "read_scores", "run_record_path",
+           "write_run_record"]
 
 FIELDS = ["item", "probability", "label", "threshold_name", "threshold", "out_of_support", "support_reasons",
           "warnings", "error"]
@@ -126,9 +127,15 @@ def _csv_cells(row: dict[str, Any], modality: str, columns: list[str]) -> list[s
     prov = row.get("provenance")
     if prov is not None:
         flat["provenance"] = prov
-        flat["provenance.verdict"] = prov.get("verdict")
-        flat["provenance.final_label"] = (prov.get("decision") or {}).get("label")
+        flat["provenance.verdict"], flat["provenance.final_label"] = provenance_summary(prov)
     return [_cell(flat.get(c)) for c in columns]
+
+
+def provenance_summary(prov: dict[str, Any]) -> tuple[Any, Any]:
+    """A row's provenance part reduced to the two values people filter on: its ``verdict`` and the policy's
+    final label (``decision.label``); None where absent. The CSV's ``provenance.verdict`` /
+    ``provenance.final_label`` and Spark's ``provenance_verdict`` / ``provenance_final_label``."""
+    return prov.get("verdict"), (prov.get("decision") or {}).get("label")
 
 
 def _parse_csv_row(cells: dict[str, str]) -> dict[str, Any]:

@@ -232,15 +232,14 @@ def _error_row(err: str, modality: str) -> dict[str, Any]:
 
 
 def _row(res: Any, modality: str) -> dict[str, Any]:
-    from ._output import _json_default
+    from ._output import _json_default, provenance_summary
 
     d = res.to_dict()
     d["meta"] = _meta_json(d.get("meta"), modality)
     prov = d.get(PROVENANCE_FIELD)
     d[PROVENANCE_FIELD] = None if prov is None else json.dumps(prov, sort_keys=True, default=_json_default)
     if isinstance(prov, dict):
-        d["provenance_verdict"] = prov.get("verdict")
-        d["provenance_final_label"] = (prov.get("decision") or {}).get("label")
+        d["provenance_verdict"], d["provenance_final_label"] = provenance_summary(prov)
     return {k: d[k] for k in (*OUTPUT_FIELDS, PROVENANCE_FIELD, *PROVENANCE_FLAT) if k in d}
 
 
