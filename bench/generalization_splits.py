@@ -53,8 +53,7 @@ def _domain_heldout_scores(rows_tr: list[dict[str, Any]], x_tr: np.ndarray, y_tr
     dom = np.asarray([r["domain"] for r in rows_tr])
 
     def score_out(out: np.ndarray) -> np.ndarray:
-        keep = [r for r, o in zip(rows_tr, out, strict=True) if not o]
-        xd = x_tr if prep is None else prep(x_tr[~out], keep)(x_tr)
+        xd = x_tr if prep is None else prep(x_tr[~out], [r for r, o in zip(rows_tr, out, strict=True) if not o])(x_tr)
         return head(xd[~out], y_tr[~out], l2, None if w is None else w[~out], domains=dom[~out])(xd[out])
 
     s, skipped = each_domain_left_out(score_out, y_tr, dom.tolist())
