@@ -13,6 +13,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import generalization_pair as gp
+from generalization_tokens import base7
 
 
 def rank4(ranks: np.ndarray, a: np.ndarray) -> list[float]:
@@ -103,5 +104,41 @@ def lodo_l2_head(worst: bool = False, grid: tuple[float, ...] = ROUND10_L2) -> g
         dom = [str(d) for d in domains] if domains is not None else [""] * len(y)
         lam, _ = choose_l2(fit_logistic, x, y, dom, grid, l2, worst, min_per_label=1)
         return gp.linear_head(x, y, lam, None)
+
+    return head
+
+
+def base7_per_token(a: np.ndarray) -> list[float]:
+    """Round 12: the seven statistics with the Fast-DetectGPT sum (the fourth) divided by the square root of the
+    tokens it sums over. The sum grows as sqrt(tokens), so a head fitted on ~150-token texts reads a 40-token
+    text's sum as about half its per-token evidence; the per-token form is the same quantity without the length."""
+    out = base7(a)
+    out[3] = out[3] / np.sqrt(max(len(a), 1))
+    return out
+
+CROP_TOKENS = (16, 64)
+
+
+def crop_fraction(group: str, n_tokens: int, lo_hi: tuple[int, int] = CROP_TOKENS) -> float:
+    """Round 12 (b): the share of a text's (first LM's) scored tokens its training crop keeps: a length drawn
+    uniformly from ``lo_hi`` tokens, seeded by the text's group (the same crop in every split), capped at
+    the whole text."""
+    rng = np.random.default_rng(int(group, 16) % (2**32))
+    k = int(rng.integers(lo_hi[0], lo_hi[1] + 1))
+    return min(1.0, k / max(n_tokens, 1))
+
+
+def crop_augmented_head(width: int, inner: gp.Head | None = None) -> gp.Head:
+    """Round 12 (b): columns ``:width`` are a text's features and ``width:2*width`` the same features of its
+    crop (``crop_fraction``); the head (``inner``, default the linear one) is fitted on both copies of every
+    training text, the crop carrying the text's label and domain, and scores the whole texts' columns only.
+    Features that cannot be cropped (pooled hidden states) carry the whole text's values in the crop's copy."""
+
+    def head(x: np.ndarray, y: np.ndarray, l2: float, w: np.ndarray | None, domains: Any = None) -> Any:
+        xx = np.vstack([x[:, :width], x[:, width:2 * width]])
+        ww = None if w is None else np.concatenate([w, w])
+        dd = None if domains is None else np.concatenate([np.asarray(domains), np.asarray(domains)])
+        scorer = (inner or gp.linear_head)(xx, np.concatenate([y, y]), l2, ww, domains=dd)
+        return lambda z: scorer(z[:, :width])
 
     return head

@@ -154,6 +154,24 @@ is that config's backbone, so its states cost no forward pass the detector does 
   ``+ gemma mid-layer + qwen mid-layer`` (the last needs two probes, which training does not build yet);
 - choice on chunks 1-54 by round 9's rule against the reference; round 3's rule on chunks 55-125 against it.
 
+Round 12 (``--round 12``, registered in session 18 before any of its candidates was fitted on any chunk; the one
+look taken first: on chunks 1-54, round 3's statistics head fitted without pubmed scores pubmed at 0.74 AUROC
+while single statistics reach 0.80-0.82 there, and its AUROC is 0.64 on the pubmed texts under 30 words against
+0.85 on those of 30-60). Every training domain's texts are 100-150 words after the cut and pubmed's 20-50,
+so anything in the statistics that scales with length reads pubmed's texts off the training support. Two such
+remedies, shippable as a statistic variant and a training option:
+
+- reference: round 10's choice (recommended); round 3's statistics at ``l2`` = 1.0 shown too;
+- candidates: ``length-free statistics + gemma mid-layer, l2 by leave-one-domain-out`` (round 10's choice with
+  each LM's Fast-DetectGPT sum divided by the square root of its tokens, ``combo_heads.base7_per_token``;
+  nothing else of the fourteen grows with length); ``length-free statistics + gemma mid-layer + training crops,
+  l2 by leave-one-domain-out`` (the same, each training text given twice, whole and as a crop of its first
+  16-64 gemma tokens, the same share of Qwen's, drawn per text and seeded by its group; the crop's statistics
+  are its own, its hidden states the whole text's, since the cache holds them pooled; ``combo_heads.
+  crop_augmented_head``); and ``length-free statistics, l2 = 1`` (without the probe, against round 3's
+  statistics); every threshold domain-held-out, as round 10's;
+- choice on chunks 1-54 by round 9's rule against the reference; round 3's rule on chunks 55-125 against it.
+
 Usage (no LM pass; seconds, minutes for round 6; `--unshared` adds evobench without shared sources)::
 
     .venv/bin/python bench/generalization_combos.py --chunks 1:54
@@ -178,6 +196,8 @@ Usage (no LM pass; seconds, minutes for round 6; `--unshared` adds evobench with
     .venv/bin/python bench/generalization_combos.py --round 10 --chunks 55:125 --chosen "<the choice>" --unshared --json out.json
     .venv/bin/python bench/generalization_combos.py --round 11 --chunks 1:54      # after the q15_hidden pass
     .venv/bin/python bench/generalization_combos.py --round 11 --chunks 55:125 --chosen "<the choice>" --unshared --json out.json
+    .venv/bin/python bench/generalization_combos.py --round 12 --chunks 1:54
+    .venv/bin/python bench/generalization_combos.py --round 12 --chunks 55:125 --chosen "<the choice>" --only-chosen --unshared --json out.json
 """
 
 from __future__ import annotations
@@ -200,6 +220,9 @@ from combo_heads import (  # noqa: E402
     agreement_head,
     balanced_domain_generator,
     balanced_domain_label,
+    base7_per_token,
+    crop_augmented_head,
+    crop_fraction,
     lodo_l2_head,
     probe_prep,
     rank4,
@@ -220,23 +243,32 @@ def reference_name(round_: int) -> str:
     return "gemma + qwen-1.5b (recommended)" if round_ >= 3 else "qwen-1.5b features (recommended)"
 
 
+_HIDDEN = ("pair", "smollm2", "gemma", "gemma_hidden")
+ROUND_PASSES: dict[int, tuple[str, ...]] = {  # the cached LM passes each round's sets read
+    1: ("pair", "smollm2"), **dict.fromkeys((2, 3, 5), ("pair", "smollm2", "gemma")),
+    4: ("pair", "smollm2", "gemma", "gemma_rank"), **dict.fromkeys((6, 7, 8, 9, 10, 12), _HIDDEN),
+    11: (*_HIDDEN, "q15_hidden")}
+
+
 Candidate = tuple[np.ndarray, float, "gp.Weigh | None", "gp.Prep | None", "gp.Head | None", str]
 
 
-def candidate_sets(arrs: dict[str, list[np.ndarray]], round_: int = 1) -> dict[str, Candidate]:
+def candidate_sets(arrs: dict[str, list[np.ndarray]], round_: int = 1, groups: list[str] | None = None
+                   ) -> dict[str, Candidate]:
     """The references and the pre-registered candidates of that round: name -> ((n, F) statistics, the
     head's ``l2``, how the training texts are weighed (None: all alike), the feature transform fitted on
     each training part (None: none), the head (None: the shipped linear one), how the threshold's training
-    scores are cross-fitted ("groups" or "domains", ``generalization_pair.fit_and_score``))."""
+    scores are cross-fitted ("groups" or "domains", ``generalization_pair.fit_and_score``)). ``groups``: the rows'
+    groups, which round 12's crops are seeded by."""
     out: dict[str, Candidate] = {}
     defaults = (None, 1.0, None, None, None, "groups")
-    for k, v in _sets(arrs, round_).items():
+    for k, v in _sets(arrs, round_, groups).items():
         v = v if isinstance(v, tuple) else (v,)
         out[k] = (*v, *defaults[len(v):])
     return out
 
 
-def _sets(arrs: dict[str, list[np.ndarray]], round_: int) -> dict[str, Any]:
+def _sets(arrs: dict[str, list[np.ndarray]], round_: int, groups: list[str] | None) -> dict[str, Any]:
     pair = arrs["pair"]
     s7 = np.asarray([base7(a) for a in arrs["smollm2"]])
     q05 = np.asarray([base7(a[:, 0:3]) for a in pair])
@@ -258,6 +290,10 @@ def _sets(arrs: dict[str, list[np.ndarray]], round_: int) -> dict[str, Any]:
         return {**refs, **{f"gemma + qwen-1.5b, l2 = {lam:g}": (gq, lam) for lam in ROUND3_L2}}
     if round_ == 11:
         return _round11(arrs, gq, refs)
+    if round_ == 12:
+        if groups is None:
+            raise ValueError("round 12 needs the rows' groups (its crops are seeded by them)")
+        return _round12(arrs, groups, gq, refs)
     if round_ == 10:
         gqm = np.hstack([gq, np.asarray([h[0] for h in arrs["gemma_hidden"]], dtype=float)])
         return {**refs, "recommended + mid-layer, l2 = 100, domain-held-out threshold (round 9)":
@@ -314,6 +350,27 @@ def _round11(arrs: dict[str, list[np.ndarray]], gq: np.ndarray, refs: dict[str, 
             "recommended statistics + qwen mid-layer": (np.hstack([gq, qmid]), *fixed),
             "recommended statistics + qwen last-layer": (np.hstack([gq, qlast]), *fixed),
             "recommended statistics + gemma mid-layer + qwen mid-layer": (np.hstack([gq, gmid, qmid]), *fixed)}
+
+
+def _round12(arrs: dict[str, list[np.ndarray]], groups: list[str], gq: np.ndarray, refs: dict[str, Any]
+             ) -> dict[str, Any]:
+    """Round 12: the statistics without their length (each Fast-DetectGPT sum per sqrt(token)), with and without
+    training crops, against round 10's choice; every threshold domain-held-out."""
+    gmid = np.asarray([h[0] for h in arrs["gemma_hidden"]], dtype=float)
+    gem, q15 = arrs["gemma"], [a[:, 3:6] for a in arrs["pair"]]
+    free = np.asarray([base7_per_token(g) + base7_per_token(q) for g, q in zip(gem, q15, strict=True)])
+    crops = []
+    for g, q, grp in zip(gem, q15, groups, strict=True):
+        f = crop_fraction(grp, len(g))
+        crops.append(base7_per_token(g[:max(2, round(f * len(g)))]) + base7_per_token(q[:max(2, round(f * len(q)))]))
+    whole, cropped = np.hstack([free, gmid]), np.hstack([np.asarray(crops), gmid])
+    lodo = lodo_l2_head(False)
+    refs = {("gemma + qwen-1.5b statistics (previous)" if k == reference_name(3) else k): v for k, v in refs.items()}
+    return {**refs, reference_name(12): (np.hstack([gq, gmid]), 100.0, None, None, lodo, "domains"),
+            "length-free statistics + gemma mid-layer, l2 by leave-one-domain-out": (whole, 100.0, None, None, lodo, "domains"),
+            "length-free statistics + gemma mid-layer + training crops, l2 by leave-one-domain-out":
+                (np.hstack([whole, cropped]), 100.0, None, None, crop_augmented_head(whole.shape[1], lodo), "domains"),
+            "length-free statistics, l2 = 1": (free, 1.0, None, None, None, "domains")}
 
 
 def recommend(table: dict[str, dict[str, Any]], name: str, round_: int = 2) -> dict[str, bool]:
@@ -374,7 +431,7 @@ def print_unshared(rows: list[dict[str, Any]], sets: dict[str, Candidate], table
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--chunks", default="1:54", help="first:last chunk, 1-based and inclusive")
-    ap.add_argument("--round", type=int, choices=range(1, 12), default=1, help="which pre-registered candidates")
+    ap.add_argument("--round", type=int, choices=sorted(ROUND_PASSES), default=1, help="which pre-registered candidates")
     ap.add_argument("--chosen", default="", help="the candidate chosen on the development chunks (rounds 2-3's rule "
                                                  "is applied to it; default: the best on these chunks)")
     ap.add_argument("--only-chosen", action="store_true", help="fit only --chosen and the references (the rule "
@@ -388,12 +445,8 @@ def main(argv: list[str] | None = None) -> int:
         print("the shared data folder beside the repository is missing (../shared/data/text)", file=sys.stderr)
         return 2
     first, last = (int(v) for v in args.chunks.split(":"))
-    models = (("pair", "smollm2") if args.round == 1 else ("pair", "smollm2", "gemma") if args.round in (2, 3, 5)
-              else ("pair", "smollm2", "gemma", "gemma_hidden") if args.round in (6, 7, 8, 9, 10)
-              else ("pair", "smollm2", "gemma", "gemma_hidden", "q15_hidden") if args.round == 11
-              else ("pair", "smollm2", "gemma", "gemma_rank"))
-    rows, arrs = load_part(first, last, Path(args.cache_dir), models)
-    sets = candidate_sets(arrs, args.round)
+    rows, arrs = load_part(first, last, Path(args.cache_dir), ROUND_PASSES[args.round])
+    sets = candidate_sets(arrs, args.round, [r["group"] for r in rows])
     if args.chosen and args.chosen not in sets:
         raise SystemExit(f"--chosen {args.chosen!r} is not a candidate of round {args.round}: {list(sets)}")
     if args.only_chosen:

@@ -79,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     from training.weights import gguf_lm_path
 
     first, last = (int(v) for v in args.chunks.split(":"))
-    rows, arrs = gc.load_part(first, last, Path(args.cache_dir), ("pair", "smollm2", "gemma", "gemma_hidden"))
-    cands = gc.candidate_sets(arrs, args.round)
+    rows, arrs = gc.load_part(first, last, Path(args.cache_dir), gc.ROUND_PASSES[args.round])
+    cands = gc.candidate_sets(arrs, args.round, [r["group"] for r in rows])
     if args.candidate not in cands:
         raise SystemExit(f"--candidate {args.candidate!r} is not one of round {args.round}'s: {list(cands)}")
     tok = AutoTokenizer.from_pretrained(str(gguf_lm_path("gemma3-270m")))
