@@ -334,6 +334,20 @@ def load_bundle_spec(root: Path, verify_files: bool = True) -> dict[str, Any]:
     return spec
 
 
+def extract_zip(src: Path, dest: Path) -> None:
+    """Extract the bundle zip ``src`` into the folder ``dest``; BundleError for a member that would land outside
+    it or a corrupt zip (what it leaves in ``dest`` then is the caller's to remove)."""
+    try:
+        with zipfile.ZipFile(src) as zf:
+            for member in zf.namelist():
+                target = (dest / member).resolve()
+                if not str(target).startswith(str(dest.resolve())):
+                    raise BundleError(f"{src}: zip member {member!r} escapes the bundle folder")
+            zf.extractall(dest)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, UnicodeDecodeError) as e:
+        raise BundleError(f"{src}: the zip is corrupt ({type(e).__name__}: {e}); copy or download it again") from None
+
+
 def open_bundle(path: str | os.PathLike[str], verify_files: bool = True) -> Bundle:
     """Open a bundle folder or ``.zip``, validate it, and return a :class:`Bundle`."""
     src = Path(path)
@@ -345,15 +359,7 @@ def open_bundle(path: str | os.PathLike[str], verify_files: bool = True) -> Bund
     if zipfile.is_zipfile(src):
         tmp = tempfile.TemporaryDirectory(prefix="aigc-bundle-")
         try:
-            with zipfile.ZipFile(src) as zf:
-                for member in zf.namelist():
-                    target = (Path(tmp.name) / member).resolve()
-                    if not str(target).startswith(str(Path(tmp.name).resolve())):
-                        raise BundleError(f"{src}: zip member {member!r} escapes the bundle folder")
-                zf.extractall(tmp.name)
-        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, UnicodeDecodeError) as e:
-            tmp.cleanup()
-            raise BundleError(f"{src}: the zip is corrupt ({type(e).__name__}: {e}); copy or download it again") from None
+            extract_zip(src, Path(tmp.name))
         except BaseException:
             tmp.cleanup()
             raise

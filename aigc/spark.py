@@ -3,7 +3,7 @@
 A thin door over :class:`aigc.Detector` (install the ``spark`` extra and a Java 17 runtime). The rows go
 through ``mapInPandas`` as Arrow batches; each executor's Python worker opens the bundle once and keeps
 it in a module-level cache keyed by its path, sha256 and load options, so a bundle is loaded once per process, not per
-batch. The bundle travels with Spark's own ``SparkContext.addFile`` (a folder zipped first; either under
+batch; a ``.zip`` is extracted once per node and shared by the workers (:func:`_extracted`). The bundle travels with Spark's own ``SparkContext.addFile`` (a folder zipped first; either under
 a name that carries its digest, so two bundles of one file name never clash), or is
 read from a path every node can read (``ship=False``); where it lands its sha256 is checked against the
 driver's before it is used, and a mismatch fails the task (a wrong model is not a bad row).
@@ -53,6 +53,48 @@ def output_fields(modality: str, provenance: Any = False) -> list[str]:
 _DETECTORS: dict[tuple[Any, ...], Any] = {}  # (path, sha256, options) -> Detector, one per executor Python process
 _LOCK = threading.Lock()
 _ZIPPED: dict[tuple[str, str], Path] = {}  # (folder or .zip, its digest) -> the digest-named zip shipped for it
+NODE_CACHE = "aigc-spark-bundles"  # under the temporary folder: a zip given with ship=False, extracted once per node
+
+
+def _driver_tmp() -> Path:
+    """A temporary folder for what the driver ships, removed when the driver process exits (Spark serves an
+    added file from its path for as long as the session runs; a folder zipped for it is a copy of the bundle)."""
+    import atexit
+
+    d = Path(tempfile.mkdtemp(prefix="aigc-spark-"))
+    atexit.register(shutil.rmtree, d, True)
+    return d
+
+
+def _extracted(zip_path: Path, digest: str, root: Path | None = None) -> Path:
+    """The folder a bundle ``.zip`` is extracted to on this node, made once and shared by every Python worker.
+
+    A zip opened by ``aigc.load`` is extracted to a temporary folder that is removed when the process exits
+    normally, and Spark ends its Python workers without that: each worker left its copy behind (one bundle's
+    size, every worker, every job). Here it is extracted once under ``root`` (for a shipped zip, Spark's files
+    folder, which Spark removes when the application ends; None: ``<tmp>/aigc-spark-bundles``, one copy per
+    node and bundle, reused by later jobs, for a zip given with ``ship=False``, never beside the user's file),
+    to a folder named by the zip's sha256: written under a name of its own, then renamed into place, so a
+    worker never sees half a folder and two workers racing keep one copy. The files' sha256 are checked when
+    the bundle opens."""
+    from ._bundle import extract_zip
+
+    root = Path(tempfile.gettempdir()) / NODE_CACHE if root is None else root
+    out = root / f"aigc-bundle-{digest[:16]}"
+    if (out / "bundle.json").is_file():
+        return out
+    root.mkdir(parents=True, exist_ok=True)
+    part = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=root))
+    try:
+        extract_zip(zip_path, part)
+        try:
+            part.rename(out)
+        except OSError:  # another worker renamed its copy first
+            if not (out / "bundle.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(part, ignore_errors=True)
+    return out
 
 
 def bundle_digest(path: str | os.PathLike[str]) -> str:
@@ -123,7 +165,7 @@ def _zip_folder(folder: Path, digest: str) -> Path:
     for n in names:
         if not (folder / n).is_file():
             raise BundleError(f"files.{printable(n)}: listed in bundle.json but missing from {folder}")
-    out = Path(tempfile.mkdtemp(prefix="aigc-spark-")) / f"{folder.resolve().name or 'bundle'}-{digest[:12]}.zip"
+    out = _driver_tmp() / f"{folder.resolve().name or 'bundle'}-{digest[:12]}.zip"
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
         for n in names:
             info = zipfile.ZipInfo(n, date_time=(1980, 1, 1, 0, 0, 0))
@@ -143,7 +185,7 @@ def _named_zip(bundle_zip: Path, digest: str) -> Path:
     key = (str(bundle_zip.resolve()), digest)
     if key in _ZIPPED and _ZIPPED[key].is_file():
         return _ZIPPED[key]
-    out = Path(tempfile.mkdtemp(prefix="aigc-spark-")) / f"{bundle_zip.stem or 'bundle'}-{digest[:12]}.zip"
+    out = _driver_tmp() / f"{bundle_zip.stem or 'bundle'}-{digest[:12]}.zip"
     try:
         os.link(bundle_zip, out)
     except OSError:
@@ -152,9 +194,10 @@ def _named_zip(bundle_zip: Path, digest: str) -> Path:
     return out
 
 
-def _detector(path: str, sha256: str, options: dict[str, Any]) -> Any:
+def _detector(path: str, sha256: str, options: dict[str, Any], shipped: bool = False) -> Any:
     """The process's Detector for this bundle and these load options (variant, threads, ...), loaded (and
-    its digest checked) on first use."""
+    its digest checked) on first use; a ``.zip`` is opened from the node's one extraction (:func:`_extracted`:
+    beside it when Spark ``shipped`` it, else under the temporary folder)."""
     key = (path, sha256, *sorted(options.items()))
     with _LOCK:
         det = _DETECTORS.get(key)
@@ -165,7 +208,8 @@ def _detector(path: str, sha256: str, options: dict[str, Any]) -> Any:
                                    "partly copied bundle); refusing to score with it")
             from ._detector import load
 
-            det = load(path, **options)
+            src = Path(path)
+            det = load(_extracted(src, sha256, src.parent if shipped else None) if src.is_file() else src, **options)
             _DETECTORS[key] = det
         return det
 
@@ -404,7 +448,7 @@ def score_dataframe(
         import pandas as pd
 
         path = local if local is not None else SparkFiles.get(name)
-        det = _detector(path, digest, options)
+        det = _detector(path, digest, options, shipped=local is None)
         thr = det.default_threshold if threshold is None else threshold
         for pdf in batches:
             groups = None

@@ -357,3 +357,84 @@ def test_image_rows_carry_provenance_as_aigc_score_rows_do(spark: Any, tiny_imag
         from aigc.provenance import ProvenanceOptions
 
         score_dataframe(df, tiny_image_bundle, "path", provenance=ProvenanceOptions(policy="nope"))
+
+
+def _bundle_dirs() -> set[str]:
+    import tempfile
+
+    return {p.name for p in Path(tempfile.gettempdir()).glob("aigc-bundle-*")}
+
+
+def test_shipped_zip_is_extracted_once_per_node_and_leaves_no_temporary_copy(
+        spark: Any, tiny_text_bundle: Path, tmp_path: Path) -> None:
+    """Spark ends its Python workers without running their exit handlers: a zip each worker extracted to a
+    temporary folder of its own stayed behind (14 copies per run of this file). The shipped zip is extracted
+    once, into Spark's files folder, and nothing is left under the temporary folder."""
+    from aigc.spark import bundle_digest, score_dataframe
+
+    zipped = shutil.make_archive(str(tmp_path / "tiny-text-once"), "zip", tiny_text_bundle)
+    before = _bundle_dirs()
+    df = spark.createDataFrame([(f"text number {i} about things",) for i in range(12)], "text STRING").repartition(4)
+    out = score_dataframe(df, zipped, "text").collect()
+    assert len(out) == 12 and all(r["probability"] is not None for r in out)
+    assert _bundle_dirs() - before == set()
+
+    def where(batches: Any) -> Any:
+        import pandas as pd
+        from pyspark import SparkFiles
+
+        for pdf in batches:
+            root = Path(SparkFiles.getRootDirectory())
+            yield pd.DataFrame({"dirs": [",".join(sorted(p.name for p in root.iterdir() if p.is_dir()))] * len(pdf)})
+
+    seen = {r["dirs"] for r in spark.range(4).repartition(2).mapInPandas(where, "dirs STRING").collect()}
+    dirs = {d for s in seen for d in s.split(",")}
+    assert f"aigc-bundle-{bundle_digest(zipped)[:16]}" in dirs, seen  # one folder, named by the zip's sha256
+    assert not [d for d in dirs if d.startswith(".aigc-bundle-")], seen  # no half-written copy left
+
+
+def test_unshipped_zip_is_extracted_once_under_the_node_cache(tiny_text_bundle: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """ship=False: the zip is the user's file on a shared path; it is extracted under the temporary folder's
+    aigc-spark-bundles (never beside the user's file), once, and reused by a second load."""
+    import tempfile
+
+    from aigc import spark as aspark
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    user = tmp_path / "user"
+    user.mkdir()
+    zipped = Path(shutil.make_archive(str(user / "bundle"), "zip", tiny_text_bundle))
+    digest = aspark.bundle_digest(zipped)
+    det = aspark._detector(str(zipped), digest, {"threads": 1, "batch_size": 3})
+    assert sorted(p.name for p in user.iterdir()) == ["bundle.zip"]
+    cache = tmp / aspark.NODE_CACHE
+    assert [p.name for p in cache.iterdir()] == [f"aigc-bundle-{digest[:16]}"]
+    assert not list(tmp.glob("aigc-bundle-*"))
+    first = (cache / f"aigc-bundle-{digest[:16]}" / "bundle.json").stat().st_mtime_ns
+    assert aspark._extracted(zipped, digest) == cache / f"aigc-bundle-{digest[:16]}"
+    assert (cache / f"aigc-bundle-{digest[:16]}" / "bundle.json").stat().st_mtime_ns == first  # reused, not rewritten
+    assert det.score(["some words to score here"])[0].probability is not None
+
+
+def test_a_corrupt_zip_leaves_no_partial_folder(tmp_path: Path) -> None:
+    from aigc import spark as aspark
+    from aigc._bundle import BundleError
+
+    bad = tmp_path / "files" / "bad.zip"
+    bad.parent.mkdir()
+    bad.write_bytes(b"PK\x03\x04" + b"\x00" * 60)
+    with pytest.raises(BundleError, match="bad.zip"):
+        aspark._extracted(bad, "ab" * 32, bad.parent)
+    assert sorted(p.name for p in bad.parent.iterdir()) == ["bad.zip"]
+
+
+def test_the_driver_removes_its_zipped_copy_at_exit(tiny_text_bundle: Path) -> None:
+    code = ("import sys; from pathlib import Path; from aigc import spark as s; "
+            "p = s._zip_folder(Path(sys.argv[1]), s.bundle_digest(sys.argv[1])); print(p); assert p.is_file()")
+    done = subprocess.run([sys.executable, "-c", code, str(tiny_text_bundle)], capture_output=True, text=True,
+                          timeout=120, check=True)
+    made = Path(done.stdout.strip())
+    assert made.name.endswith(".zip") and not made.parent.exists()
