@@ -447,8 +447,9 @@ def main(argv: list[str] | None = None) -> int:
     first, last = (int(v) for v in args.chunks.split(":"))
     rows, arrs = load_part(first, last, Path(args.cache_dir), ROUND_PASSES[args.round])
     sets = candidate_sets(arrs, args.round, [r["group"] for r in rows])
-    if args.chosen and args.chosen not in sets:
-        raise SystemExit(f"--chosen {args.chosen!r} is not a candidate of round {args.round}: {list(sets)}")
+    candidates = [k for k in sets if not k.endswith(")")]  # references end with "(...)"
+    if args.chosen and args.chosen not in candidates:
+        raise SystemExit(f"--chosen {args.chosen!r} is not a candidate of round {args.round}: {candidates}")
     if args.only_chosen:
         if not args.chosen:
             raise SystemExit("--only-chosen needs --chosen")
@@ -460,11 +461,9 @@ def main(argv: list[str] | None = None) -> int:
         s = summary(res)
         print(f"{name:36s} mean AUROC {s['mean_auroc']:.3f}  min {s['min_auroc']:.3f}  "
               f"max human FPR {100 * s['max_human_fpr']:.1f}%  6-language humans {100 * s['languages_fpr']:.1f}%")
-    candidates = [k for k in table if not k.endswith(")")]  # references end with "(...)"
+    candidates = [k for k in candidates if k in table]
     best = choose(table, candidates, args.round)
     print(f"{'round 9' if args.round >= 9 else 'highest mean AUROC'}'s choice of the candidates on these chunks: {best}")
-    if args.chosen and args.chosen not in candidates:
-        raise SystemExit(f"--chosen {args.chosen!r} is not a candidate of round {args.round}: {candidates}")
     tested = args.chosen or best
     verdict = recommend(table, tested, args.round) if args.round >= 2 else {}
     if verdict:
