@@ -75,14 +75,15 @@ def _extracted(zip_path: Path, digest: str, root: Path | None = None) -> Path:
     folder, which Spark removes when the application ends; None: ``<tmp>/aigc-spark-bundles``, one copy per
     node and bundle, reused by later jobs, for a zip given with ``ship=False``, never beside the user's file),
     to a folder named by the zip's sha256: written under a name of its own, then renamed into place, so a
-    worker never sees half a folder and two workers racing keep one copy. The files' sha256 are checked when
-    the bundle opens."""
+    worker never sees half a folder and two workers racing keep one copy. A folder found there is used only if
+    its bundle.json is the zip's, byte for byte (it holds the sha256 of every other file, checked when the bundle
+    opens): anything else is refused, naming the folder, never scored with."""
     from ._bundle import extract_zip
 
     root = Path(tempfile.gettempdir()) / NODE_CACHE if root is None else root
     out = root / f"aigc-bundle-{digest[:16]}"
-    if (out / "bundle.json").is_file():
-        return out
+    if (out / "bundle.json").is_file() or (out.exists() and any(out.glob("*/bundle.json"))):
+        return _same_bundle_json(zip_path, out)
     root.mkdir(parents=True, exist_ok=True)
     part = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=root))
     try:
@@ -94,7 +95,19 @@ def _extracted(zip_path: Path, digest: str, root: Path | None = None) -> Path:
                 raise
     finally:
         shutil.rmtree(part, ignore_errors=True)
-    return out
+    return _same_bundle_json(zip_path, out)
+
+
+def _same_bundle_json(zip_path: Path, folder: Path) -> Path:
+    """``folder`` when its top-most bundle.json has the bytes of the zip's; RuntimeError naming both otherwise."""
+    with zipfile.ZipFile(zip_path) as zf:
+        names = sorted((n for n in zf.namelist() if PurePosixPath(n).name == "bundle.json"), key=lambda n: n.count("/"))
+        want = zf.read(names[0]) if names else None
+    got = folder / names[0] if names else None
+    if want is None or got is None or not got.is_file() or got.read_bytes() != want:
+        raise RuntimeError(f"{folder}: its bundle.json is not the one in {zip_path} (another bundle, or a changed "
+                           "copy, is extracted there); remove that folder and run again")
+    return folder
 
 
 def bundle_digest(path: str | os.PathLike[str]) -> str:

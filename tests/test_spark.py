@@ -417,6 +417,10 @@ def test_unshipped_zip_is_extracted_once_under_the_node_cache(tiny_text_bundle: 
     assert aspark._extracted(zipped, digest) == cache / f"aigc-bundle-{digest[:16]}"
     assert (cache / f"aigc-bundle-{digest[:16]}" / "bundle.json").stat().st_mtime_ns == first  # reused, not rewritten
     assert det.score(["some words to score here"])[0].probability is not None
+    planted = cache / f"aigc-bundle-{digest[:16]}" / "bundle.json"  # a folder of that name holding another bundle
+    planted.write_text(planted.read_text().replace('"name"', '"name" ', 1))
+    with pytest.raises(RuntimeError, match="not the one in"):
+        aspark._extracted(zipped, digest)
 
 
 def test_a_corrupt_zip_leaves_no_partial_folder(tmp_path: Path) -> None:
