@@ -82,7 +82,7 @@ def _extracted(zip_path: Path, digest: str, root: Path | None = None) -> Path:
 
     root = Path(tempfile.gettempdir()) / NODE_CACHE if root is None else root
     out = root / f"aigc-bundle-{digest[:16]}"
-    if (out / "bundle.json").is_file() or (out.exists() and any(out.glob("*/bundle.json"))):
+    if out.exists():
         return _same_bundle_json(zip_path, out)
     root.mkdir(parents=True, exist_ok=True)
     part = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=root))
@@ -90,8 +90,8 @@ def _extracted(zip_path: Path, digest: str, root: Path | None = None) -> Path:
         extract_zip(zip_path, part)
         try:
             part.rename(out)
-        except OSError:  # another worker renamed its copy first
-            if not (out / "bundle.json").is_file():
+        except OSError:  # another worker renamed its copy first (checked below like any folder found there)
+            if not out.exists():
                 raise
     finally:
         shutil.rmtree(part, ignore_errors=True)

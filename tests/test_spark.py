@@ -442,3 +442,16 @@ def test_the_driver_removes_its_zipped_copy_at_exit(tiny_text_bundle: Path) -> N
                           timeout=120, check=True)
     made = Path(done.stdout.strip())
     assert made.name.endswith(".zip") and not made.parent.exists()
+
+
+def test_a_broken_folder_in_the_cache_is_named_not_used(tiny_text_bundle: Path, tmp_path: Path) -> None:
+    """A folder of the digest's name without the zip's bundle.json (emptied, or half copied by hand) is refused,
+    naming it, before any extraction."""
+    from aigc import spark as aspark
+
+    zipped = Path(shutil.make_archive(str(tmp_path / "files" / "bundle"), "zip", tiny_text_bundle))
+    digest = aspark.bundle_digest(zipped)
+    (zipped.parent / f"aigc-bundle-{digest[:16]}").mkdir()
+    with pytest.raises(RuntimeError, match=f"aigc-bundle-{digest[:16]}"):
+        aspark._extracted(zipped, digest, zipped.parent)
+    assert not list(zipped.parent.glob(".aigc-bundle-*"))
