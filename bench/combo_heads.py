@@ -116,6 +116,7 @@ def base7_per_token(a: np.ndarray) -> list[float]:
     out[3] = out[3] / np.sqrt(max(len(a), 1))
     return out
 
+
 CROP_TOKENS = (16, 64)
 
 

@@ -336,6 +336,12 @@ def _sets(arrs: dict[str, list[np.ndarray]], round_: int, groups: list[str] | No
             "gemma ranks + qwen-1.5b": np.hstack([g7[:, :1], gr, q15])}
 
 
+def _previous_named(refs: dict[str, Any]) -> dict[str, Any]:
+    """Rounds 11-12: round 3's recommended statistics shown under the name of what they now are, the previous
+    recommendation (round 10's choice is the reference)."""
+    return {("gemma + qwen-1.5b statistics (previous)" if k == reference_name(3) else k): v for k, v in refs.items()}
+
+
 def _round11(arrs: dict[str, list[np.ndarray]], gq: np.ndarray, refs: dict[str, Any]) -> dict[str, Any]:
     """Round 11: Qwen-1.5B's pooled states (middle, last layer) beside the fourteen statistics at ``l2`` = 100,
     against round 10's choice (``l2`` by leave-one-domain-out); every threshold is domain-held-out."""
@@ -344,7 +350,7 @@ def _round11(arrs: dict[str, list[np.ndarray]], gq: np.ndarray, refs: dict[str, 
     qlast = np.asarray([h[1] for h in arrs["q15_hidden"]], dtype=float)
     gqg = np.hstack([gq, gmid])
     fixed = (100.0, None, None, None, "domains")
-    refs = {("gemma + qwen-1.5b statistics (previous)" if k == reference_name(3) else k): v for k, v in refs.items()}
+    refs = _previous_named(refs)
     return {**refs, reference_name(11): (gqg, 100.0, None, None, lodo_l2_head(False), "domains"),
             "recommended + mid-layer, l2 = 100, domain-held-out threshold (round 9)": (gqg, *fixed),
             "recommended statistics + qwen mid-layer": (np.hstack([gq, qmid]), *fixed),
@@ -365,7 +371,7 @@ def _round12(arrs: dict[str, list[np.ndarray]], groups: list[str], gq: np.ndarra
         crops.append(base7_per_token(g[:max(2, round(f * len(g)))]) + base7_per_token(q[:max(2, round(f * len(q)))]))
     whole, cropped = np.hstack([free, gmid]), np.hstack([np.asarray(crops), gmid])
     lodo = lodo_l2_head(False)
-    refs = {("gemma + qwen-1.5b statistics (previous)" if k == reference_name(3) else k): v for k, v in refs.items()}
+    refs = _previous_named(refs)
     return {**refs, reference_name(12): (np.hstack([gq, gmid]), 100.0, None, None, lodo, "domains"),
             "length-free statistics + gemma mid-layer, l2 by leave-one-domain-out": (whole, 100.0, None, None, lodo, "domains"),
             "length-free statistics + gemma mid-layer + training crops, l2 by leave-one-domain-out":
