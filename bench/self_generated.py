@@ -16,7 +16,9 @@ pubmed, the five GPT-2-era generators on squad) is read.
 - texts: ``PROMPTS`` (40) human texts per domain of fastdetectgpt's pubmed and squad whose human text (group) is in
   no row of the fixed sample, a seeded draw; each gives its cut remainder (label 0) and one cut continuation (label 1;
   the even-numbered prompts SmolLM2, the odd ones Qwen-0.5B); 160 texts, written to ``bench/selfgen/round13.jsonl``
-  and read by the LM passes of ``generalization_pair`` into ``bench/selfgen/lmcache``;
+  and read by the LM passes of ``generalization_pair`` into ``bench/selfgen/lmcache``; a text left with fewer than 10
+  words after the cut is dropped, as the shared sets' are (added after registration, before any fit: some
+  continuations end at a blank line after one word);
 - reference: round 10's choice (the recommended detector: the fourteen statistics and gemma's mid-layer states,
   ``l2`` by leave-one-domain-out, the threshold domain-held-out) on lodo-pubmed and lodo-squad as in
   ``generalization_combos``;
@@ -71,6 +73,7 @@ PROMPTS = 40
 GENERATORS = ("smollm2", "q05")  # alternately, by prompt index
 MAX_NEW = {"pubmed": 96, "squad": 160}
 PROMPT_WORDS = 30
+MIN_WORDS = 10  # texts shorter after the cut are dropped, as textsets drops them
 PASSES = ("pair", "gemma", "gemma_hidden")  # what round 10's features read
 CANDIDATES = ("+ own humans and their continuations", "+ own humans only")
 
@@ -162,13 +165,15 @@ def round10_features(arrs: dict[str, list[np.ndarray]]) -> np.ndarray:
 
 
 def own_texts(cache: Path = CACHE) -> tuple[list[dict[str, Any]], np.ndarray]:
-    """The generated rows every LM read, and their round 10 features (a pass not cached is an error)."""
+    """The generated rows every LM read that keep ``MIN_WORDS`` words after the cut (the shared sets' rule), and their
+    round 10 features (a pass not cached is an error)."""
     rows = read_texts()
     arrs = gp.arrays(list(PASSES), [r["text"] for r in rows], 128, 4, cache, budget_s=0.0)
     if any(a is None for m in PASSES for a in arrs[m]):
         raise SystemExit(f"the generated texts' LM passes are not all in {cache}: run --lm-passes first")
     rows, arrs = gp.texts_read(rows, arrs)
-    return rows, round10_features(arrs)
+    keep = [i for i, r in enumerate(rows) if len(r["text"].split()) >= MIN_WORDS]
+    return [rows[i] for i in keep], round10_features({m: [a[i] for i in keep] for m, a in arrs.items()})
 
 
 def evaluate(rows: list[dict[str, Any]], x: np.ndarray, own: list[dict[str, Any]], x_own: np.ndarray,
