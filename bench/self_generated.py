@@ -237,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(rows)} texts in {TEXTS}")
         return 0
     if args.lm_passes:
+        CACHE.mkdir(parents=True, exist_ok=True)
         gp.arrays(list(PASSES), [r["text"] for r in read_texts()], 128, 4, CACHE)
         return 0
     if args.chosen and args.chosen not in CANDIDATES:
