@@ -16,6 +16,7 @@ pubmed, the five GPT-2-era generators on squad) is read.
 - texts: ``PROMPTS`` (40) human texts per domain of fastdetectgpt's pubmed and squad whose human text (group) is in
   no row of the fixed sample, a seeded draw; each gives its cut remainder (label 0) and one cut continuation (label 1;
   the even-numbered prompts SmolLM2, the odd ones Qwen-0.5B); 160 texts, written to ``bench/selfgen/round13.jsonl``
+  (the continuations only; each human text is rebuilt from ../shared/data by its group on reading)
   and read by the LM passes of ``generalization_pair`` into ``bench/selfgen/lmcache``; a text left with fewer than 10
   words after the cut is dropped, as the shared sets' are (added after registration, before any fit: some
   continuations end at a blank line after one word);
@@ -145,6 +146,7 @@ def generate(path: Path = TEXTS) -> list[dict[str, Any]]:
                 rows = [{**base, "text": drop_shared_prefix(r), "label": 0, "generator": "human"},
                         {**base, "text": drop_shared_prefix({"text": full, "domain": d}), "label": 1,
                          "generator": {"smollm2": "smollm2-135m-instruct", "q05": "qwen2.5-coder-0.5b-instruct"}[gen]}]
+                rows[0].pop("text")  # rebuilt from the shared data on reading
                 for row in rows if (d, g, 0) not in done else rows[1:]:
                     fh.write(json.dumps(row, ensure_ascii=False) + "\n")
                 fh.flush()
@@ -152,7 +154,14 @@ def generate(path: Path = TEXTS) -> list[dict[str, Any]]:
 
 
 def read_texts(path: Path = TEXTS) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    """The generated rows, each human row's text rebuilt from ../shared/data by its group (the file keeps no shared
+    text: the repository never holds a copy of that data)."""
+    rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    if any(r["label"] == 0 and "text" not in r for r in rows):
+        data = [json.loads(x) for x in DATA.open(encoding="utf-8")]
+        human = {(r["domain"], _group(r["text"])): drop_shared_prefix(r) for r in data if r["label"] == 0}
+        rows = [{**r, "text": human[(r["domain"], r["group"])]} if "text" not in r else r for r in rows]
+    return rows
 
 
 def round10_features(arrs: dict[str, list[np.ndarray]]) -> np.ndarray:
