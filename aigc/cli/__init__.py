@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "serve": ("aigc.serve.cli", "serve bundles over HTTP (the serve extra)", False),
     "export-triton": ("aigc.triton", "write a Triton Inference Server model repository for a bundle", False),
     "train": ("training.cli", "train a detector from a config", True),
+    "continue-humans": ("training.continuations", "continue your own human texts with small local LMs into labelled "
+                        "pairs for training (your domain's machine texts)", True),
     "list-models": ("training.cli_list", "list the registered model names", True),
     "export": ("export.cli", "export a trained run to a calibrated bundle", True),
     "quickstart": ("training.quickstart", "build demo data, train, export, score and report, offline", True),
