@@ -85,3 +85,29 @@ def test_cli_refuses_to_overwrite_and_writes_jsonl(tmp_path: Path, lm: str, caps
     assert out.read_bytes() == before
     with pytest.raises(ValueError, match="cut-words"):
         continue_humans(src, [lm], prompt_words=30, cut_words=20)
+
+
+def test_extra_train_rows_all_train_and_change_no_other_split(tmp_path: Path) -> None:
+    from training.config import DataConfig
+    from training.data import DataError, make_splits
+
+    base = []
+    for i in range(60):
+        dom = ("d1", "d2", "mine")[i % 3]
+        base += [{"text": f"human {dom} text {i} " + _human(i, 12), "label": 0, "domain": dom, "group": f"g{i}"},
+                 {"text": f"machine {dom} text {i} " + _human(i + 1, 12), "label": 1, "domain": dom, "group": f"g{i}"}]
+    main = _write(tmp_path / "main.jsonl", [json.dumps(r) for r in base])
+    own = [{"text": f"own {k} " + _human(k, 15), "label": k % 2, "domain": "mine", "group": f"own{k // 2}"}
+           for k in range(10)]
+    extra = _write(tmp_path / "own.jsonl", [json.dumps(r) for r in own])
+    kw = dict(train=str(main), group_by="group", holdout_column="domain", holdout_values=["mine"], max_train=30,
+              max_dev=10, dev_fraction=0.3)
+    plain = make_splits(DataConfig(**kw), "text")  # type: ignore[arg-type]
+    more = make_splits(DataConfig(**kw, extra_train=[str(extra)]), "text")  # type: ignore[arg-type]
+    items = {k: [r["item"] for r in v] for k, v in more.items()}
+    assert items["train"] == [r["item"] for r in plain["train"]] + [r["text"] for r in own]  # none dropped by max_train
+    assert items["dev"] == [r["item"] for r in plain["dev"]] and items["test"] == [r["item"] for r in plain["test"]]
+    assert {r["domain"] for r in more["test"]} == {"mine"}  # the held-out domain, its own pairs training
+    assert [r["domain"] for r in more["train"][-10:]] == ["mine"] * 10
+    with pytest.raises(DataError, match=r"empty.jsonl: no records"):
+        make_splits(DataConfig(**kw, extra_train=[str(_write(tmp_path / "empty.jsonl", [""]))]), "text")  # type: ignore[arg-type]

@@ -48,6 +48,11 @@ class DataConfig:
     """Given dev source (same kinds as ``train``); empty: dev is split off ``train`` by ``group_by``."""
     test: str = ""
     """Given test source; empty: none, unless ``test_fraction`` or ``holdout_column`` make one."""
+    extra_train: list[str] = field(default_factory=list)
+    """More training sources (same kinds as ``train``) whose every sample goes to the training split: never held
+    out (``holdout_values`` do not apply to them), split off as dev or test, or dropped by ``max_train``; e.g.
+    your own domain's pairs from ``aigc continue-humans``. Their groups are their own (``group_by``); an item that
+    is also in dev or test is counted and refused like any leak."""
     hf_config: str = ""
     """Hugging Face dataset config name (``hf:`` sources only)."""
     train_split: str = "train"

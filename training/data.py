@@ -219,9 +219,10 @@ def _filter(rows: list[dict[str, Any]], cfg: DataConfig) -> list[dict[str, Any]]
     return rows
 
 
-def _read(cfg: DataConfig, name: str, split: str, modality: str) -> list[dict[str, Any]]:
-    """The source of ``data.<name>``, filtered by ``include``; empty before or after the filter is an error."""
-    spec = getattr(cfg, name)
+def _read(cfg: DataConfig, name: str, split: str, modality: str, spec: str | None = None) -> list[dict[str, Any]]:
+    """The source of ``data.<name>`` (or ``spec``, named ``data.<name>`` in errors), filtered by ``include``; empty
+    before or after the filter is an error."""
+    spec = getattr(cfg, name) if spec is None else spec
     rows = load_source(spec, cfg, split, modality)
     if not rows:
         raise DataError(f"data.{name} {spec!r}: no samples")
@@ -309,10 +310,13 @@ def make_splits(cfg: DataConfig, modality: str) -> dict[str, list[dict[str, Any]
     _check_settings(cfg)
     rng = np.random.default_rng(cfg.seed)
     train = _read(cfg, "train", cfg.train_split, modality)
+    extra = [r for i, spec in enumerate(cfg.extra_train)
+             for r in _read(cfg, f"extra_train[{i}]", cfg.train_split, modality, spec)]
     given = {name: _read(cfg, name, split, modality) for name, split in
              (("test", cfg.test_split), ("dev", cfg.dev_split)) if getattr(cfg, name)}
-    _set_keys([r for rows in (train, *given.values()) for r in rows], modality)
+    _set_keys([r for rows in (train, extra, *given.values()) for r in rows], modality)
     _assign_groups(train, cfg, "train:")
+    _assign_groups(extra, cfg, "extra:")
     test: list[dict[str, Any]] = []
     if cfg.holdout_column:
         train, test = _hold_out(train, cfg)
@@ -326,12 +330,12 @@ def make_splits(cfg: DataConfig, modality: str) -> dict[str, list[dict[str, Any]
         _assign_groups(dev, cfg, "dev:")
     else:
         train, dev = _split_groups(train, cfg.dev_fraction, rng)
-    conflicted = _check_labels([train, dev, test], modality)
+    conflicted = _check_labels([train + extra, dev, test], modality)
     if conflicted:
-        train, dev, test = ([r for r in rows if r["_key"] not in conflicted] for rows in (train, dev, test))
-    # one random stream per split, so that the dev subset does not change with max_train
+        train, dev, test, extra = ([r for r in rows if r["_key"] not in conflicted] for rows in (train, dev, test, extra))
+    # one random stream per split, so that the dev subset does not change with max_train (nor any with extra_train)
     splits = {
-        "train": _subset(train, cfg.max_train, np.random.default_rng([cfg.seed, 1])),
+        "train": _subset(train, cfg.max_train, np.random.default_rng([cfg.seed, 1])) + extra,
         "dev": _subset(dev, cfg.max_dev, np.random.default_rng([cfg.seed, 2])),
         "test": _subset(test, cfg.max_test, np.random.default_rng([cfg.seed, 3])),
     }
