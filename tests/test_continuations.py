@@ -67,6 +67,9 @@ def test_bad_lines_are_named_and_the_rest_go_on(tmp_path: Path, lm: str) -> None
     assert [s.split(": ", 1)[0] for s in skipped] == [f"{src}:{n}" for n in (2, 3, 4, 5)]
     assert "not JSON" in skipped[0] and "expected an object" in skipped[1] and "no text under 'text'" in skipped[2]
     assert "too short" in skipped[3]
+    # a continuation that stays too short after every try is named with the tries, its human text left out too
+    rows, skipped = continue_humans(src, [lm], max_new_tokens=8, min_words=20, retries=1)
+    assert rows == [] and "in 2 tries (need 20)" in skipped[0] and skipped[0].startswith(f"{src}:1: ")
 
 
 def test_cli_refuses_to_overwrite_and_writes_jsonl(tmp_path: Path, lm: str, capsys: pytest.CaptureFixture[str]) -> None:

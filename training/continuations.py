@@ -83,10 +83,11 @@ def _continue(lm: Any, tok: Any, prompt: str, max_new: int, min_new: int, seed: 
 
 def continue_humans(src: Path, lms: list[str], field: str = "text", prompt_words: int = 30, cut_words: int = 35,
                     until: str | None = None, max_new_tokens: int = 160, min_words: int = 10, seed: int = 0,
-                    device: str = "cpu") -> tuple[list[dict[str, Any]], list[str]]:
+                    device: str = "cpu", retries: int = 2) -> tuple[list[dict[str, Any]], list[str]]:
     """The pairs' rows (human remainder, label 0; continuation, label 1; each pair one ``group``) and one message per
     line skipped. The LMs (hub names, local folders or presets such as ``smollm2``) take the lines in turn; each
-    continuation is sampled at temperature 1.0, top-p 0.95, seeded by ``seed`` and the line number."""
+    continuation is sampled at temperature 1.0, top-p 0.95, seeded by ``seed``, the line number and the try; one that
+    keeps fewer than ``min_words`` words after the cut is sampled again, up to ``retries`` more times."""
     from tqdm import tqdm
 
     from training.causal_lm import load_causal_lm
@@ -114,11 +115,14 @@ def continue_humans(src: Path, lms: list[str], field: str = "text", prompt_words
         if name not in loaded:
             loaded[name] = load_causal_lm(name, dtype="float32" if device == "cpu" else None, device=device)
         lm, tok = loaded[name]
-        full = prompt + " " + _continue(lm, tok, prompt, max_new_tokens, min(24, max_new_tokens), seed * 1_000_003 + n).lstrip()
-        machine = cut(full, cut_words, until)
-        if len(machine.split()) < min_words:
-            skipped.append(f"{src}:{n}: {name}'s continuation left {len(machine.split())} words after the cut "
-                           f"(need {min_words}); its human text is kept out too")
+        for attempt in range(1 + retries):  # a small LM often stops at a blank line after "Yes."
+            new = _continue(lm, tok, prompt, max_new_tokens, min(24, max_new_tokens), (seed * 1_000_003 + n) * 8 + attempt)
+            machine = cut(prompt + " " + new.lstrip(), cut_words, until)
+            if len(machine.split()) >= min_words:
+                break
+        else:
+            skipped.append(f"{src}:{n}: {name}'s continuations left at most {len(machine.split())} word(s) after the "
+                           f"cut in {1 + retries} tries (need {min_words}); its human text is left out too")
             continue
         keep = {key: v for key, v in obj.items() if key not in (field, "label", "generator", "group")}  # type: ignore[union-attr]
         group = hashlib.sha1(text.encode()).hexdigest()[:16]
@@ -141,6 +145,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=160)
     parser.add_argument("--min-words", type=int, default=10, help="words a text must keep after the cut")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--retries", type=int, default=2,
+                        help="samples more for a continuation too short after the cut before the line is skipped")
     parser.add_argument("--device", default="cpu")
 
 
@@ -153,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"aigc continue-humans: {out} exists; give another --out (nothing is overwritten)", file=sys.stderr)
         return 2
     rows, skipped = continue_humans(src, args.lms, args.text_field, args.prompt_words, args.cut_words, args.until,
-                                    args.max_new_tokens, args.min_words, args.seed, args.device)
+                                    args.max_new_tokens, args.min_words, args.seed, args.device, args.retries)
     for msg in skipped:
         print(f"skipped {msg}", file=sys.stderr)
     out.parent.mkdir(parents=True, exist_ok=True)
