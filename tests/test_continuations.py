@@ -69,7 +69,10 @@ def test_bad_lines_are_named_and_the_rest_go_on(tmp_path: Path, lm: str) -> None
     assert "too short" in skipped[3]
     # a continuation that stays too short after every try is named with the tries, its human text left out too
     rows, skipped = continue_humans(src, [lm], max_new_tokens=8, min_words=20, retries=1)
-    assert rows == [] and "in 2 tries (need 20)" in skipped[0] and skipped[0].startswith(f"{src}:1: ")
+    assert rows == [] and "the last of 2 tries (need 20)" in skipped[0] and skipped[0].startswith(f"{src}:1: ")
+    for bad in ({"retries": -1}, {"prompt_words": 0}, {"min_words": 0}):
+        with pytest.raises(ValueError, match="must be"):
+            continue_humans(src, [lm], **bad)  # type: ignore[arg-type]
 
 
 def test_cli_refuses_to_overwrite_and_writes_jsonl(tmp_path: Path, lm: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -86,6 +89,10 @@ def test_cli_refuses_to_overwrite_and_writes_jsonl(tmp_path: Path, lm: str, caps
     before = out.read_bytes()
     assert main(["continue-humans", str(src), "--out", str(out), "--lm", lm]) == 2
     assert out.read_bytes() == before
+    none = tmp_path / "none.jsonl"
+    assert main(["continue-humans", str(_write(tmp_path / "short.jsonl", ['{"text": "a few words"}'])), "--out",
+                 str(none), "--lm", lm]) == 1
+    assert not none.exists()  # nothing made, nothing written
     with pytest.raises(ValueError, match="cut-words"):
         continue_humans(src, [lm], prompt_words=30, cut_words=20)
 

@@ -94,6 +94,11 @@ def continue_humans(src: Path, lms: list[str], field: str = "text", prompt_words
 
     if not lms:
         raise ValueError("continue-humans: give at least one --lm")
+    for name, v in (("--prompt-words", prompt_words), ("--min-words", min_words), ("--max-new-tokens", max_new_tokens)):
+        if v < 1:
+            raise ValueError(f"{name} must be at least 1, found {v}")
+    if retries < 0:
+        raise ValueError(f"--retries must be 0 or more, found {retries}")
     if cut_words < prompt_words:
         raise ValueError(f"--cut-words ({cut_words}) must be at least --prompt-words ({prompt_words}): the machine "
                          "text would keep human words")
@@ -121,8 +126,8 @@ def continue_humans(src: Path, lms: list[str], field: str = "text", prompt_words
             if len(machine.split()) >= min_words:
                 break
         else:
-            skipped.append(f"{src}:{n}: {name}'s continuations left at most {len(machine.split())} word(s) after the "
-                           f"cut in {1 + retries} tries (need {min_words}); its human text is left out too")
+            skipped.append(f"{src}:{n}: {name}'s continuation left {len(machine.split())} word(s) after the cut on "
+                           f"the last of {1 + retries} tries (need {min_words}); its human text is left out too")
             continue
         keep = {key: v for key, v in obj.items() if key not in (field, "label", "generator", "group")}  # type: ignore[union-attr]
         group = hashlib.sha1(text.encode()).hexdigest()[:16]
@@ -162,9 +167,12 @@ def run(args: argparse.Namespace) -> int:
                                     args.max_new_tokens, args.min_words, args.seed, args.device, args.retries)
     for msg in skipped:
         print(f"skipped {msg}", file=sys.stderr)
+    if not rows:
+        print(f"aigc continue-humans: no pair made from {src}; {out} not written", file=sys.stderr)
+        return 1
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".partial")
     tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     tmp.replace(out)
     print(f"{len(rows) // 2} pairs written to {out}; {len(skipped)} lines skipped")
-    return 0 if rows else 1
+    return 0
