@@ -40,6 +40,7 @@ Usage (the generation and LM passes are resumable; texts and passes are committe
     .venv/bin/python bench/self_generated.py --lm-passes         # pair + gemma + gemma states over 160 texts
     .venv/bin/python bench/self_generated.py --chunks 1:54 --json r13_dev.json
     .venv/bin/python bench/self_generated.py --chunks 55:125 --chosen "<the choice>" --json r13.json
+    .venv/bin/python bench/self_generated.py --chunks 55:125 --dose   # exploratory, after the round: 10 / 20 / 40 prompts
 """
 
 from __future__ import annotations
@@ -229,6 +230,22 @@ def rule(table: dict[str, dict[str, Any]], name: str) -> dict[str, bool]:
     return {**tests, "the recipe holds": all(tests.values())}
 
 
+def dose(rows: list[dict[str, Any]], x: np.ndarray, own: list[dict[str, Any]], x_own: np.ndarray) -> int:
+    """Exploratory (not registered): round 13's choice with the texts of each domain's first 10, 20 and 40 prompts
+    (in the order they were generated), to see how many of a domain's own human texts the gain needs."""
+    order: dict[str, list[str]] = {d: [] for d in DOMAINS13}
+    for r in own:
+        if r["group"] not in order[r["domain"]]:
+            order[r["domain"]].append(r["group"])
+    for k in (10, 20, 40):
+        first = {g for d in DOMAINS13 for g in order[d][:k]}
+        keep = np.asarray([r["group"] in first for r in own])
+        cells = evaluate(rows, x, [r for r, m in zip(own, keep, strict=True) if m], x_own[keep], CANDIDATES[:1])
+        print(f"first {k:2d} prompts a domain: " + "  ".join(
+            f"{c} {v['auroc']:.3f} FPR {100 * v['fpr']:.1f}% (+{v['added']})" for c, v in cells[CANDIDATES[0]].items()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--generate", action="store_true", help="generate the continuations (resumable)")
@@ -237,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chosen", default="", help="the candidate chosen on the development chunks")
     ap.add_argument("--cache-dir", default=str(REPO / "bench" / "lmcache"))
     ap.add_argument("--json", default="")
+    ap.add_argument("--dose", action="store_true", help="exploratory, after the round: the chosen candidate with the "
+                    "first 10, 20 and 40 prompts' texts of each domain only")
     args = ap.parse_args(argv)
     if not textsets.exists():
         print("the shared data folder beside the repository is missing (../shared/data/text)", file=sys.stderr)
@@ -255,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     rows, arrs = gc.load_part(first, last, Path(args.cache_dir), gc.ROUND_PASSES[10])
     x = round10_features(arrs)
     own, x_own = own_texts()
+    if args.dose:
+        return dose(rows, x, own, x_own)
     table = evaluate(rows, x, own, x_own, (args.chosen,) if args.chosen else CANDIDATES)
     for name, cells in table.items():
         print(f"{name:52s} " + "  ".join(f"{c} {v['auroc']:.3f} [{v['auroc_ci'][0]:.2f}, {v['auroc_ci'][1]:.2f}] "
