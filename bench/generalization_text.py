@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -45,11 +44,12 @@ def drop_shared_prefix(row: dict[str, Any], words: int = 35) -> str:
     (its question), the other domains their first ``words`` words (the shared prefix is at most 33 words);
     applied to both classes alike, formatting kept. Used by the LM benches' ``--drop-prefix`` to tell a burn-in's gain from
     the removal of text that both classes share."""
+    from training.continuations import cut  # the one cut rule, the bench's and ``aigc continue-humans``'
+
     text = row["text"]
     if row["domain"] == "pubmed":
-        return text.split("Answer:", 1)[1].strip() if "Answer:" in text else text
-    spans = [m.start() for m in re.finditer(r"\S+", text)]
-    return text[spans[words]:] if len(spans) > words else ""
+        return cut(text, words, "Answer:") if "Answer:" in text else text
+    return cut(text, words)
 
 
 def _preds(run: Path, split: str) -> list[dict[str, Any]]:

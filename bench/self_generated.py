@@ -46,9 +46,7 @@ Usage (the generation and LM passes are resumable; texts and passes are committe
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -67,6 +65,8 @@ from combo_heads import lodo_l2_head  # noqa: E402
 from generalization_text import DATA, drop_shared_prefix  # noqa: E402
 from generalization_tokens import base7  # noqa: E402
 
+from training.continuations import _continue, opening  # noqa: E402  the product's sampling and opening
+
 OUT = REPO / "bench" / "selfgen"
 TEXTS = OUT / "round13.jsonl"
 CACHE = OUT / "lmcache"
@@ -78,10 +78,6 @@ PROMPT_WORDS = 30
 MIN_WORDS = 10  # texts shorter after the cut are dropped, as textsets drops them
 PASSES = ("pair", "gemma", "gemma_hidden")  # what round 10's features read
 CANDIDATES = ("+ own humans and their continuations", "+ own humans only")
-
-
-def _group(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
 def prompt_humans(domain: str, n: int = PROMPTS, seed: int = 13) -> list[dict[str, Any]]:
@@ -96,7 +92,7 @@ def prompt_humans(domain: str, n: int = PROMPTS, seed: int = 13) -> list[dict[st
     for i in np.random.default_rng(seed).permutation(len(humans)):
         r = humans[int(i)]
         rest = drop_shared_prefix(r)
-        if _group(r["text"]) in used_groups or rest in used_texts or len(rest.split()) < 10:
+        if textsets._group(r["text"]) in used_groups or rest in used_texts or len(rest.split()) < 10:
             continue
         out.append(r)
         if len(out) == n:
@@ -106,23 +102,7 @@ def prompt_humans(domain: str, n: int = PROMPTS, seed: int = 13) -> list[dict[st
 
 def prompt_of(row: dict[str, Any]) -> str:
     """The opening a generator continues: pubmed up to and including ``Answer:``, else the first 30 words."""
-    text = row["text"]
-    if row["domain"] == "pubmed":
-        return text.split("Answer:", 1)[0] + "Answer:"
-    spans = [m.end() for m in re.finditer(r"\S+", text)]
-    return text[: spans[PROMPT_WORDS - 1]]
-
-
-def _continue(lm: Any, tok: Any, prompt: str, max_new: int, seed: int) -> str:
-    import torch
-
-    torch.manual_seed(seed)
-    ids = tok(prompt, return_tensors="pt")
-    with torch.no_grad():
-        out = lm.generate(**ids, do_sample=True, temperature=1.0, top_p=0.95, top_k=0, max_new_tokens=max_new,
-                          min_new_tokens=24, pad_token_id=tok.pad_token_id or tok.eos_token_id)
-    new = tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
-    return new.split("\n\n", 1)[0].rstrip()
+    return opening(row["text"], PROMPT_WORDS, "Answer:" if row["domain"] == "pubmed" else None)
 
 
 def generate(path: Path = TEXTS) -> list[dict[str, Any]]:
@@ -135,14 +115,14 @@ def generate(path: Path = TEXTS) -> list[dict[str, Any]]:
     with path.open("a", encoding="utf-8") as fh:
         for d in DOMAINS13:
             for k, r in enumerate(tqdm(prompt_humans(d), desc=f"generate {d}")):
-                g, gen = _group(r["text"]), GENERATORS[k % 2]
+                g, gen = textsets._group(r["text"]), GENERATORS[k % 2]
                 if (d, g, 1) in done:
                     continue
                 if gen not in lms:
                     lms[gen] = gp._load(gen)
                 lm, tok = lms[gen]
                 prompt = prompt_of(r)
-                full = prompt + " " + _continue(lm, tok, prompt, MAX_NEW[d], seed=k).lstrip()
+                full = prompt + " " + _continue(lm, tok, prompt, MAX_NEW[d], 24, seed=k).lstrip()
                 base = {"domain": d, "group": g, "set": "selfgen", "family": "selfgen", "pair_id": r["pair_id"]}
                 rows = [{**base, "text": drop_shared_prefix(r), "label": 0, "generator": "human"},
                         {**base, "text": drop_shared_prefix({"text": full, "domain": d}), "label": 1,
@@ -160,7 +140,7 @@ def read_texts(path: Path = TEXTS) -> list[dict[str, Any]]:
     rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
     if any(r["label"] == 0 and "text" not in r for r in rows):
         data = [json.loads(x) for x in DATA.open(encoding="utf-8")]
-        human = {(r["domain"], _group(r["text"])): drop_shared_prefix(r) for r in data if r["label"] == 0}
+        human = {(r["domain"], textsets._group(r["text"])): drop_shared_prefix(r) for r in data if r["label"] == 0}
         rows = [{**r, "text": human[(r["domain"], r["group"])]} if "text" not in r else r for r in rows]
     return rows
 

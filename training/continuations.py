@@ -107,13 +107,14 @@ def continue_humans(src: Path, lms: list[str], field: str = "text", prompt_words
     skipped: list[str] = []
     k = 0
     for n, obj, why in tqdm(list(_rows(src, field)), desc="continue", unit="text"):
-        text = obj[field] if obj is not None else ""
-        rest = cut(text, cut_words, until) if obj is not None else ""
-        prompt = opening(text, prompt_words, until) if obj is not None else ""
-        if obj is not None and (not prompt or len(rest.split()) < min_words):
-            why = f"too short: {len(text.split())} words leave {len(rest.split())} after the cut (need {min_words})"
-        if why:
+        if obj is None:
             skipped.append(f"{src}:{n}: {why}")
+            continue
+        text = obj[field]
+        rest, prompt = cut(text, cut_words, until), opening(text, prompt_words, until)
+        if not prompt or len(rest.split()) < min_words:
+            skipped.append(f"{src}:{n}: too short: {len(text.split())} words leave {len(rest.split())} after the cut "
+                           f"(need {min_words})")
             continue
         name = lms[k % len(lms)]
         k += 1
@@ -129,7 +130,7 @@ def continue_humans(src: Path, lms: list[str], field: str = "text", prompt_words
             skipped.append(f"{src}:{n}: {name}'s continuation left {len(machine.split())} word(s) after the cut on "
                            f"the last of {1 + retries} tries (need {min_words}); its human text is left out too")
             continue
-        keep = {key: v for key, v in obj.items() if key not in (field, "label", "generator", "group")}  # type: ignore[union-attr]
+        keep = {key: v for key, v in obj.items() if key not in (field, "label", "generator", "group")}
         group = hashlib.sha1(text.encode()).hexdigest()[:16]
         rows += [{**keep, "text": rest, "label": 0, "generator": "human", "group": group},
                  {**keep, "text": machine, "label": 1, "generator": name, "group": group}]
