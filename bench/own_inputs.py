@@ -1,0 +1,61 @@
+"""Human texts of one fastdetectgpt domain that a pipeline run never sees, for ``aigc continue-humans``: the run's
+splits are rebuilt from its config (the domain held out, as the pipeline runs of BENCHMARKS.md hold it), and a seeded
+draw of the domain's human texts whose group and cut text are in none of them is written as JSONL (``text``,
+``domain``, ``pair_id``). Needs ``runs/data/text_cut.jsonl`` (``bench/textsets.py``) and ../shared/data.
+
+    .venv/bin/python bench/own_inputs.py squad 40 own_squad_humans.jsonl data.max_train=600 data.max_dev=240
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(REPO))
+
+import textsets  # noqa: E402
+from generalization_text import DATA  # noqa: E402
+
+from training.config import load_config  # noqa: E402
+from training.continuations import cut  # noqa: E402
+from training.data import make_splits  # noqa: E402
+
+CONFIG = REPO / "configs" / "text_lmfeatures_gemma3_probe_cut.yaml"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) < 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    domain, n, out, extra = args[0], int(args[1]), Path(args[2]), args[3:]
+    if out.exists():
+        raise SystemExit(f"{out} exists: choose another path")
+    over = ["data.max_test=300", "data.holdout_column=domain", f"data.holdout_values=[{domain}]", *extra]
+    splits = make_splits(load_config(CONFIG, over).data, "text")
+    groups = {str(r.get("group")).removeprefix("h:") for rows in splits.values() for r in rows}
+    texts = {r.get("item") for rows in splits.values() for r in rows}
+    rows = [json.loads(x) for x in DATA.open(encoding="utf-8")]
+    humans = sorted({r["text"]: r for r in rows if r["domain"] == domain and r["label"] == 0}.values(),
+                    key=lambda r: r["pair_id"])
+    until = "Answer:" if domain == "pubmed" else None
+    pick = []
+    for i in np.random.default_rng(20).permutation(len(humans)):
+        r = humans[int(i)]
+        if textsets._group(r["text"]) in groups or cut(r["text"], 35, until) in texts:
+            continue
+        pick.append({"text": r["text"], "domain": domain, "pair_id": r["pair_id"]})
+        if len(pick) == n:
+            break
+    out.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pick), encoding="utf-8")
+    print(f"{len(pick)} {domain} humans outside the run's splits ({ {k: len(v) for k, v in splits.items()} }) -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
