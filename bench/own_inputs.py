@@ -12,17 +12,13 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO))
 
-import textsets  # noqa: E402
-from generalization_text import DATA  # noqa: E402
+import self_generated as sg  # noqa: E402
 
 from training.config import load_config  # noqa: E402
-from training.continuations import cut  # noqa: E402
 from training.data import make_splits  # noqa: E402
 
 CONFIG = REPO / "configs" / "text_lmfeatures_gemma3_probe_cut.yaml"
@@ -40,18 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     splits = make_splits(load_config(CONFIG, over).data, "text")
     groups = {str(r.get("group")).removeprefix("h:") for rows in splits.values() for r in rows}
     texts = {r.get("item") for rows in splits.values() for r in rows}
-    rows = [json.loads(x) for x in DATA.open(encoding="utf-8")]
-    humans = sorted({r["text"]: r for r in rows if r["domain"] == domain and r["label"] == 0}.values(),
-                    key=lambda r: r["pair_id"])
-    until = "Answer:" if domain == "pubmed" else None
-    pick = []
-    for i in np.random.default_rng(20).permutation(len(humans)):
-        r = humans[int(i)]
-        if textsets._group(r["text"]) in groups or cut(r["text"], 35, until) in texts:
-            continue
-        pick.append({"text": r["text"], "domain": domain, "pair_id": r["pair_id"]})
-        if len(pick) == n:
-            break
+    drawn = sg.draw_humans(domain, n, 20, groups, texts, min_words=0)  # continue-humans names the short ones
+    pick = [{"text": r["text"], "domain": domain, "pair_id": r["pair_id"]} for r in drawn]
     out.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pick), encoding="utf-8")
     print(f"{len(pick)} {domain} humans outside the run's splits ({ {k: len(v) for k, v in splits.items()} }) -> {out}")
     return 0

@@ -80,11 +80,11 @@ PASSES = ("pair", "gemma", "gemma_hidden")  # what round 10's features read
 CANDIDATES = ("+ own humans and their continuations", "+ own humans only")
 
 
-def prompt_humans(domain: str, n: int = PROMPTS, seed: int = 13) -> list[dict[str, Any]]:
-    """``n`` distinct fastdetectgpt human texts of ``domain`` whose group is in no row of the fixed sample and
-    whose cut remainder is in none either, drawn with ``seed``; each keeps at least 10 words after the cut."""
-    sample = gp.sample_rows((200, 30), (30, 50), (30, 378), seed=0)
-    used_groups, used_texts = {r["group"] for r in sample}, {r["text"] for r in sample}
+def draw_humans(domain: str, n: int, seed: int, used_groups: set[str], used_texts: set[str], min_words: int = 10
+                ) -> list[dict[str, Any]]:
+    """``n`` distinct fastdetectgpt human texts of ``domain`` (a seeded draw with ``seed``), skipping any whose group
+    (``textsets._group``) is in ``used_groups``, whose cut remainder is in ``used_texts``, or whose remainder keeps
+    fewer than ``min_words`` words."""
     rows = [json.loads(x) for x in DATA.open(encoding="utf-8")]
     humans = sorted({r["text"]: r for r in rows if r["domain"] == domain and r["label"] == 0}.values(),
                     key=lambda r: r["pair_id"])
@@ -92,12 +92,19 @@ def prompt_humans(domain: str, n: int = PROMPTS, seed: int = 13) -> list[dict[st
     for i in np.random.default_rng(seed).permutation(len(humans)):
         r = humans[int(i)]
         rest = drop_shared_prefix(r)
-        if textsets._group(r["text"]) in used_groups or rest in used_texts or len(rest.split()) < 10:
+        if textsets._group(r["text"]) in used_groups or rest in used_texts or len(rest.split()) < min_words:
             continue
         out.append(r)
         if len(out) == n:
             break
     return out
+
+
+def prompt_humans(domain: str, n: int = PROMPTS, seed: int = 13) -> list[dict[str, Any]]:
+    """``n`` distinct fastdetectgpt human texts of ``domain`` whose group is in no row of the fixed sample and
+    whose cut remainder is in none either, drawn with ``seed``; each keeps at least 10 words after the cut."""
+    sample = gp.sample_rows((200, 30), (30, 50), (30, 378), seed=0)
+    return draw_humans(domain, n, seed, {r["group"] for r in sample}, {r["text"] for r in sample}, MIN_WORDS)
 
 
 def prompt_of(row: dict[str, Any]) -> str:
@@ -154,16 +161,33 @@ def round10_features(arrs: dict[str, list[np.ndarray]]) -> np.ndarray:
     return np.hstack([g7, q15, mid])
 
 
-def own_texts(cache: Path = CACHE) -> tuple[list[dict[str, Any]], np.ndarray]:
-    """The generated rows every LM read that keep ``MIN_WORDS`` words after the cut (the shared sets' rule), and their
-    round 10 features (a pass not cached is an error)."""
-    rows = read_texts()
+def own_texts(path: Path = TEXTS, cache: Path = CACHE) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """The generated rows of ``path`` every LM read that keep ``MIN_WORDS`` words after the cut (the shared sets'
+    rule), and their round 10 features (a pass not cached is an error)."""
+    rows = read_texts(path)
     arrs = gp.arrays(list(PASSES), [r["text"] for r in rows], 128, 4, cache, budget_s=0.0)
     if any(a is None for m in PASSES for a in arrs[m]):
-        raise SystemExit(f"the generated texts' LM passes are not all in {cache}: run --lm-passes first")
+        raise SystemExit(f"the LM passes of {path.name}'s texts are not all in {cache}: run --lm-passes first")
     rows, arrs = gp.texts_read(rows, arrs)
     keep = [i for i, r in enumerate(rows) if len(r["text"].split()) >= MIN_WORDS]
     return [rows[i] for i in keep], round10_features({m: [a[i] for i in keep] for m, a in arrs.items()})
+
+
+def lm_passes(path: Path = TEXTS, cache: Path = CACHE) -> None:
+    """Run (resumably) the LM passes round 10's features read over the generated texts of ``path``."""
+    cache.mkdir(parents=True, exist_ok=True)
+    gp.arrays(list(PASSES), [r["text"] for r in read_texts(path)], 128, 4, cache)
+
+
+def report(table: dict[str, Any], tested: str, verdict: dict[str, bool], chosen_given: bool, chunks: tuple[int, int],
+           json_path: str) -> None:
+    """Print the tested candidate and the rule's verdict; write the round's JSON where asked."""
+    print(f"tested: {tested}" + ("" if chosen_given else " (the choice on these chunks; pass --chosen to confirm)"))
+    for t, ok in verdict.items():
+        print(f"  {t}: {'yes' if ok else 'no'}")
+    if json_path:
+        Path(json_path).write_text(json.dumps({"chunks": list(chunks), "tested": tested, "verdict": verdict,
+                                               "results": table}, indent=2))
 
 
 def evaluate(rows: list[dict[str, Any]], x: np.ndarray, own: list[dict[str, Any]], x_own: np.ndarray,
@@ -245,8 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(rows)} texts in {TEXTS}")
         return 0
     if args.lm_passes:
-        CACHE.mkdir(parents=True, exist_ok=True)
-        gp.arrays(list(PASSES), [r["text"] for r in read_texts()], 128, 4, CACHE)
+        lm_passes()
         return 0
     if args.chosen and args.chosen not in CANDIDATES:
         raise SystemExit(f"--chosen {args.chosen!r} is not a candidate: {CANDIDATES}")
@@ -262,13 +285,7 @@ def main(argv: list[str] | None = None) -> int:
                                          f"FPR {100 * v['fpr']:.1f}% TPR {100 * v['tpr']:.0f}% (+{v['added']})"
                                          for c, v in cells.items()))
     tested = args.chosen or choose(table)
-    verdict = rule(table, tested)
-    print(f"tested: {tested}" + ("" if args.chosen else " (the choice on these chunks; pass --chosen to confirm)"))
-    for t, ok in verdict.items():
-        print(f"  {t}: {'yes' if ok else 'no'}")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"chunks": [first, last], "tested": tested, "verdict": verdict,
-                                               "results": table}, indent=2))
+    report(table, tested, rule(table, tested), bool(args.chosen), (first, last), args.json)
     return 0
 
 

@@ -58,7 +58,6 @@ sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO))
 
 import generalization_combos as gc  # noqa: E402
-import generalization_pair as gp  # noqa: E402
 import generalization_splits as gs  # noqa: E402
 import self_generated as sg  # noqa: E402
 import textsets  # noqa: E402
@@ -108,14 +107,8 @@ def generate(path: Path = TEXTS) -> list[dict[str, Any]]:
 def own_texts() -> tuple[list[dict[str, Any]], np.ndarray]:
     """Round 13's and round 14's generated rows that every LM read and that keep 10 words, with round 10's features."""
     rows13, x13 = sg.own_texts()
-    rows = sg.read_texts(TEXTS)
-    arrs = gp.arrays(list(sg.PASSES), [r["text"] for r in rows], 128, 4, sg.CACHE, budget_s=0.0)
-    if any(a is None for m in sg.PASSES for a in arrs[m]):
-        raise SystemExit(f"round 14's LM passes are not all in {sg.CACHE}: run --lm-passes first")
-    rows, arrs = gp.texts_read(rows, arrs)
-    keep = [i for i, r in enumerate(rows) if len(r["text"].split()) >= sg.MIN_WORDS]
-    x14 = sg.round10_features({m: [a[i] for i in keep] for m, a in arrs.items()})
-    return rows13 + [rows[i] for i in keep], np.vstack([x13, x14])
+    rows14, x14 = sg.own_texts(TEXTS)
+    return rows13 + rows14, np.vstack([x13, x14])
 
 
 def _added(name: str, own: list[dict[str, Any]]) -> np.ndarray:
@@ -217,8 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(generate())} texts in {TEXTS}")
         return 0
     if args.lm_passes:
-        sg.CACHE.mkdir(parents=True, exist_ok=True)
-        gp.arrays(list(sg.PASSES), [r["text"] for r in sg.read_texts(TEXTS)], 128, 4, sg.CACHE)
+        sg.lm_passes(TEXTS)
         return 0
     if args.chosen and args.chosen not in CANDIDATES:
         raise SystemExit(f"--chosen {args.chosen!r} is not a candidate: {CANDIDATES}")
@@ -235,13 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     table = evaluate(rows, x, own, x_own, names, columns)
     _print(table)
     tested = args.chosen or choose(table)
-    verdict = rule(table, tested)
-    print(f"tested: {tested}" + ("" if args.chosen else " (the choice on these chunks; pass --chosen to confirm)"))
-    for t, ok in verdict.items():
-        print(f"  {t}: {'yes' if ok else 'no'}")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"chunks": [first, last], "tested": tested, "verdict": verdict,
-                                               "results": table}, indent=2))
+    sg.report(table, tested, rule(table, tested), bool(args.chosen), (first, last), args.json)
     return 0
 
 
