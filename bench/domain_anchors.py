@@ -78,11 +78,14 @@ def anchors(own: list[dict[str, Any]], x_own: np.ndarray) -> dict[str, tuple[np.
 
 def anchored(rows: list[dict[str, Any]], x: np.ndarray, anc: dict[str, tuple[np.ndarray, np.ndarray]],
              how: str) -> np.ndarray:
-    """``x`` with each row mapped by its domain's anchors: ``how`` is a candidate name or the reference's."""
+    """``x`` with each row mapped by its domain's anchors: ``how`` is a candidate name or the reference's. A row of a
+    domain with no anchors (glimpse's and evobench's own domains) is left as it is: it is in none of ``COLUMNS``."""
     if how not in CANDIDATES:
         return x
-    out = np.empty_like(x, dtype=float)
+    out = np.array(x, dtype=float)
     for i, r in enumerate(rows):
+        if r["domain"] not in anc:
+            continue
         mu, sd = anc[r["domain"]]
         out[i] = (x[i] - mu) / sd if how == CANDIDATES[1] else x[i] - mu
     return out
