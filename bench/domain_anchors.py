@@ -91,16 +91,6 @@ def anchored(rows: list[dict[str, Any]], x: np.ndarray, anc: dict[str, tuple[np.
     return out
 
 
-def _fit(rows: list[dict[str, Any]], x: np.ndarray, tr: np.ndarray, te: np.ndarray, head: Any,
-         extra: tuple[list[dict[str, Any]], np.ndarray] | None = None) -> tuple[np.ndarray, float]:
-    if extra is None:
-        return gs.fit_and_score(rows, x, tr, te, 100.0, None, None, head, "domains")
-    er, ex = extra
-    pad = np.zeros(len(er), bool)
-    return gs.fit_and_score(rows + er, np.vstack([x, ex]), np.concatenate([tr, ~pad]), np.concatenate([te, pad]),
-                            100.0, None, None, head, "domains")
-
-
 def evaluate(rows: list[dict[str, Any]], x: np.ndarray, own: list[dict[str, Any]], x_own: np.ndarray,
              names: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     """name -> column -> cell for the reference and each candidate; ``long`` also by generator."""
@@ -113,14 +103,10 @@ def evaluate(rows: list[dict[str, Any]], x: np.ndarray, own: list[dict[str, Any]
         for col in COLUMNS:
             tr, te = masks[col]
             grp = [r["group"] for r, m in zip(rows, te, strict=True) if m]
-            s, thr = _fit(rows, xa, tr, te, head)
-            yt = y_all[te]
-            cell = gs._cell(yt, s, thr, grp)
+            s, thr = sg.fit_with_added(rows, xa, tr, te, head)
+            cell = gs._cell(y_all[te], s, thr, grp)
             if col == "long":
-                gt = gen_all[te]
-                cell["by_generator"] = {g: gs._cell(yt[(yt == 0) | (gt == g)], s[(yt == 0) | (gt == g)], thr,
-                                                    [k for k, b in zip(grp, (yt == 0) | (gt == g), strict=True) if b])
-                                        for g in sorted(set(gt[yt == 1]))}
+                cell["by_generator"] = gs.by_generator_cells(y_all[te], gen_all[te], s, thr, grp)
             out[name][col] = cell
     return out
 
@@ -136,36 +122,26 @@ def with_own(rows: list[dict[str, Any]], x: np.ndarray, own: list[dict[str, Any]
     for d in sg.DOMAINS13:
         tr, te = masks[f"lodo-{d}"]
         keep = np.asarray([r["domain"] == d for r in own])
-        s, thr = _fit(rows, xa, tr, te, head, ([r for r, k in zip(own, keep, strict=True) if k], xo[keep]))
+        s, thr = sg.fit_with_added(rows, xa, tr, te, head, [r for r, k in zip(own, keep, strict=True) if k], xo[keep])
         out[f"lodo-{d}"] = {**gs._cell(y_all[te], s, thr, [r["group"] for r, m in zip(rows, te, strict=True) if m]),
                             "added": int(keep.sum())}
     return out
 
 
-def _mean(cells: dict[str, Any]) -> float:
-    return float(np.mean([cells[c]["auroc"] for c in COLUMNS]))
-
-
 def choose(table: dict[str, dict[str, Any]]) -> str:
     """The registered choice on the development chunks (module docstring)."""
-    cands = [n for n in CANDIDATES if n in table]
-    ok = [n for n in cands if all(table[n][c]["fpr"] <= 0.02 for c in COLUMNS)]
-    return max(ok, key=lambda n: _mean(table[n])) if ok else min(
-        cands, key=lambda n: max(table[n][c]["fpr"] for c in COLUMNS))
+    return sg.choose_by_mean(table, CANDIDATES, COLUMNS)
 
 
 def rule(table: dict[str, dict[str, Any]], name: str) -> dict[str, bool]:
     """The registered test on the confirmation chunks (module docstring)."""
-    ref = table[gc.reference_name(15)]
-    tests = {f"mean AUROC over {', '.join(COLUMNS)} >= reference + 0.020": _mean(table[name]) >= _mean(ref) + 0.020,
-             **{f"{c} held-out human FPR <= max(2%, reference + 1 point)":
-                bool(table[name][c]["fpr"] <= max(0.02, ref[c]["fpr"] + 0.01)) for c in COLUMNS}}
-    return {**tests, "anchoring on a domain's humans carries the detector to it": all(tests.values())}
+    return sg.mean_rule(table, name, gc.reference_name(15), COLUMNS, COLUMNS,
+                        "anchoring on a domain's humans carries the detector to it")
 
 
 def _print(table: dict[str, dict[str, Any]]) -> None:
     for name, cells in table.items():
-        print(f"{name}  (mean {_mean(cells):.3f})" if all(c in cells for c in COLUMNS) else name)
+        print(f"{name}  (mean {sg.mean_auroc(cells, COLUMNS):.3f})" if all(c in cells for c in COLUMNS) else name)
         for c, v in cells.items():
             gens = " ".join(f"{g} {w['auroc']:.3f}" for g, w in v.get("by_generator", {}).items())
             added = f" (+{v['added']})" if "added" in v else ""

@@ -122,6 +122,16 @@ def _cell(y: np.ndarray, s: np.ndarray, thr: float, groups: list[str]) -> dict[s
             "humans": int(hum.sum()), "machine": int((y == 1).sum())}
 
 
+def by_generator_cells(y: np.ndarray, generators: np.ndarray, s: np.ndarray, thr: float, groups: list[str]
+                       ) -> dict[str, dict[str, Any]]:
+    """generator -> the cell of the held-out humans and that generator's machine texts (``_cell`` at ``thr``)."""
+    out = {}
+    for g in sorted(set(generators[y == 1])):
+        b = (y == 0) | (generators == g)
+        out[g] = _cell(y[b], s[b], thr, [k for k, m in zip(groups, b, strict=True) if m])
+    return out
+
+
 def _half(group: str) -> int:
     return int(group, 16) % 2
 

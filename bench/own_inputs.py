@@ -23,6 +23,7 @@ sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO))
 
 import self_generated as sg  # noqa: E402
+from e2e_shared import write_jsonl  # noqa: E402
 
 from training.config import load_config  # noqa: E402
 from training.data import make_splits  # noqa: E402
@@ -42,7 +43,7 @@ def write_languages(cut_data: Path, n: int, used_texts: set[str], out: Path) -> 
         order = np.random.default_rng(21).permutation(len(pool))[:n]
         pick += [{"text": pool[int(i)], "domain": lang, "label": 0} for i in order]
         print(f"{lang}: {min(n, len(pool))} of {len(pool)} humans outside the run's splits")
-    out.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pick), encoding="utf-8")
+    write_jsonl(out, pick)
     print(f"{len(pick)} non-English humans -> {out}")
     return 0
 
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         return write_languages(Path(cfg.train), n, texts, out)
     drawn = sg.draw_humans(domain, n, 20, groups, texts, min_words=0)  # continue-humans names the short ones
     pick = [{"text": r["text"], "domain": domain, "pair_id": r["pair_id"]} for r in drawn]
-    out.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pick), encoding="utf-8")
+    write_jsonl(out, pick)
     print(f"{len(pick)} {domain} humans outside the run's splits ({ {k: len(v) for k, v in splits.items()} }) -> {out}")
     return 0
 

@@ -190,6 +190,46 @@ def report(table: dict[str, Any], tested: str, verdict: dict[str, bool], chosen_
                                                "results": table}, indent=2))
 
 
+def fit_with_added(rows: list[dict[str, Any]], x: np.ndarray, tr: np.ndarray, te: np.ndarray, head: Any,
+                   added: list[dict[str, Any]] | None = None, x_added: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, float]:
+    """``gs.fit_and_score`` as rounds 13-15 fit (``l2`` 100 as the fallback, the domain-held-out threshold) on the
+    split's training part ``tr`` plus the ``added`` rows with their features ``x_added`` (training only, never
+    scored); ``te``'s scores and the threshold."""
+    if not added or x_added is None:
+        return gs.fit_and_score(rows, x, tr, te, 100.0, None, None, head, "domains")
+    pad = np.zeros(len(added), bool)
+    return gs.fit_and_score(rows + added, np.vstack([x, x_added]), np.concatenate([tr, ~pad]),
+                            np.concatenate([te, pad]), 100.0, None, None, head, "domains")
+
+
+def mean_auroc(cells: dict[str, Any], columns: tuple[str, ...]) -> float:
+    """The mean held-out AUROC over ``columns``, the figure rounds 13-15 choose and test by."""
+    return float(np.mean([cells[c]["auroc"] for c in columns]))
+
+
+def choose_by_mean(table: dict[str, dict[str, Any]], candidates: tuple[str, ...], columns: tuple[str, ...]) -> str:
+    """Rounds 13-15's choice: of the ``candidates`` in ``table``, the highest mean AUROC over ``columns`` among those
+    whose held-out human FPR is at most 2% on every column, else the lowest highest FPR."""
+    cands = [n for n in candidates if n in table]
+    ok = [n for n in cands if all(table[n][c]["fpr"] <= 0.02 for c in columns)]
+    return max(ok, key=lambda n: mean_auroc(table[n], columns)) if ok else min(
+        cands, key=lambda n: max(table[n][c]["fpr"] for c in columns))
+
+
+def mean_rule(table: dict[str, dict[str, Any]], name: str, reference: str, columns: tuple[str, ...],
+              fpr_columns: tuple[str, ...], conclusion: str) -> dict[str, bool]:
+    """Rounds 13-15's test: ``name``'s mean AUROC over ``columns`` at least 0.020 above ``reference``'s, and its
+    held-out human FPR on each of ``fpr_columns`` at most max(2%, the reference's + 1 point); ``conclusion`` names
+    the verdict (all tests pass)."""
+    ref, got = table[reference], table[name]
+    tests = {f"mean AUROC over {', '.join(columns)} >= reference + 0.020":
+             mean_auroc(got, columns) >= mean_auroc(ref, columns) + 0.020,
+             **{f"{c} held-out human FPR <= max(2%, reference + 1 point)":
+                bool(got[c]["fpr"] <= max(0.02, ref[c]["fpr"] + 0.01)) for c in fpr_columns}}
+    return {**tests, conclusion: all(tests.values())}
+
+
 def evaluate(rows: list[dict[str, Any]], x: np.ndarray, own: list[dict[str, Any]], x_own: np.ndarray,
              names: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     """name -> lodo-pubmed / lodo-squad cells for the reference (round 10's choice) and each candidate in ``names``."""
@@ -203,35 +243,23 @@ def evaluate(rows: list[dict[str, Any]], x: np.ndarray, own: list[dict[str, Any]
             keep = np.asarray([r["domain"] == d and (name == CANDIDATES[0] or r["label"] == 0) for r in own])
             if name == gc.reference_name(13):
                 keep[:] = False
-            rr, xx = rows + [r for r, k in zip(own, keep, strict=True) if k], np.vstack([x, x_own[keep]])
-            pad = np.zeros(int(keep.sum()), bool)
-            s, thr = gs.fit_and_score(rr, xx, np.concatenate([tr, ~pad]), np.concatenate([te, pad]), 100.0,
-                                      None, None, head, "domains")
+            s, thr = fit_with_added(rows, x, tr, te, head, [r for r, k in zip(own, keep, strict=True) if k],
+                                    x_own[keep])
             out[name][f"lodo-{d}"] = {**gs._cell(y_all[te], s, thr, grp), "added": int(keep.sum())}
     return out
 
 
-def _mean(cells: dict[str, Any]) -> float:
-    return float(np.mean([cells[f"lodo-{d}"]["auroc"] for d in DOMAINS13]))
-
-
-def _max_fpr(cells: dict[str, Any]) -> float:
-    return float(max(cells[f"lodo-{d}"]["fpr"] for d in DOMAINS13))
+COLUMNS13 = tuple(f"lodo-{d}" for d in DOMAINS13)
 
 
 def choose(table: dict[str, dict[str, Any]]) -> str:
     """The registered choice on the development chunks (module docstring)."""
-    ok = [n for n in CANDIDATES if all(table[n][f"lodo-{d}"]["fpr"] <= 0.02 for d in DOMAINS13)]
-    return max(ok, key=lambda n: _mean(table[n])) if ok else min(CANDIDATES, key=lambda n: _max_fpr(table[n]))
+    return choose_by_mean(table, CANDIDATES, COLUMNS13)
 
 
 def rule(table: dict[str, dict[str, Any]], name: str) -> dict[str, bool]:
     """The registered test on the confirmation chunks (module docstring)."""
-    ref = table[gc.reference_name(13)]
-    tests = {"mean AUROC over lodo-pubmed, lodo-squad >= reference + 0.020": _mean(table[name]) >= _mean(ref) + 0.020,
-             **{f"lodo-{d} held-out human FPR <= max(2%, reference + 1 point)":
-                bool(table[name][f"lodo-{d}"]["fpr"] <= max(0.02, ref[f"lodo-{d}"]["fpr"] + 0.01)) for d in DOMAINS13}}
-    return {**tests, "the recipe holds": all(tests.values())}
+    return mean_rule(table, name, gc.reference_name(13), COLUMNS13, COLUMNS13, "the recipe holds")
 
 
 def dose(rows: list[dict[str, Any]], x: np.ndarray, own: list[dict[str, Any]], x_own: np.ndarray) -> int:

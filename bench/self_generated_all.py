@@ -130,20 +130,14 @@ def evaluate(rows: list[dict[str, Any]], x: np.ndarray, own: list[dict[str, Any]
     out: dict[str, dict[str, Any]] = {gc.reference_name(14): {}, **{n: {} for n in names}}
     for name in out:
         keep = _added(name, own)
-        rr, xx = rows + [r for r, k in zip(own, keep, strict=True) if k], np.vstack([x, x_own[keep]])
-        pad = np.zeros(int(keep.sum()), bool)
+        added, x_added = [r for r, k in zip(own, keep, strict=True) if k], x_own[keep]
         for col in columns:
             tr, te = masks[col]
             grp = [r["group"] for r, m in zip(rows, te, strict=True) if m]
-            s, thr = gs.fit_and_score(rr, xx, np.concatenate([tr, ~pad]), np.concatenate([te, pad]), 100.0,
-                                      None, None, head, "domains")
-            yt = y_all[te]
-            cell = {**gs._cell(yt, s, thr, grp), "added": int(keep.sum())}
+            s, thr = sg.fit_with_added(rows, x, tr, te, head, added, x_added)
+            cell = {**gs._cell(y_all[te], s, thr, grp), "added": int(keep.sum())}
             if col in ("long", "glimpse-new"):
-                gt = gen_all[te]
-                cell["by_generator"] = {g: gs._cell(yt[(yt == 0) | (gt == g)], s[(yt == 0) | (gt == g)], thr,
-                                                    [k for k, b in zip(grp, (yt == 0) | (gt == g), strict=True) if b])
-                                        for g in sorted(set(gt[yt == 1]))}
+                cell["by_generator"] = gs.by_generator_cells(y_all[te], gen_all[te], s, thr, grp)
             out[name][col] = cell
     return out
 
@@ -160,25 +154,15 @@ def per_domain(rows: list[dict[str, Any]], x: np.ndarray, own: list[dict[str, An
     return 0
 
 
-def _mean(cells: dict[str, Any]) -> float:
-    return float(np.mean([cells[c]["auroc"] for c in COLUMNS]))
-
-
 def choose(table: dict[str, dict[str, Any]]) -> str:
     """The registered choice on the development chunks (module docstring)."""
-    cands = [n for n in CANDIDATES if n in table]
-    ok = [n for n in cands if all(table[n][c]["fpr"] <= 0.02 for c in COLUMNS)]
-    return max(ok, key=lambda n: _mean(table[n])) if ok else min(
-        cands, key=lambda n: max(table[n][c]["fpr"] for c in COLUMNS))
+    return sg.choose_by_mean(table, CANDIDATES, COLUMNS)
 
 
 def rule(table: dict[str, dict[str, Any]], name: str) -> dict[str, bool]:
     """The registered test on the confirmation chunks (module docstring)."""
-    ref = table[gc.reference_name(14)]
-    tests = {f"mean AUROC over {', '.join(COLUMNS)} >= reference + 0.020": _mean(table[name]) >= _mean(ref) + 0.020,
-             **{f"{c} held-out human FPR <= max(2%, reference + 1 point)":
-                bool(table[name][c]["fpr"] <= max(0.02, ref[c]["fpr"] + 0.01)) for c in (*COLUMNS, LANGUAGES)}}
-    return {**tests, "continuing every domain's humans helps unseen generators": all(tests.values())}
+    return sg.mean_rule(table, name, gc.reference_name(14), COLUMNS, (*COLUMNS, LANGUAGES),
+                        "continuing every domain's humans helps unseen generators")
 
 
 def _print(table: dict[str, dict[str, Any]]) -> None:
