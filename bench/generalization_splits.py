@@ -205,8 +205,8 @@ def evaluate_set(rows: list[dict[str, Any]], x: np.ndarray, l2: float = 1.0, wei
             bins = {"<60 words": words < 60, "60-119 words": (words >= 60) & (words < 120), ">=120 words": words >= 120}
             res[name]["by_length"] = {k: sub(b) for k, b in bins.items() if b.any()}
         if name in ("long", "glimpse-new"):
-            gen_te, yt = np.asarray([r["generator"] for r, m in zip(rows, te, strict=True) if m]), y[te]
-            res[name]["by_generator"] = {g: sub((yt == 0) | (gen_te == g)) for g in sorted(set(gen_te[yt == 1]))}
+            gen_te = np.asarray([r["generator"] for r, m in zip(rows, te, strict=True) if m])
+            res[name]["by_generator"] = by_generator_cells(y[te], gen_te, s, thr, list(gt))
     for f, folds in lofo_folds(rows).items():
         ys, flags, reps, aucs = [], [], [], []
         for tr, te in folds:
