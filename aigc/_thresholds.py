@@ -28,6 +28,7 @@ __all__ = [
     "choose_worst_group_thresholds",
     "clopper_pearson_upper",
     "close_threshold_name",
+    "group_threshold",
     "humans_needed",
     "resolve_threshold",
     "restate_threshold",
@@ -307,14 +308,7 @@ def choose_worst_group_thresholds(
         value = out[name]["value"]
         rules: dict[str, str] = {}
         for grp in used:
-            m = g == grp
-            if n_h[grp] >= max(humans_needed(float(tgt)), min_human or 0):
-                v = _fpr_threshold(p[m], y[m], float(tgt), None)["value"]
-                rules[grp] = "conformal"
-            else:
-                h = p[m & (y == 0)]
-                v = _gap_above(float(h.max()), p)
-                rules[grp] = f"above all {n_h[grp]} humans (fewer than {humans_needed(float(tgt))})"
+            v, rules[grp] = group_threshold(p, y, g == grp, float(tgt), min_human)
             value = max(value, v)
         rec = _record(value, p, y, float(tgt), f"conformal, worst group of {column}")
         rec["groups"] = {}
@@ -325,6 +319,18 @@ def choose_worst_group_thresholds(
                                  for grp in names if grp not in used}
         out[name] = rec
     return out
+
+
+def group_threshold(p: np.ndarray, y: np.ndarray, in_group: np.ndarray, target: float,
+                    min_human: int | None = None) -> tuple[float, str]:
+    """One group's own threshold for ``target`` and its rule, as :func:`choose_worst_group_thresholds` takes it:
+    the group's conformal threshold when its humans support the target (and ``min_human``), else a threshold
+    just above its highest human (a gap among all of ``p``). ``in_group``: boolean mask of the group's items,
+    which must hold a human."""
+    n_h = int((in_group & (y == 0)).sum())
+    if n_h >= max(humans_needed(target), min_human or 0):
+        return float(_fpr_threshold(p[in_group], y[in_group], target, None)["value"]), "conformal"
+    return _gap_above(float(p[in_group & (y == 0)].max()), p), f"above all {n_h} humans (fewer than {humans_needed(target)})"
 
 
 def restate_threshold(rec: dict[str, Any], value: float, p: np.ndarray, labels: np.ndarray,

@@ -66,6 +66,8 @@ class BuildOptions:
     # with worst_group_column: the run's domain-held-out training scores (raw fp32 scores, labels 0/1, domains;
     # <run>/heldout_scores.json); each fpr@X also holds X on every domain's humans of them (export.threshold_fit)
     heldout_scores: tuple[np.ndarray, np.ndarray, list[str]] | None = None
+    # domains whose rows were left out of heldout_scores, and why (recorded in thresholds.fpr@X.heldout)
+    heldout_left_out: dict[str, str] = field(default_factory=dict)
 
 
 def prepare_out(out: Path, overwrite: bool) -> None:

@@ -61,6 +61,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "split, each scored by a head fitted without its domain (RUN_DIR/heldout_scores.json, "
                         "written by zeroshot:features runs); each threshold is the higher of the two, and its "
                         "record says which (thresholds.fpr@X.heldout)")
+    p.add_argument("--heldout-skip-domain", action="append", default=[], metavar="DOMAIN",
+                   help="with --heldout-thresholds: leave this domain's rows out of the held-out scores (repeatable), "
+                        "e.g. a domain the run also trained on through its own pairs (data.extra_train), whose "
+                        "thresholds you set on its own humans (aigc calibrate --humans-only); recorded in "
+                        "thresholds.fpr@X.heldout.left_out_domains")
     p.add_argument("--checkpoint", default="best", help="checkpoint name in RUN_DIR/checkpoints (default best)")
     p.add_argument("--name", default=None, help="bundle name shown by aigc info")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads for calibration scoring")
@@ -77,7 +82,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--external-data", default="auto", choices=("auto", "always", "never"),
                    help="ONNX weights in <graph>.data beside each graph (auto: from 256 MiB of weights; "
                         "graphs over 2 GB need it)")
-    p.add_argument("--force", action="store_true", help="ship variants that lose accuracy; isotonic on few items")
+    p.add_argument("--force", action="store_true", help="ship variants that lose accuracy; isotonic on few items; "
+                   "a --heldout-thresholds threshold that flags no ai calibration item (recorded as heldout.forced)")
     p.add_argument("--allow-calibration-overlap", action="store_true",
                    help="export even when 5%% or more of the calibration items (or of its humans) are training items "
                         "(the count is recorded in data_hashes.calibration_in_training)")
@@ -166,6 +172,28 @@ def _read_heldout(run_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return np.asarray(scores), np.asarray(labels, dtype=np.int64), domains
 
 
+def _skip_heldout_domains(held: tuple[np.ndarray, np.ndarray, list[str]], skip: list[str]
+                          ) -> tuple[tuple[np.ndarray, np.ndarray, list[str]], dict[str, str]]:
+    """The held-out scores without the rows of the ``skip`` domains, and ``{domain: why}`` for each; ValueError
+    for a domain the file lacks (naming the ones it has) or when no row would be left."""
+    raw, y, dom = held
+    have = sorted(set(dom))
+    unknown = [d for d in skip if d not in have]
+    if unknown:
+        raise ValueError(f"--heldout-skip-domain {', '.join(map(printable, unknown))}: the run's held-out scores have "
+                         f"no such domain (they have: {', '.join(map(printable, have))})")
+    if not skip:
+        return held, {}
+    keep = np.asarray([d not in skip for d in dom], dtype=bool)
+    if not keep.any():
+        raise ValueError("--heldout-skip-domain leaves no row of the held-out scores: leave out --heldout-thresholds "
+                         "instead")
+    n = {d: int(sum(1 for x in dom if x == d)) for d in skip}
+    why = {d: f"left out by --heldout-skip-domain ({n[d]} rows)" for d in dict.fromkeys(skip)}
+    log.info("held-out scores: %s left out (--heldout-skip-domain)", ", ".join(f"{printable(d)} ({n[d]} rows)" for d in why))
+    return (raw[keep], y[keep], [d for d, k in zip(dom, keep, strict=True) if k]), why
+
+
 def _fingerprint(items: list[Any], labels: list[int]) -> str:
     h = hashlib.sha256()
     for it, lab in zip(items, labels, strict=True):
@@ -225,10 +253,13 @@ def run(args: argparse.Namespace) -> int:
         return fail("--heldout-thresholds raises the --worst-group thresholds: pass it with --worst-group COLUMN", 2)
     if not run_dir.is_dir():
         return fail(f"{run_dir}: no such run folder", 2)
-    heldout = None
+    if args.heldout_skip_domain and not args.heldout_thresholds:
+        return fail("--heldout-skip-domain leaves a domain out of the --heldout-thresholds scores: pass it with "
+                    "--heldout-thresholds", 2)
+    heldout, left_out = None, {}
     if args.heldout_thresholds:
         try:
-            heldout = _read_heldout(run_dir)
+            heldout, left_out = _skip_heldout_domains(_read_heldout(run_dir), args.heldout_skip_domain)
         except ValueError as e:
             return fail(str(e), 2)
     try:
@@ -289,6 +320,7 @@ def run(args: argparse.Namespace) -> int:
         atol=_parity_atol(args.parity_atol),
         int8_fp32_modules=fp32_modules,
         heldout_scores=heldout,
+        heldout_left_out=left_out,
     )
     try:
         path = build_bundle(loaded, out, items, labels, groups, opts, worst_groups=worst, run_scores=run_scores)
@@ -322,8 +354,9 @@ def _print_summary(path: Path, worst_group: str | None) -> None:
             print(f"    {printable(worst_group)}={printable(g)}: achieved FPR {v['achieved_fpr']:.4f} on {v['n_human']} humans ({v['rule']})")
         if t.get("heldout"):
             h = t["heldout"]
-            print(f"    domain-held-out training scores: threshold {h['value']:.4f}, achieved FPR {h['achieved_fpr']:.4f} "
-                  f"on {h['n_human']} humans at {t['value']:.4f}")
+            print(f"    domain-held-out training scores: threshold {h['value']:.4f} (set by {printable(h.get('set_by'))}), "
+                  f"achieved FPR {h['achieved_fpr']:.4f} on {h['n_human']} humans at {t['value']:.4f}"
+                  + (" (forced: flags no ai calibration item)" if h.get("forced") else ""))
     if cal.get("note"):
         print(f"note: {cal['note']}")
     ov = (spec.get("data_hashes") or {}).get("calibration_in_training")

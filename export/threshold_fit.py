@@ -126,17 +126,62 @@ def raise_to_heldout(dev: dict[str, Any], p: np.ndarray, yy: np.ndarray, w_ok: S
                 f"domain-held-out training scores ({which})")
         rec = _thresholds.restate_threshold(dev[name], max(d_val, h_val), p, yy, w_ok, rule)
         h_at = _thresholds.restate_threshold(held[name], rec["value"], p_h, y_h, d_h, held[name]["rule"])
+        own = _domain_thresholds(p_h, y_h, d_h, h_at["groups"], float(tgt))
         rec["heldout"] = {
             "value": h_val,
             "calibration_split_value": d_val,
+            "set_by": _set_by(own, h_val),
             "n_human": h_at["n_human"],
             "achieved_fpr": h_at["achieved_fpr"],
-            "groups": {g: {"n_human": r["n_human"], "achieved_fpr": r["achieved_fpr"]} for g, r in h_at["groups"].items()},
+            "groups": {g: {"n_human": r["n_human"], "achieved_fpr": r["achieved_fpr"], "threshold": own[g][0],
+                           "rule": own[g][1]} for g, r in h_at["groups"].items()},
             "skipped_groups": h_at.get("skipped_groups", {}),
+            **({"left_out_domains": dict(opt.heldout_left_out)} if opt.heldout_left_out else {}),
             "source": HELDOUT_SOURCE,
         }
+        if h_val > d_val:
+            _refuse_flagless(name, rec, opt.force)
         out[name] = rec
     return out
+
+
+def _domain_thresholds(p_h: np.ndarray, y_h: np.ndarray, d_h: Sequence[str], domains: Sequence[str], target: float
+                       ) -> dict[str, tuple[float, str]]:
+    """Each domain's own threshold of the held-out scores (``domains``: those the worst-domain rule used) and its
+    rule."""
+    dom = np.asarray([str(d) for d in d_h], dtype=object)
+    y = np.asarray(y_h)
+    return {d: _thresholds.group_threshold(p_h, y, dom == d, target) for d in domains}
+
+
+def _set_by(own: dict[str, tuple[float, str]], value: float) -> str:
+    """The domain whose own threshold is the held-out value (``all domains pooled`` when the pooled one is)."""
+    top = [d for d, (v, _) in own.items() if v >= value]
+    return top[0] if top else "all domains pooled"
+
+
+def _refuse_flagless(name: str, rec: dict[str, Any], force: bool) -> None:
+    """Refuse a threshold the held-out scores raised so far that it flags none of the calibration split's ai
+    items (session 21: a domain the run also trained on through its own pairs held its held-out humans above
+    every ai text, and both thresholds went to P >= 1.0000, TPR 0). With ``force`` it is kept and marked."""
+    if not rec.get("n_ai") or rec.get("tpr") != 0:
+        return
+    h = rec["heldout"]
+    d = h["set_by"]
+    g = h["groups"].get(d, {})
+    by = (f"domain {d!r} of the held-out scores ({g.get('n_human')} humans, {g.get('rule')})" if g
+          else "the held-out scores' humans pooled")
+    msg = (f"{name}: the domain-held-out training scores raise the threshold from P >= {h['calibration_split_value']:.4f} "
+           f"to P >= {rec['value']:.4f}, which flags none of the {rec['n_ai']} ai calibration items (TPR 0); it is "
+           f"set by {by}: a head fitted without that domain scores its humans above the ai texts. A bundle with "
+           f"it would flag nothing")
+    if not force:
+        raise _thresholds.ThresholdError(
+            f"{msg}. If the run trained on that domain's texts (data.extra_train pairs), leave it out with "
+            f"--heldout-skip-domain {d} and set its thresholds on its own humans (aigc calibrate --humans-only); "
+            "or choose a larger target (--targets); --force exports it anyway (recorded as heldout.forced)")
+    log.warning("%s (--force: kept, recorded as heldout.forced)", msg)
+    h["forced"] = True
 
 
 def fit_group_thresholds(p: np.ndarray, yy: np.ndarray, scored: Scored, opt: BuildOptions,

@@ -110,6 +110,8 @@ def test_training_writes_heldout_scores_and_export_raises_thresholds(tmp_path: P
         h = t["heldout"]
         assert h["value"] == pytest.approx(by_hand[name]["value"], rel=1e-12, abs=1e-15)
         assert h["n_human"] == int((y == 0).sum()) and set(h["groups"]) == {"news", "web"}
+        assert h["set_by"] in {"news", "web", "all domains pooled"} and "left_out_domains" not in h
+        assert max(g["threshold"] for g in h["groups"].values()) <= h["value"] + 1e-15
         assert h["source"] == threshold_fit.HELDOUT_SOURCE and "without their domain" in h["source"]
         assert t["rule"].startswith("the higher of the worst group of domain on the calibration split")
         # the record's statistics are those of the final value on the calibration split
@@ -123,6 +125,18 @@ def test_training_writes_heldout_scores_and_export_raises_thresholds(tmp_path: P
     assert "fpr@5% vs the domain-held-out training scores (threshold" in render_card(spec)
     res = det.score([r["item"] for r in held_out[:4]], threshold="fpr@5%")
     assert [r.threshold for r in res] == [spec["thresholds"]["fpr@5%"]["value"]] * 4
+
+    # one domain left out of the held-out scores: the thresholds rest on the other's humans, and say so
+    assert aigc_main([*base, "--out", str(tmp_path / "skip"), "--heldout-thresholds", "--heldout-skip-domain", "news"]) == 0
+    skip = json.loads((tmp_path / "skip" / "bundle.json").read_text())
+    web = [r["domain"] == "web" for r in rows]
+    by_web = choose_worst_group_thresholds(p_h[web], y[web], ["web"] * sum(web), "domain", (0.05, 0.2))
+    n_news = sum(not w for w in web)
+    for name in ("fpr@5%", "fpr@20%"):
+        h = skip["thresholds"][name]["heldout"]
+        assert set(h["groups"]) == {"web"} and h["n_human"] == int((y[web] == 0).sum())
+        assert h["left_out_domains"] == {"news": f"left out by --heldout-skip-domain ({n_news} rows)"}
+        assert h["value"] == pytest.approx(by_web[name]["value"], rel=1e-12, abs=1e-15)
 
 
 def _export(run_dir: Path, *extra: str) -> int:

@@ -100,8 +100,12 @@ def render_card(spec: dict[str, Any], sizes: dict[str, int] | None = None) -> st
         h = t.get("heldout")
         if isinstance(h, dict) and isinstance(h.get("groups"), dict):
             per = ", ".join(f"{g} {_share_of(v)}" for g, v in h["groups"].items())
-            add(f"{name} vs the domain-held-out training scores (threshold {_fmt(h.get('value'))}); their FPR per "
-                f"domain: {per}")
+            by = f", set by {printable(h['set_by'])}" if h.get("set_by") else ""
+            forced = " (forced: flags no ai calibration item)" if h.get("forced") else ""
+            left = h.get("left_out_domains")
+            left_s = f"; left out: {', '.join(map(printable, left))}" if isinstance(left, dict) and left else ""
+            add(f"{name} vs the domain-held-out training scores (threshold {_fmt(h.get('value'))}{by}){forced}; "
+                f"their FPR per domain: {per}{left_s}")
     gt = spec.get("group_thresholds")
     if gt:
         add(f"per-group thresholds by {gt['column']}: " + ", ".join(f"{g} ({len(ts)})" for g, ts in gt["groups"].items()))
