@@ -11,9 +11,20 @@ From ``runs/data/text_cut.jsonl`` (``bench/textsets.py``: every shared opening c
   whole pairs), none of a test pair's group and none whose text shares 30% of its word 8-grams with a test text
   (``evo_overlap``'s rule: evobench and glimpse reuse the older sets' sources).
 
+``--score-run RUN`` reads the finished run instead: its raw torch scores of dev and test (``predictions/``) and its
+domain-held-out training scores (``heldout_scores.json``), calibrated and thresholded by export's own code as
+``aigc export --worst-group domain --heldout-thresholds`` would on the dev split (platt on dev; each ``fpr@X`` the
+higher of the dev split's worst domain and the held-out scores' worst domain), and prints the test part's AUROC by
+generator and domain and its FPR / TPR at each threshold. It runs no ONNX export (the export's parity check keeps the
+bundle's scores within 1e-3 of these).
+
 Usage::
 
     .venv/bin/python bench/newest_pipeline_data.py --data runs/data/text_cut.jsonl --out runs/data
+    aigc train configs/text_lmfeatures_gemma_qwen15_probe_cut.yaml --out runs/newest-out \
+        --set data.train=runs/data/fdg_older.jsonl --set data.test=runs/data/newest_test.jsonl \
+        --set "data.extra_train=[runs/data/newer_extra.jsonl]" --set data.max_train=300
+    .venv/bin/python bench/newest_pipeline_data.py --score-run runs/newest-out --json out.json
 """
 
 from __future__ import annotations
@@ -26,8 +37,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(REPO))
 
 from e2e_shared import NEW_GENERATORS, write_jsonl  # noqa: E402
 from evo_overlap import SHARE, _grams  # noqa: E402
@@ -72,11 +86,71 @@ def newer_part(rows: list[dict[str, Any]], test: list[dict[str, Any]], rng: rand
     return picked + pairs
 
 
+def _predictions(path: Path) -> tuple[np.ndarray, np.ndarray, list[str], list[str], list[str]]:
+    """Raw scores, labels, domains, generators and groups of a run's predictions file (unscored texts left out)."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [r for r in rows if r["score"] is not None]
+    return (np.asarray([r["score"] for r in rows]), np.asarray([r["label"] for r in rows]),
+            [r["domain"] for r in rows], [r["generator"] for r in rows], [str(r["group"]) for r in rows])
+
+
+def score_run(run: Path, targets: tuple[float, ...] = (0.01, 0.05)) -> dict[str, Any]:
+    """The test part's AUROC (overall, by generator, by domain) and, at each threshold export would set, its FPR
+    and TPR (module docstring)."""
+    import generalization_splits as gs
+
+    from aigc import _calibration, _thresholds
+    from export.build_options import BuildOptions
+    from export.threshold_fit import raise_to_heldout
+
+    s_dev, y_dev, d_dev, _, _ = _predictions(run / "predictions" / "dev.jsonl")
+    s_te, y_te, d_te, g_te, grp_te = _predictions(run / "predictions" / "test.jsonl")
+    doc = json.loads((run / "heldout_scores.json").read_text(encoding="utf-8"))
+    held = (np.asarray([r["score"] for r in doc["rows"]]), np.asarray([r["label"] for r in doc["rows"]]),
+            [r["domain"] for r in doc["rows"]])
+    cal = _calibration.fit_calibration(s_dev, y_dev, "platt")
+    p_dev, p_te = _calibration.apply_calibration(s_dev, cal), _calibration.apply_calibration(s_te, cal)
+    dev_thr = _thresholds.choose_worst_group_thresholds(p_dev, y_dev, d_dev, "domain", targets)
+    opt = BuildOptions(targets=targets, worst_group_column="domain", heldout_scores=held, force=True)
+    thr = raise_to_heldout(dev_thr, p_dev, y_dev, d_dev, opt, cal)
+    gen, dom, grp = np.asarray(g_te), np.asarray(d_te), np.asarray(grp_te)
+
+    def auroc(b: np.ndarray) -> dict[str, Any]:
+        c = gs._cell(y_te[b], s_te[b], float("inf"), list(grp[b]))
+        return {"auroc": c["auroc"], "auroc_ci": c["auroc_ci"], "humans": c["humans"], "machine": c["machine"]}
+
+    out: dict[str, Any] = {"test": auroc(np.ones(len(y_te), bool)), "by_generator": {}, "by_domain": {},
+                           "thresholds": {}}
+    for g in sorted(set(gen[y_te == 1])):
+        out["by_generator"][g] = auroc((y_te == 0) | (gen == g))
+    for d in sorted(set(d_te)):
+        out["by_domain"][d] = auroc(dom == d)
+    for name, t in thr.items():
+        if not name.startswith("fpr@"):
+            continue
+        flag = p_te >= t["value"]
+        out["thresholds"][name] = {
+            "value": t["value"], "set_by": t["heldout"]["set_by"], "forced": bool(t["heldout"].get("forced")),
+            "dev_value": t["heldout"]["calibration_split_value"], "heldout_value": t["heldout"]["value"],
+            "test_humans_flagged": int(flag[y_te == 0].sum()), "test_humans": int((y_te == 0).sum()),
+            "test_tpr": float(flag[y_te == 1].mean()),
+            "tpr_by_generator": {g: float(flag[gen == g].mean()) for g in sorted(set(gen[y_te == 1]))}}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="runs/data/text_cut.jsonl", help="bench/textsets.py's output")
     ap.add_argument("--out", default="runs/data", help="folder for the three files")
+    ap.add_argument("--score-run", default="", help="a finished run of this data: print its test figures")
+    ap.add_argument("--json", default="", help="with --score-run: write the figures here")
     args = ap.parse_args(argv)
+    if args.score_run:
+        res = score_run(Path(args.score_run))
+        print(json.dumps(res, indent=1))
+        if args.json:
+            Path(args.json).write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
+        return 0
     rows = [json.loads(line) for line in Path(args.data).read_text(encoding="utf-8").splitlines() if line.strip()]
     rng = random.Random(0)
     fdg = [r for r in rows if r["set"] == "fdg"]
