@@ -90,9 +90,17 @@ def evaluate(rows: list[dict[str, Any]], x: np.ndarray) -> dict[str, dict[str, d
         tr, te = masks[col]
         grp = [r["group"] for r, m in zip(rows, te, strict=True) if m]
         table[col] = {}
+        lang = language_humans(rows) if col in VENDORS else np.zeros(len(rows), bool)
         for name, add in added_masks(rows, col, te).items():
-            s, thr = sg.fit_with_added(rows, x, tr | add, te, head)
+            s_all, thr = sg.fit_with_added(rows, x, tr | add, te | lang, head)  # the fit reads only tr | add
+            s = s_all[te[te | lang]]
             cell = gs._cell(y[te], s, thr, grp)
+            if lang.any():  # glimpse's six languages' human texts, in no training part: flagged at the threshold
+                flagged = s_all[lang[te | lang]] > thr
+                cell["languages_flagged"] = [int(flagged.sum()), int(lang.sum())]
+                ld = np.asarray([r["domain"][3:] for r, m in zip(rows, lang, strict=True) if m])
+                cell["languages_flagged_by_language"] = {d: [int(flagged[ld == d].sum()), int((ld == d).sum())]
+                                                         for d in sorted(set(ld))}
             cell["by_generator"] = gs.by_generator_cells(y[te], gen[te], s, thr, grp)
             cell["added"] = {"humans": int((add & (y == 0)).sum()), "machine": int((add & (y == 1)).sum()),
                              "generators": sorted(set(gen[add & (y == 1)].tolist()))}
@@ -101,6 +109,11 @@ def evaluate(rows: list[dict[str, Any]], x: np.ndarray) -> dict[str, dict[str, d
 
 
 DOSES = (65, 130, 260, 520)
+
+
+def language_humans(rows: list[dict[str, Any]]) -> np.ndarray:
+    """Mask of glimpse's six languages' human texts (``m4-*`` domains)."""
+    return np.asarray([r["domain"].startswith("m4-") for r in rows])
 
 
 def dose(rows: list[dict[str, Any]], x: np.ndarray, seeds: tuple[int, ...] = (0, 1, 2)) -> dict[str, Any]:
@@ -136,9 +149,11 @@ def _print(table: dict[str, dict[str, dict[str, Any]]]) -> None:
         print(col)
         for name, v in parts.items():
             gens = "  ".join(f"{g} {w['auroc']:.3f}" for g, w in v["by_generator"].items())
+            lang = (f"  languages {v['languages_flagged'][0]}/{v['languages_flagged'][1]} flagged"
+                    if "languages_flagged" in v else "")
             print(f"  {name:40s} +{v['added']['humans']:3d} h +{v['added']['machine']:3d} m  {v['auroc']:.3f} "
                   f"[{v['auroc_ci'][0]:.2f}, {v['auroc_ci'][1]:.2f}] FPR {100 * v['fpr']:.1f}% of {v['humans']} "
-                  f"TPR {100 * v['tpr']:.0f}% of {v['machine']}  |  {gens}")
+                  f"TPR {100 * v['tpr']:.0f}% of {v['machine']}{lang}  |  {gens}")
 
 
 def main(argv: list[str] | None = None) -> int:
