@@ -20,7 +20,7 @@ from .build_options import BuildOptions
 from .split_scores import Scored
 
 __all__ = ["HELDOUT_SOURCE", "calibrate", "calibrate_variants", "choose_method", "fit_calibration",
-           "fit_group_thresholds", "fit_thresholds", "max_abs_dp", "raise_to_heldout"]
+           "fit_group_thresholds", "fit_thresholds", "max_abs_dp", "raise_to_heldout", "warn_flagless"]
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +99,22 @@ def fit_thresholds(p: np.ndarray, yy: np.ndarray, scored: Scored, opt: BuildOpti
         out = _thresholds.choose_worst_group_thresholds(p, yy, w_ok, opt.worst_group_column, tuple(opt.targets))
         if opt.heldout_scores is not None:
             out = raise_to_heldout(out, p, yy, w_ok, opt, cal)
-        return out
-    return _thresholds.choose_thresholds(p, yy, targets=tuple(opt.targets))
+    else:
+        out = _thresholds.choose_thresholds(p, yy, targets=tuple(opt.targets))
+    warn_flagless(out)
+    return out
+
+
+def warn_flagless(thresholds: dict[str, Any]) -> list[str]:
+    """Warn about each named ``fpr@X`` threshold that flags none of the calibration split's ai items (TPR 0) and
+    return their names: a bundle served at it would flag nothing, whatever it is given."""
+    names = [n for n, t in thresholds.items() if n.startswith("fpr@") and t.get("n_ai") and t.get("tpr") == 0]
+    for n in names:
+        t = thresholds[n]
+        log.warning("%s: P >= %.4f flags none of the %d ai calibration items (TPR 0); served at it, the bundle would "
+                    "flag nothing: check the detector on these texts, or choose a larger target (--targets)",
+                    n, t["value"], t["n_ai"])
+    return names
 
 
 def raise_to_heldout(dev: dict[str, Any], p: np.ndarray, yy: np.ndarray, w_ok: Sequence[Any], opt: BuildOptions,

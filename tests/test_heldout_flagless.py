@@ -17,7 +17,7 @@ pytest.importorskip("export.cli")
 from aigc import _calibration
 from aigc._thresholds import ThresholdError, choose_worst_group_thresholds, group_threshold
 from export.build_options import BuildOptions
-from export.threshold_fit import raise_to_heldout
+from export.threshold_fit import raise_to_heldout, warn_flagless
 from training.heldout_scores import HELDOUT_FILE
 
 TARGETS = (0.01, 0.05)
@@ -118,3 +118,18 @@ def test_skip_domain_needs_heldout_thresholds(tmp_path: Path, capsys: pytest.Cap
     assert aigc_main(["export", str(run), "--out", str(tmp_path / "b"), "--worst-group", "domain",
                       "--heldout-skip-domain", "news"]) == 2
     assert "pass it with --heldout-thresholds" in capsys.readouterr().err
+
+
+def test_any_threshold_that_flags_no_ai_item_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    rng = np.random.default_rng(1)
+    p = np.r_[rng.uniform(0.0, 0.9, 200), rng.uniform(0.0, 0.5, 100)]  # every ai item below the highest humans
+    y = np.r_[np.zeros(200, int), np.ones(100, int)]
+    from aigc._thresholds import choose_thresholds
+
+    thr = choose_thresholds(p, y, targets=TARGETS)
+    assert thr["fpr@1%"]["tpr"] == 0 and thr["fpr@5%"]["tpr"] == 0 and thr["balanced"]["tpr"] > 0
+    with caplog.at_level("WARNING"):
+        assert warn_flagless(thr) == ["fpr@1%", "fpr@5%"]
+    assert "fpr@1%: P >= " in caplog.text and "flags none of the 100 ai calibration items (TPR 0)" in caplog.text
+    ok = choose_thresholds(np.r_[p[:200], p[200:] + 0.5], y, targets=TARGETS)
+    assert warn_flagless(ok) == []
