@@ -73,7 +73,7 @@ def text_pipeline(out: Path, small: bool, seed: int) -> dict[str, Any]:
     from training import read_split
 
     run, bundle = out / "text" / "run", out / "text" / "bundle"
-    sizes = dict(max_train=960, max_dev=600, max_test=300, glimpse=200, robustness=60) if small else \
+    sizes = dict(max_train=960, max_dev=400, max_test=200, glimpse=150, robustness=40) if small else \
         dict(max_train=4000, max_dev=3000, max_test=3000, glimpse=2000, robustness=600)
     vals = "[" + ", ".join(NEW_GENERATORS) + "]"
     aigc("train", str(ROOT / "configs" / "text_minilm_l6_shared.yaml"), "--out", str(run),
