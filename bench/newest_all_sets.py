@@ -56,14 +56,17 @@ KIN = {"xsum": "news", "writing": "writing", "pubmed": "biomed-qa", "squad": Non
 VENDORS = {"long": ("openai",), "glimpse-new": ("claude", "gemini")}
 
 
-def added_masks(rows: list[dict[str, Any]], column: str, te: np.ndarray) -> dict[str, np.ndarray]:
+def added_masks(rows: list[dict[str, Any]], column: str, te: np.ndarray, shared: set[str] | None = None
+                ) -> dict[str, np.ndarray]:
     """Training part name -> the rows added to ``column``'s training part: none shares a human text with ``te``
     (glimpse rows of a test pair's group, evobench pairs that share 30% of their 8-grams with an older-set text),
     and for ``lodo-<d>`` none is of ``d`` or of its evobench kin (``KIN``). glimpse is not added to
-    ``glimpse-new`` (it is that column's test part); ``VENDORS`` adds a part without those families' models."""
+    ``glimpse-new`` (it is that column's test part); ``VENDORS`` adds a part without those families' models.
+    ``shared``: ``evo_overlap.shared_groups(rows)`` when the caller has it (computed here otherwise)."""
     test_groups = {r["group"] for r, m in zip(rows, te, strict=True) if m}
     out_dom = {column[5:], KIN[column[5:]]} if column.startswith("lodo-") else set()
-    shared = evo_overlap.shared_groups(rows)
+    if shared is None:  # evobench groups reusing an older-set source: the same for every column of ``rows``
+        shared = evo_overlap.shared_groups(rows)
     ok = np.asarray([r["group"] not in test_groups and r["domain"] not in out_dom for r in rows])
     glimpse = ok & np.asarray([r["set"] == "glimpse" and not r["domain"].startswith("m4-") for r in rows])
     evo = ok & np.asarray([r["set"] == "evobench" and r["group"] not in shared for r in rows])
@@ -83,6 +86,7 @@ def added_masks(rows: list[dict[str, Any]], column: str, te: np.ndarray) -> dict
 def evaluate(rows: list[dict[str, Any]], x: np.ndarray) -> dict[str, dict[str, dict[str, Any]]]:
     """Column -> training part name -> the column's held-out cell (by generator too) and what was added."""
     masks, head = gs.split_masks(rows), lodo_l2_head(False)
+    shared = evo_overlap.shared_groups(rows)
     y = np.asarray([r["label"] for r in rows])
     gen = np.asarray([r["generator"] for r in rows])
     table: dict[str, dict[str, dict[str, Any]]] = {}
@@ -91,7 +95,7 @@ def evaluate(rows: list[dict[str, Any]], x: np.ndarray) -> dict[str, dict[str, d
         grp = [r["group"] for r, m in zip(rows, te, strict=True) if m]
         table[col] = {}
         lang = language_humans(rows) if col in VENDORS else np.zeros(len(rows), bool)
-        for name, add in added_masks(rows, col, te).items():
+        for name, add in added_masks(rows, col, te, shared).items():
             s_all, thr = sg.fit_with_added(rows, x, tr | add, te | lang, head)  # the fit reads only tr | add
             s = s_all[te[te | lang]]
             cell = gs._cell(y[te], s, thr, grp)

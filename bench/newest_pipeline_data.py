@@ -99,9 +99,10 @@ def score_run(run: Path, targets: tuple[float, ...] = (0.01, 0.05)) -> dict[str,
     and TPR (module docstring)."""
     import generalization_splits as gs
 
-    from aigc import _calibration, _thresholds
+    from aigc import _calibration
     from export.build_options import BuildOptions
-    from export.threshold_fit import raise_to_heldout
+    from export.split_scores import Scored
+    from export.threshold_fit import fit_thresholds
 
     s_dev, y_dev, d_dev, _, _ = _predictions(run / "predictions" / "dev.jsonl")
     s_te, y_te, d_te, g_te, grp_te = _predictions(run / "predictions" / "test.jsonl")
@@ -110,9 +111,9 @@ def score_run(run: Path, targets: tuple[float, ...] = (0.01, 0.05)) -> dict[str,
             [r["domain"] for r in doc["rows"]])
     cal = _calibration.fit_calibration(s_dev, y_dev, "platt")
     p_dev, p_te = _calibration.apply_calibration(s_dev, cal), _calibration.apply_calibration(s_te, cal)
-    dev_thr = _thresholds.choose_worst_group_thresholds(p_dev, y_dev, d_dev, "domain", targets)
     opt = BuildOptions(targets=targets, worst_group_column="domain", heldout_scores=held, force=True)
-    thr = raise_to_heldout(dev_thr, p_dev, y_dev, d_dev, opt, cal)
+    scored = Scored(s_dev, np.ones(len(s_dev), bool), [{}] * len(s_dev), 0)  # export's step 3 on the torch scores
+    thr = fit_thresholds(p_dev, y_dev, scored, opt, d_dev, cal)
     gen, dom, grp = np.asarray(g_te), np.asarray(d_te), np.asarray(grp_te)
 
     def auroc(b: np.ndarray) -> dict[str, Any]:
