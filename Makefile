@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= quickstart-out
+# pytest workers for `make test` (pytest-xdist, one file per worker at a time): 2 fits CI's 2 cores and 24 GB
+# (a worker peaks near 4 GB); TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
 # torch first, pinned to the builds that lie on this machine's disk (no multi-GB download);
 # timm needs torchvision, and PyPI's torchvision does not load beside other torch builds.
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
@@ -51,7 +54,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 test: setup chromium libturbojpeg jdk lint  ## the whole test suite (CI runs exactly this)
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q --timeout=900
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q --timeout=900 -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 quickstart: setup  ## offline demo: data, training, export, scoring, reports (one output folder)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/aigc quickstart --out $(OUT)

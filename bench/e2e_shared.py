@@ -1,7 +1,7 @@
 """Real data, end to end: train -> export -> evaluate on ../shared/data, through the `aigc` commands.
 
     .venv/bin/python bench/e2e_shared.py --out runs/e2e            # the full run (CPU: about 30-40 min)
-    .venv/bin/python bench/e2e_shared.py --out /tmp/e2e --small    # the subset CI runs (tests/test_e2e_shared.py)
+    .venv/bin/python bench/e2e_shared.py --out /tmp/e2e --small    # the subset CI runs (tests/test_e2e_shared_text.py and tests/test_e2e_shared_images.py)
 
 Text (fastdetectgpt.jsonl): MiniLM-L6 (offline weights) trained on the five open generators
 (gpt2-xl, opt-2.7b, gpt-neo-2.7B, gpt-j-6B, gpt-neox-20b) with the split made by the human text; the

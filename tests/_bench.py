@@ -1,0 +1,18 @@
+"""Load a bench script's `main` by file name (bench/ is scripts, not a package)."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def bench_main(name: str) -> Callable[[list[str]], int]:
+    """`main` of bench/<name>.py, loaded afresh under the module name `name`."""
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    assert spec and spec.loader, f"bench/{name}.py not found"
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.main  # type: ignore[no-any-return]
