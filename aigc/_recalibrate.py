@@ -10,7 +10,9 @@ Thresholds do not transfer across domains; a team's best remedy is its own human
 4. choose the named thresholds at their target FPRs on the team's humans; ``balanced`` is refitted
    with AI items, else kept from the bundle (moved by the prevalence shift, said so);
 5. recompute the support (and the calibration item hashes) on the new data, since those describe the
-   data the thresholds were set on; drop per-group thresholds (they were set on the old scale);
+   data the thresholds were set on; drop per-group thresholds (they were set on the old scale), or, with
+   the items' groups (``--group-field``), set them anew on this data: a group of 20 or more humans gets each
+   ``fpr@X`` its humans support, else one above all of them, never below the new global threshold;
 6. copy every other file and field, record what was done under ``recalibration``, write the new bundle
    beside ``out`` and move it into place (never over, around or inside the input or the data; an existing
    ``out`` only when asked, and only when it is an earlier bundle).
@@ -72,6 +74,7 @@ class CalibrateOptions:
     threads: int | None = None
     batch_size: int = 32
     source: str = ""  # where the data came from, for the record (a path: --out may not touch it)
+    group_field: str = "group"  # the name the groups (``recalibrate(groups=...)``) go by in the bundle
 
 
 def _same_path(a: Path, b: Path) -> bool:
@@ -222,20 +225,43 @@ def _training_overlap(bundle: Bundle, items: Sequence[Any], y: np.ndarray, modal
 def _store_calibration(spec: dict[str, Any], variant: str, fitted: dict[str, Any]) -> dict[str, Any] | None:
     """Put the refit of ``variant`` where that variant reads it: the bundle's own fields for fp32, else
     ``variant_calibration[variant]`` (bundle v3), so that recalibrating int8 never moves fp32's thresholds
-    (nor fp32 int8's). Returns the group thresholds it dropped (set on the original calibration), if any."""
+    (nor fp32 int8's). Returns the group thresholds it dropped (set on the original calibration), if any;
+    ``fitted``'s own ``group_thresholds`` (set on the new data) take their place."""
     if variant == "fp32":
+        old = spec.pop("group_thresholds", None)
         spec.update(fitted)
-        return spec.pop("group_thresholds", None)
+        return old
     vc = spec.setdefault("variant_calibration", {})
     old = vc.get(variant) or {k: spec[k] for k in VARIANT_CALIBRATED if k in spec}
     vc[variant] = {**{k: v for k, v in old.items() if k != "group_thresholds"}, **fitted}
     return old.get("group_thresholds")
 
 
+def _group_thresholds_on(p: np.ndarray, y: np.ndarray, groups: Sequence[str | None], thresholds: dict[str, Any],
+                         targets: list[float], column: str) -> dict[str, Any]:
+    """``group_thresholds`` of the scored items (``groups``: one value or None each), each group's ``fpr@X`` never
+    below the new global one (``thresholds``); refused when no group gets one, since it was asked for."""
+    floors = {k: float(v["value"]) for k, v in thresholds.items() if k.startswith("fpr@")}
+    gt = _thresholds.choose_group_thresholds(p, y, groups, column, targets, floors=floors)
+    if not gt["groups"]:
+        counts = {g: int(((np.asarray(groups, dtype=object) == g) & (y == 0)).sum()) for g in gt["skipped"]}
+        raise RecalibrationError(
+            f"--group-field {column}: no group has the {_thresholds.MIN_GROUP_HUMANS} human items its own thresholds "
+            f"need (humans per group: {counts or 'no item has a value'}); add human items of each group")
+    has_ai = bool((y == 1).any())  # without machine items no group has a balanced threshold: not worth a warning
+    said = {g: [w for w in ws if has_ai or "balanced" not in w] for g, ws in gt["skipped"].items()}
+    if any(said.values()):
+        log.warning("group thresholds by %s: %s", printable(column),
+                    printable("; ".join(f"{g}: {', '.join(w)}" for g, w in said.items() if w)))
+    return gt
+
+
 def _fit_variant(bundle: Bundle, orig: dict[str, Any], variant: str, items: Sequence[Any], y_all: np.ndarray,
-                 targets: list[float], opt: CalibrateOptions) -> tuple[dict[str, Any], str, np.ndarray, list[Any], str]:  # fmt: skip
+                 targets: list[float], opt: CalibrateOptions, groups: Sequence[str | None] | None = None
+                 ) -> tuple[dict[str, Any], str, np.ndarray, list[Any], str]:
     """Score ``items`` with ``variant`` and fit its calibration and thresholds (from its own record in the
-    original spec ``orig``). Returns ``(fitted, how, ok mask, metas, modality)``."""
+    original spec ``orig``), and with ``groups`` its group thresholds. Returns ``(fitted, how, ok mask, metas,
+    modality)``."""
     from ._detector import Detector
 
     det = Detector(bundle, opt.providers, opt.threads, variant, allow_fallback=True, batch_size=opt.batch_size)
@@ -249,14 +275,21 @@ def _fit_variant(bundle: Bundle, orig: dict[str, Any], variant: str, items: Sequ
     view = spec_for_variant(orig, variant)
     cal, how = _new_calibration(view, s, y, opt)
     p = _calibration.apply_calibration(s, cal)
-    return {"calibration": cal, "thresholds": _thresholds_on(p, y, targets, view, cal, how)}, how, ok, metas, det.modality
+    fitted = {"calibration": cal, "thresholds": _thresholds_on(p, y, targets, view, cal, how)}
+    if groups is not None:
+        kept = [groups[int(i)] for i in np.flatnonzero(ok)]
+        fitted["group_thresholds"] = _group_thresholds_on(p, y, kept, fitted["thresholds"], targets, opt.group_field)
+    return fitted, how, ok, metas, det.modality
 
 
 def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], labels: Sequence[int] | np.ndarray,
-                out: str | os.PathLike[str], opt: CalibrateOptions | None = None) -> tuple[Path, dict[str, Any]]:  # fmt: skip
+                out: str | os.PathLike[str], opt: CalibrateOptions | None = None,
+                groups: Sequence[str | None] | None = None) -> tuple[Path, dict[str, Any]]:
     """Write a copy of the bundle re-thresholded (and, with both classes, re-calibrated) on ``items``.
 
-    ``labels``: 0 human / 1 AI per item (human-only data: all 0). Returns the new bundle's path and its
+    ``labels``: 0 human / 1 AI per item (human-only data: all 0). ``groups``: one value (a language, a
+    domain) or None per item: the new bundle gets per-group thresholds named by ``opt.group_field`` (the
+    runtime applies them to items given that group). Returns the new bundle's path and its
     ``recalibration`` record. Raises :class:`RecalibrationError` for targets or refits the data cannot
     support (with the number of humans needed), FileExistsError for an existing ``out`` without
     ``overwrite`` or one that is not an earlier bundle. The input bundle is never changed; nothing is left at
@@ -275,6 +308,8 @@ def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], label
         raise RecalibrationError(f"{len(items)} items but {y_all.size} labels")
     if not np.isin(y_all, (0, 1)).all():
         raise RecalibrationError("labels must be 0 (human) or 1 (AI)")
+    if groups is not None and len(groups) != y_all.size:
+        raise RecalibrationError(f"{len(items)} items but {len(groups)} group values")
     bundle = open_bundle(src)
     spec = json.loads(json.dumps(bundle.spec))
     orig = json.loads(json.dumps(bundle.spec))
@@ -282,7 +317,7 @@ def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], label
     targets = _targets(view, opt.targets)
     _refuse_early(y_all, targets, opt.method)
 
-    fitted, how, ok, metas, modality = _fit_variant(bundle, orig, opt.variant, items, y_all, targets, opt)
+    fitted, how, ok, metas, modality = _fit_variant(bundle, orig, opt.variant, items, y_all, targets, opt, groups)
     s_ok, y = np.flatnonzero(ok), y_all[ok]
     n_failed = int((~ok).sum())
     cal = fitted["calibration"]
@@ -294,7 +329,7 @@ def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], label
     for v in [x for x in ("fp32", *vc) if x != opt.variant] if renamed and vc else []:
         log.warning("thresholds %s replace %s, and every variant carries the same names: refitting %s on the same "
                     "items too", sorted(fitted["thresholds"]), old_names, v)  # fmt: skip
-        f_v, how_v, ok_v, _, _ = _fit_variant(bundle, orig, v, items, y_all, targets, opt)
+        f_v, how_v, ok_v, _, _ = _fit_variant(bundle, orig, v, items, y_all, targets, opt, groups)
         dropped += [d for d in [_store_calibration(spec, v, f_v)] if d]
         also[v] = {"calibration": how_v, "n": int(ok_v.sum()), "n_failed": int((~ok_v).sum())}
     ok_items = [items[int(i)] for i in s_ok]
@@ -316,6 +351,10 @@ def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], label
     }  # fmt: skip
     if dropped:
         record["dropped"] = f"group_thresholds by {dropped[0].get('column')!r} (set on the original calibration)"
+    if groups is not None:
+        gt = fitted["group_thresholds"]
+        record["group_thresholds"] = {"column": gt["column"], "groups": sorted(gt["groups"]),
+                                      "global_only": sorted(g for g in gt["skipped"] if g not in gt["groups"])}
     in_training = _training_overlap(bundle, ok_items, y, modality)
     if in_training:
         record["data_in_training"] = in_training

@@ -48,7 +48,7 @@ def calibrate(scored: Scored, y: np.ndarray, method: str, method_note: str | Non
     cal = fit_calibration(scored, yy, method, method_note, opt.force)
     p = _calibration.apply_calibration(scored.s, cal)
     out: dict[str, Any] = {"calibration": cal, "thresholds": fit_thresholds(p, yy, scored, opt, worst_groups, cal)}
-    out.update(fit_group_thresholds(p, yy, scored, opt, groups))
+    out.update(fit_group_thresholds(p, yy, scored, opt, groups, out["thresholds"]))
     out["score_histogram"] = _drift.score_histogram(p, yy)  # live drift is measured against it (aigc serve)
     return out, p
 
@@ -199,13 +199,19 @@ def _refuse_flagless(name: str, rec: dict[str, Any], force: bool) -> None:
 
 
 def fit_group_thresholds(p: np.ndarray, yy: np.ndarray, scored: Scored, opt: BuildOptions,
-                         groups: Sequence[Any] | None) -> dict[str, Any]:
-    """``{"group_thresholds": ...}`` when a group column is asked and some group has enough items, else ``{}``."""
+                         groups: Sequence[Any] | None, global_thresholds: dict[str, Any] | None = None
+                         ) -> dict[str, Any]:
+    """``{"group_thresholds": ...}`` when a group column is asked and some group has enough items, else ``{}``.
+    ``global_thresholds`` (the bundle's ``thresholds``): a group with 20 or more humans but too few for an
+    ``fpr@X`` (or under 50 items) gets it above all its humans, never below the global one
+    (:func:`aigc._thresholds.choose_group_thresholds`'s ``floors``)."""
     if not opt.group_column:
         return {}
     if groups is None:
         raise ValueError(f"--group-column {opt.group_column}: the calibration data has no such column")
-    gt = _thresholds.choose_group_thresholds(p, yy, scored.kept(groups), opt.group_column, tuple(opt.targets))
+    floors = {k: float(v["value"]) for k, v in (global_thresholds or {}).items() if k.startswith("fpr@")}
+    gt = _thresholds.choose_group_thresholds(p, yy, scored.kept(groups), opt.group_column, tuple(opt.targets),
+                                             floors=floors if global_thresholds is not None else None)
     if gt["groups"]:
         return {"group_thresholds": gt}
     log.warning("no group of %r has enough items for its own thresholds: %s", opt.group_column, gt["skipped"])

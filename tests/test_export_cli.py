@@ -72,10 +72,16 @@ def test_text_round_trip_through_the_cli(text_case: dict[str, Any], text_bundle:
     raw_l, _ = torch_raw_scores(run.model, "text", run.preprocessing, [long], run.input_names, "logits", run.tokenizer_file)
     assert abs(det.raw_scores([long])[0][0] - raw_l[0]) < 1e-4
 
-    # per-group thresholds: 55 humans per domain support 5% (19 needed) but not 1% (99 needed)
+    # per-group thresholds: 55 humans per domain support 5% (19 needed) but not 1% (99 needed): their fpr@1% is
+    # above all of them, never below the global one
     gt = spec["group_thresholds"]
     assert gt["column"] == "domain" and set(gt["groups"]) == {"news", "web"}
-    assert set(gt["groups"]["news"]) == {"fpr@5%", "balanced"} and "needs at least 99" in gt["skipped"]["news"][0]
+    assert set(gt["groups"]["news"]) == {"fpr@1%", "fpr@5%", "balanced"} and not gt["skipped"].get("news")
+    for dom in ("news", "web"):
+        t1 = gt["groups"][dom]["fpr@1%"]
+        assert t1["value"] >= spec["thresholds"]["fpr@1%"]["value"] and t1["achieved_fpr"] == 0.0
+        assert t1["rule"] in ("above all 55 humans (fewer than 99)",
+                              "the global threshold (above all 55 humans (fewer than 99): lower)"), t1["rule"]
     res = det.score(texts[:2], threshold="fpr@5%", groups=["news", None])
     assert res[0].threshold_name == "fpr@5%[domain=news]" and res[0].threshold == gt["groups"]["news"]["fpr@5%"]["value"]
     assert res[1].threshold_name == "fpr@5%" and res[1].threshold == spec["thresholds"]["fpr@5%"]["value"]
@@ -114,6 +120,7 @@ def test_text_round_trip_through_the_cli(text_case: dict[str, Any], text_bundle:
     assert main(["info", str(text_bundle)]) == 0
     card = capsys.readouterr().out
     assert "calibration: temperature" in card and "fpr@1%" in card and "per-group thresholds by domain" in card
+    assert "  domain=news: fpr@1% " in card and "above all 55 humans (fewer than 99)" in card
     assert "fpr@1% is the worst group's (conformal, worst group of domain); FPR per group: news 0.0% of" in card
 
 

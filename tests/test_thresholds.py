@@ -93,6 +93,35 @@ def test_group_thresholds() -> None:
     assert gt["groups"]["code"]["fpr@5%"]["value"] > gt["groups"]["news"]["fpr@5%"]["value"]
 
 
+def test_small_groups_get_a_threshold_above_their_humans_never_below_the_global_one() -> None:
+    """With ``floors`` (export passes the global thresholds), a group of 20+ humans too few for 1% gets fpr@1%
+    above all of them, and never below the global value; fewer than 20 humans: the global threshold applies."""
+    p_en, y_en = _data(400, 400, seed=1)
+    rng = np.random.default_rng(3)
+    zh = rng.uniform(0.5, 0.9, 30)  # a language's humans, scored high: no machine text of it in calibration
+    ar = rng.uniform(0.0, 0.1, 30)  # another's, scored low
+    ur = rng.uniform(0.8, 0.95, 10)  # too few humans for any rule
+    p = np.r_[p_en, zh, ar, ur]
+    y = np.r_[y_en, np.zeros(70, int)]
+    groups = [None] * 800 + ["zh"] * 30 + ["ar"] * 30 + ["ur"] * 10
+    floors = {"fpr@1%": 0.7, "fpr@5%": 0.6}
+    gt = choose_group_thresholds(p, y, groups, "language", floors=floors)
+    assert set(gt["groups"]) == {"zh", "ar"} and "fewer than 50" in gt["skipped"]["ur"][0]
+    zh_t, ar_t = gt["groups"]["zh"], gt["groups"]["ar"]
+    assert set(zh_t) == {"fpr@1%", "fpr@5%"}  # no balanced without machine texts and 50 items
+    assert any("balanced" in w for w in gt["skipped"]["zh"])
+    assert zh_t["fpr@1%"]["value"] > zh.max() and zh_t["fpr@1%"]["achieved_fpr"] == 0.0
+    assert zh_t["fpr@1%"]["rule"] == "above all 30 humans (fewer than 99)"
+    # 30 humans support 5% (19 needed) but the group has fewer than 50 items: its conformal threshold, floored
+    assert zh_t["fpr@5%"]["rule"].startswith("conformal on 30 humans (30 items, fewer than 50)")
+    assert zh_t["fpr@5%"]["value"] >= floors["fpr@5%"] and zh_t["fpr@5%"]["achieved_fpr"] <= 0.05
+    for name in ("fpr@1%", "fpr@5%"):  # a group scored below the global threshold keeps it
+        assert ar_t[name]["value"] == floors[name] and ar_t[name]["rule"].startswith("the global threshold (")
+        assert ar_t[name]["achieved_fpr"] == 0.0
+    # without floors nothing changes: groups under 50 items get none
+    assert choose_group_thresholds(p, y, groups, "language")["groups"] == {}
+
+
 def test_worst_group_thresholds_hold_the_target_on_every_group() -> None:
     p1, y1 = _data(1500, 1500, seed=3)
     p2, y2 = _data(120, 120, seed=4)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from .._printable import printable
 
@@ -40,6 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variant", default="fp32", help="model variant to score with: fp32, int8 or fp16 (default: fp32)")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
     p.add_argument("--batch-size", type=int, default=32, help="items (images) or windows (text) per model call")
+    p.add_argument("--group-field", default=None, metavar="FIELD",
+                   help="also set thresholds per value of this field (e.g. language): a group of 20 or more humans gets "
+                        "each fpr@X above its humans, never below the global one; score with --group-field FIELD")
 
 
 def _fail(msg: str, code: int) -> int:
@@ -87,14 +91,20 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"{args.data}: no usable item ({len(data.problems)} unusable rows{': ' + ex if ex else ''}){hint}", 2)
     if args.humans_only and (data.y == 1).any():
         return _fail(f"--humans-only, but {int((data.y == 1).sum())} rows of {args.data} are labelled AI", 2)
+    groups = None
+    if args.group_field:
+        if args.group_field not in data.fields:
+            return _fail(f"--group-field {args.group_field!r}: no row of {args.data} has it (fields: "
+                         f"{sorted(data.fields)[:10]})", 2)
+        groups = data.fields[args.group_field]
     if data.problems:
         first = printable(f"{data.problems[0][0]}: {data.problems[0][1]}")  # file:line and what it holds
         print(f"aigc calibrate: skipped {len(data.problems)} unusable rows (first: {first})", file=sys.stderr)
     opts = CalibrateOptions(targets=targets, method=args.method, prevalence=args.prevalence, variant=args.variant,
                             overwrite=args.overwrite, threads=args.threads, batch_size=args.batch_size,
-                            source=str(Path(args.data)))  # fmt: skip
+                            source=str(Path(args.data)), group_field=args.group_field or "group")  # fmt: skip
     try:
-        path, rec = recalibrate(args.bundle, data.items, data.y, args.out, opts)
+        path, rec = recalibrate(args.bundle, data.items, data.y, args.out, opts, groups)
     except RecalibrationError as e:
         return _fail(str(e), 1)
     except (BundleError, ProviderError, OSError) as e:  # FileExistsError: --out appeared, or changed, meanwhile
@@ -113,6 +123,11 @@ def run(args: argparse.Namespace) -> int:
               + (f"; {t['note']}" if t.get("note") else "") + ")")  # fmt: skip
     if rec.get("dropped"):
         print(f"  dropped: {rec['dropped']}")
+    gt: dict[str, Any] = (new.get("group_thresholds") or {}) if groups is not None else {}
+    for g, ts in gt.get("groups", {}).items():
+        print(printable(f"  {gt['column']}={g}: " + "; ".join(f"{n} {t['value']:.4f} ({t.get('rule', '')}, FPR "
+                                                               f"{t['achieved_fpr']:.4f} on {t['n_human']} humans)"
+                                                               for n, t in ts.items())))
     for v, a in (rec.get("also_recalibrated") or {}).items():
         print(f"  {printable(v)}: its own calibration {a['calibration']} and thresholds refitted too, on {a['n']} items "
               f"({a['n_failed']} failed): every variant carries the same threshold names")

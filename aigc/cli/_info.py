@@ -109,6 +109,11 @@ def render_card(spec: dict[str, Any], sizes: dict[str, int] | None = None) -> st
     gt = spec.get("group_thresholds")
     if gt:
         add(f"per-group thresholds by {gt['column']}: " + ", ".join(f"{g} ({len(ts)})" for g, ts in gt["groups"].items()))
+        for g, ts in gt["groups"].items():  # the small-group rule's thresholds say how they were set
+            few = [f"{n} {_fmt(t.get('value'))} ({t['rule']})" for n, t in ts.items()
+                   if str(t.get("rule", "")).startswith(("above all", "the global threshold", "conformal on"))]
+            if few:
+                add(f"  {gt['column']}={g}: " + "; ".join(few))
     sup = spec.get("support")
     if sup:
         L.append("")
