@@ -43,9 +43,10 @@ import textsets  # noqa: E402
 from combo_heads import lodo_l2_head  # noqa: E402
 from newest_all_sets import VENDORS, added_masks, language_humans  # noqa: E402
 
-from aigc._thresholds import humans_needed  # noqa: E402
+from aigc._thresholds import choose_group_thresholds, humans_needed  # noqa: E402
 
 SEEDS = (0, 1, 2, 3, 4)
+TARGET = 0.01
 assert humans_needed(0.01) > 25  # a language's half is too few humans for a conformal 1% threshold
 
 
@@ -60,6 +61,24 @@ def halves(lang: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return cal, (lang != "") & ~cal
 
 
+def _logistic(v: np.ndarray | float) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(np.asarray(v, dtype=np.float64) / 2.0))
+
+
+def shipped_rule(s_lang: np.ndarray, lang: np.ndarray, cal: np.ndarray, thr: float) -> dict[str, float]:
+    """Each language's ``fpr@1%`` as export (``--group-column``) and ``aigc calibrate --group-field`` set it:
+    :func:`aigc._thresholds.choose_group_thresholds` on the ``cal`` half's humans with the worst-domain threshold
+    ``thr`` as the floor (25 humans: just above all of them, never below ``thr``). The head's raw margins (about
+    -10..15 here) go through a logistic first, as the bundle's calibration maps them into (0, 1): it keeps their
+    order, so the same texts fall on each side; the thresholds come back on the raw scale."""
+    p, codes = _logistic(s_lang[cal]), lang[cal]
+    gt = choose_group_thresholds(p, np.zeros(p.size, np.int64), codes.tolist(), "language", (TARGET,),
+                                 floors={"fpr@1%": float(_logistic(thr))})
+    assert all(gt["groups"][c]["fpr@1%"]["rule"].startswith(("above all", "the global")) for c in gt["groups"])
+    inv = {c: float(gt["groups"][c]["fpr@1%"]["value"]) for c in gt["groups"]}
+    return {c: float(2.0 * np.arctanh(2.0 * v - 1.0)) for c, v in inv.items()}
+
+
 def language_cells(s_te: np.ndarray, y_te: np.ndarray, s_lang: np.ndarray, lang: np.ndarray, thr: float
                    ) -> dict[str, dict[str, Any]]:
     """For each way of thresholding: the English held-out humans' FPR and machine TPR, and the other halves'
@@ -72,9 +91,7 @@ def language_cells(s_te: np.ndarray, y_te: np.ndarray, s_lang: np.ndarray, lang:
                     "by_language": {c: [] for c in codes}}
     for seed in SEEDS:
         cal, test = halves(lang, seed)
-        # 25 humans are too few for 1% (export's group_threshold then places it just above the highest; these
-        # scores are the head's raw margins, not probabilities, so the bench flags above the highest directly)
-        own = {c: max(thr, float(s_lang[cal & (lang == c)].max())) for c in codes}
+        own = shipped_rule(s_lang, lang, cal, thr)
         ways = {"worst domain": {c: thr for c in codes}, "raised": {c: max(own.values()) for c in codes},
                 "per language": own}
         for way, t in ways.items():
