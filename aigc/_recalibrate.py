@@ -241,8 +241,7 @@ def _group_thresholds_on(p: np.ndarray, y: np.ndarray, groups: Sequence[str | No
                          targets: list[float], column: str) -> dict[str, Any]:
     """``group_thresholds`` of the scored items (``groups``: one value or None each), each group's ``fpr@X`` never
     below the new global one (``thresholds``); refused when no group gets one, since it was asked for."""
-    floors = {k: float(v["value"]) for k, v in thresholds.items() if k.startswith("fpr@")}
-    gt = _thresholds.choose_group_thresholds(p, y, groups, column, targets, floors=floors)
+    gt = _thresholds.choose_group_thresholds(p, y, groups, column, targets, floors=_thresholds.fpr_floors(thresholds))
     if not gt["groups"]:
         counts = {g: int(((np.asarray(groups, dtype=object) == g) & (y == 0)).sum()) for g in gt["skipped"]}
         raise RecalibrationError(

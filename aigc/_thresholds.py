@@ -272,6 +272,11 @@ def choose_group_thresholds(
     return out
 
 
+def fpr_floors(thresholds: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    """The ``fpr@X`` values of a bundle's global ``thresholds``: :func:`choose_group_thresholds`'s ``floors``."""
+    return {k: float(v["value"]) for k, v in thresholds.items() if k.startswith("fpr@")}
+
+
 def _one_group_thresholds(p: np.ndarray, y: np.ndarray, m: np.ndarray, targets: Sequence[float],
                           min_human: int | None, min_items: int, floors: Mapping[str, float] | None
                           ) -> tuple[dict[str, dict[str, Any]], list[str]]:
@@ -292,11 +297,9 @@ def _one_group_thresholds(p: np.ndarray, y: np.ndarray, m: np.ndarray, targets: 
                        + (f", found {n_h}" if enough else f" and {min_items} items, found {n_h} and {pg.size}")
                        + "; the global threshold applies")
             continue
-        if n_h >= need:  # humans enough, items not: the group's conformal threshold
-            own = float(_fpr_threshold(pg, yg, float(tgt), min_human)["value"])
+        own, how = group_threshold(p, y, m, float(tgt), min_human)  # the worst-group rule's own threshold
+        if how == "conformal":  # humans enough, items not
             how = f"conformal on {n_h} humans ({pg.size} items, fewer than {min_items})"
-        else:
-            own, how = _gap_above(float(pg[yg == 0].max()), p), f"above all {n_h} humans (fewer than {need})"
         floor = float(floors[name])
         ts[name] = _record(max(own, floor), pg, yg, float(tgt),
                            how if own >= floor else f"the global threshold ({how}: lower)")

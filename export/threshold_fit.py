@@ -209,9 +209,9 @@ def fit_group_thresholds(p: np.ndarray, yy: np.ndarray, scored: Scored, opt: Bui
         return {}
     if groups is None:
         raise ValueError(f"--group-column {opt.group_column}: the calibration data has no such column")
-    floors = {k: float(v["value"]) for k, v in (global_thresholds or {}).items() if k.startswith("fpr@")}
+    floors = _thresholds.fpr_floors(global_thresholds) if global_thresholds is not None else None
     gt = _thresholds.choose_group_thresholds(p, yy, scored.kept(groups), opt.group_column, tuple(opt.targets),
-                                             floors=floors if global_thresholds is not None else None)
+                                             floors=floors)
     if gt["groups"]:
         return {"group_thresholds": gt}
     log.warning("no group of %r has enough items for its own thresholds: %s", opt.group_column, gt["skipped"])
