@@ -55,7 +55,6 @@ import generalization_combos as gc  # noqa: E402
 import generalization_splits as gs  # noqa: E402
 import self_generated as sg  # noqa: E402
 import self_generated_all as sga  # noqa: E402
-import textsets  # noqa: E402
 from combo_heads import lodo_l2_head  # noqa: E402
 from generalization_text import DOMAINS  # noqa: E402
 
@@ -156,13 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache-dir", default=str(REPO / "bench" / "lmcache"))
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
-    if not textsets.exists():
-        print("the shared data folder beside the repository is missing (../shared/data/text)", file=sys.stderr)
-        return 2
     if args.chosen and args.chosen not in CANDIDATES:
         raise SystemExit(f"--chosen {args.chosen!r} is not a candidate: {CANDIDATES}")
-    first, last = (int(v) for v in args.chunks.split(":"))
-    rows, arrs = gc.load_part(first, last, Path(args.cache_dir), gc.ROUND_PASSES[10])
+    part = gc.load_chunks(args.chunks, args.cache_dir, gc.ROUND_PASSES[10])
+    if part is None:
+        return 2
+    (first, last), rows, arrs = part
     x = sg.round10_features(arrs)
     own, x_own = sga.own_texts()
     print("anchor humans: " + str({d: sum(r["domain"] == d and r["label"] == 0 for r in own) for d in DOMAINS}))

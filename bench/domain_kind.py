@@ -25,7 +25,6 @@ sys.path.insert(0, str(REPO / "bench"))
 import evo_overlap  # noqa: E402
 import generalization_combos as gc  # noqa: E402
 import generalization_splits as gs  # noqa: E402
-import textsets  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,11 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunks", default="1:54", help="first:last chunk, 1-based and inclusive")
     ap.add_argument("--cache-dir", default=str(REPO / "bench" / "lmcache"))
     args = ap.parse_args(argv)
-    if not textsets.exists():
-        print("the shared data folder beside the repository is missing (../shared/data/text)", file=sys.stderr)
+    part = gc.load_chunks(args.chunks, args.cache_dir, gc.ROUND_PASSES[10])
+    if part is None:
         return 2
-    first, last = (int(v) for v in args.chunks.split(":"))
-    rows, arrs = gc.load_part(first, last, Path(args.cache_dir), gc.ROUND_PASSES[10])
+    (first, last), rows, arrs = part
     sets = gc.candidate_sets(arrs, 10)
     feats = {"statistics, l2 = 1": (sets[gc.reference_name(3)][0], 1.0),
              "statistics + gemma mid-layer, l2 = 100":

@@ -399,6 +399,18 @@ def choose(table: dict[str, dict[str, Any]], candidates: list[str], round_: int)
     return min(candidates, key=lambda k: summary(table[k])["max_human_fpr"])
 
 
+def load_chunks(chunks: str, cache: str | Path, passes: tuple[str, ...]
+                ) -> tuple[tuple[int, int], list[dict[str, Any]], dict[str, list[np.ndarray]]] | None:
+    """A bench's ``--chunks first:last`` of the fixed sample with the committed LM passes ``passes``:
+    ``((first, last), rows, arrays)`` as :func:`load_part` gives them, or None, said on stderr, when the shared
+    data folder beside the repository is missing (the bench then exits 2)."""
+    if not textsets.exists():
+        print("the shared data folder beside the repository is missing (../shared/data/text)", file=sys.stderr)
+        return None
+    first, last = (int(v) for v in chunks.split(":"))
+    return (first, last), *load_part(first, last, Path(cache), passes)
+
+
 def load_part(first: int, last: int, cache: Path, models: tuple[str, ...] = ("pair", "smollm2")
               ) -> tuple[list[dict[str, Any]], dict[str, list[np.ndarray]]]:
     """Rows of chunks ``first``..``last`` (1-based, inclusive) of the fixed sample and their cached arrays;
@@ -447,11 +459,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache-dir", default=str(REPO / "bench" / "lmcache"))
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
-    if not textsets.exists():
-        print("the shared data folder beside the repository is missing (../shared/data/text)", file=sys.stderr)
+    part = load_chunks(args.chunks, args.cache_dir, ROUND_PASSES[args.round])
+    if part is None:
         return 2
-    first, last = (int(v) for v in args.chunks.split(":"))
-    rows, arrs = load_part(first, last, Path(args.cache_dir), ROUND_PASSES[args.round])
+    (first, last), rows, arrs = part
     sets = candidate_sets(arrs, args.round, [r["group"] for r in rows])
     candidates = [k for k in sets if not k.endswith(")")]  # references end with "(...)"
     if args.chosen and args.chosen not in candidates:

@@ -45,7 +45,6 @@ import evo_overlap  # noqa: E402
 import generalization_combos as gc  # noqa: E402
 import generalization_splits as gs  # noqa: E402
 import self_generated as sg  # noqa: E402
-import textsets  # noqa: E402
 from combo_heads import lodo_l2_head  # noqa: E402
 from generalization_text import DOMAINS  # noqa: E402
 
@@ -167,11 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default="")
     ap.add_argument("--dose", action="store_true", help="only `long`, with 65-520 of the added texts drawn at random")
     args = ap.parse_args(argv)
-    if not textsets.exists():
-        print("the shared data folder beside the repository is missing (../shared/data/text)", file=sys.stderr)
+    part = gc.load_chunks(args.chunks, args.cache_dir, gc.ROUND_PASSES[10])
+    if part is None:
         return 2
-    first, last = (int(v) for v in args.chunks.split(":"))
-    rows, arrs = gc.load_part(first, last, Path(args.cache_dir), gc.ROUND_PASSES[10])
+    (first, last), rows, arrs = part
     if args.dose:
         table: dict[str, Any] = {"dose": dose(rows, sg.round10_features(arrs))}
     else:

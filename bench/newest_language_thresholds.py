@@ -39,7 +39,6 @@ import evo_overlap  # noqa: E402
 import generalization_combos as gc  # noqa: E402
 import generalization_splits as gs  # noqa: E402
 import self_generated as sg  # noqa: E402
-import textsets  # noqa: E402
 from combo_heads import lodo_l2_head  # noqa: E402
 from newest_all_sets import VENDORS, added_masks, language_humans  # noqa: E402
 
@@ -150,11 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache-dir", default=str(REPO / "bench" / "lmcache"))
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
-    if not textsets.exists():
-        print("the shared data folder beside the repository is missing (../shared/data/text)", file=sys.stderr)
+    part = gc.load_chunks(args.chunks, args.cache_dir, gc.ROUND_PASSES[10])
+    if part is None:
         return 2
-    first, last = (int(v) for v in args.chunks.split(":"))
-    rows, arrs = gc.load_part(first, last, Path(args.cache_dir), gc.ROUND_PASSES[10])
+    (first, last), rows, arrs = part
     table = evaluate(rows, sg.round10_features(arrs))
     if args.json:
         Path(args.json).write_text(json.dumps({"chunks": [first, last], "seeds": list(SEEDS), "table": table},
