@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("timm")
 
-from _bench import bench_main
+from _bench import e2e_summary
 
 
 @pytest.mark.shared
@@ -19,9 +18,7 @@ from _bench import bench_main
 def test_real_image_data_end_to_end(shared_data: Path, tmp_path: Path) -> None:
     import aigc
 
-    out = tmp_path / "e2e"
-    assert bench_main("e2e_shared")(["--out", str(out), "--skip-text"]) == 0
-    s = json.loads((out / "summary.json").read_text())
+    s = e2e_summary(tmp_path / "e2e", "--skip-text")
     assert "text" not in s
     images = s["images"]
     # the few-shot image probe: cross-validated over 100 real files, per generator, with its bundle and report

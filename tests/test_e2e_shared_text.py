@@ -4,7 +4,6 @@ tests/test_e2e_shared_images.py: two files, so that a parallel test run (`make t
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("timm")
 
-from _bench import bench_main
+from _bench import e2e_summary
 
 
 @pytest.mark.shared
@@ -21,9 +20,7 @@ from _bench import bench_main
 def test_real_text_data_end_to_end(shared_data: Path, tmp_path: Path) -> None:
     import aigc
 
-    out = tmp_path / "e2e"
-    assert bench_main("e2e_shared")(["--out", str(out), "--small", "--skip-images"]) == 0
-    s = json.loads((out / "summary.json").read_text())
+    s = e2e_summary(tmp_path / "e2e", "--small", "--skip-images")
     assert "images" not in s
     text = s["text"]
     # the detector learned something of the open generators, and every report carries an AUROC
