@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DATA_HASHES_FILE", "DATA_HASHES_VERSION", "MAX_HASHED", "check_overlap", "hash_items", "write_data_hashes"]
+__all__ = ["DATA_HASHES_FILE", "DATA_HASHES_VERSION", "MAX_HASHED", "add_calibration_items", "check_overlap", "hash_items",
+           "write_data_hashes"]
 
 DATA_HASHES_VERSION = 1
 DATA_HASHES_FILE = "data_hashes.json"
@@ -93,6 +94,29 @@ def write_data_hashes(
     for k in ("calibration", "training"):
         field[k] = {x: parts[k][x] for x in ("n", "n_hashed", "sampled")} if k in parts else None
     return field
+
+
+def add_calibration_items(folder: str | os.PathLike[str], field: Any, items: Sequence[Any], modality: str
+                          ) -> dict[str, Any] | None:
+    """Add ``items`` (data that set more of the bundle's thresholds: ``aigc calibrate --groups-only``) to the
+    calibration part of the ``data_hashes.json`` in ``folder``, described by the bundle's ``field``; returns the
+    new field, or None when the bundle records no hashes of this version (its overlap stays unknown). The
+    union keeps every stored hash and adds up to ``MAX_HASHED`` of the new items' (a seeded sample beyond
+    that), so ``sampled`` is true when either part was sampled."""
+    if not isinstance(field, dict) or field.get("version") != DATA_HASHES_VERSION:
+        return None
+    path = Path(folder, str(field.get("file", DATA_HASHES_FILE)))
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    old = doc.get("calibration") or {"n": 0, "n_hashed": 0, "sampled": False, "hashes": ""}
+    new = hash_items(items, modality)
+    raw = base64.b64decode(old["hashes"]) + base64.b64decode(new["hashes"])
+    both = np.unique(np.array([int.from_bytes(raw[i : i + _NBYTES], "big") for i in range(0, len(raw), _NBYTES)],
+                              dtype=np.uint64))
+    doc["calibration"] = {"n": int(old["n"]) + new["n"], "n_hashed": int(old["n_hashed"]) + new["n_hashed"],
+                          "sampled": bool(old["sampled"] or new["sampled"]),
+                          "hashes": base64.b64encode(b"".join(int(x).to_bytes(_NBYTES, "big") for x in both)).decode("ascii")}
+    path.write_text(json.dumps(doc) + "\n", encoding="utf-8")
+    return {**field, "calibration": {k: doc["calibration"][k] for k in ("n", "n_hashed", "sampled")}}
 
 
 def _load(root: Path, field: dict[str, Any]) -> dict[str, np.ndarray | None]:

@@ -31,7 +31,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -261,14 +261,7 @@ def _fit_variant(bundle: Bundle, orig: dict[str, Any], variant: str, items: Sequ
     """Score ``items`` with ``variant`` and fit its calibration and thresholds (from its own record in the
     original spec ``orig``), and with ``groups`` its group thresholds. Returns ``(fitted, how, ok mask, metas,
     modality)``."""
-    from ._detector import Detector
-
-    det = Detector(bundle, opt.providers, opt.threads, variant, allow_fallback=True, batch_size=opt.batch_size)
-    raw, errors, metas = det.raw_scores_with_meta(list(items))
-    ok = np.isfinite(raw)
-    if (~ok).any():
-        log.warning("%s: %d of %d items could not be scored (first: %s)", variant, int((~ok).sum()), len(items),
-                    printable(next((e for e in errors if e), "NaN")))  # fmt: skip
+    raw, ok, metas, modality = score_items(bundle, variant, items, opt)
     s, y = raw[ok], y_all[ok]
     _refuse_early(y, targets, opt.method)  # again, on the items that scored
     view = spec_for_variant(orig, variant)
@@ -278,7 +271,94 @@ def _fit_variant(bundle: Bundle, orig: dict[str, Any], variant: str, items: Sequ
     if groups is not None:
         kept = [groups[int(i)] for i in np.flatnonzero(ok)]
         fitted["group_thresholds"] = _group_thresholds_on(p, y, kept, fitted["thresholds"], targets, opt.group_field)
-    return fitted, how, ok, metas, det.modality
+    return fitted, how, ok, metas, modality
+
+
+def score_items(bundle: Bundle, variant: str, items: Sequence[Any], opt: CalibrateOptions
+                ) -> tuple[np.ndarray, np.ndarray, list[Any], str]:
+    """Raw scores of ``items`` by ``variant``, the mask of those that scored (a warning names the first
+    failure), their metas and the bundle's modality."""
+    from ._detector import Detector
+
+    det = Detector(bundle, opt.providers, opt.threads, variant, allow_fallback=True, batch_size=opt.batch_size)
+    raw, errors, metas = det.raw_scores_with_meta(list(items))
+    ok = np.isfinite(raw)
+    if (~ok).any():
+        log.warning("%s: %d of %d items could not be scored (first: %s)", variant, int((~ok).sum()), len(items),
+                    printable(next((e for e in errors if e), "NaN")))  # fmt: skip
+    return raw, ok, metas, det.modality
+
+
+def check_inputs(items: Sequence[Any], labels: Sequence[int] | np.ndarray, groups: Sequence[Any] | None) -> np.ndarray:
+    """The labels as an int array, after checking that items, labels and groups agree in number and that
+    every label is 0 or 1 (:class:`RecalibrationError` otherwise)."""
+    y = np.asarray(labels, dtype=np.int64)
+    if len(items) != y.size:
+        raise RecalibrationError(f"{len(items)} items but {y.size} labels")
+    if not np.isin(y, (0, 1)).all():
+        raise RecalibrationError("labels must be 0 (human) or 1 (AI)")
+    if groups is not None and len(groups) != y.size:
+        raise RecalibrationError(f"{len(items)} items but {len(groups)} group values")
+    return y
+
+
+def record_head(bundle: Bundle, src: Path, source: str, items: Sequence[Any], y: np.ndarray, n_failed: int
+                ) -> dict[str, Any]:
+    """The first fields of a ``recalibration`` record: its version and time, the data (``items`` and ``y``:
+    those that scored) and the bundle started from."""
+    return {
+        "version": RECALIBRATION_VERSION,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "data": {"source": source, "fingerprint": _fingerprint(items, y), "n": int(y.size),
+                 "n_human": int((y == 0).sum()), "n_ai": int((y == 1).sum()), "n_failed": n_failed},
+        "original": {"name": bundle.spec.get("name"), "bundle_json_sha256": bundle.json_sha256,
+                     **({"zip_sha256": sha256_file(src)} if src.is_file() else {}), "path": str(src)},
+    }  # fmt: skip
+
+
+def note_other_variants(record: dict[str, Any], spec: dict[str, Any], done: Sequence[str]) -> None:
+    """Record (and warn) which variants with their own record (``variant_calibration``) were not refitted."""
+    others = sorted(v for v in spec.get("variant_calibration") or {} if v not in done)
+    if others:
+        record["variants_not_recalibrated"] = others
+        log.warning("variant(s) %s keep their own calibration from the original split: recalibrate each with "
+                    "--variant", printable(", ".join(others)))
+
+
+def stamp(record: dict[str, Any], spec: dict[str, Any]) -> None:
+    """Chain the bundle's earlier ``recalibration`` record under ``previous``, add the aigc version, and store
+    ``record`` as the spec's ``recalibration``."""
+    if spec.get("recalibration"):
+        record["previous"] = spec["recalibration"]
+    try:
+        from . import __version__ as v
+
+        record["aigc_version"] = v
+    except ImportError:  # pragma: no cover
+        pass
+    spec["recalibration"] = record
+
+
+def write_new_bundle(bundle: Bundle, spec: dict[str, Any], dst: Path, overwrite: bool,
+                     hashes: Callable[[Path], dict[str, Any] | None]) -> Path:
+    """Copy the bundle's files beside ``dst`` with ``spec`` as its bundle.json (``hashes(tmp)`` rewrites
+    data_hashes.json in the copy and returns the ``data_hashes`` field, None to keep the bundle's), check
+    that it loads, and move it into place; nothing is left behind on failure."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.tmp-", dir=dst.parent))
+    try:
+        for f in bundle.root.iterdir():
+            if f.is_file() and f.name != "bundle.json":
+                shutil.copy2(f, tmp / f.name)
+        field = hashes(tmp)
+        if field is not None:
+            spec["data_hashes"] = field
+        write_bundle(tmp, spec, overwrite=True)
+        open_bundle(tmp)  # the new bundle loads and every sha256 matches
+        return place_bundle(tmp, dst, overwrite)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], labels: Sequence[int] | np.ndarray,
@@ -302,13 +382,7 @@ def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], label
     opt = opt or CalibrateOptions()
     src, dst = Path(bundle_path), Path(out)
     check_out_path(src, dst, opt.overwrite, [Path(opt.source)] if opt.source else [])
-    y_all = np.asarray(labels, dtype=np.int64)
-    if len(items) != y_all.size:
-        raise RecalibrationError(f"{len(items)} items but {y_all.size} labels")
-    if not np.isin(y_all, (0, 1)).all():
-        raise RecalibrationError("labels must be 0 (human) or 1 (AI)")
-    if groups is not None and len(groups) != y_all.size:
-        raise RecalibrationError(f"{len(items)} items but {len(groups)} group values")
+    y_all = check_inputs(items, labels, groups)
     bundle = open_bundle(src)
     spec = json.loads(json.dumps(bundle.spec))
     orig = json.loads(json.dumps(bundle.spec))
@@ -336,12 +410,7 @@ def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], label
                                                texts=ok_items if modality == "text" else None)
 
     record: dict[str, Any] = {
-        "version": RECALIBRATION_VERSION,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "data": {"source": opt.source, "fingerprint": _fingerprint(ok_items, y), "n": int(y.size),
-                 "n_human": int((y == 0).sum()), "n_ai": int((y == 1).sum()), "n_failed": n_failed},
-        "original": {"name": spec.get("name"), "bundle_json_sha256": bundle.json_sha256,
-                     **({"zip_sha256": sha256_file(src)} if src.is_file() else {}), "path": str(src)},
+        **record_head(bundle, src, opt.source, ok_items, y, n_failed),
         "calibration": how,
         "targets": targets,
         "variant": opt.variant,
@@ -359,31 +428,8 @@ def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], label
         record["data_in_training"] = in_training
     if also:
         record["also_recalibrated"] = also
-    others = sorted(v for v in spec.get("variant_calibration") or {} if v != opt.variant and v not in also)
-    if others:
-        record["variants_not_recalibrated"] = others
-        log.warning("variant(s) %s keep their own calibration from the original split: recalibrate each with "
-                    "--variant", printable(", ".join(others)))
-    if spec.get("recalibration"):
-        record["previous"] = spec["recalibration"]
-    spec["recalibration"] = record
-    try:
-        from . import __version__ as v
-
-        record["aigc_version"] = v
-    except ImportError:  # pragma: no cover
-        pass
-
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.tmp-", dir=dst.parent))
-    try:
-        for f in bundle.root.iterdir():
-            if f.is_file() and f.name != "bundle.json":
-                shutil.copy2(f, tmp / f.name)
-        spec["data_hashes"] = _data_hashes(bundle.root, spec, tmp, ok_items, modality)
-        write_bundle(tmp, spec, overwrite=True)
-        open_bundle(tmp)  # the new bundle loads and every sha256 matches
-        return place_bundle(tmp, dst, opt.overwrite), record
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    note_other_variants(record, spec, [opt.variant, *also])
+    stamp(record, spec)
+    path = write_new_bundle(bundle, spec, dst, opt.overwrite,
+                            lambda tmp: _data_hashes(bundle.root, spec, tmp, ok_items, modality))
+    return path, record

@@ -114,7 +114,11 @@ def score_run(run: Path, targets: tuple[float, ...] = (0.01, 0.05)) -> dict[str,
     opt = BuildOptions(targets=targets, worst_group_column="domain", heldout_scores=held, force=True)
     scored = Scored(s_dev, np.ones(len(s_dev), bool), [{}] * len(s_dev), 0)  # export's step 3 on the torch scores
     thr = fit_thresholds(p_dev, y_dev, scored, opt, d_dev, cal)
-    gen, dom, grp = np.asarray(g_te), np.asarray(d_te), np.asarray(grp_te)
+    lang = np.asarray([language_of(d) for d in d_te])
+    p_lang, lang_codes = p_te[lang != ""], lang[lang != ""]
+    eng = lang == ""
+    s_te, y_te, p_te = s_te[eng], y_te[eng], p_te[eng]
+    gen, dom, grp = np.asarray(g_te)[eng], np.asarray(d_te)[eng], np.asarray(grp_te)[eng]
 
     def auroc(b: np.ndarray) -> dict[str, Any]:
         c = gs._cell(y_te[b], s_te[b], float("inf"), list(grp[b]))
@@ -124,7 +128,7 @@ def score_run(run: Path, targets: tuple[float, ...] = (0.01, 0.05)) -> dict[str,
                            "thresholds": {}}
     for g in sorted(set(gen[y_te == 1])):
         out["by_generator"][g] = auroc((y_te == 0) | (gen == g))
-    for d in sorted(set(d_te)):
+    for d in sorted(set(dom.tolist())):
         out["by_domain"][d] = auroc(dom == d)
     for name, t in thr.items():
         if not name.startswith("fpr@"):
@@ -136,6 +140,47 @@ def score_run(run: Path, targets: tuple[float, ...] = (0.01, 0.05)) -> dict[str,
             "test_humans_flagged": int(flag[y_te == 0].sum()), "test_humans": int((y_te == 0).sum()),
             "test_tpr": float(flag[y_te == 1].mean()),
             "tpr_by_generator": {g: float(flag[gen == g].mean()) for g in sorted(set(gen[y_te == 1]))}}
+    if lang_codes.size:
+        out["languages"] = language_part(p_lang, lang_codes, thr)
+    return out
+
+
+def language_of(domain: str) -> str:
+    """glimpse's language humans carry their language in the domain (``m4-chinese``); "" for any other text."""
+    return domain[3:] if domain.startswith("m4-") else ""
+
+
+def language_part(p: np.ndarray, codes: np.ndarray, thr: dict[str, Any]) -> dict[str, Any]:
+    """The language humans (calibrated scores ``p``, language ``codes``) against each global ``fpr@X``: flagged
+    by language at the global threshold (all of them), and, over ``SEEDS`` random halvings of each language,
+    the other half flagged at the per-language thresholds that ``aigc calibrate --group-field language`` would
+    set on one half (:func:`aigc._thresholds.choose_group_thresholds` floored at the global thresholds)."""
+    from newest_language_thresholds import SEEDS, halves
+
+    from aigc._thresholds import choose_group_thresholds, fpr_floors
+
+    fpr = {k: v for k, v in thr.items() if k.startswith("fpr@")}
+    floors, targets = fpr_floors(fpr), tuple(float(k[4:-1]) / 100 for k in fpr)
+    langs = sorted(set(codes.tolist()))
+    out: dict[str, Any] = {"humans": {c: int((codes == c).sum()) for c in langs}, "global": {}, "per_language": {}}
+    for name, t in fpr.items():
+        out["global"][name] = {c: int((p[codes == c] >= t["value"]).sum()) for c in langs}
+        out["per_language"][name] = {"flagged": [], "scored": [], "by_language": {c: [] for c in langs},
+                                     "thresholds": {c: [] for c in langs}, "rules": {c: [] for c in langs}}
+    for seed in SEEDS:
+        cal, test = halves(codes, seed)
+        gt = choose_group_thresholds(p[cal], np.zeros(int(cal.sum()), np.int64), codes[cal].tolist(), "language",
+                                     targets, floors=floors)
+        for name, t in fpr.items():
+            rec = out["per_language"][name]
+            own = {c: gt["groups"].get(c, {}).get(name, {"value": t["value"], "rule": "global"}) for c in langs}
+            flag = np.asarray([p[i] >= own[codes[i]]["value"] for i in range(p.size)])
+            rec["flagged"].append(int((flag & test).sum()))
+            rec["scored"].append(int(test.sum()))
+            for c in langs:
+                rec["by_language"][c].append(int((flag & test & (codes == c)).sum()))
+                rec["thresholds"][c].append(float(own[c]["value"]))
+                rec["rules"][c].append(str(own[c]["rule"]))
     return out
 
 

@@ -44,6 +44,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--group-field", default=None, metavar="FIELD",
                    help="also set thresholds per value of this field (e.g. language): a group of 20 or more humans gets "
                         "each fpr@X above its humans, never below the global one; score with --group-field FIELD")
+    p.add_argument("--groups-only", action="store_true",
+                   help="with --group-field: keep the bundle's calibration, global thresholds and support, and only "
+                        "add (or replace) the thresholds of the groups in DATA (a language added to a deployed "
+                        "bundle; DATA then needs no texts of the languages it already serves)")  # fmt: skip
 
 
 def _fail(msg: str, code: int) -> int:
@@ -72,6 +76,12 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"--prevalence: found {args.prevalence}, expected a share in (0, 1), e.g. 0.02", 2)
     if args.batch_size < 1 or (args.threads is not None and args.threads < 1):
         return _fail("--batch-size and --threads must be 1 or more", 2)
+    if args.groups_only and not args.group_field:
+        return _fail("--groups-only sets per-group thresholds: give the field that names each item's group "
+                     "(--group-field, e.g. language)", 2)
+    if args.groups_only and (args.targets is not None or args.method is not None or args.prevalence is not None):
+        return _fail("--groups-only keeps the bundle's calibration and thresholds: drop --targets, --method and "
+                     "--prevalence (or drop --groups-only to refit them)", 2)
     try:
         check_out_path(Path(args.bundle), Path(args.out), args.overwrite, [Path(args.data)])
     except (RecalibrationError, FileExistsError) as e:
@@ -104,6 +114,12 @@ def run(args: argparse.Namespace) -> int:
                             overwrite=args.overwrite, threads=args.threads, batch_size=args.batch_size,
                             source=str(Path(args.data)), group_field=args.group_field or "group")  # fmt: skip
     try:
+        if args.groups_only:
+            from .._group_calibrate import add_group_thresholds
+
+            assert groups is not None
+            path, rec = add_group_thresholds(args.bundle, data.items, data.y, groups, args.out, opts)
+            return _report_groups(path, rec)
         path, rec = recalibrate(args.bundle, data.items, data.y, args.out, opts, groups)
     except RecalibrationError as e:
         return _fail(str(e), 1)
@@ -131,4 +147,29 @@ def run(args: argparse.Namespace) -> int:
     for v, a in (rec.get("also_recalibrated") or {}).items():
         print(f"  {printable(v)}: its own calibration {a['calibration']} and thresholds refitted too, on {a['n']} items "
               f"({a['n_failed']} failed): every variant carries the same threshold names")
+    return 0
+
+
+def _report_groups(path: Path, rec: dict[str, Any]) -> int:
+    """What ``--groups-only`` wrote: each group's thresholds, what was kept, and the items out of support."""
+    from .._bundle import open_bundle
+
+    d, g = rec["data"], rec["group_thresholds"]
+    print(f"wrote {printable(path)}: calibration, global thresholds and support kept; group thresholds by "
+          f"{printable(g['column'])} set on {d['n']} items ({d['n_human']} human, {d['n_ai']} AI, {d['n_failed']} failed)")
+    new = open_bundle(path).spec
+    gt = (new.get("variant_calibration") or {}).get(rec["variant"], new).get("group_thresholds") or {}
+    for name in [*g["added"], *g["replaced"]]:
+        ts = gt["groups"][name]
+        how = "replaced" if name in g["replaced"] else "added"
+        print(printable(f"  {g['column']}={name} ({how}): " + "; ".join(
+            f"{n} {t['value']:.4f} ({t.get('rule', '')}, FPR {t['achieved_fpr']:.4f} on {t['n_human']} humans)"
+            for n, t in ts.items())))
+    if g["kept"]:
+        print(printable(f"  kept from the bundle: {', '.join(g['kept'])}"))
+    if g["global_only"]:
+        print(printable(f"  too few humans for their own thresholds (the global ones apply): {', '.join(g['global_only'])}"))
+    for name, n in sorted(rec["out_of_support"].items()):
+        print(printable(f"  {g['column']}={name}: {n} items lie outside the bundle's calibration support and stay "
+                        "marked out_of_support when scored"))
     return 0

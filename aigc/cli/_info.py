@@ -76,7 +76,13 @@ def render_card(spec: dict[str, Any], sizes: dict[str, int] | None = None) -> st
                  f"({prev.get('base_from', '')}) to {_fmt(prev.get('target'))} (log-odds {_fmt(prev.get('logit_shift'))}, "
                  f"{prev.get('rule', '')})")
     rec = spec.get("recalibration")
-    if isinstance(rec, dict):
+    if isinstance(rec, dict) and rec.get("mode") == "groups only":
+        data, g = rec.get("data") or {}, rec.get("group_thresholds") or {}
+        add(f"group thresholds by {g.get('column', '?')} added {rec.get('created', '')} on {data.get('source', '?')} "
+            f"({_fmt(data.get('n_human'))} human items): added {', '.join(g.get('added') or []) or 'none'}, replaced "
+            f"{', '.join(g.get('replaced') or []) or 'none'}; calibration, global thresholds and support kept"
+            + (" (recalibrated before)" if rec.get("previous") else ""))
+    elif isinstance(rec, dict):
         data = rec.get("data") or {}
         add(f"recalibrated {rec.get('created', '')} on {data.get('source', '?')} ({_fmt(data.get('n_human'))} human, "
                  f"{_fmt(data.get('n_ai'))} AI items): calibration {rec.get('calibration', '')}, thresholds "
