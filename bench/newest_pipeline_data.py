@@ -94,9 +94,10 @@ def _predictions(path: Path) -> tuple[np.ndarray, np.ndarray, list[str], list[st
             [r["domain"] for r in rows], [r["generator"] for r in rows], [str(r["group"]) for r in rows])
 
 
-def score_run(run: Path, targets: tuple[float, ...] = (0.01, 0.05)) -> dict[str, Any]:
+def score_run(run: Path, targets: tuple[float, ...] = (0.01, 0.05), extra: Path | None = None) -> dict[str, Any]:
     """The test part's AUROC (overall, by generator, by domain) and, at each threshold export would set, its FPR
-    and TPR (module docstring)."""
+    and TPR (module docstring). ``extra``: more predictions of the run (``bench/score_run_texts.py``), whose
+    language texts join the test part's (their machine texts give each language's TPR)."""
     import generalization_splits as gs
 
     from aigc import _calibration
@@ -115,7 +116,13 @@ def score_run(run: Path, targets: tuple[float, ...] = (0.01, 0.05)) -> dict[str,
     scored = Scored(s_dev, np.ones(len(s_dev), bool), [{}] * len(s_dev), 0)  # export's step 3 on the torch scores
     thr = fit_thresholds(p_dev, y_dev, scored, opt, d_dev, cal)
     lang = np.asarray([language_of(d) for d in d_te])
-    p_lang, lang_codes = p_te[lang != ""], lang[lang != ""]
+    p_lang, lang_codes, y_lang = p_te[lang != ""], lang[lang != ""], y_te[lang != ""]
+    if extra is not None:
+        s_x, y_x, d_x, _, _ = _predictions(extra)
+        l_x = np.asarray([language_of(d) for d in d_x])
+        p_x = _calibration.apply_calibration(s_x, cal)
+        p_lang, lang_codes = np.r_[p_lang, p_x[l_x != ""]], np.r_[lang_codes, l_x[l_x != ""]]
+        y_lang = np.r_[y_lang, y_x[l_x != ""]]
     eng = lang == ""
     s_te, y_te, p_te = s_te[eng], y_te[eng], p_te[eng]
     gen, dom, grp = np.asarray(g_te)[eng], np.asarray(d_te)[eng], np.asarray(grp_te)[eng]
@@ -141,7 +148,8 @@ def score_run(run: Path, targets: tuple[float, ...] = (0.01, 0.05)) -> dict[str,
             "test_tpr": float(flag[y_te == 1].mean()),
             "tpr_by_generator": {g: float(flag[gen == g].mean()) for g in sorted(set(gen[y_te == 1]))}}
     if lang_codes.size:
-        out["languages"] = language_part(p_lang, lang_codes, thr)
+        h = y_lang == 0
+        out["languages"] = language_part(p_lang[h], lang_codes[h], thr, p_lang[~h], lang_codes[~h])
     return out
 
 
@@ -150,11 +158,13 @@ def language_of(domain: str) -> str:
     return domain[3:] if domain.startswith("m4-") else ""
 
 
-def language_part(p: np.ndarray, codes: np.ndarray, thr: dict[str, Any]) -> dict[str, Any]:
+def language_part(p: np.ndarray, codes: np.ndarray, thr: dict[str, Any], p_ai: np.ndarray | None = None,
+                  ai_codes: np.ndarray | None = None) -> dict[str, Any]:
     """The language humans (calibrated scores ``p``, language ``codes``) against each global ``fpr@X``: flagged
     by language at the global threshold (all of them), and, over ``SEEDS`` random halvings of each language,
     the other half flagged at the per-language thresholds that ``aigc calibrate --group-field language`` would
-    set on one half (:func:`aigc._thresholds.choose_group_thresholds` floored at the global thresholds)."""
+    set on one half (:func:`aigc._thresholds.choose_group_thresholds` floored at the global thresholds). With
+    the languages' machine texts (``p_ai``, ``ai_codes``): each language's TPR at both."""
     from newest_language_thresholds import SEEDS, halves
 
     from aigc._thresholds import choose_group_thresholds, fpr_floors
@@ -162,11 +172,18 @@ def language_part(p: np.ndarray, codes: np.ndarray, thr: dict[str, Any]) -> dict
     fpr = {k: v for k, v in thr.items() if k.startswith("fpr@")}
     floors, targets = fpr_floors(fpr), tuple(float(k[4:-1]) / 100 for k in fpr)
     langs = sorted(set(codes.tolist()))
-    out: dict[str, Any] = {"humans": {c: int((codes == c).sum()) for c in langs}, "global": {}, "per_language": {}}
+    out: dict[str, Any] = {"humans": {c: int((codes == c).sum()) for c in langs}, "global": {}, "global_tpr": {},
+                           "per_language": {}}
+    p_ai = np.zeros(0) if p_ai is None else p_ai
+    ai_codes = np.zeros(0, dtype=str) if ai_codes is None else ai_codes
+    out["machine"] = {c: int((ai_codes == c).sum()) for c in langs}
     for name, t in fpr.items():
         out["global"][name] = {c: int((p[codes == c] >= t["value"]).sum()) for c in langs}
+        out["global_tpr"][name] = {c: float(np.mean(p_ai[ai_codes == c] >= t["value"])) for c in langs
+                                   if (ai_codes == c).any()}
         out["per_language"][name] = {"flagged": [], "scored": [], "by_language": {c: [] for c in langs},
-                                     "thresholds": {c: [] for c in langs}, "rules": {c: [] for c in langs}}
+                                     "thresholds": {c: [] for c in langs}, "rules": {c: [] for c in langs},
+                                     "tpr": {c: [] for c in langs if (ai_codes == c).any()}}
     for seed in SEEDS:
         cal, test = halves(codes, seed)
         gt = choose_group_thresholds(p[cal], np.zeros(int(cal.sum()), np.int64), codes[cal].tolist(), "language",
@@ -181,6 +198,8 @@ def language_part(p: np.ndarray, codes: np.ndarray, thr: dict[str, Any]) -> dict
                 rec["by_language"][c].append(int((flag & test & (codes == c)).sum()))
                 rec["thresholds"][c].append(float(own[c]["value"]))
                 rec["rules"][c].append(str(own[c]["rule"]))
+                if c in rec["tpr"]:
+                    rec["tpr"][c].append(float(np.mean(p_ai[ai_codes == c] >= own[c]["value"])))
     return out
 
 
@@ -190,9 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="runs/data", help="folder for the three files")
     ap.add_argument("--score-run", default="", help="a finished run of this data: print its test figures")
     ap.add_argument("--json", default="", help="with --score-run: write the figures here")
+    ap.add_argument("--extra", default="", help="with --score-run: more predictions of the run (bench/"
+                                                "score_run_texts.py), e.g. the languages' machine texts")
     args = ap.parse_args(argv)
     if args.score_run:
-        res = score_run(Path(args.score_run))
+        res = score_run(Path(args.score_run), extra=Path(args.extra) if args.extra else None)
         print(json.dumps(res, indent=1))
         if args.json:
             Path(args.json).write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")

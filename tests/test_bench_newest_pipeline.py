@@ -46,13 +46,18 @@ def test_score_run_keeps_languages_apart_and_sets_their_thresholds(tmp_path: Pat
     langs = _rows(np.r_[zh, ar], [0] * 100, ["m4-chinese"] * 50 + ["m4-arabic"] * 50, ["human"] * 100)
     _write(run / "predictions" / "test.jsonl", _english(rng, 60, 2.0) + langs)
 
+    # the languages' machine texts, scored later (bench/score_run_texts.py): Chinese ones above its humans
+    machine = _rows(np.r_[rng.normal(4.0, 1.0, 40), rng.normal(2.0, 1.0, 40)], [1] * 80,
+                    ["m4-chinese"] * 40 + ["m4-arabic"] * 40, ["chatgpt"] * 80)
+    _write(run / "predictions" / "extra.jsonl", machine)
     out = tmp_path / "out.json"
-    assert bench_main("newest_pipeline_data")(["--score-run", str(run), "--json", str(out)]) == 0
+    assert bench_main("newest_pipeline_data")(["--score-run", str(run), "--json", str(out), "--extra",
+                                               str(run / "predictions" / "extra.jsonl")]) == 0
     res = json.loads(out.read_text())
     assert res["test"]["humans"] == 120 and res["test"]["machine"] == 120  # English only
     assert set(res["by_domain"]) == {"xsum", "writing"}
     lang = res["languages"]
-    assert lang["humans"] == {"arabic": 50, "chinese": 50}
+    assert lang["humans"] == {"arabic": 50, "chinese": 50} and lang["machine"] == {"arabic": 40, "chinese": 40}
     g = lang["global"]["fpr@1%"]
     assert g["chinese"] >= 20 and g["arabic"] <= 2, g
     per = lang["per_language"]["fpr@1%"]
@@ -62,3 +67,6 @@ def test_score_run_keeps_languages_apart_and_sets_their_thresholds(tmp_path: Pat
     assert all(r.startswith("above all") for r in per["rules"]["chinese"])
     # each half's threshold sits above all of its 25 humans, so the other half's flags are few
     assert np.mean(per["by_language"]["chinese"]) < g["chinese"] / 4, per["by_language"]["chinese"]
+    # the cost: Chinese machine texts caught less at Chinese's own (higher) threshold, never more
+    tpr_g, tpr_own = lang["global_tpr"]["fpr@1%"]["chinese"], per["tpr"]["chinese"]
+    assert len(tpr_own) == 5 and all(t <= tpr_g for t in tpr_own) and min(tpr_own) < tpr_g
