@@ -23,6 +23,7 @@ thresholds and support, and only sets thresholds for the groups in the data:
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +33,7 @@ import numpy as np
 
 from . import _calibration, _overlap, _thresholds
 from ._bundle import VARIANT_CALIBRATED, open_bundle, spec_for_variant
+from ._printable import printable
 from ._recalibrate import (
     CalibrateOptions,
     RecalibrationError,
@@ -46,6 +48,8 @@ from ._recalibrate import (
 )
 
 __all__ = ["add_group_thresholds"]
+
+log = logging.getLogger("aigc")
 
 
 def add_group_thresholds(bundle_path: str | os.PathLike[str], items: Sequence[Any],
@@ -81,6 +85,10 @@ def add_group_thresholds(bundle_path: str | os.PathLike[str], items: Sequence[An
             f"bundle carries one grouping field: use --group-field {old.get('column')}, or drop --groups-only to "
             f"replace them")
 
+    n_none = sum(g is None for g in groups)
+    if n_none:
+        log.warning("%d of %d items have no %s: they set no threshold here (--groups-only keeps the global ones)",
+                    n_none, len(groups), printable(opt.group_field))
     raw, ok, metas, modality = score_items(bundle, opt.variant, items, opt)
     y = y_all[ok]
     kept = [groups[int(i)] for i in np.flatnonzero(ok)]
@@ -97,6 +105,7 @@ def add_group_thresholds(bundle_path: str | os.PathLike[str], items: Sequence[An
         "group_thresholds": {"column": opt.group_field, "added": sorted(set(new["groups"]) - set(replaced)),
                              "replaced": replaced, "kept": sorted(set(merged["groups"]) - set(new["groups"])),
                              "global_only": sorted(g for g in new["skipped"] if g not in merged["groups"])},
+        "without_group": n_none,
         "out_of_support": _outside_support(spec.get("support"), [metas[int(i)] for i in np.flatnonzero(ok)], kept),
     }  # fmt: skip
     note_other_variants(record, spec, [opt.variant])

@@ -53,6 +53,7 @@ def test_groups_only_keeps_the_bundle_and_adds_languages(tiny_text_bundle: Path,
         assert spec.get(key) == orig.get(key), key
     rec = spec["recalibration"]
     assert rec["mode"] == "groups only" and rec["thresholds"] == "kept" and rec["data"]["n_human"] == 50
+    assert rec["without_group"] == 0
     assert rec["group_thresholds"] == {"column": "language", "added": ["xx"], "replaced": [], "kept": [],
                                        "global_only": ["yy"]}
     xx = spec["group_thresholds"]["groups"]["xx"]
@@ -103,7 +104,7 @@ def test_groups_only_refusals(tiny_text_bundle: Path, tmp_path: Path, capsys: py
     # a bundle whose group thresholds are by another field: one grouping field per bundle
     by_lang = tmp_path / "by-lang"
     assert main([*base, "--out", str(by_lang), "--groups-only", "--group-field", "language"]) == 0
-    rows = [{"text": t, "region": "north"} for t in _texts(40, 6, 0.5, 0.9)]
+    rows = [{"text": t, "region": "north"} for t in _texts(40, 6, 0.5, 0.9)] + [{"text": "no region here at all"}]
     capsys.readouterr()
     assert main(["calibrate", str(by_lang), str(_write(tmp_path / "r.jsonl", rows)), "--out", str(tmp_path / "c"),
                  "--humans-only", "--group-field", "region", "--groups-only"]) == 1
