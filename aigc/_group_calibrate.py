@@ -38,6 +38,7 @@ from ._recalibrate import (
     CalibrateOptions,
     RecalibrationError,
     _group_thresholds_on,
+    _training_overlap,
     check_inputs,
     check_out_path,
     note_other_variants,
@@ -108,6 +109,9 @@ def add_group_thresholds(bundle_path: str | os.PathLike[str], items: Sequence[An
         "without_group": n_none,
         "out_of_support": _outside_support(spec.get("support"), [metas[int(i)] for i in np.flatnonzero(ok)], kept),
     }  # fmt: skip
+    in_training = _training_overlap(bundle, ok_items, y, modality)
+    if in_training:
+        record["data_in_training"] = in_training
     note_other_variants(record, spec, [opt.variant])
     stamp(record, spec)
     path = write_new_bundle(bundle, spec, dst, opt.overwrite, lambda tmp: _overlap.add_calibration_items(
