@@ -1,6 +1,7 @@
 """Data of the pipeline run "the newest generators left out, newer generators in training" (BENCHMARKS.md, session 22).
 
-From ``runs/data/text_cut.jsonl`` (``bench/textsets.py``: every shared opening cut) it writes three files:
+From ``runs/data/text_cut.jsonl`` (``bench/textsets.py``: every shared opening cut) it writes three files (and
+``newest_test_small.jsonl``, 75 machine texts and 75 humans of the first, :func:`small_test`):
 
 - ``newest_test.jsonl``: 50 machine texts of each of fastdetectgpt's newest generators (davinci, gpt-3.5-turbo,
   gpt-4) and the human texts of their pairs, topped up with other fastdetectgpt humans to 150 (300 texts);
@@ -25,6 +26,12 @@ Usage::
         --set data.train=runs/data/fdg_older.jsonl --set data.test=runs/data/newest_test.jsonl \
         --set "data.extra_train=[runs/data/newer_extra.jsonl]" --set data.max_train=300
     .venv/bin/python bench/newest_pipeline_data.py --score-run runs/newest-out --json out.json
+
+Session 24 stopped that run once its dev predictions were written (each LM pass took 7 s a text) and scored the
+smaller test part instead, with the same scoring function::
+
+    .venv/bin/python bench/score_run_texts.py runs/newest-out runs/data/newest_test_small.jsonl \
+        --out runs/newest-out/predictions/test.jsonl
 """
 
 from __future__ import annotations
@@ -84,6 +91,23 @@ def newer_part(rows: list[dict[str, Any]], test: list[dict[str, Any]], rng: rand
         if len(pairs) + len(grp) <= N_EVOBENCH:
             pairs += grp
     return picked + pairs
+
+
+def small_test(test: list[dict[str, Any]], per_generator: int = 25, humans: int = 75, seed: int = 2
+               ) -> list[dict[str, Any]]:
+    """A smaller test part drawn from ``test`` (``test_part``'s): ``per_generator`` machine texts of each newest
+    generator, their pairs' humans and other humans up to ``humans`` (session 24's run scored this part with
+    ``bench/score_run_texts.py``, its LM passes running at 7 s a text)."""
+    rng = random.Random(seed)
+    by_gen: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+    for r in test:
+        if r["label"] == 1:
+            by_gen[r["generator"]].append(r)
+    machine = [x for g in sorted(by_gen) for x in rng.sample(by_gen[g], per_generator)]
+    groups = {r["group"] for r in machine}
+    own = [r for r in test if r["label"] == 0 and r["group"] in groups][:humans]
+    other = [r for r in test if r["label"] == 0 and r["group"] not in groups]
+    return machine + own + rng.sample(other, max(0, humans - len(own)))
 
 
 def _predictions(path: Path) -> tuple[np.ndarray, np.ndarray, list[str], list[str], list[str]]:
@@ -226,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     older = [r for r in fdg if r["group"] not in groups and r["generator"] not in NEW_GENERATORS]
     extra = newer_part(rows, test, rng)
     out = Path(args.out)
-    for name, part in (("newest_test", test), ("fdg_older", older), ("newer_extra", extra)):
+    for name, part in (("newest_test", test), ("fdg_older", older), ("newer_extra", extra),
+                       ("newest_test_small", small_test(test))):
         write_jsonl(out / f"{name}.jsonl", part)
         print(f"{name}: {len(part)} texts " + str(dict(collections.Counter(
             (r["set"], "human" if r["label"] == 0 else "machine") for r in part))))
