@@ -32,12 +32,13 @@ from typing import Any
 import numpy as np
 
 from . import _calibration, _overlap, _thresholds
-from ._bundle import VARIANT_CALIBRATED, open_bundle, spec_for_variant
+from ._bundle import open_bundle, spec_for_variant
 from ._printable import printable
 from ._recalibrate import (
     CalibrateOptions,
     RecalibrationError,
     _group_thresholds_on,
+    _store_calibration,
     _training_overlap,
     check_inputs,
     check_out_path,
@@ -91,14 +92,13 @@ def add_group_thresholds(bundle_path: str | os.PathLike[str], items: Sequence[An
         log.warning("%d of %d items have no %s: they set no threshold here (--groups-only keeps the global ones)",
                     n_none, len(groups), printable(opt.group_field))
     raw, ok, metas, modality = score_items(bundle, opt.variant, items, opt)
-    y = y_all[ok]
-    kept = [groups[int(i)] for i in np.flatnonzero(ok)]
+    y, idx = y_all[ok], [int(i) for i in np.flatnonzero(ok)]
+    kept, ok_items = [groups[i] for i in idx], [items[i] for i in idx]
     p = _calibration.apply_calibration(raw[ok], view["calibration"])
     new = _group_thresholds_on(p, y, kept, view["thresholds"], targets, opt.group_field)
     merged, replaced = _merge(old, new)
-    _store(spec, opt.variant, merged)
+    _store_calibration(spec, opt.variant, {"group_thresholds": merged})  # where opt.variant reads them
 
-    ok_items = [items[int(i)] for i in np.flatnonzero(ok)]
     record: dict[str, Any] = {
         **record_head(bundle, src, opt.source, ok_items, y, int((~ok).sum())),
         "mode": "groups only", "calibration": "kept", "thresholds": "kept", "support": "kept",
@@ -107,7 +107,7 @@ def add_group_thresholds(bundle_path: str | os.PathLike[str], items: Sequence[An
                              "replaced": replaced, "kept": sorted(set(merged["groups"]) - set(new["groups"])),
                              "global_only": sorted(g for g in new["skipped"] if g not in merged["groups"])},
         "without_group": n_none,
-        "out_of_support": _outside_support(spec.get("support"), [metas[int(i)] for i in np.flatnonzero(ok)], kept),
+        "out_of_support": _outside_support(spec.get("support"), [metas[i] for i in idx], kept),
     }  # fmt: skip
     in_training = _training_overlap(bundle, ok_items, y, modality)
     if in_training:
@@ -145,16 +145,6 @@ def _merge(old: dict[str, Any] | None, new: dict[str, Any]) -> tuple[dict[str, A
             skipped[g] = why
     merged = {**old, "groups": {**old_groups, **new["groups"]}, "skipped": skipped}
     return merged, sorted(set(old_groups) & set(new["groups"]))
-
-
-def _store(spec: dict[str, Any], variant: str, gt: dict[str, Any]) -> None:
-    """Put ``gt`` where ``variant`` reads its group thresholds (fp32: the bundle's own field)."""
-    if variant == "fp32":
-        spec["group_thresholds"] = gt
-        return
-    vc = spec.setdefault("variant_calibration", {})
-    own = vc.get(variant) or {k: spec[k] for k in VARIANT_CALIBRATED if k in spec}
-    vc[variant] = {**own, "group_thresholds": gt}
 
 
 def _outside_support(support: dict[str, Any] | None, metas: list[Any], groups: list[str | None]) -> dict[str, int]:

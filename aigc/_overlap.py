@@ -74,8 +74,18 @@ def hash_items(items: Sequence[Any], modality: str, cap: int = MAX_HASHED, seed:
     if n > cap:
         idx = np.sort(np.random.default_rng(seed).choice(n, size=cap, replace=False))
     d = _digests([items[int(i)] for i in idx], modality)
-    raw = b"".join(int(x).to_bytes(_NBYTES, "big") for x in d)
-    return {"n": n, "n_hashed": int(idx.size), "sampled": bool(n > cap), "hashes": base64.b64encode(raw).decode("ascii")}
+    return {"n": n, "n_hashed": int(idx.size), "sampled": bool(n > cap), "hashes": _encode(d)}
+
+
+def _encode(hashes: np.ndarray) -> str:
+    """base64 of the 6-byte big-endian digests ``hashes`` (uint64), as data_hashes.json stores them."""
+    return base64.b64encode(b"".join(int(x).to_bytes(_NBYTES, "big") for x in hashes)).decode("ascii")
+
+
+def _decode(text: str) -> np.ndarray:
+    """The digests (uint64) of a stored ``hashes`` string: :func:`_encode`'s inverse."""
+    raw = base64.b64decode(text)
+    return np.array([int.from_bytes(raw[i : i + _NBYTES], "big") for i in range(0, len(raw), _NBYTES)], dtype=np.uint64)
 
 
 def write_data_hashes(
@@ -109,12 +119,9 @@ def add_calibration_items(folder: str | os.PathLike[str], field: Any, items: Seq
     doc = json.loads(path.read_text(encoding="utf-8"))
     old = doc.get("calibration") or {"n": 0, "n_hashed": 0, "sampled": False, "hashes": ""}
     new = hash_items(items, modality)
-    raw = base64.b64decode(old["hashes"]) + base64.b64decode(new["hashes"])
-    both = np.unique(np.array([int.from_bytes(raw[i : i + _NBYTES], "big") for i in range(0, len(raw), _NBYTES)],
-                              dtype=np.uint64))
+    both = np.unique(np.r_[_decode(old["hashes"]), _decode(new["hashes"])])
     doc["calibration"] = {"n": int(old["n"]) + new["n"], "n_hashed": int(old["n_hashed"]) + new["n_hashed"],
-                          "sampled": bool(old["sampled"] or new["sampled"]),
-                          "hashes": base64.b64encode(b"".join(int(x).to_bytes(_NBYTES, "big") for x in both)).decode("ascii")}
+                          "sampled": bool(old["sampled"] or new["sampled"]), "hashes": _encode(both)}
     path.write_text(json.dumps(doc) + "\n", encoding="utf-8")
     return {**field, "calibration": {k: doc["calibration"][k] for k in ("n", "n_hashed", "sampled")}}
 
@@ -127,8 +134,7 @@ def _load(root: Path, field: dict[str, Any]) -> dict[str, np.ndarray | None]:
         if not part:
             out[k] = None
             continue
-        raw = base64.b64decode(part["hashes"])
-        out[k] = np.array([int.from_bytes(raw[i : i + _NBYTES], "big") for i in range(0, len(raw), _NBYTES)], dtype=np.uint64)
+        out[k] = _decode(part["hashes"])
     return out
 
 

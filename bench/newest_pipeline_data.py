@@ -194,7 +194,7 @@ def language_part(p: np.ndarray, codes: np.ndarray, thr: dict[str, Any], p_ai: n
     from aigc._thresholds import choose_group_thresholds, fpr_floors
 
     fpr = {k: v for k, v in thr.items() if k.startswith("fpr@")}
-    floors, targets = fpr_floors(fpr), tuple(float(k[4:-1]) / 100 for k in fpr)
+    floors, targets = fpr_floors(fpr), tuple(float(t["target_fpr"]) for t in fpr.values())
     langs = sorted(set(codes.tolist()))
     out: dict[str, Any] = {"humans": {c: int((codes == c).sum()) for c in langs}, "global": {}, "global_tpr": {},
                            "per_language": {}}

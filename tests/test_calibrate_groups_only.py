@@ -129,14 +129,14 @@ def test_group_humans_join_the_calibration_hashes(tmp_path: Path) -> None:
 
 def test_a_variant_with_its_own_record_gets_the_groups_there() -> None:
     """int8 (``variant_calibration``) reads its own group thresholds: they go there, fp32's stay as they were."""
-    from aigc._group_calibrate import _store
+    from aigc._recalibrate import _store_calibration
 
     gt = {"column": "language", "groups": {"xx": {}}, "skipped": {}}
     spec = {"calibration": {"method": "none"}, "thresholds": {"fpr@1%": {"value": 0.9}},
             "group_thresholds": {"column": "language", "groups": {}, "skipped": {}}}
-    _store(spec, "int8", gt)
+    _store_calibration(spec, "int8", {"group_thresholds": gt})
     assert spec["variant_calibration"]["int8"]["group_thresholds"] == gt
     assert spec["variant_calibration"]["int8"]["thresholds"] == spec["thresholds"]  # its view, copied whole
     assert spec["group_thresholds"]["groups"] == {}
-    _store(spec, "fp32", gt)
+    _store_calibration(spec, "fp32", {"group_thresholds": gt})
     assert spec["group_thresholds"] == gt
