@@ -51,6 +51,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO))
 
+import fixed_sample  # noqa: E402
 import generalization_combos as gc  # noqa: E402
 import generalization_splits as gs  # noqa: E402
 import self_generated as sg  # noqa: E402
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.chosen and args.chosen not in CANDIDATES:
         raise SystemExit(f"--chosen {args.chosen!r} is not a candidate: {CANDIDATES}")
-    part = gc.load_chunks(args.chunks, args.cache_dir, gc.ROUND_PASSES[10])
+    part = fixed_sample.load_chunks(args.chunks, args.cache_dir, gc.ROUND_PASSES[10])
     if part is None:
         return 2
     (first, last), rows, arrs = part

@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
 import evo_overlap  # noqa: E402
+import fixed_sample  # noqa: E402
 import generalization_combos as gc  # noqa: E402
 import generalization_splits as gs  # noqa: E402
 
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunks", default="1:54", help="first:last chunk, 1-based and inclusive")
     ap.add_argument("--cache-dir", default=str(REPO / "bench" / "lmcache"))
     args = ap.parse_args(argv)
-    part = gc.load_chunks(args.chunks, args.cache_dir, gc.ROUND_PASSES[10])
+    part = fixed_sample.load_chunks(args.chunks, args.cache_dir, gc.ROUND_PASSES[10])
     if part is None:
         return 2
     (first, last), rows, arrs = part

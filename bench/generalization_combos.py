@@ -215,7 +215,6 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import evo_overlap  # noqa: E402
 import generalization_pair as gp  # noqa: E402
-import textsets  # noqa: E402
 from combo_heads import (  # noqa: E402
     agreement_head,
     balanced_domain_generator,
@@ -227,7 +226,8 @@ from combo_heads import (  # noqa: E402
     probe_prep,
     rank4,
 )
-from generalization_pair import CHUNK, COLUMNS  # noqa: E402
+from fixed_sample import load_chunks  # noqa: E402
+from generalization_pair import COLUMNS  # noqa: E402
 from generalization_tokens import base7  # noqa: E402
 
 ROUND3_L2 = (10.0, 100.0, 1000.0)
@@ -397,31 +397,6 @@ def choose(table: dict[str, dict[str, Any]], candidates: list[str], round_: int)
     if ok:
         return max(ok, key=lambda k: summary(table[k])["mean_auroc"])
     return min(candidates, key=lambda k: summary(table[k])["max_human_fpr"])
-
-
-def load_chunks(chunks: str, cache: str | Path, passes: tuple[str, ...]
-                ) -> tuple[tuple[int, int], list[dict[str, Any]], dict[str, list[np.ndarray]]] | None:
-    """A bench's ``--chunks first:last`` of the fixed sample with the committed LM passes ``passes``:
-    ``((first, last), rows, arrays)`` as :func:`load_part` gives them, or None, said on stderr, when the shared
-    data folder beside the repository is missing (the bench then exits 2)."""
-    if not textsets.exists():
-        print("the shared data folder beside the repository is missing (../shared/data/text)", file=sys.stderr)
-        return None
-    first, last = (int(v) for v in chunks.split(":"))
-    return (first, last), *load_part(first, last, Path(cache), passes)
-
-
-def load_part(first: int, last: int, cache: Path, models: tuple[str, ...] = ("pair", "smollm2")
-              ) -> tuple[list[dict[str, Any]], dict[str, list[np.ndarray]]]:
-    """Rows of chunks ``first``..``last`` (1-based, inclusive) of the fixed sample and their cached arrays;
-    a chunk not cached is an error (this bench never runs an LM)."""
-    rows = gp.sample_rows((200, 30), (30, 50), (30, 378), seed=0)[(first - 1) * CHUNK: last * CHUNK]
-    arrs = gp.arrays(list(models), [r["text"] for r in rows], 128, 4, cache, budget_s=0.0)
-    missing = sum(a is None for m in models for a in arrs[m])
-    if missing:
-        raise SystemExit(f"{missing} arrays of chunks {first}..{last} are not cached in {cache}: run "
-                         "bench/generalization_pair.py first")
-    return gp.texts_read(rows, arrs)
 
 
 def summary(res: dict[str, Any]) -> dict[str, float]:

@@ -36,6 +36,7 @@ sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO))
 
 import evo_overlap  # noqa: E402
+import fixed_sample  # noqa: E402
 import generalization_combos as gc  # noqa: E402
 import generalization_splits as gs  # noqa: E402
 import self_generated as sg  # noqa: E402
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache-dir", default=str(REPO / "bench" / "lmcache"))
     ap.add_argument("--json", default="")
     args = ap.parse_args(argv)
-    part = gc.load_chunks(args.chunks, args.cache_dir, gc.ROUND_PASSES[10])
+    part = fixed_sample.load_chunks(args.chunks, args.cache_dir, gc.ROUND_PASSES[10])
     if part is None:
         return 2
     (first, last), rows, arrs = part

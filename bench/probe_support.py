@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+import fixed_sample  # noqa: E402
 import generalization_combos as gc  # noqa: E402
 import generalization_pair as gp  # noqa: E402
 from generalization_pair import COLUMNS  # noqa: E402
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     from training.weights import gguf_lm_path
 
     first, last = (int(v) for v in args.chunks.split(":"))
-    rows, arrs = gc.load_part(first, last, Path(args.cache_dir), gc.ROUND_PASSES[args.round])
+    rows, arrs = fixed_sample.load_part(first, last, Path(args.cache_dir), gc.ROUND_PASSES[args.round])
     cands = gc.candidate_sets(arrs, args.round, [r["group"] for r in rows])
     if args.candidate not in cands:
         raise SystemExit(f"--candidate {args.candidate!r} is not one of round {args.round}'s: {list(cands)}")

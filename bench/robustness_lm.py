@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import generalization_pair as gp  # noqa: E402
 import textsets  # noqa: E402
-from generalization_combos import load_part  # noqa: E402
+from fixed_sample import load_part  # noqa: E402
 from generalization_lmfeatures import fit_logreg, predict  # noqa: E402
 from generalization_tokens import base7  # noqa: E402
 

@@ -57,6 +57,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO))
 
+import fixed_sample  # noqa: E402
 import generalization_combos as gc  # noqa: E402
 import generalization_pair as gp  # noqa: E402
 import generalization_splits as gs  # noqa: E402
@@ -302,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.chosen and args.chosen not in CANDIDATES:
         raise SystemExit(f"--chosen {args.chosen!r} is not a candidate: {CANDIDATES}")
     first, last = (int(v) for v in args.chunks.split(":"))
-    rows, arrs = gc.load_part(first, last, Path(args.cache_dir), gc.ROUND_PASSES[10])
+    rows, arrs = fixed_sample.load_part(first, last, Path(args.cache_dir), gc.ROUND_PASSES[10])
     x = round10_features(arrs)
     own, x_own = own_texts()
     if args.dose:
