@@ -301,8 +301,8 @@ def _one_group_thresholds(p: np.ndarray, y: np.ndarray, m: np.ndarray, targets: 
         if how == "conformal":  # humans enough, items not
             how = f"conformal on {n_h} humans ({pg.size} items, fewer than {min_items})"
         floor = float(floors[name])
-        ts[name] = _record(max(own, floor), pg, yg, float(tgt),
-                           how if own >= floor else f"the global threshold ({how}: lower)")
+        ts[name] = {**_record(max(own, floor), pg, yg, float(tgt),
+                              how if own >= floor else f"the global threshold ({how}: lower)"), "small_group": True}
     if enough:
         try:
             ts["balanced"] = _balanced_threshold(pg, yg)

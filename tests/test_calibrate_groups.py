@@ -62,6 +62,7 @@ def test_group_thresholds_hold_a_language_that_scores_high(tiny_text_bundle: Pat
     assert xx["rule"] in ("above all 40 humans (fewer than 99)",
                           "the global threshold (above all 40 humans (fewer than 99): lower)"), xx["rule"]
     assert xx["value"] >= glob["fpr@1%"]["value"] and xx["achieved_fpr"] == 0.0 and xx["n_human"] == 40
+    assert xx["small_group"] is True and "small_group" not in gt["groups"]["en"]["fpr@1%"]  # what aigc info reads
     p_xx = det.predict_proba(_texts(40, 1, 0.5, 0.9))[:, 1]
     assert xx["value"] > p_xx.max()
     assert "language=xx: fpr@1% " in console and "above all 40 humans" in console
@@ -95,3 +96,12 @@ def test_group_field_refusals(tiny_text_bundle: Path, tmp_path: Path, capsys: py
     err = capsys.readouterr().err
     assert "no group has the 20 human items its own thresholds need" in err and "'g0': 14" in err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_info_tells_small_group_thresholds_by_their_mark_or_old_wording() -> None:
+    from aigc.cli._info import _small_group
+
+    assert _small_group({"rule": "conformal", "small_group": True})  # the mark decides, whatever the wording
+    assert not _small_group({"rule": "above all 40 humans (fewer than 99)", "small_group": False})
+    assert _small_group({"rule": "above all 40 humans (fewer than 99)"})  # a bundle written before the mark
+    assert not _small_group({"rule": "conformal"})

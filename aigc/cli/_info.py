@@ -116,8 +116,7 @@ def render_card(spec: dict[str, Any], sizes: dict[str, int] | None = None) -> st
     if gt:
         add(f"per-group thresholds by {gt['column']}: " + ", ".join(f"{g} ({len(ts)})" for g, ts in gt["groups"].items()))
         for g, ts in gt["groups"].items():  # the small-group rule's thresholds say how they were set
-            few = [f"{n} {_fmt(t.get('value'))} ({t['rule']})" for n, t in ts.items()
-                   if str(t.get("rule", "")).startswith(("above all", "the global threshold", "conformal on"))]
+            few = [f"{n} {_fmt(t.get('value'))} ({t['rule']})" for n, t in ts.items() if _small_group(t)]
             if few:
                 add(f"  {gt['column']}={g}: " + "; ".join(few))
     sup = spec.get("support")
@@ -180,3 +179,11 @@ def _shown_support(field: str, v: Any) -> Any:
     if field == "lexicon" and isinstance(v, dict) and isinstance(v.get("words"), list):
         return {**{k: x for k, x in v.items() if k != "words"}, "words": f"{len(v['words'])} words"}
     return v
+
+
+def _small_group(t: dict[str, Any]) -> bool:
+    """Whether a group threshold was set by the small-group rule: its ``small_group`` mark, or for bundles written
+    before that mark (session 25) its rule's wording."""
+    if "small_group" in t:
+        return bool(t["small_group"])
+    return str(t.get("rule", "")).startswith(("above all", "the global threshold", "conformal on"))
