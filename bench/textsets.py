@@ -126,6 +126,33 @@ def write_jsonl(rows: list[dict[str, Any]], out: Path) -> Path:
     return out
 
 
+def newer_split(rows: list[dict[str, Any]], n_glimpse: int, n_evobench: int, seed: int = 0
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(rest, newer)``: ``newer`` holds ``n_glimpse`` of glimpse's newer generators' English machine texts and
+    whole evobench groups (a human text with its machine partners) up to ``n_evobench`` texts, drawn at random
+    (``seed``), for ``data.extra_train`` (every one in training; BENCHMARKS.md, session 24's pipeline run);
+    ``rest`` is every other row except those sharing a group with ``newer`` (a glimpse text's group is the
+    fastdetectgpt article it continues: its fastdetectgpt texts would otherwise land in dev or test beside it).
+    The order of ``rows`` is kept in both."""
+    rng = np.random.default_rng(seed)
+    glimpse = [i for i, r in enumerate(rows) if r["set"] == "glimpse" and r["label"] == 1
+               and not r["domain"].startswith("m4-")]
+    chosen = {glimpse[i] for i in rng.permutation(len(glimpse))[:n_glimpse]}
+    evo_groups: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        if r["set"] == "evobench":
+            evo_groups[r["group"]].append(i)
+    taken = 0
+    for g in rng.permutation(sorted(evo_groups)):
+        if taken + len(evo_groups[g]) <= n_evobench:
+            chosen.update(evo_groups[g])
+            taken += len(evo_groups[g])
+    groups = {rows[i]["group"] for i in chosen}
+    newer = [r for i, r in enumerate(rows) if i in chosen]
+    rest = [r for i, r in enumerate(rows) if i not in chosen and r["group"] not in groups]
+    return rest, newer
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
@@ -135,14 +162,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--glimpse", default="100000,100000", help="glimpse: per (domain, newer generator), per language")
     ap.add_argument("--evobench", default="100000,100000", help="evobench: per generator, humans")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--newer-out", default="", help="also split off newer generators' texts for data.extra_train "
+                    "into this file (--out then holds the rest, without their groups)")
+    ap.add_argument("--newer", default="130,170", help="with --newer-out: glimpse machine texts, evobench texts")
     args = ap.parse_args(argv)
     if not exists():
         print(f"{TEXT} lacks the three text sets (the shared data folder beside the repository)", file=sys.stderr)
         return 2
     sizes = [tuple(int(v) for v in a.split(",")) for a in (args.fdg, args.glimpse, args.evobench)]
     rows = all_rows(*sizes, seed=args.seed)  # type: ignore[arg-type]
-    write_jsonl(rows, Path(args.out))
-    print(f"{len(rows)} texts ({sum(r['label'] == 1 for r in rows)} machine) -> {args.out}")
+    parts = [(rows, args.out)]
+    if args.newer_out:
+        if Path(args.newer_out).exists():  # refused before anything is written
+            raise FileExistsError(f"{args.newer_out} exists; remove it or pick another --newer-out")
+        n_glimpse, n_evo = (int(v) for v in args.newer.split(","))
+        rest, newer = newer_split(rows, n_glimpse, n_evo, args.seed)
+        parts = [(rest, args.out), (newer, args.newer_out)]
+    for part, out in parts:
+        write_jsonl(part, Path(out))
+        print(f"{len(part)} texts ({sum(r['label'] == 1 for r in part)} machine) -> {out}")
     return 0
 
 
@@ -159,6 +197,7 @@ __all__ = [
     "family",
     "fdg_rows",
     "glimpse_rows",
+    "newer_split",
     "write_jsonl",
 ]
 

@@ -40,6 +40,10 @@ def test_shipped_config_loads(path: Path) -> None:
         assert cfg.data.train.startswith("../shared/data/")
         if entry.modality == "text":
             assert cfg.data.group_by == "pair_id" and cfg.data.group_human_text
+    elif path.stem.endswith("_cut_newer"):  # bench/textsets.py --out ... --newer-out ...: newer texts all train
+        assert cfg.data.train == "runs/data/text_cut_rest.jsonl"
+        assert cfg.data.extra_train == ["runs/data/text_cut_newer.jsonl"]
+        assert cfg.data.group_by == "group" and cfg.data.group_human_text
     elif path.stem.endswith("_cut"):  # the shared sets with every shared opening cut (bench/textsets.py --out)
         assert cfg.data.train == CUT_DATA and cfg.data.group_by == "group" and cfg.data.group_human_text
     else:
