@@ -32,7 +32,7 @@ def score_file(run: Path, data: Path, text_field: str = "text") -> tuple[list[di
     from training.config import config_from_dict
     from training.context import init_distributed
     from training.evaluate import score_rows
-    from training.run import _make_context
+    from training.run import make_context
     from training.run_folder import load_run
 
     rows = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -45,7 +45,7 @@ def score_file(run: Path, data: Path, text_field: str = "text") -> tuple[list[di
         raise SystemExit(f"{run}: a {loaded.modality} run; this scores texts")
     cfg = config_from_dict(yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")))
     model = loaded.model
-    ctx, _ = _make_context(run, cfg, model, "text", init_distributed("cpu"))
+    ctx, _ = make_context(run, cfg, model, "text", init_distributed("cpu"))
     return rows, score_rows(model, rows, ctx, f"scoring {data.name}")
 
 

@@ -53,7 +53,7 @@ from training.run_folder import (
 )
 from training.run_guard import open_run_folder, prepare_run_folder, record_resume, write_config
 
-__all__ = ["LoadedRun", "fit", "load_run", "read_split"]
+__all__ = ["LoadedRun", "fit", "load_run", "make_context", "read_split"]
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool = False, _i
     fingerprint = data_fingerprint(splits)
     model = create_model(cfg.model)
     _write_run_start(run, cfg, splits, fingerprint, model, resume, clear, changes, d)
-    ctx, use_scaler = _make_context(run, cfg, model, modality, d)
+    ctx, use_scaler = make_context(run, cfg, model, modality, d)
     write_run_info(run, cfg, ctx, splits, fingerprint, model, changes if resume else None)
     run_log = RunLog(run, d, resume)
     optimizer = build_optimizer(model, cfg)
@@ -121,9 +121,10 @@ def _write_run_start(run: Path, cfg: Config, splits: Splits, fingerprint: str, m
     main_decides(d, start, None)
 
 
-def _make_context(run: Path, cfg: Config, model: nn.Module, modality: str, d: Dist) -> tuple[Context, bool]:
+def make_context(run: Path, cfg: Config, model: nn.Module, modality: str, d: Dist) -> tuple[Context, bool]:
     """The loop's context (preprocessing spec, tokenizer, precision) and whether a grad scaler is needed;
-    moves ``model`` to the device."""
+    moves ``model`` to the device. Public for scripts that score more texts with a finished run's model exactly as
+    its evaluation did (``bench/score_run_texts.py``); ``cfg.eval.max_tokens`` may be lowered to the LM budget."""
     output_kind = str(getattr(model, "output_kind", get_entry(cfg.model.name).output_kind))
     ctx = Context(cfg, modality, d, output_kind=output_kind)
     if modality == "image":
