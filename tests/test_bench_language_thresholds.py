@@ -39,3 +39,30 @@ def test_halves_and_the_shipped_rule_on_raw_margins() -> None:
     assert len(per["languages_flagged"]) == len(nlt.SEEDS) and per["languages_scored"] == int(test.sum())
     assert all(r <= p for r, p in zip(raised["languages_flagged"], per["languages_flagged"], strict=True))
     assert per["tpr"] == cells["worst domain"]["tpr"]  # English keeps the worst-domain threshold
+
+
+def test_machine_texts_tpr_follows_each_languages_threshold() -> None:
+    """The machine texts' TPR is read at the threshold of their own language for each way: all above the worst-domain
+    threshold, fewer above a language's own raised one, and the raised single threshold catches no more than that."""
+    sys.path.insert(0, str(BENCH))
+    import newest_language_thresholds as nlt
+
+    rng = np.random.default_rng(1)
+    lang = np.asarray(["zh"] * 50 + ["ar"] * 50)
+    s = np.r_[rng.normal(6.0, 1.0, 50), rng.normal(-4.0, 1.0, 50)]  # Chinese humans score high
+    mlang = np.asarray(["zh"] * 20 + ["ar"] * 20)
+    s_mach = np.r_[np.linspace(5.0, 12.0, 20), np.linspace(3.0, 10.0, 20)]
+    thr = 2.0
+    cells = nlt.language_cells(s[:10], np.r_[np.zeros(5), np.ones(5)].astype(int), s, lang, thr, s_mach, mlang)
+    worst, per, raised = (cells[w]["machine_tpr"] for w in ("worst domain", "per language", "raised"))
+    assert set(worst) == {"zh", "ar"} and all(len(v) == len(nlt.SEEDS) for v in worst.values())
+    assert worst["zh"] == [1.0] * len(nlt.SEEDS) and worst["ar"] == [1.0] * len(nlt.SEEDS)
+    assert max(per["zh"]) < 1.0  # the Chinese threshold sits above its humans, so some of its machine texts pass
+    assert per["ar"] == worst["ar"]  # Arabic humans all below the floor: the floor is its threshold
+    assert all(r <= p for r, p in zip(raised["ar"], per["ar"], strict=True)) and min(raised["ar"]) < 1.0
+    top = cells["per language, at its top human"]["machine_tpr"]  # just above the top human: never above the rule's
+    assert all(t >= q for c in ("zh", "ar") for t, q in zip(top[c], per[c], strict=True))
+    aurocs = nlt._language_aurocs(s, lang, s_mach, mlang)
+    assert aurocs["ar"] == 1.0 and 0.5 < aurocs["zh"] < 1.0
+    assert "machine_tpr" in cells["raised"] and nlt.language_cells(s[:10], np.r_[np.zeros(5), np.ones(5)].astype(int),
+                                                                    s, lang, thr)["raised"]["machine_tpr"] == {}
