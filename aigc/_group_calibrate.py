@@ -105,7 +105,8 @@ def add_group_thresholds(bundle_path: str | os.PathLike[str], items: Sequence[An
         "targets": targets, "variant": opt.variant,
         "group_thresholds": {"column": opt.group_field, "added": sorted(set(new["groups"]) - set(replaced)),
                              "replaced": replaced, "kept": sorted(set(merged["groups"]) - set(new["groups"])),
-                             "global_only": sorted(g for g in new["skipped"] if g not in merged["groups"])},
+                             "global_only": sorted(g for g in new["skipped"] if g not in merged["groups"]),
+                             "weak": sorted(g for g, d in (new.get("detection") or {}).items() if d["weak"])},
         "without_group": n_none,
         "out_of_support": _outside_support(spec.get("support"), [metas[i] for i in idx], kept),
     }  # fmt: skip
@@ -144,6 +145,12 @@ def _merge(old: dict[str, Any] | None, new: dict[str, Any]) -> tuple[dict[str, A
         if why:
             skipped[g] = why
     merged = {**old, "groups": {**old_groups, **new["groups"]}, "skipped": skipped}
+    # a group measured again, or given thresholds on new data, takes the new data's detection (or none)
+    detection = {g: d for g, d in (old.get("detection") or {}).items() if g not in seen}
+    detection.update(new.get("detection") or {})
+    merged.pop("detection", None)
+    if detection:
+        merged["detection"] = detection
     return merged, sorted(set(old_groups) & set(new["groups"]))
 
 

@@ -252,6 +252,9 @@ def _group_thresholds_on(p: np.ndarray, y: np.ndarray, groups: Sequence[str | No
     if any(said.values()):
         log.warning("group thresholds by %s: %s", printable(column),
                     printable("; ".join(f"{g}: {', '.join(w)}" for g, w in said.items() if w)))
+    weak = _thresholds.weak_groups_warning(gt)
+    if weak:
+        log.warning("%s", printable(weak))
     return gt
 
 
@@ -422,7 +425,8 @@ def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], label
     if groups is not None:
         gt = fitted["group_thresholds"]
         record["group_thresholds"] = {"column": gt["column"], "groups": sorted(gt["groups"]),
-                                      "global_only": sorted(g for g in gt["skipped"] if g not in gt["groups"])}
+                                      "global_only": sorted(g for g in gt["skipped"] if g not in gt["groups"]),
+                                      "weak": sorted(g for g, d in (gt.get("detection") or {}).items() if d["weak"])}
     in_training = _training_overlap(bundle, ok_items, y, modality)
     if in_training:
         record["data_in_training"] = in_training

@@ -28,11 +28,13 @@ __all__ = [
     "choose_worst_group_thresholds",
     "clopper_pearson_upper",
     "close_threshold_name",
+    "group_detection",
     "group_threshold",
     "humans_needed",
     "resolve_threshold",
     "restate_threshold",
     "threshold_name",
+    "weak_groups_warning",
     "worst_group_humans",
 ]
 
@@ -238,7 +240,8 @@ def choose_group_thresholds(
     floors: Mapping[str, float] | None = None,
     min_group_humans: int = MIN_GROUP_HUMANS,
 ) -> dict[str, Any]:
-    """Per-group thresholds: the bundle's ``group_thresholds`` object ``{column, groups, skipped}``.
+    """Per-group thresholds: the bundle's ``group_thresholds`` object ``{column, groups, skipped[, detection]}``
+    (``detection``: :func:`group_detection`, for groups holding both labels).
 
     Each group (items whose ``groups`` value is not None) gets the thresholds its own items support:
     a target its humans cannot support is left out, and so is ``balanced`` without both classes;
@@ -269,7 +272,43 @@ def choose_group_thresholds(
             out["groups"][name] = ts
         if why:
             out["skipped"][name] = why
+    detection = group_detection(p, y, g)
+    if detection:
+        out["detection"] = detection
     return out
+
+
+# A group whose machine items rank this poorly against its humans is one its thresholds cannot serve: they hold its
+# humans' FPR but catch little (glimpse's Russian ChatGPT answers, AUROC 0.66: BENCHMARKS.md, session 25).
+WEAK_GROUP_AUROC = 0.75
+MIN_DETECTION_ITEMS = 10  # of each label, for a group's AUROC to be recorded
+
+
+def group_detection(p: np.ndarray, y: np.ndarray, groups: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Per group with at least ``MIN_DETECTION_ITEMS`` items of each label: ``{n_human, n_ai, auroc, weak}``,
+    ``weak`` when its AUROC is under ``WEAK_GROUP_AUROC``. ``groups``: one value or None per item."""
+    from .metrics import auroc
+
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted({v for v in groups if v is not None}):
+        m = groups == name
+        n_h, n_a = int((y[m] == 0).sum()), int((y[m] == 1).sum())
+        if min(n_h, n_a) >= MIN_DETECTION_ITEMS:
+            a = round(auroc(y[m], p[m]), 6)
+            out[str(name)] = {"n_human": n_h, "n_ai": n_a, "auroc": a, "weak": a < WEAK_GROUP_AUROC}
+    return out
+
+
+def weak_groups_warning(gt: Mapping[str, Any]) -> str | None:
+    """What to tell the user about the groups of ``gt`` (a ``group_thresholds`` object) whose ``detection`` is weak,
+    or None when there is none."""
+    weak = {g: d for g, d in (gt.get("detection") or {}).items() if d.get("weak")}
+    if not weak:
+        return None
+    said = ", ".join(f"{g} (AUROC {d['auroc']:.2f} on {d['n_human']} human and {d['n_ai']} ai items)"
+                     for g, d in weak.items())
+    return (f"by {gt.get('column')}, the detector hardly tells machine items from human ones in {said}: its thresholds "
+            f"hold those humans' FPR but catch little; consider not serving them (AUROC under {WEAK_GROUP_AUROC})")
 
 
 def fpr_floors(thresholds: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:

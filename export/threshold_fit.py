@@ -213,6 +213,9 @@ def fit_group_thresholds(p: np.ndarray, yy: np.ndarray, scored: Scored, opt: Bui
     gt = _thresholds.choose_group_thresholds(p, yy, scored.kept(groups), opt.group_column, tuple(opt.targets),
                                              floors=floors)
     if gt["groups"]:
+        weak = _thresholds.weak_groups_warning(gt)
+        if weak:
+            log.warning("%s", weak)
         return {"group_thresholds": gt}
     log.warning("no group of %r has enough items for its own thresholds: %s", opt.group_column, gt["skipped"])
     return {}

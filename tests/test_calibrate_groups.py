@@ -54,7 +54,7 @@ def test_group_thresholds_hold_a_language_that_scores_high(tiny_text_bundle: Pat
     gt, glob = spec["group_thresholds"], spec["thresholds"]
     assert gt["column"] == "language" and set(gt["groups"]) == {"en", "xx"} and "yy" in gt["skipped"]
     assert spec["recalibration"]["group_thresholds"] == {"column": "language", "groups": ["en", "xx"],
-                                                       "global_only": ["yy"]}
+                                                       "global_only": ["yy"], "weak": []}
     # en: 400 humans support 1% and 5% conformally; no balanced without machine texts
     assert set(gt["groups"]["en"]) == {"fpr@1%", "fpr@5%"} and gt["groups"]["en"]["fpr@1%"]["rule"] == "conformal"
     # xx: 40 humans, too few for 1%: above all of them, and never below the global threshold

@@ -55,7 +55,7 @@ def test_groups_only_keeps_the_bundle_and_adds_languages(tiny_text_bundle: Path,
     assert rec["mode"] == "groups only" and rec["thresholds"] == "kept" and rec["data"]["n_human"] == 50
     assert rec["without_group"] == 0
     assert rec["group_thresholds"] == {"column": "language", "added": ["xx"], "replaced": [], "kept": [],
-                                       "global_only": ["yy"]}
+                                       "global_only": ["yy"], "weak": []}
     xx = spec["group_thresholds"]["groups"]["xx"]
     glob = orig["thresholds"]
     for name in ("fpr@1%", "fpr@5%"):
@@ -140,3 +140,41 @@ def test_a_variant_with_its_own_record_gets_the_groups_there() -> None:
     assert spec["group_thresholds"]["groups"] == {}
     _store_calibration(spec, "fp32", {"group_thresholds": gt})
     assert spec["group_thresholds"] == gt
+
+
+def test_a_group_the_detector_cannot_separate_is_marked_weak(tiny_text_bundle: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str],
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """Glimpse's Russian ChatGPT answers rank like its humans (AUROC 0.66, BENCHMARKS.md session 25): a group whose
+    machine items score like its humans is recorded and warned about as weak; one that separates is not; a later
+    run that sets the weak group again on humans alone drops its old measurement and keeps the other's."""
+    deployed = _deployed(tiny_text_bundle, tmp_path)
+    rows = [{"text": t, "language": "ww", "label": 0} for t in _texts(40, 21, 0.5, 0.9)]
+    rows += [{"text": t, "language": "ww", "label": 1} for t in _texts(20, 22, 0.5, 0.9)]  # as its humans write
+    rows += [{"text": t, "language": "vv", "label": 0} for t in _texts(40, 23, 0.0, 0.3)]
+    rows += [{"text": t, "language": "vv", "label": 1} for t in _texts(20, 24, 0.7, 1.0)]
+    rows += [{"text": t, "language": "uu", "label": 1} for t in _texts(5, 25, 0.7, 1.0)]  # too few to measure
+    rows += [{"text": t, "language": "uu", "label": 0} for t in _texts(30, 26, 0.0, 0.3)]
+    first = tmp_path / "first"
+    with caplog.at_level("WARNING", logger="aigc"):
+        assert main(["calibrate", str(deployed), str(_write(tmp_path / "both.jsonl", rows)), "--out", str(first),
+                     "--group-field", "language", "--groups-only"]) == 0
+    spec = aigc.load(first).spec
+    det = spec["group_thresholds"]["detection"]
+    assert set(det) == {"vv", "ww"}  # uu: 5 machine items, fewer than 10
+    assert det["ww"]["weak"] and det["ww"]["auroc"] < 0.75 and (det["ww"]["n_human"], det["ww"]["n_ai"]) == (40, 20)
+    assert not det["vv"]["weak"] and det["vv"]["auroc"] > 0.9
+    assert spec["recalibration"]["group_thresholds"]["weak"] == ["ww"]
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "ww (AUROC" in said and "consider not serving" in said and "vv (AUROC" not in said
+    capsys.readouterr()
+    assert main(["info", str(first)]) == 0
+    info = capsys.readouterr().out
+    line = next(x for x in info.splitlines() if "detection by language" in x)
+    assert f"ww {det['ww']['auroc']:.4f} (40/20) WEAK" in line and "vv " in line and line.count("WEAK") == 1, line
+
+    second = tmp_path / "second"
+    assert main(["calibrate", str(first), str(_langs(tmp_path, "ww.jsonl", {"ww": (40, 27)})), "--out", str(second),
+                 "--humans-only", "--group-field", "language", "--groups-only"]) == 0
+    det2 = aigc.load(second).spec["group_thresholds"]["detection"]
+    assert set(det2) == {"vv"} and det2["vv"] == det["vv"]

@@ -77,6 +77,9 @@ def test_text_round_trip_through_the_cli(text_case: dict[str, Any], text_bundle:
     gt = spec["group_thresholds"]
     assert gt["column"] == "domain" and set(gt["groups"]) == {"news", "web"}
     assert set(gt["groups"]["news"]) == {"fpr@1%", "fpr@5%", "balanced"} and not gt["skipped"].get("news")
+    for dom in ("news", "web"):  # both labels in each domain: its AUROC is recorded (this toy's is about 0.7: weak)
+        d = gt["detection"][dom]
+        assert (d["n_human"], d["n_ai"]) == (55, 55) and d["weak"] == (d["auroc"] < 0.75), gt["detection"]
     for dom in ("news", "web"):
         t1 = gt["groups"][dom]["fpr@1%"]
         assert t1["value"] >= spec["thresholds"]["fpr@1%"]["value"] and t1["achieved_fpr"] == 0.0

@@ -224,3 +224,20 @@ def test_bound_covers_true_fpr(n_h: int, target: float, shape: float, seed: int)
     assert covered / reps >= 0.95 - 3 * math.sqrt(0.95 * 0.05 / reps), covered / reps
     # the conformal rule keeps the expected FPR at or below the target (same Monte Carlo slack)
     assert mean_fpr <= target + 3 * math.sqrt(target / n_h / reps) + 2 / fresh.size
+
+
+def test_group_detection_marks_groups_their_machine_items_do_not_separate() -> None:
+    from aigc._thresholds import WEAK_GROUP_AUROC, group_detection, weak_groups_warning
+
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(30), np.ones(30), np.zeros(30), np.ones(30), np.zeros(30), np.ones(9)].astype(np.int64)
+    p = np.r_[rng.uniform(0, 0.5, 30), rng.uniform(0.5, 1, 30), rng.uniform(0, 1, 60), rng.uniform(0, 1, 39)]
+    g = np.asarray(["a"] * 60 + ["b"] * 60 + ["c"] * 39 , dtype=object)
+    det = group_detection(p, y, g)
+    assert set(det) == {"a", "b"}  # c: 9 machine items, fewer than 10
+    assert det["a"] == {"n_human": 30, "n_ai": 30, "auroc": 1.0, "weak": False}
+    assert det["b"]["weak"] == (det["b"]["auroc"] < WEAK_GROUP_AUROC) and 0.3 < det["b"]["auroc"] < 0.7
+    said = weak_groups_warning({"column": "language", "detection": det})
+    assert said is not None and "b (AUROC" in said and "a (AUROC" not in said and "by language" in said
+    assert weak_groups_warning({"column": "language", "detection": {"a": det["a"]}}) is None
+    assert weak_groups_warning({"column": "language", "groups": {}}) is None

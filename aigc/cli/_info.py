@@ -119,6 +119,10 @@ def render_card(spec: dict[str, Any], sizes: dict[str, int] | None = None) -> st
             few = [f"{n} {_fmt(t.get('value'))} ({t['rule']})" for n, t in ts.items() if _small_group(t)]
             if few:
                 add(f"  {gt['column']}={g}: " + "; ".join(few))
+        if isinstance(gt.get("detection"), dict) and gt["detection"]:  # groups calibrated with both labels
+            add(f"detection by {gt['column']} (calibration items, AUROC, humans/ai): " + ", ".join(
+                f"{g} {_fmt(d.get('auroc'))} ({d.get('n_human')}/{d.get('n_ai')})" + (" WEAK" if d.get("weak") else "")
+                for g, d in gt["detection"].items()))
     sup = spec.get("support")
     if sup:
         L.append("")
