@@ -87,6 +87,27 @@ def _check_calibration_and_thresholds(spec: dict[str, Any], where: str) -> None:
             for name, t in ts.items():
                 _check_name(name, f"{where}group_thresholds.groups.{printable(g)} (a threshold's name)")
                 _check_threshold(t, f"{where}group_thresholds.groups.{printable(g)}.{printable(name)}")
+        _check_detection(gt.get("detection"), f"{where}group_thresholds.detection")
+
+
+def _check_detection(det: Any, where: str) -> None:
+    """``group_thresholds.detection`` (optional): ``{group: {n_human, n_ai, auroc, weak}}``; the runtime warns on
+    items of a ``weak`` group, so a malformed record is refused at load rather than misread there."""
+    if det is None:
+        return
+    if not isinstance(det, dict):
+        raise BundleError(f"{where}: found {type(det).__name__}, expected {{group: {{n_human, n_ai, auroc, weak}}}}")
+    for g, d in det.items():
+        w = f"{where}.{printable(g)}"
+        if not isinstance(d, dict):
+            raise BundleError(f"{w}: found {type(d).__name__}, expected {{n_human, n_ai, auroc, weak}}")
+        a = _need(d, "auroc", f"{w}.", (int, float), "the group's AUROC in [0, 1]")
+        if isinstance(a, bool) or not _finite(a) or not 0.0 <= a <= 1.0:
+            raise BundleError(f"{w}.auroc: found {a!r}, expected the group's AUROC in [0, 1]")
+        if not isinstance(d.get("weak"), bool):
+            raise BundleError(f"{w}.weak: found {d.get('weak')!r}, expected true or false")
+        for k in ("n_human", "n_ai"):
+            _need(d, k, f"{w}.", int, "a count of calibration items (int)")
 
 
 def _check_variant_calibration(spec: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ from ._printable import printable
 from ._result import Result, _Out
 from ._session import create_session
 from ._text import TextSpec, lm_token_budget, load_tokenizer
-from ._thresholds import resolve_threshold
+from ._thresholds import resolve_threshold, weak_group_notes
 from .provenance import ProvenanceOptions, attach_provenance, start_reading
 
 __all__ = ["Detector", "Result", "load"]
@@ -256,6 +256,7 @@ class Detector:
         p = self.calibrate(np.array([o.score for o in outs]))
         support: dict[str, Any] = self.spec.get("support") or {}
         check = _support_checker() if support else None
+        weak = weak_group_notes(self.spec) if groups is not None else {}
         results: list[Result] = []
         for i, o in enumerate(outs):
             name, thr = default if groups is None or groups[i] is None else self.resolve_threshold(threshold, groups[i])
@@ -265,7 +266,9 @@ class Detector:
                 continue
             reasons = check(o.meta, support) if check else []
             label = self.labels[1] if p[i] >= thr else self.labels[0]
-            results.append(Result(float(p[i]), label, name, thr, None, bool(reasons), reasons, o.warnings, o.meta))
+            note = weak.get(str(groups[i])) if groups is not None and groups[i] is not None else None
+            warnings = [*o.warnings, note] if note else o.warnings
+            results.append(Result(float(p[i]), label, name, thr, None, bool(reasons), reasons, warnings, o.meta))
         if provenance and self.modality == "image":
             attach_provenance(results, prov or items, provenance, self.labels, self.spec.get("provenance_policy"))
         return results

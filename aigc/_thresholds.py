@@ -34,6 +34,7 @@ __all__ = [
     "resolve_threshold",
     "restate_threshold",
     "threshold_name",
+    "weak_group_notes",
     "weak_groups_warning",
     "worst_group_humans",
 ]
@@ -297,6 +298,15 @@ def group_detection(p: np.ndarray, y: np.ndarray, groups: np.ndarray) -> dict[st
             a = round(auroc(y[m], p[m]), 6)
             out[str(name)] = {"n_human": n_h, "n_ai": n_a, "auroc": a, "weak": a < WEAK_GROUP_AUROC}
     return out
+
+
+def weak_group_notes(spec: Mapping[str, Any]) -> dict[str, str]:
+    """For each group a served bundle (``spec``, one variant's record) marks ``weak`` in its group thresholds'
+    ``detection``: the warning an item scored with that group carries (its label says little there)."""
+    gt = spec.get("group_thresholds") or {}
+    return {g: f"{gt.get('column')}={g}: this detector hardly tells machine from human items of this group (AUROC "
+               f"{d.get('auroc', float('nan')):.2f} on its calibration items); its label says little here"
+            for g, d in (gt.get("detection") or {}).items() if isinstance(d, dict) and d.get("weak")}
 
 
 def weak_groups_warning(gt: Mapping[str, Any]) -> str | None:

@@ -173,8 +173,34 @@ def test_a_group_the_detector_cannot_separate_is_marked_weak(tiny_text_bundle: P
     line = next(x for x in info.splitlines() if "detection by language" in x)
     assert f"ww {det['ww']['auroc']:.4f} (40/20) WEAK" in line and "vv " in line and line.count("WEAK") == 1, line
 
+    # items scored with the weak group carry a warning that says so; the others, and items without a group, do not
+    loaded = aigc.load(first)
+    res = loaded.score(_texts(3, 28, 0.5, 0.9), groups=["ww", "vv", None])
+    assert [any("language=ww" in w and "says little" in w for w in r.warnings) for r in res] == [True, False, False]
+    assert all(r.error is None for r in res) and res[0].to_dict()["warnings"] == res[0].warnings
+
     second = tmp_path / "second"
     assert main(["calibrate", str(first), str(_langs(tmp_path, "ww.jsonl", {"ww": (40, 27)})), "--out", str(second),
                  "--humans-only", "--group-field", "language", "--groups-only"]) == 0
     det2 = aigc.load(second).spec["group_thresholds"]["detection"]
     assert set(det2) == {"vv"} and det2["vv"] == det["vv"]
+
+
+@pytest.mark.parametrize("bad, said", [
+    ({"ww": {"n_human": 40, "n_ai": 20, "auroc": "low", "weak": True}}, "detection.ww.auroc"),
+    ({"ww": {"n_human": 40, "n_ai": 20, "auroc": 1.5, "weak": True}}, "detection.ww.auroc"),
+    ({"ww": {"n_human": 40, "n_ai": 20, "auroc": 0.6, "weak": "yes"}}, "detection.ww.weak"),
+    ({"ww": {"n_ai": 20, "auroc": 0.6, "weak": True}}, "detection.ww.n_human"),
+    (["ww"], "group_thresholds.detection: found list"),
+])
+def test_a_malformed_detection_record_is_refused_at_load(tiny_text_bundle: Path, tmp_path: Path, bad: object,
+                                                         said: str) -> None:
+    deployed = _deployed(tiny_text_bundle, tmp_path)
+    out = tmp_path / "with-groups"
+    assert main(["calibrate", str(deployed), str(_langs(tmp_path, "a.jsonl", {"xx": (40, 1)})), "--out", str(out),
+                 "--humans-only", "--group-field", "language", "--groups-only"]) == 0
+    spec = json.loads((out / "bundle.json").read_text())
+    spec["group_thresholds"]["detection"] = bad
+    (out / "bundle.json").write_text(json.dumps(spec))
+    with pytest.raises(aigc.BundleError, match=said.replace(".", r"\.")):
+        aigc.load(out)
