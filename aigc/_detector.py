@@ -28,6 +28,8 @@ from .provenance import ProvenanceOptions, attach_provenance, start_reading
 
 __all__ = ["Detector", "Result", "load"]
 
+WEAK_GROUP_MODES = ("warn", "refuse")  # Detector.score's weak_groups
+
 log = logging.getLogger("aigc")
 
 _ORT_DTYPES = {"tensor(float)": "float32", "tensor(int64)": "int64", "tensor(float16)": "float16", "tensor(int32)": "int32"}
@@ -239,13 +241,18 @@ class Detector:
         groups: Sequence[str | None] | None = None,
         progress: Callable[[int], None] | None = None,
         provenance: bool | ProvenanceOptions = False,
+        weak_groups: str = "warn",
     ) -> list[Result]:
         """Score items and apply a named threshold (or a probability); ``None`` means the bundle's own
         default (:attr:`default_threshold`, as ``aigc score`` uses). ``groups`` (one per item, or None)
         selects per-group thresholds where the bundle has them. One bad item never fails the call: it
         comes back with its ``error`` set. ``progress`` is called with the number of items finished.
         ``provenance`` (True or options): image items given as paths or bytes also get ``Result.provenance``;
-        the policy is the options', else the bundle's ``provenance_policy``, else ``declared_ai_first``."""
+        the policy is the options', else the bundle's ``provenance_policy``, else ``declared_ai_first``.
+        ``weak_groups``: what an item of a group the bundle marks weak (its calibration AUROC under 0.75) gets:
+        ``"warn"`` its label and a warning, ``"refuse"`` no label nor probability, its ``error`` saying why."""
+        if weak_groups not in WEAK_GROUP_MODES:
+            raise ValueError(f"weak_groups: found {weak_groups!r}, expected one of {list(WEAK_GROUP_MODES)}")
         if groups is not None and len(groups) != len(items):
             raise ValueError(f"groups: found {len(groups)} values for {len(items)} items")
         if threshold is None:
@@ -264,9 +271,13 @@ class Detector:
                 err = o.error or "model returned NaN"
                 results.append(Result(float("nan"), None, name, thr, err, False, [], o.warnings, o.meta))
                 continue
+            note = weak.get(str(groups[i])) if groups is not None and groups[i] is not None else None
+            if note and weak_groups == "refuse":
+                err = f"{note}; not labelled (weak groups refused)"
+                results.append(Result(float("nan"), None, name, thr, err, False, [], o.warnings, o.meta))
+                continue
             reasons = check(o.meta, support) if check else []
             label = self.labels[1] if p[i] >= thr else self.labels[0]
-            note = weak.get(str(groups[i])) if groups is not None and groups[i] is not None else None
             warnings = [*o.warnings, note] if note else o.warnings
             results.append(Result(float(p[i]), label, name, thr, None, bool(reasons), reasons, warnings, o.meta))
         if provenance and self.modality == "image":
@@ -281,6 +292,7 @@ class Detector:
         chunk_size: int = 512,
         progress: Callable[[int], None] | None = None,
         provenance: bool | ProvenanceOptions = False,
+        weak_groups: str = "warn",
     ) -> Iterator[Result]:
         """Stream results for an iterable of any length with bounded memory (``chunk_size`` items at a time);
         ``threshold=None`` means the bundle's default, as in :meth:`score`."""
@@ -291,7 +303,7 @@ class Detector:
             if not chunk:
                 return
             g = [next(git) for _ in chunk] if git is not None else None
-            yield from self.score(chunk, threshold, g, progress, provenance)
+            yield from self.score(chunk, threshold, g, progress, provenance, weak_groups)
 
 
 def _support_checker() -> Callable[[dict[str, Any], dict[str, Any]], list[str]] | None:

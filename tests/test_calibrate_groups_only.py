@@ -178,6 +178,21 @@ def test_a_group_the_detector_cannot_separate_is_marked_weak(tiny_text_bundle: P
     res = loaded.score(_texts(3, 28, 0.5, 0.9), groups=["ww", "vv", None])
     assert [any("language=ww" in w and "says little" in w for w in r.warnings) for r in res] == [True, False, False]
     assert all(r.error is None for r in res) and res[0].to_dict()["warnings"] == res[0].warnings
+    # refused instead: the weak group's item gets no label nor probability and says why; the others are as before
+    ref = loaded.score(_texts(3, 28, 0.5, 0.9), groups=["ww", "vv", None], weak_groups="refuse")
+    assert ref[0].label is None and np.isnan(ref[0].probability) and "not labelled" in (ref[0].error or "")
+    assert [(r.label, r.probability) for r in ref[1:]] == [(r.label, r.probability) for r in res[1:]]
+    with pytest.raises(ValueError, match="weak_groups"):
+        loaded.score(["x"], weak_groups="ignore")
+    posts = _write(tmp_path / "posts.jsonl", [{"text": t, "language": g} for t, g in
+                                              zip(_texts(3, 29, 0.5, 0.9), ["ww", "vv", "ww"], strict=True)])
+    scored = tmp_path / "scored.jsonl"
+    assert main(["score", str(first), str(posts), "--out", str(scored), "--group-field", "language",
+                 "--weak-groups", "refuse", "--no-progress"]) == 0  # refused items count as failed, not the run
+    out_rows = [json.loads(x) for x in scored.read_text().splitlines()]
+    assert [r["label"] is None for r in out_rows] == [True, False, True]
+    assert all("weak groups refused" in r["error"] for r in (out_rows[0], out_rows[2]))
+    assert "1 item(s), 2 failed" in capsys.readouterr().err
 
     second = tmp_path / "second"
     assert main(["calibrate", str(first), str(_langs(tmp_path, "ww.jsonl", {"ww": (40, 27)})), "--out", str(second),

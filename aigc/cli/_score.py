@@ -82,6 +82,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma-separated input fields or columns to carry into each output row "
                         "(JSONL: under 'input'; CSV: input.<name> columns)")
     p.add_argument("--group-field", default=None, help="field naming the item's group, for per-group thresholds")
+    p.add_argument("--weak-groups", choices=("warn", "refuse"), default="warn",
+                   help="an item of a group the bundle marks weak (detection AUROC under 0.75 on its calibration "
+                        "items): warn (label it, with a warning; default) or refuse (no label, an error saying why)")
     p.add_argument("--batch-size", type=_int_at_least(1), default=32, help="items (images) or windows (text) per model call")
     p.add_argument("--threads", type=_int_at_least(1), default=None, help="ONNX Runtime intra-op threads (default: one per core)")
     p.add_argument("--provider", default=None, help="execution provider(s), e.g. cpu, cuda, or cuda,cpu")
@@ -346,7 +349,8 @@ def _score_all(det: Any, args: argparse.Namespace, opts: ReadOptions, stream: It
                 break
             good = [x for x in chunk if x.error is None]
             results = iter(det.score([x.payload for x in good], threshold, [x.group for x in good],
-                                     progress=bar.update, provenance=prov) if good else [])
+                                     progress=bar.update, provenance=prov, weak_groups=args.weak_groups)
+                           if good else [])
             for x in chunk:
                 if x.error is not None:
                     res = _error_row(x.error)
