@@ -425,6 +425,29 @@ def test_per_item_group_selects_the_group_threshold(tmp_path: Path) -> None:
     assert bad.status_code == 422 and "groups" in bad.json()["error"]
 
 
+def test_a_weak_group_is_warned_about_or_refused_as_the_server_is_told(tmp_path: Path) -> None:
+    from _bundles import THRESHOLDS, build_bundle
+
+    from aigc.serve.config import ConfigError
+
+    news = {**THRESHOLDS["fpr@1%"], "value": 0.3}
+    weak = {"news": {"n_human": 40, "n_ai": 20, "auroc": 0.6, "weak": True}}
+    b = build_bundle(tmp_path / "t", "text", {"group_thresholds": {"column": "domain", "groups": {"news": {"fpr@1%": news}},
+                                                                   "detection": weak}})
+    body = {"items": ["the cat sat", "the cat sat"], "groups": ["news", None]}
+    answers = {}
+    for mode in ("warn", "refuse"):
+        with serve_in_thread(ServeConfig(bundles={"t": str(b)}, weak_groups=mode)) as (url, _):
+            answers[mode] = httpx.post(f"{url}/v1/score/t", json=body).json()["items"]
+    warn, refuse = answers["warn"], answers["refuse"]
+    assert warn[0]["label"] is not None and any("domain=news" in w for w in warn[0]["warnings"])
+    assert not any("domain=" in w for w in warn[1]["warnings"])
+    assert refuse[0]["label"] is None and "weak groups refused" in refuse[0]["error"]
+    assert refuse[1]["label"] == warn[1]["label"] and refuse[1]["error"] is None
+    with pytest.raises(ConfigError, match="--weak-groups"):
+        ServeConfig(bundles={"t": str(b)}, weak_groups="ignore").check()
+
+
 def test_extra_result_fields_pass_through(server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """A field that the runtime adds to Result.to_dict (e.g. an image's provenance) reaches the answer as is."""
     from aigc import Result

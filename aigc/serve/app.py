@@ -88,7 +88,7 @@ def load_state(cfg: ServeConfig, metrics: Metrics) -> State:
         _warm(det)
         batcher = Batcher(name, det, metrics, cfg.max_batch, cfg.max_wait_ms, cfg.max_queue, cfg.batching,
                           cfg.max_image_pixels, cfg.max_text_chars, on_scored=_on_scored(state, name),
-                          provenance=cfg.provenance)  # fmt: skip
+                          provenance=cfg.provenance, weak_groups=cfg.weak_groups)  # fmt: skip
         served = Served(name, det, sha, batcher, DriftMonitor(name, det.spec, cfg.drift_window, metrics))
         if name in cfg.shadow:
             cand, cand_sha = _load(cfg.shadow[name], cfg)

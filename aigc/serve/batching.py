@@ -86,6 +86,7 @@ class Batcher:
         max_text_chars: int = 100_000,
         on_scored: Callable[[list[Scored], list[str | float], list[str | None]], None] | None = None,
         provenance: bool = False,
+        weak_groups: str = "warn",
     ) -> None:
         self.name = name
         self.detector = detector
@@ -98,6 +99,7 @@ class Batcher:
         self.max_text_chars = max_text_chars
         self.on_scored = on_scored
         self.provenance = provenance and detector.modality == "image"
+        self.weak_groups = weak_groups
         self.arriving = 0  # requests of this bundle whose body is still being read
         self._queue: deque[_Job] = deque()
         self._queued = 0
@@ -241,7 +243,7 @@ class Batcher:
         n_model = 0
         for thr, idx in by_thr.items():
             scored = self.detector.score([prepared[k][0] for k in idx], threshold=thr, groups=[flat[k][1].group for k in idx],
-                                         provenance=self.provenance)  # fmt: skip
+                                         provenance=self.provenance, weak_groups=self.weak_groups)  # fmt: skip
             n_model += len(idx)
             for k, res in zip(idx, scored, strict=True):
                 results[k] = res

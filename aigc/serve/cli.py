@@ -38,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--variant", default=D.variant, help="model variant: fp32, int8 or fp16 (as the bundles offer)")
     g.add_argument("--no-provenance", action="store_true",
                    help="do not read what image files declare about their origin (read by default, as aigc score does)")
+    g.add_argument("--weak-groups", choices=("warn", "refuse"), default=D.weak_groups,
+                   help="an item whose group the bundle marks weak: warn (label it, with a warning; default) or refuse "
+                        "(no label, the item's error says why), as aigc score --weak-groups")
     g = p.add_argument_group("limits")
     g.add_argument("--max-body-bytes", type=int, default=D.max_body_bytes, help=f"largest request body (default: {D.max_body_bytes}; 413 above)")
     g.add_argument("--max-items", type=int, default=D.max_items, help=f"items per request (default: {D.max_items}; 413 above)")
@@ -82,7 +85,7 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         threads=args.threads, provider=args.provider, variant=args.variant, drift_window=args.drift_window,
         shadow=shadow, shadow_queue=args.shadow_queue, score_log=args.score_log,
         score_log_max_bytes=args.score_log_max_bytes, score_log_backups=args.score_log_backups, log_content=args.log_content,
-        provenance=not args.no_provenance,
+        provenance=not args.no_provenance, weak_groups=args.weak_groups,
     )  # fmt: skip
     cfg.check()
     return cfg

@@ -53,6 +53,7 @@ class ServeConfig:
     score_log_backups: int = 5
     log_content: bool = False
     provenance: bool = True  # image items also get the runtime's provenance part (C2PA, IPTC, EXIF, PNG), as aigc score
+    weak_groups: str = "warn"  # an item of a group the bundle marks weak: "warn" or "refuse" (Detector.score)
 
     def check(self) -> None:
         """Raise ConfigError naming the first unusable setting."""
@@ -76,6 +77,8 @@ class ServeConfig:
             raise ConfigError(f"--max-wait-ms: found {self.max_wait_ms}, expected >= 0")
         if self.request_timeout_s <= 0:
             raise ConfigError(f"--timeout: found {self.request_timeout_s}, expected > 0")
+        if self.weak_groups not in ("warn", "refuse"):
+            raise ConfigError(f"--weak-groups: found {self.weak_groups!r}, expected warn or refuse")
         if self.max_queue < self.max_items:
             raise ConfigError(f"--max-queue ({self.max_queue}) must hold at least one full request (--max-items {self.max_items})")
 
