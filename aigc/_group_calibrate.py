@@ -106,7 +106,7 @@ def add_group_thresholds(bundle_path: str | os.PathLike[str], items: Sequence[An
         "group_thresholds": {"column": opt.group_field, "added": sorted(set(new["groups"]) - set(replaced)),
                              "replaced": replaced, "kept": sorted(set(merged["groups"]) - set(new["groups"])),
                              "global_only": sorted(g for g in new["skipped"] if g not in merged["groups"]),
-                             "weak": sorted(g for g, d in (new.get("detection") or {}).items() if d["weak"])},
+                             "weak": sorted(_thresholds.weak_groups(new))},
         "without_group": n_none,
         "out_of_support": _outside_support(spec.get("support"), [metas[i] for i in idx], kept),
     }  # fmt: skip

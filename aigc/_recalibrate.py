@@ -426,7 +426,7 @@ def recalibrate(bundle_path: str | os.PathLike[str], items: Sequence[Any], label
         gt = fitted["group_thresholds"]
         record["group_thresholds"] = {"column": gt["column"], "groups": sorted(gt["groups"]),
                                       "global_only": sorted(g for g in gt["skipped"] if g not in gt["groups"]),
-                                      "weak": sorted(g for g, d in (gt.get("detection") or {}).items() if d["weak"])}
+                                      "weak": sorted(_thresholds.weak_groups(gt))}
     in_training = _training_overlap(bundle, ok_items, y, modality)
     if in_training:
         record["data_in_training"] = in_training

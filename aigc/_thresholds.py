@@ -35,6 +35,7 @@ __all__ = [
     "restate_threshold",
     "threshold_name",
     "weak_group_notes",
+    "weak_groups",
     "weak_groups_warning",
     "worst_group_humans",
 ]
@@ -300,19 +301,24 @@ def group_detection(p: np.ndarray, y: np.ndarray, groups: np.ndarray) -> dict[st
     return out
 
 
+def weak_groups(gt: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The ``detection`` records of ``gt`` (a ``group_thresholds`` object, or None) marked ``weak``, by group."""
+    return {g: d for g, d in ((gt or {}).get("detection") or {}).items() if isinstance(d, dict) and d.get("weak")}
+
+
 def weak_group_notes(spec: Mapping[str, Any]) -> dict[str, str]:
     """For each group a served bundle (``spec``, one variant's record) marks ``weak`` in its group thresholds'
     ``detection``: the warning an item scored with that group carries (its label says little there)."""
     gt = spec.get("group_thresholds") or {}
     return {g: f"{gt.get('column')}={g}: this detector hardly tells machine from human items of this group (AUROC "
                f"{d.get('auroc', float('nan')):.2f} on its calibration items); its label says little here"
-            for g, d in (gt.get("detection") or {}).items() if isinstance(d, dict) and d.get("weak")}
+            for g, d in weak_groups(gt).items()}
 
 
 def weak_groups_warning(gt: Mapping[str, Any]) -> str | None:
     """What to tell the user about the groups of ``gt`` (a ``group_thresholds`` object) whose ``detection`` is weak,
     or None when there is none."""
-    weak = {g: d for g, d in (gt.get("detection") or {}).items() if d.get("weak")}
+    weak = weak_groups(gt)
     if not weak:
         return None
     said = ", ".join(f"{g} (AUROC {d['auroc']:.2f} on {d['n_human']} human and {d['n_ai']} ai items)"

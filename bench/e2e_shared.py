@@ -140,10 +140,10 @@ def languages_step(bundle: Path, out: Path, rows: list[dict[str, Any]], small: b
          "--group-field", "language", "--groups-only")
     det = runtime.load(new)
     gt = det.spec["group_thresholds"]
-    texts, langs = [r["text"] for r in check], [r["language"] for r in check]
-    own, glob = det.score(texts, groups=langs), det.score(texts)
+    own = det.score([r["text"] for r in check], groups=[r["language"] for r in check])
+    glob = det.resolve_threshold(det.default_threshold)[1]  # the label each item would get without its language
     per: dict[str, dict[str, int]] = {}
-    for r, o, g in zip(check, own, glob, strict=True):
+    for r, o in zip(check, own, strict=True):
         c = per.setdefault(r["language"], {"checked": 0, "warned": 0, "humans": 0, "humans_flagged_own": 0,
                                            "humans_flagged_global": 0})
         c["checked"] += 1
@@ -151,7 +151,7 @@ def languages_step(bundle: Path, out: Path, rows: list[dict[str, Any]], small: b
         if r["label"] == 0:
             c["humans"] += 1
             c["humans_flagged_own"] += o.label == det.labels[1]
-            c["humans_flagged_global"] += g.label == det.labels[1]
+            c["humans_flagged_global"] += o.probability >= glob
     return {"bundle": str(new), "threshold": det.default_threshold, "groups": sorted(gt["groups"]),
             "detection": gt.get("detection") or {}, "weak": det.spec["recalibration"]["group_thresholds"]["weak"],
             "check": per}

@@ -116,10 +116,7 @@ def machine_rows(per_language: int, seed: int = 0) -> list[dict[str, Any]]:
 def machine_features(per_language: int, cache: Path) -> tuple[list[dict[str, Any]], np.ndarray]:
     """:func:`machine_rows` every LM read and their round 10 features; a pass not cached is an error."""
     rows = machine_rows(per_language)
-    arrs = gp.arrays(list(PASSES), [r["text"] for r in rows], 128, 4, cache, budget_s=0.0)
-    if any(a is None for m in PASSES for a in arrs[m]):
-        raise SystemExit(f"the LM passes of the {len(rows)} machine texts are not all in {cache}: run --lm-passes")
-    rows, arrs = gp.texts_read(rows, arrs)
+    rows, arrs = sg.cached_passes(rows, cache, f"the {len(rows)} machine texts")
     return rows, sg.round10_features(arrs)
 
 

@@ -162,14 +162,20 @@ def round10_features(arrs: dict[str, list[np.ndarray]]) -> np.ndarray:
     return np.hstack([g7, q15, mid])
 
 
+def cached_passes(rows: list[dict[str, Any]], cache: Path, what: str
+                  ) -> tuple[list[dict[str, Any]], dict[str, list[np.ndarray]]]:
+    """The rows every LM read and their cached arrays of round 10's ``PASSES``; a pass not cached is an error that
+    names ``what`` (the texts) and says to run ``--lm-passes``."""
+    arrs = gp.arrays(list(PASSES), [r["text"] for r in rows], 128, 4, cache, budget_s=0.0)
+    if any(a is None for m in PASSES for a in arrs[m]):
+        raise SystemExit(f"the LM passes of {what} are not all in {cache}: run --lm-passes first")
+    return gp.texts_read(rows, arrs)
+
+
 def own_texts(path: Path = TEXTS, cache: Path = CACHE) -> tuple[list[dict[str, Any]], np.ndarray]:
     """The generated rows of ``path`` every LM read that keep ``MIN_WORDS`` words after the cut (the shared sets'
     rule), and their round 10 features (a pass not cached is an error)."""
-    rows = read_texts(path)
-    arrs = gp.arrays(list(PASSES), [r["text"] for r in rows], 128, 4, cache, budget_s=0.0)
-    if any(a is None for m in PASSES for a in arrs[m]):
-        raise SystemExit(f"the LM passes of {path.name}'s texts are not all in {cache}: run --lm-passes first")
-    rows, arrs = gp.texts_read(rows, arrs)
+    rows, arrs = cached_passes(read_texts(path), cache, f"{path.name}'s texts")
     keep = [i for i, r in enumerate(rows) if len(r["text"].split()) >= MIN_WORDS]
     return [rows[i] for i in keep], round10_features({m: [a[i] for i in keep] for m, a in arrs.items()})
 
